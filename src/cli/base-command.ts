@@ -1,0 +1,51 @@
+import {Command, Errors} from '@oclif/core'
+import {formatDiagnostic, PaletteKeysError} from '../util/errors.js'
+import {ExitCode} from './exit-codes.js'
+
+/** The JSON shape of a failure under --json. */
+export interface ErrorResult {
+  error: {code: string; message: string; exitCode: number; hints: string[]; diagnostics: PaletteKeysError['diagnostics']}
+}
+
+/**
+ * Shared behaviour of every command: one place that turns an error into output and an
+ * exit code (PaletteKeysError carries its own; anything else is a bug and exits 1).
+ */
+export abstract class BaseCommand extends Command {
+  /** Values that must never be printed (the tool's API key once it is read). */
+  protected readonly secrets: string[] = []
+
+  protected override async catch(err: Error & {oclif?: {exit?: number}}): Promise<unknown> {
+    // oclif's own errors (bad flags, missing args) already carry the remapped exit code.
+    if (!(err instanceof PaletteKeysError) && err.oclif?.exit !== undefined) return super.catch(err)
+    const known = err instanceof PaletteKeysError
+    const exitCode = known ? err.exitCode : ExitCode.Error
+    const message = this.scrub(known ? err.message : `Unexpected error: ${err.message}`)
+    if (this.jsonEnabled()) {
+      const result: ErrorResult = {
+        error: {
+          code: known ? err.code : 'internal',
+          message,
+          exitCode,
+          hints: known ? err.hints.map((h) => this.scrub(h)) : [],
+          diagnostics: known ? err.diagnostics : [],
+        },
+      }
+      this.logJson(result)
+    } else {
+      const lines = [`Error: ${message}`]
+      if (known) {
+        for (const d of err.diagnostics) lines.push(`  ${this.scrub(formatDiagnostic(d))}`)
+        if (err.hints.length > 0) lines.push('Try this:', ...err.hints.map((h) => `  - ${this.scrub(h)}`))
+      }
+      process.stderr.write(lines.join('\n') + '\n')
+    }
+    throw new Errors.ExitError(exitCode)
+  }
+
+  private scrub(text: string): string {
+    let out = text
+    for (const s of this.secrets) if (s.length >= 6) out = out.split(s).join('(redacted)')
+    return out
+  }
+}

@@ -1,0 +1,230 @@
+import {paletteSpec} from '../palette/spec.js'
+import {apiKeyView, type EmulatorState, fullName, type KeyRecord, roleUid, type UserRecord, userSummaryView, userView} from './state.js'
+
+/** What a route handler sees. */
+export interface RouteContext {
+  state: EmulatorState
+  caller: UserRecord
+  admin: boolean
+  params: Record<string, string>
+  query: URLSearchParams
+  body: unknown
+  now: Date
+}
+
+export interface RouteResult {
+  status: number
+  body?: unknown
+  /** True when the handler changed the state (persist it; maybe drop the connection). */
+  mutated?: boolean
+}
+
+export interface Route {
+  method: string
+  template: string
+  pattern: RegExp
+  handler: (ctx: RouteContext) => RouteResult
+}
+
+export function paletteError(status: number, code: string, message: string): RouteResult {
+  return {status, body: {code, message}}
+}
+
+const PAGE_MAX = 50
+
+/** The endpoints the emulator serves, each as the spec and NOTES.md describe it. */
+export const ROUTES: Route[] = [
+  route('GET', '/v1/apiKeys', ({state, caller, admin}) => ({
+    status: 200,
+    body: {items: state.allKeys().filter((k) => admin || k.userUid === caller.uid).map((k) => apiKeyView(state, k))},
+  })),
+  route('POST', '/v1/apiKeys', (ctx) => {
+    const {state, caller, admin, now} = ctx
+    const invalid = checkBody(ctx, 'POST', '/v1/apiKeys')
+    if (invalid) return invalid
+    const body = ctx.body as {metadata?: {name?: string; annotations?: Record<string, string>; labels?: Record<string, string>}; spec?: {expiry?: string; userUid?: string}}
+    const name = body.metadata?.name
+    if (!name || name.trim() === '') return paletteError(400, 'BadRequest', 'metadata.name is required')
+    const expiryProblem = checkExpiry(body.spec?.expiry, now, true)
+    if (expiryProblem) return expiryProblem
+    // spec.userUid may be omitted: the key is then the caller's (UNCERTAIN in NOTES.md).
+    const userUid = body.spec?.userUid || caller.uid
+    if (userUid !== caller.uid && !admin) {
+      return paletteError(403, 'OperationForbidden', 'only a tenant admin may create API keys for another user')
+    }
+    if (!state.user(userUid)) return paletteError(404, 'ResourceNotFound', `user ${userUid} not found`)
+    const {record, value} = state.createKey(
+      {name, userUid, expiry: body.spec!.expiry!, annotations: body.metadata?.annotations ?? {}, labels: body.metadata?.labels ?? {}},
+      now,
+    )
+    return {status: 201, body: {apiKey: value, uid: record.uid}, mutated: true}
+  }),
+  route('GET', '/v1/apiKeys/{uid}', (ctx) => withKey(ctx, (k) => ({status: 200, body: apiKeyView(ctx.state, k)}))),
+  route('PUT', '/v1/apiKeys/{uid}', (ctx) =>
+    withKey(ctx, (k) => {
+      const invalid = checkBody(ctx, 'PUT', '/v1/apiKeys/{uid}')
+      if (invalid) return invalid
+      // v1ApiKeySpecUpdate has only `expiry`: a `spec.userUid` sent here is ignored, as a
+      // server unmarshalling into that type would; the owner of a key never changes.
+      const body = ctx.body as {metadata?: {name?: string; annotations?: Record<string, string>}; spec?: {expiry?: string}}
+      const name = body.metadata?.name
+      if (name !== undefined && name.trim() === '') return paletteError(400, 'BadRequest', 'metadata.name must not be empty')
+      const expiryProblem = checkExpiry(body.spec?.expiry, ctx.now, false)
+      if (expiryProblem) return expiryProblem
+      ctx.state.updateKey(k.uid, {name, annotations: body.metadata?.annotations, expiry: body.spec?.expiry}, ctx.now)
+      return {status: 204, mutated: true}
+    }),
+  ),
+  route('PATCH', '/v1/apiKeys/{uid}', (ctx) => setState(ctx, 'PATCH', '/v1/apiKeys/{uid}')),
+  route('PUT', '/v1/apiKeys/{uid}/state', (ctx) => setState(ctx, 'PUT', '/v1/apiKeys/{uid}/state')),
+  route('DELETE', '/v1/apiKeys/{uid}', (ctx) =>
+    withKey(ctx, (k) => {
+      ctx.state.deleteKey(k.uid)
+      return {status: 204, mutated: true}
+    }),
+  ),
+  route('GET', '/v1/users/info', ({state, caller}) => ({
+    status: 200,
+    body: {orgName: state.tenant.orgName, tenantUid: state.tenant.uid, userUid: caller.uid},
+  })),
+  route('GET', '/v1/users/meta', ({state}) => ({
+    status: 200,
+    body: {items: state.allUsers().map((u) => ({emailId: u.email, name: fullName(u), uid: u.uid}))},
+  })),
+  route('GET', '/v1/users', listUsers),
+  route('POST', '/v1/users/summary', usersSummary),
+  route('GET', '/v1/users/{uid}', (ctx) => withUser(ctx, (u) => ({status: 200, body: userView(u)}))),
+  route('GET', '/v1/users/{uid}/roles', (ctx) =>
+    withUser(ctx, (u) => ({status: 200, body: {roles: u.roles.map((name) => ({name, uid: roleUid(name)})), inheritedRoles: []}})),
+  ),
+]
+
+function route(method: string, template: string, handler: Route['handler']): Route {
+  const pattern = new RegExp('^' + template.replace(/\{([^}]+)\}/g, '(?<$1>[^/]+)') + '$')
+  return {method, template, pattern, handler}
+}
+
+/** Checks the body against the operation's body schema in the official spec. */
+function checkBody(ctx: RouteContext, method: string, template: string): RouteResult | undefined {
+  const validate = paletteSpec().operation(method, template)?.body
+  if (ctx.body === undefined) return paletteError(400, 'BadRequest', 'a JSON request body is required')
+  if (validate && !validate(ctx.body)) {
+    const first = validate.errors?.[0]
+    return paletteError(400, 'BadRequest', `request body ${first?.instancePath || '/'} ${first?.message ?? 'is invalid'}`)
+  }
+  return undefined
+}
+
+function checkExpiry(expiry: string | undefined, now: Date, required: boolean): RouteResult | undefined {
+  if (expiry === undefined) return required ? paletteError(400, 'BadRequest', 'spec.expiry is required') : undefined
+  const at = Date.parse(expiry)
+  if (Number.isNaN(at)) return paletteError(400, 'BadRequest', 'spec.expiry must be an RFC 3339 date-time')
+  if (at <= now.getTime()) return paletteError(400, 'BadRequest', 'spec.expiry must be in the future')
+  return undefined
+}
+
+function withKey(ctx: RouteContext, f: (k: KeyRecord) => RouteResult): RouteResult {
+  const k = ctx.state.key(ctx.params.uid ?? '')
+  if (!k) return paletteError(404, 'ResourceNotFound', `API key ${ctx.params.uid} not found`)
+  if (k.userUid !== ctx.caller.uid && !ctx.admin) {
+    return paletteError(403, 'OperationForbidden', 'users may only act on their own API keys')
+  }
+  return f(k)
+}
+
+function withUser(ctx: RouteContext, f: (u: UserRecord) => RouteResult): RouteResult {
+  const u = ctx.state.user(ctx.params.uid ?? '')
+  if (!u) return paletteError(404, 'ResourceNotFound', `user ${ctx.params.uid} not found`)
+  if (u.uid !== ctx.caller.uid && !ctx.admin) return paletteError(403, 'OperationForbidden', 'users may only read their own user')
+  return f(u)
+}
+
+function setState(ctx: RouteContext, method: string, template: string): RouteResult {
+  return withKey(ctx, (k) => {
+    const invalid = checkBody(ctx, method, template)
+    if (invalid) return invalid
+    const isActive = (ctx.body as {isActive?: unknown}).isActive
+    if (typeof isActive !== 'boolean') return paletteError(400, 'BadRequest', 'isActive (boolean) is required')
+    ctx.state.setActive(k.uid, isActive, ctx.now)
+    return {status: 204, mutated: true}
+  })
+}
+
+/** GET /v1/users: tenant admins only; limit (max 50), offset, continue; listmeta. */
+function listUsers(ctx: RouteContext): RouteResult {
+  if (!ctx.admin) return paletteError(403, 'OperationForbidden', 'listing users needs a tenant admin role')
+  const users = ctx.state.allUsers()
+  const limitRaw = ctx.query.get('limit')
+  const limit = limitRaw === null ? PAGE_MAX : Number(limitRaw)
+  if (!Number.isInteger(limit) || limit < 0) return paletteError(400, 'BadRequest', 'limit must be a non-negative integer')
+  const size = limit === 0 || limit > PAGE_MAX ? PAGE_MAX : limit
+  let offset = 0
+  const token = ctx.query.get('continue')
+  if (token) {
+    const decoded = decodeContinue(token)
+    if (decoded === undefined) return paletteError(400, 'BadRequest', 'invalid continue token')
+    offset = decoded
+  } else if (ctx.query.get('offset') !== null) {
+    offset = Number(ctx.query.get('offset'))
+    if (!Number.isInteger(offset) || offset < 0) return paletteError(400, 'BadRequest', 'offset must be a non-negative integer')
+  }
+  const page = users.slice(offset, offset + size)
+  const next = offset + page.length
+  const more = next < users.length
+  return {
+    status: 200,
+    body: {
+      items: page.map(userView),
+      listmeta: {continue: more ? encodeContinue(next, users.length) : '', count: users.length, limit: size, offset: next},
+    },
+  }
+}
+
+// The token is opaque to clients; its shape copies the docs' example ({"offset":50,"count":117,"token":""}).
+function encodeContinue(offset: number, count: number): string {
+  return Buffer.from(JSON.stringify({offset, count, token: ''})).toString('base64')
+}
+
+function decodeContinue(token: string): number | undefined {
+  try {
+    const v = JSON.parse(Buffer.from(token, 'base64').toString('utf8')) as {offset?: unknown}
+    return typeof v.offset === 'number' && Number.isInteger(v.offset) && v.offset >= 0 ? v.offset : undefined
+  } catch {
+    return undefined
+  }
+}
+
+interface FilterString {
+  eq?: string | null
+  ne?: string | null
+  contains?: string | null
+  beginsWith?: string | null
+  ignoreCase?: boolean
+}
+
+function matches(value: string, f: FilterString | undefined): boolean {
+  if (!f) return true
+  const fold = (s: string) => (f.ignoreCase === false ? s : s.toLowerCase())
+  const v = fold(value)
+  if (f.eq != null && v !== fold(f.eq)) return false
+  if (f.ne != null && v === fold(f.ne)) return false
+  if (f.contains != null && !v.includes(fold(f.contains))) return false
+  if (f.beginsWith != null && !v.startsWith(fold(f.beginsWith))) return false
+  return true
+}
+
+/** POST /v1/users/summary: emailId / name filters and sort; tenant admins only. */
+function usersSummary(ctx: RouteContext): RouteResult {
+  if (!ctx.admin) return paletteError(403, 'OperationForbidden', 'listing users needs a tenant admin role')
+  const invalid = checkBody(ctx, 'POST', '/v1/users/summary')
+  if (invalid) return invalid
+  const spec = ctx.body as {filter?: {emailId?: FilterString; name?: FilterString}; sort?: Array<{field?: string | null; order?: string}>}
+  let users = ctx.state.allUsers().filter((u) => matches(u.email, spec.filter?.emailId) && matches(fullName(u), spec.filter?.name))
+  for (const s of [...(spec.sort ?? [])].reverse()) {
+    if (!s.field) continue
+    const sign = s.order === 'desc' ? -1 : 1
+    const keyOf = (u: UserRecord) => (s.field === 'name' ? fullName(u).toLowerCase() : u.createdAt)
+    users = [...users].sort((a, b) => sign * keyOf(a).localeCompare(keyOf(b)))
+  }
+  return {status: 200, body: {items: users.map(userSummaryView)}}
+}

@@ -1,0 +1,284 @@
+import {createHash, randomBytes} from 'node:crypto'
+import type {Seed} from './seed.js'
+
+/**
+ * The emulated tenant: users, roles and API keys. Key values are never stored, only
+ * their SHA-256, so a persisted state file holds no secret.
+ */
+
+export const ADMIN_ROLES = ['Tenant Admin', 'Tenant User Admin Role']
+/** Palette's "unset" timestamp (NOTES.md, real list sample). */
+export const ZERO_TIME = '0001-01-01T00:00:00.000Z'
+/** Annotations the server owns; a client cannot set or remove them. */
+export const SERVER_ANNOTATIONS = ['ownerUid', 'permissions', 'scope', 'scopeVisibility', 'tenantUid']
+const KEY_PERMISSIONS = 'apiKey.create,apiKey.delete,apiKey.get,apiKey.list,apiKey.update,tag.update'
+const STATE_FORMAT = 'palette-keys-emulator-state'
+
+export interface TenantRecord {
+  uid: string
+  orgName: string
+}
+
+export interface UserRecord {
+  uid: string
+  email: string
+  firstName: string
+  lastName: string
+  roles: string[]
+  createdAt: string
+}
+
+export interface KeyRecord {
+  uid: string
+  name: string
+  userUid: string
+  expiry: string
+  isActive: boolean
+  /** Client-settable annotations, description included; server ones are added on output. */
+  annotations: Record<string, string>
+  labels: Record<string, string>
+  createdAt: string
+  modifiedAt: string
+  valueHash: string
+}
+
+export interface StateSnapshot {
+  format: typeof STATE_FORMAT
+  version: 1
+  tenant: TenantRecord
+  users: UserRecord[]
+  keys: KeyRecord[]
+}
+
+export type AuthResult = {ok: true; user: UserRecord; key: KeyRecord} | {ok: false; reason: 'missing' | 'unknown' | 'revoked' | 'expired'}
+
+/** 24 lowercase hex characters, like Palette uids; derived (stable) when `from` is given. */
+export function newUid(from?: string): string {
+  return from === undefined ? randomBytes(12).toString('hex') : createHash('sha256').update(from).digest('hex').slice(0, 24)
+}
+
+export function hashValue(value: string): string {
+  return createHash('sha256').update(value).digest('hex')
+}
+
+/** RFC 3339 UTC with milliseconds, as Palette prints timestamps. */
+export function timestamp(d: Date): string {
+  return d.toISOString()
+}
+
+export class EmulatorState {
+  readonly tenant: TenantRecord
+  private readonly users = new Map<string, UserRecord>()
+  private readonly keys = new Map<string, KeyRecord>()
+  private readonly byHash = new Map<string, string>()
+
+  constructor(snapshot: StateSnapshot) {
+    this.tenant = snapshot.tenant
+    for (const u of snapshot.users) this.users.set(u.uid, u)
+    for (const k of snapshot.keys) {
+      this.keys.set(k.uid, k)
+      this.byHash.set(k.valueHash, k.uid)
+    }
+  }
+
+  static fromSeed(seed: Seed, now: Date): EmulatorState {
+    const orgName = seed.tenant?.orgName ?? 'demo'
+    const tenant = {uid: seed.tenant?.uid ?? newUid(`tenant:${orgName}`), orgName}
+    const created = timestamp(now)
+    const defaultExpiry = timestamp(new Date(now.getTime() + 365 * 24 * 3600 * 1000))
+    const users: UserRecord[] = []
+    const keys: KeyRecord[] = []
+    for (const u of seed.users) {
+      const uid = u.uid ?? newUid(`user:${tenant.uid}:${u.email.toLowerCase()}`)
+      users.push({uid, email: u.email, firstName: u.firstName ?? '', lastName: u.lastName ?? '', roles: u.roles ?? [], createdAt: created})
+      u.apiKeys?.forEach((k, i) => {
+        keys.push({
+          uid: newUid(`key:${uid}:${i}:${k.name}`),
+          name: k.name,
+          userUid: uid,
+          expiry: k.expiry === undefined ? defaultExpiry : timestamp(new Date(k.expiry)),
+          isActive: k.active ?? true,
+          annotations: {...k.annotations, description: k.description ?? k.annotations?.description ?? ''},
+          labels: {},
+          createdAt: created,
+          modifiedAt: created,
+          valueHash: hashValue(k.value),
+        })
+      })
+    }
+    return new EmulatorState({format: STATE_FORMAT, version: 1, tenant, users, keys})
+  }
+
+  /** Reads a snapshot written by `snapshot()`; throws a plain Error naming what is wrong. */
+  static fromJson(text: string): EmulatorState {
+    const data = JSON.parse(text) as Partial<StateSnapshot>
+    if (data.format !== STATE_FORMAT || data.version !== 1 || !data.tenant || !Array.isArray(data.users) || !Array.isArray(data.keys)) {
+      throw new Error(`not a palette-keys emulator state file (expected format "${STATE_FORMAT}", version 1)`)
+    }
+    return new EmulatorState(data as StateSnapshot)
+  }
+
+  snapshot(): StateSnapshot {
+    return {format: STATE_FORMAT, version: 1, tenant: this.tenant, users: [...this.users.values()], keys: [...this.keys.values()]}
+  }
+
+  authenticate(value: string | undefined, now: Date): AuthResult {
+    if (!value) return {ok: false, reason: 'missing'}
+    const uid = this.byHash.get(hashValue(value))
+    const key = uid === undefined ? undefined : this.keys.get(uid)
+    const user = key && this.users.get(key.userUid)
+    if (!key || !user) return {ok: false, reason: 'unknown'}
+    if (!key.isActive) return {ok: false, reason: 'revoked'}
+    if (Date.parse(key.expiry) <= now.getTime()) return {ok: false, reason: 'expired'}
+    return {ok: true, user, key}
+  }
+
+  isAdmin(user: UserRecord): boolean {
+    return user.roles.some((r) => ADMIN_ROLES.includes(r))
+  }
+
+  user(uid: string): UserRecord | undefined {
+    return this.users.get(uid)
+  }
+
+  allUsers(): UserRecord[] {
+    return [...this.users.values()]
+  }
+
+  key(uid: string): KeyRecord | undefined {
+    return this.keys.get(uid)
+  }
+
+  allKeys(): KeyRecord[] {
+    return [...this.keys.values()]
+  }
+
+  createKey(input: {name: string; userUid: string; expiry: string; annotations: Record<string, string>; labels: Record<string, string>}, now: Date): {record: KeyRecord; value: string} {
+    let value: string
+    do value = randomBytes(32).toString('base64url')
+    while (this.byHash.has(hashValue(value)))
+    const at = timestamp(now)
+    const record: KeyRecord = {
+      uid: this.freshUid(),
+      name: input.name,
+      userUid: input.userUid,
+      expiry: timestamp(new Date(input.expiry)),
+      isActive: true,
+      annotations: clientAnnotations(input.annotations),
+      labels: input.labels,
+      createdAt: at,
+      modifiedAt: at,
+      valueHash: hashValue(value),
+    }
+    this.keys.set(record.uid, record)
+    this.byHash.set(record.valueHash, record.uid)
+    return {record, value}
+  }
+
+  updateKey(uid: string, change: {name?: string; annotations?: Record<string, string>; expiry?: string}, now: Date): void {
+    const k = this.mustKey(uid)
+    if (change.name !== undefined) k.name = change.name
+    if (change.annotations !== undefined) k.annotations = clientAnnotations(change.annotations)
+    if (change.expiry !== undefined) k.expiry = timestamp(new Date(change.expiry))
+    k.modifiedAt = timestamp(now)
+  }
+
+  setActive(uid: string, isActive: boolean, now: Date): void {
+    const k = this.mustKey(uid)
+    k.isActive = isActive
+    k.modifiedAt = timestamp(now)
+  }
+
+  deleteKey(uid: string): void {
+    const k = this.mustKey(uid)
+    this.keys.delete(uid)
+    this.byHash.delete(k.valueHash)
+  }
+
+  private mustKey(uid: string): KeyRecord {
+    const k = this.keys.get(uid)
+    if (!k) throw new Error(`no key ${uid}`)
+    return k
+  }
+
+  private freshUid(): string {
+    let uid: string
+    do uid = newUid()
+    while (this.keys.has(uid) || this.users.has(uid))
+    return uid
+  }
+}
+
+/** What a client may set: everything but the server's own annotations; description always present. */
+function clientAnnotations(sent: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const [k, v] of Object.entries(sent)) if (!SERVER_ANNOTATIONS.includes(k)) out[k] = v
+  out.description ??= ''
+  return out
+}
+
+/** v1ApiKey as Palette returns it: server annotations added, no value (spec.key) ever. */
+export function apiKeyView(state: EmulatorState, k: KeyRecord): object {
+  const owner = state.user(k.userUid)
+  return {
+    metadata: {
+      annotations: {
+        ...k.annotations,
+        ownerUid: k.userUid,
+        permissions: KEY_PERMISSIONS,
+        scope: 'tenant',
+        scopeVisibility: '20',
+        tenantUid: state.tenant.uid,
+      },
+      creationTimestamp: k.createdAt,
+      deletionTimestamp: ZERO_TIME,
+      ...(Object.keys(k.labels).length > 0 ? {labels: k.labels} : {}),
+      lastModifiedTimestamp: k.modifiedAt,
+      name: k.name,
+      uid: k.uid,
+    },
+    spec: {expiry: k.expiry, user: {firstName: owner?.firstName ?? '', lastName: owner?.lastName ?? '', uid: k.userUid}},
+    status: {isActive: k.isActive},
+  }
+}
+
+export function fullName(u: UserRecord): string {
+  return `${u.firstName} ${u.lastName}`.trim() || u.email
+}
+
+export function roleUid(name: string): string {
+  return newUid(`role:${name}`)
+}
+
+/** v1User */
+export function userView(u: UserRecord): object {
+  return {
+    metadata: {
+      annotations: {},
+      creationTimestamp: u.createdAt,
+      deletionTimestamp: ZERO_TIME,
+      lastModifiedTimestamp: u.createdAt,
+      name: fullName(u),
+      uid: u.uid,
+    },
+    spec: {emailId: u.email, firstName: u.firstName, lastName: u.lastName, roles: u.roles.map(roleUid)},
+    status: {activationLink: '', isActive: true, isPasswordResetting: false, lastSignIn: ZERO_TIME},
+  }
+}
+
+/** v1UserSummary */
+export function userSummaryView(u: UserRecord): object {
+  const {metadata, status} = userView(u) as {metadata: object; status: object}
+  return {
+    metadata,
+    spec: {
+      emailId: u.email,
+      firstName: u.firstName,
+      lastName: u.lastName,
+      projectsCount: 0,
+      roles: u.roles.map((name) => ({name, uid: roleUid(name)})),
+      teams: [],
+    },
+    status,
+  }
+}

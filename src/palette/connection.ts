@@ -1,0 +1,90 @@
+import {readFile} from 'node:fs/promises'
+import {isIP} from 'node:net'
+import {UsageError} from '../util/errors.js'
+import {Secret} from '../util/secret.js'
+
+export const DEFAULT_HOST = 'https://api.spectrocloud.com'
+
+export interface ConnectionInput {
+  /** --host */
+  host?: string
+  /** --api-key-file */
+  apiKeyFile?: string
+  /** --insecure-http */
+  insecureHttp?: boolean
+  env?: NodeJS.ProcessEnv
+}
+
+export interface Connection {
+  /** Normalised base URL without a trailing slash. */
+  host: string
+  apiKey: Secret
+  /** Where the key came from, for messages (never the key itself). */
+  apiKeySource: string
+}
+
+/**
+ * Host and API key from flags, then PALETTE_*, then SPECTROCLOUD_* (as the official
+ * Terraform provider reads them). Plain http is refused unless the host is loopback or
+ * --insecure-http is given: the key travels in a header.
+ */
+export async function resolveConnection(input: ConnectionInput): Promise<Connection> {
+  const env = input.env ?? process.env
+  const host = normaliseHost(input.host ?? env.PALETTE_HOST ?? env.SPECTROCLOUD_HOST ?? DEFAULT_HOST)
+  const url = new URL(host)
+  if (url.protocol === 'http:' && !isLoopback(url.hostname) && !input.insecureHttp) {
+    throw new UsageError(`Refusing plain http:// to ${url.host}: the API key would cross the network unencrypted.`, [
+      'Use https://, or pass --insecure-http if you really mean it.',
+    ], 'insecure-http')
+  }
+  const {apiKey, source} = await readApiKey(input, env)
+  return {host, apiKey, apiKeySource: source}
+}
+
+async function readApiKey(input: ConnectionInput, env: NodeJS.ProcessEnv): Promise<{apiKey: Secret; source: string}> {
+  if (input.apiKeyFile !== undefined) {
+    let text: string
+    try {
+      text = await readFile(input.apiKeyFile, 'utf8')
+    } catch (error) {
+      const reason = (error as NodeJS.ErrnoException).code ?? 'unreadable'
+      throw new UsageError(`Cannot read --api-key-file ${input.apiKeyFile} (${reason}).`, [], 'api-key-file')
+    }
+    const value = text.trim()
+    if (value === '' || /\s/.test(value)) {
+      throw new UsageError(`--api-key-file ${input.apiKeyFile} must hold exactly one API key on one line.`, [], 'api-key-file')
+    }
+    return {apiKey: new Secret(value), source: `--api-key-file ${input.apiKeyFile}`}
+  }
+  for (const name of ['PALETTE_API_KEY', 'SPECTROCLOUD_APIKEY']) {
+    const value = env[name]?.trim()
+    if (value) return {apiKey: new Secret(value), source: name}
+  }
+  throw new UsageError('No Palette API key: set PALETTE_API_KEY (or SPECTROCLOUD_APIKEY), or pass --api-key-file FILE.', [], 'no-api-key')
+}
+
+export function normaliseHost(raw: string): string {
+  const trimmed = raw.trim()
+  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(trimmed) ? trimmed : `https://${trimmed}`
+  let url: URL
+  try {
+    url = new URL(withScheme)
+  } catch {
+    throw new UsageError(`Invalid host "${raw}": expected a URL such as https://api.spectrocloud.com.`, [], 'invalid-host')
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw new UsageError(`Invalid host "${raw}": only https:// (or http:// to loopback) is supported.`, [], 'invalid-host')
+  }
+  if (url.username || url.password || url.search || url.hash) {
+    throw new UsageError(`Invalid host "${raw}": give only scheme, host, port and an optional path.`, [], 'invalid-host')
+  }
+  return url.toString().replace(/\/+$/, '')
+}
+
+export function isLoopback(hostname: string): boolean {
+  const h = hostname.replace(/^\[|\]$/g, '').toLowerCase()
+  if (h === 'localhost' || h.endsWith('.localhost')) return true
+  if (isIP(h) === 4) return h.startsWith('127.')
+  if (isIP(h) === 6) return h === '::1'
+  return false
+}

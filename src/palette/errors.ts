@@ -1,0 +1,70 @@
+import {ExitCode} from '../cli/exit-codes.js'
+import {PaletteKeysError} from '../util/errors.js'
+
+export interface PaletteApiErrorDetails {
+  method: string
+  path: string
+  /** HTTP status; undefined when no response came (connection error, timeout). */
+  status?: number
+  /** Palette's `code` (e.g. ResourceNotFound), or the network error code (e.g. ECONNRESET). */
+  paletteCode?: string
+  /** Palette's `message`, already redacted. */
+  paletteMessage?: string
+  /**
+   * True when the request may have taken effect although no success came back (a
+   * mutation that timed out or lost its connection after being sent, or a 5xx to a
+   * POST). The caller must re-read the state to know.
+   */
+  ambiguous: boolean
+  /** How many times the request was sent. */
+  attempts: number
+}
+
+/**
+ * A failed Palette API call. Built only from redacted parts: the tool's API key is never
+ * in the message, the details or the cause chain.
+ */
+export class PaletteApiError extends PaletteKeysError {
+  readonly method: string
+  readonly path: string
+  readonly status: number | undefined
+  readonly paletteCode: string | undefined
+  readonly paletteMessage: string | undefined
+  readonly ambiguous: boolean
+  readonly attempts: number
+
+  constructor(d: PaletteApiErrorDetails) {
+    const what = d.status === undefined ? 'no response' : `HTTP ${d.status}`
+    const code = d.paletteCode ? ` ${d.paletteCode}` : ''
+    const msg = d.paletteMessage ? `: ${d.paletteMessage}` : ''
+    const tries = d.attempts > 1 ? ` (after ${d.attempts} attempts)` : ''
+    super(`Palette API ${d.method} ${d.path} failed, ${what}${code}${msg}${tries}`, {
+      code: 'palette-api',
+      exitCode: ExitCode.Error,
+      hints: hintsFor(d.status),
+    })
+    this.name = 'PaletteApiError'
+    this.method = d.method
+    this.path = d.path
+    this.status = d.status
+    this.paletteCode = d.paletteCode
+    this.paletteMessage = d.paletteMessage
+    this.ambiguous = d.ambiguous
+    this.attempts = d.attempts
+  }
+}
+
+function hintsFor(status: number | undefined): string[] {
+  switch (status) {
+    case undefined:
+      return ['Check the host (--host / PALETTE_HOST) and the network, then run again.']
+    case 401:
+      return ['The API key was refused: check PALETTE_API_KEY (or --api-key-file); it may be revoked or expired.']
+    case 403:
+      return ['The caller may only manage their own keys; a Tenant Admin key can manage every user\'s keys.']
+    case 429:
+      return ['Palette rate-limited the requests; lower the rate (--rate-limit) or run again later.']
+    default:
+      return []
+  }
+}

@@ -1,0 +1,285 @@
+import {setTimeout as delay} from 'node:timers/promises'
+import {Agent, type Dispatcher, request} from 'undici'
+import {type Clock, PALETTE_RATE_LIMIT, PrefixRateLimiter, type RateLimitSettings, rateLimitPrefix, systemClock} from '../util/rate-limit.js'
+import {redact, Secret} from '../util/secret.js'
+import {PaletteApiError} from './errors.js'
+import type {CreatedApiKey, PaletteApi} from './port.js'
+import type {ApiKey, ApiKeyEntity, ApiKeyUpdate, PaletteErrorBody, UserInfo, UserMeta, UserRoles} from './types.js'
+
+/** One line of `--trace`: never headers or bodies, so never a key. */
+export interface TraceEvent {
+  method: string
+  path: string
+  attempt: number
+  status?: number
+  /** Network error code when there was no response. */
+  error?: string
+  ms: number
+}
+
+export interface RetrySettings {
+  /** Retries after the first attempt (so maxRetries + 1 sends at most). */
+  maxRetries: number
+  baseDelayMs: number
+  maxDelayMs: number
+}
+
+export interface PaletteHttpClientOptions {
+  /** Base URL, e.g. https://api.spectrocloud.com (already checked by resolveConnection). */
+  host: string
+  apiKey: Secret
+  /** undici dispatcher; tests pass a MockAgent. */
+  dispatcher?: Dispatcher
+  /** Per-request limit for connect, headers and body, ms. */
+  timeoutMs?: number
+  rateLimit?: RateLimitSettings
+  retry?: Partial<RetrySettings>
+  trace?: (event: TraceEvent) => void
+  /** Injected for tests: time, sleeping and jitter. */
+  clock?: Clock
+  sleep?: (ms: number) => Promise<void>
+  random?: () => number
+}
+
+const DEFAULT_RETRY: RetrySettings = {maxRetries: 4, baseDelayMs: 500, maxDelayMs: 15_000}
+const RETRY_STATUSES = new Set([429, 502, 503, 504])
+/** Network errors where the request certainly never reached the server. */
+const NOT_SENT_ERRORS = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH'])
+/** Longest Retry-After we honour before giving up on a retry. */
+const MAX_RETRY_AFTER_MS = 60_000
+
+type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
+
+interface Attempt {
+  status?: number
+  body?: string
+  retryAfterMs?: number
+  networkError?: string
+}
+
+/**
+ * The undici adapter of PaletteApi. Tenant-scoped calls only: never sends ProjectUid.
+ * Every attempt (first or retry) waits for the per-prefix token bucket; idempotent
+ * requests are retried with exponential backoff and jitter on 429/502/503/504 and
+ * connection errors, honouring Retry-After; POST is never retried.
+ */
+export class PaletteHttpClient implements PaletteApi {
+  private readonly base: string
+  private readonly apiKey: Secret
+  private readonly dispatcher: Dispatcher
+  private readonly timeoutMs: number
+  private readonly limiter: PrefixRateLimiter
+  private readonly retry: RetrySettings
+  private readonly trace: ((e: TraceEvent) => void) | undefined
+  private readonly clock: Clock
+  private readonly sleep: (ms: number) => Promise<void>
+  private readonly random: () => number
+
+  constructor(options: PaletteHttpClientOptions) {
+    this.base = options.host.replace(/\/+$/, '')
+    this.apiKey = options.apiKey
+    this.timeoutMs = options.timeoutMs ?? 30_000
+    this.dispatcher =
+      options.dispatcher ??
+      new Agent({connect: {timeout: this.timeoutMs}, headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs})
+    this.clock = options.clock ?? systemClock
+    this.limiter = new PrefixRateLimiter(options.rateLimit ?? PALETTE_RATE_LIMIT, this.clock)
+    this.retry = {...DEFAULT_RETRY, ...options.retry}
+    this.trace = options.trace
+    this.sleep = options.sleep ?? ((ms) => delay(ms))
+    this.random = options.random ?? Math.random
+  }
+
+  async listApiKeys(): Promise<ApiKey[]> {
+    const body = await this.json<{items?: ApiKey[]}>('GET', '/v1/apiKeys', undefined, 200)
+    return this.items(body, 'GET', '/v1/apiKeys')
+  }
+
+  async getApiKey(uid: string): Promise<ApiKey> {
+    return this.json<ApiKey>('GET', `/v1/apiKeys/${enc(uid)}`, undefined, 200)
+  }
+
+  async createApiKey(entity: ApiKeyEntity): Promise<CreatedApiKey> {
+    const body = await this.json<{apiKey?: string; uid?: string}>('POST', '/v1/apiKeys', entity, 201)
+    if (typeof body.apiKey !== 'string' || body.apiKey === '' || typeof body.uid !== 'string' || body.uid === '') {
+      // The key may exist now without us knowing its value: ambiguous by definition.
+      throw new PaletteApiError({
+        method: 'POST',
+        path: '/v1/apiKeys',
+        status: 201,
+        paletteCode: 'InvalidResponse',
+        paletteMessage: 'the create response lacks apiKey or uid',
+        ambiguous: true,
+        attempts: 1,
+      })
+    }
+    return {uid: body.uid, apiKey: new Secret(body.apiKey)}
+  }
+
+  async updateApiKey(uid: string, update: ApiKeyUpdate): Promise<void> {
+    await this.send('PUT', `/v1/apiKeys/${enc(uid)}`, update, 204)
+  }
+
+  async setApiKeyActive(uid: string, isActive: boolean): Promise<void> {
+    await this.send('PUT', `/v1/apiKeys/${enc(uid)}/state`, {isActive}, 204)
+  }
+
+  async deleteApiKey(uid: string): Promise<void> {
+    await this.send('DELETE', `/v1/apiKeys/${enc(uid)}`, undefined, 204, {goneIsDoneAfterRetry: true})
+  }
+
+  async whoAmI(): Promise<UserInfo> {
+    return this.json<UserInfo>('GET', '/v1/users/info', undefined, 200)
+  }
+
+  async listUsersMeta(): Promise<UserMeta[]> {
+    const body = await this.json<{items?: UserMeta[]}>('GET', '/v1/users/meta', undefined, 200)
+    return this.items(body, 'GET', '/v1/users/meta')
+  }
+
+  async getUserRoles(uid: string): Promise<UserRoles> {
+    return this.json<UserRoles>('GET', `/v1/users/${enc(uid)}/roles`, undefined, 200)
+  }
+
+  private items<T>(body: {items?: T[]}, method: string, path: string): T[] {
+    if (!Array.isArray(body.items)) {
+      throw new PaletteApiError({method, path, status: 200, paletteCode: 'InvalidResponse', paletteMessage: 'no items array', ambiguous: false, attempts: 1})
+    }
+    return body.items
+  }
+
+  private async json<T>(method: Method, path: string, payload: unknown, expected: number): Promise<T> {
+    const text = await this.send(method, path, payload, expected)
+    try {
+      return JSON.parse(text) as T
+    } catch {
+      throw new PaletteApiError({
+        method,
+        path,
+        status: expected,
+        paletteCode: 'InvalidResponse',
+        paletteMessage: 'the response is not JSON',
+        ambiguous: method === 'POST',
+        attempts: 1,
+      })
+    }
+  }
+
+  /** Sends with pacing and retries; resolves with the body text of the expected status. */
+  private async send(
+    method: Method,
+    path: string,
+    payload: unknown,
+    expected: number,
+    options: {goneIsDoneAfterRetry?: boolean} = {},
+  ): Promise<string> {
+    const idempotent = method !== 'POST'
+    let maybeApplied = false
+    for (let attempt = 1; ; attempt++) {
+      const result = await this.attempt(method, path, payload, attempt)
+      if (result.status === expected) return result.body ?? ''
+      // A DELETE whose earlier attempt may have gone through: "not found" now means done.
+      if (result.status === 404 && options.goneIsDoneAfterRetry && maybeApplied) return ''
+
+      const retryable = result.networkError !== undefined || RETRY_STATUSES.has(result.status ?? 0)
+      const sent = result.networkError === undefined || !NOT_SENT_ERRORS.has(result.networkError)
+      if (sent && result.status !== 429 && (result.status === undefined || result.status >= 500)) maybeApplied = true
+
+      if (!idempotent || !retryable || attempt > this.retry.maxRetries) {
+        throw this.failure(method, path, result, attempt, !idempotent && maybeApplied)
+      }
+      const wait = this.backoff(attempt, result.retryAfterMs)
+      if (wait === undefined) throw this.failure(method, path, result, attempt, false)
+      await this.sleep(wait)
+    }
+  }
+
+  /** Exponential backoff with equal jitter, or the server's Retry-After when it gave one. */
+  private backoff(attempt: number, retryAfterMs: number | undefined): number | undefined {
+    if (retryAfterMs !== undefined) return retryAfterMs > MAX_RETRY_AFTER_MS ? undefined : retryAfterMs
+    const ceiling = Math.min(this.retry.maxDelayMs, this.retry.baseDelayMs * 2 ** (attempt - 1))
+    return Math.round(ceiling / 2 + (this.random() * ceiling) / 2)
+  }
+
+  private async attempt(method: Method, path: string, payload: unknown, attempt: number): Promise<Attempt> {
+    const wait = this.limiter.bucket(rateLimitPrefix(path)).reserve()
+    if (wait > 0) await this.sleep(wait)
+    const started = this.clock.now()
+    const headers: Record<string, string> = {ApiKey: this.apiKey.reveal(), Accept: 'application/json'}
+    if (payload !== undefined) headers['Content-Type'] = 'application/json'
+    try {
+      const res = await request(this.base + path, {
+        method,
+        headers,
+        body: payload === undefined ? undefined : JSON.stringify(payload),
+        dispatcher: this.dispatcher,
+        headersTimeout: this.timeoutMs,
+        bodyTimeout: this.timeoutMs,
+      })
+      const body = await res.body.text()
+      this.trace?.({method, path, attempt, status: res.statusCode, ms: this.clock.now() - started})
+      return {status: res.statusCode, body, retryAfterMs: parseRetryAfter(res.headers['retry-after'], this.clock.now())}
+    } catch (error) {
+      const code = networkErrorCode(error)
+      this.trace?.({method, path, attempt, error: code, ms: this.clock.now() - started})
+      return {networkError: code}
+    }
+  }
+
+  private failure(method: Method, path: string, result: Attempt, attempts: number, ambiguous: boolean): PaletteApiError {
+    if (result.networkError !== undefined) {
+      return new PaletteApiError({method, path, paletteCode: result.networkError, ambiguous, attempts})
+    }
+    const body = parseErrorBody(result.body)
+    return new PaletteApiError({
+      method,
+      path,
+      status: result.status,
+      paletteCode: body.code ?? (result.status === 429 ? 'TooManyRequests' : undefined),
+      // Palette has been seen echoing the key in auth errors: redact before keeping it.
+      paletteMessage: body.message === undefined ? undefined : redact(body.message, [this.apiKey]).slice(0, 500),
+      ambiguous,
+      attempts,
+    })
+  }
+}
+
+function enc(uid: string): string {
+  return encodeURIComponent(uid)
+}
+
+function parseErrorBody(text: string | undefined): PaletteErrorBody {
+  if (!text) return {}
+  try {
+    const v = JSON.parse(text) as unknown
+    if (v && typeof v === 'object') {
+      const o = v as Record<string, unknown>
+      return {
+        code: typeof o.code === 'string' ? o.code : undefined,
+        message: typeof o.message === 'string' ? o.message : undefined,
+      }
+    }
+  } catch {
+    // not JSON: keep nothing of it (it could be anything, including echoed headers)
+  }
+  return {}
+}
+
+/** Retry-After is either delay-seconds or an HTTP-date (RFC 9110 §10.2.3). */
+export function parseRetryAfter(value: string | string[] | undefined, nowMs: number): number | undefined {
+  const v = Array.isArray(value) ? value[0] : value
+  if (v === undefined || v.trim() === '') return undefined
+  if (/^\d+$/.test(v.trim())) return Number(v.trim()) * 1000
+  const at = Date.parse(v)
+  return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs)
+}
+
+function networkErrorCode(error: unknown): string {
+  if (error && typeof error === 'object') {
+    const e = error as {code?: unknown; cause?: {code?: unknown}; name?: unknown}
+    if (typeof e.code === 'string') return e.code
+    if (e.cause && typeof e.cause.code === 'string') return e.cause.code
+    if (typeof e.name === 'string') return e.name
+  }
+  return 'NETWORK_ERROR'
+}

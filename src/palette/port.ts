@@ -1,0 +1,34 @@
+import type {Secret} from '../util/secret.js'
+import type {ApiKey, ApiKeyEntity, ApiKeyUpdate, UserInfo, UserMeta, UserRoles} from './types.js'
+
+/** What a successful create returns: the only time Palette reveals a key's value. */
+export interface CreatedApiKey {
+  uid: string
+  apiKey: Secret
+}
+
+/**
+ * The Palette operations palette-keys needs, and nothing else. The plan and apply code
+ * depend on this interface only; the undici adapter and test doubles implement it.
+ * Every method rejects with PaletteApiError on failure.
+ */
+export interface PaletteApi {
+  /** GET /v1/apiKeys: every key the caller may see, one response. */
+  listApiKeys(): Promise<ApiKey[]>
+  /** GET /v1/apiKeys/{uid} */
+  getApiKey(uid: string): Promise<ApiKey>
+  /** POST /v1/apiKeys; never retried automatically (a duplicate would be a new secret). */
+  createApiKey(entity: ApiKeyEntity): Promise<CreatedApiKey>
+  /** PUT /v1/apiKeys/{uid}: name, annotations (description) and expiry. */
+  updateApiKey(uid: string, update: ApiKeyUpdate): Promise<void>
+  /** PUT /v1/apiKeys/{uid}/state: revoke (false) or re-activate (true). */
+  setApiKeyActive(uid: string, isActive: boolean): Promise<void>
+  /** DELETE /v1/apiKeys/{uid} */
+  deleteApiKey(uid: string): Promise<void>
+  /** GET /v1/users/info: the caller. */
+  whoAmI(): Promise<UserInfo>
+  /** GET /v1/users/meta: every user's uid, e-mail and name, one response. */
+  listUsersMeta(): Promise<UserMeta[]>
+  /** GET /v1/users/{uid}/roles */
+  getUserRoles(uid: string): Promise<UserRoles>
+}

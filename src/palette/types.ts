@@ -1,0 +1,74 @@
+/**
+ * TypeScript shapes of the Palette definitions we use, named after them
+ * (schemas/palette-api/apikeys.openapi.json). The spec marks no field required, so
+ * everything a server sends is optional here and is checked where it is used.
+ */
+
+/** v1ObjectMeta */
+export interface ObjectMeta {
+  annotations?: Record<string, string>
+  creationTimestamp?: string
+  deletionTimestamp?: string
+  labels?: Record<string, string>
+  lastModifiedTimestamp?: string
+  name?: string
+  uid?: string
+}
+
+/** v1ApiKey (the list and get shape; never carries the value) */
+export interface ApiKey {
+  metadata?: ObjectMeta
+  spec?: {
+    expiry?: string
+    /** Deprecated in the spec; Palette does not return it and we never read it. */
+    key?: string
+    user?: {firstName?: string; lastName?: string; uid?: string}
+  }
+  status?: {isActive?: boolean}
+}
+
+/** v1ApiKeyEntity: the POST /v1/apiKeys body */
+export interface ApiKeyEntity {
+  metadata: {name: string; annotations?: Record<string, string>}
+  spec: {expiry: string; userUid: string}
+}
+
+/** v1ApiKeyUpdate: the PUT /v1/apiKeys/{uid} body */
+export interface ApiKeyUpdate {
+  metadata: {name: string; annotations?: Record<string, string>}
+  spec: {expiry: string}
+}
+
+/** v1UserInfo: who am I */
+export interface UserInfo {
+  orgName?: string
+  tenantUid?: string
+  userUid?: string
+}
+
+/** v1UserMetaEntity */
+export interface UserMeta {
+  emailId?: string
+  name?: string
+  uid?: string
+}
+
+/** v1UidSummary */
+export interface UidSummary {
+  name?: string
+  uid?: string
+}
+
+/** v1UserRolesEntity */
+export interface UserRoles {
+  roles?: UidSummary[]
+  inheritedRoles?: UidSummary[]
+}
+
+/** v1Error: Palette's error body */
+export interface PaletteErrorBody {
+  code?: string
+  message?: string
+  ref?: string
+  details?: Record<string, unknown>
+}

@@ -1,0 +1,127 @@
+import type {ErrorObject} from 'ajv'
+import {isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument, type Document} from 'yaml'
+import {ExitCode} from '../cli/exit-codes.js'
+import {type Diagnostic, PaletteKeysError} from '../util/errors.js'
+
+/** Refuse larger inputs outright: no desired-state or seed file is anywhere near this. */
+export const MAX_YAML_BYTES = 1024 * 1024
+/** yaml's guard against alias bombs ("billion laughs"). */
+const MAX_ALIAS_COUNT = 100
+
+export type PathSegment = string | number
+
+export interface LoadedYaml {
+  file: string
+  value: unknown
+  doc: Document.Parsed
+  lineCounter: LineCounter
+}
+
+/**
+ * Parses YAML keeping positions. Any syntax problem, duplicate key, alias bomb or
+ * oversized input becomes a located diagnostic; all of them are thrown at once.
+ */
+export function parseYaml(text: string, file: string): LoadedYaml {
+  const lineCounter = new LineCounter()
+  if (Buffer.byteLength(text, 'utf8') > MAX_YAML_BYTES) {
+    throw invalidInput(file, [
+      {file, line: 1, col: 1, path: '', code: 'yaml.too-large', message: `the file is larger than ${MAX_YAML_BYTES} bytes`},
+    ])
+  }
+  const doc = parseDocument(text, {lineCounter, uniqueKeys: true, prettyErrors: false, strict: true})
+  const diagnostics: Diagnostic[] = [...doc.errors, ...doc.warnings].map((e) => {
+    const pos = e.linePos?.[0] ?? lineCounter.linePos(e.pos[0])
+    return {file, line: pos.line, col: pos.col, path: '', code: `yaml.${kebab(e.code)}`, message: firstLine(e.message)}
+  })
+  if (diagnostics.length > 0) throw invalidInput(file, diagnostics)
+  let value: unknown
+  try {
+    value = doc.toJS({maxAliasCount: MAX_ALIAS_COUNT})
+  } catch (error) {
+    throw invalidInput(file, [
+      {file, line: 1, col: 1, path: '', code: 'yaml.alias-limit', message: firstLine((error as Error).message), hint: 'Expand the aliases (*name) into plain values.'},
+    ])
+  }
+  return {file, value, doc, lineCounter}
+}
+
+/** The 1-based line and column of the value at `path` (or of its key, with `key: true`). */
+export function locate(loaded: LoadedYaml, path: PathSegment[], options: {key?: boolean} = {}): {line: number; col: number} {
+  let node: unknown = loaded.doc.contents
+  let keyNode: unknown
+  for (const seg of path) {
+    if (isMap(node)) {
+      const pair = node.items.find((p) => isPair(p) && (isScalar(p.key) ? String(p.key.value) : String(p.key)) === String(seg))
+      if (!pair) break
+      keyNode = pair.key
+      node = pair.value
+    } else if (isSeq(node) && typeof seg === 'number' && node.items[seg] !== undefined) {
+      keyNode = undefined
+      node = node.items[seg]
+    } else break
+  }
+  const target = (options.key && keyNode ? keyNode : node ?? keyNode) as Node | undefined
+  const offset = target?.range?.[0] ?? 0
+  return loaded.lineCounter.linePos(offset)
+}
+
+/** JSON Pointer (ajv's instancePath) → path segments; numeric segments become indexes. */
+export function pointerToPath(pointer: string): PathSegment[] {
+  if (pointer === '') return []
+  return pointer
+    .slice(1)
+    .split('/')
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .map((s) => (/^\d+$/.test(s) ? Number(s) : s))
+}
+
+/** `users[0].email` */
+export function formatPath(path: PathSegment[]): string {
+  return path
+    .map((s, i) => (typeof s === 'number' ? `[${s}]` : /^[A-Za-z_][\w-]*$/.test(s) ? (i === 0 ? s : `.${s}`) : `[${JSON.stringify(s)}]`))
+    .join('')
+}
+
+/** ajv errors → located diagnostics with stable `schema.<keyword>` codes. */
+export function schemaDiagnostics(loaded: LoadedYaml, errors: ErrorObject[]): Diagnostic[] {
+  const out: Diagnostic[] = []
+  for (const e of errors) {
+    const base = pointerToPath(e.instancePath)
+    let path = base
+    let message = e.message ?? 'is invalid'
+    let key = false
+    if (e.keyword === 'additionalProperties') {
+      const prop = String((e.params as {additionalProperty: string}).additionalProperty)
+      path = [...base, prop]
+      message = `unknown field "${prop}"`
+      key = true
+    } else if (e.keyword === 'required') {
+      message = `missing required field "${(e.params as {missingProperty: string}).missingProperty}"`
+    } else if (e.keyword === 'enum') {
+      message = `must be one of ${(e.params as {allowedValues: unknown[]}).allowedValues.map((v) => JSON.stringify(v)).join(', ')}`
+    }
+    const pos = locate(loaded, path, {key})
+    out.push({file: loaded.file, line: pos.line, col: pos.col, path: formatPath(path), code: `schema.${kebab(e.keyword)}`, message})
+  }
+  return out
+}
+
+export function invalidInput(file: string, diagnostics: Diagnostic[]): PaletteKeysError {
+  const n = diagnostics.length
+  return new PaletteKeysError(`${file}: ${n} problem${n === 1 ? '' : 's'}`, {
+    code: 'invalid-input',
+    exitCode: ExitCode.InvalidInput,
+    diagnostics: [...diagnostics].sort((a, b) => a.line - b.line || a.col - b.col),
+  })
+}
+
+function kebab(s: string): string {
+  return s
+    .replace(/([a-z0-9])([A-Z])/g, '$1-$2')
+    .replace(/_/g, '-')
+    .toLowerCase()
+}
+
+function firstLine(s: string): string {
+  return s.split('\n')[0] ?? s
+}

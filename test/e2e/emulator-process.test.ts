@@ -1,0 +1,72 @@
+import {mkdtemp, readFile, rm} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {PaletteApiError} from '../../src/palette/errors.js'
+import {PaletteHttpClient} from '../../src/palette/http-client.js'
+import {Secret} from '../../src/util/secret.js'
+import {type EmulatorProcess, startEmulatorProcess} from '../support/cli.js'
+
+const ADMIN = 'demo-admin-key-0001'
+
+function clientFor(url: string, key: string) {
+  return new PaletteHttpClient({host: url, apiKey: new Secret(key), retry: {maxRetries: 0}})
+}
+
+describe('palette-keys emulator as a real process', () => {
+  let emu: EmulatorProcess
+  let dir: string
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'pk-e2e-'))
+    // Several clients share one source address here; the limit itself is tested in contract/.
+    emu = await startEmulatorProcess(['--seed', 'examples/tenant.yaml', '--state', join(dir, 'state.json'), '--rate-limit', '0'])
+  })
+  afterAll(async () => {
+    await emu.stop()
+    await rm(dir, {recursive: true, force: true})
+  })
+
+  it('listens on 127.0.0.1 and serves who-am-I to the seed admin', async () => {
+    expect(emu.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
+    const me = await clientFor(emu.url, ADMIN).whoAmI()
+    expect(me.orgName).toBe('demo')
+  })
+
+  it('a key created with the client authenticates as its owner, then stops after revocation', async () => {
+    const admin = clientFor(emu.url, ADMIN)
+    const alice = (await admin.listUsersMeta()).find((u) => u.emailId === 'alice@example.com')!
+    const created = await admin.createApiKey({
+      metadata: {name: 'e2e', annotations: {description: 'made by the e2e test'}},
+      spec: {expiry: new Date(Date.now() + 86_400_000).toISOString(), userUid: alice.uid!},
+    })
+    const asAlice = clientFor(emu.url, created.apiKey.reveal())
+    expect((await asAlice.whoAmI()).userUid).toBe(alice.uid)
+    // Alice sees only her own keys, the new one among them.
+    expect((await asAlice.listApiKeys()).map((k) => k.metadata?.name).sort()).toEqual(['e2e', 'laptop'])
+
+    await admin.setApiKeyActive(created.uid, false)
+    const refused = await asAlice.whoAmI().catch((e: unknown) => e)
+    expect(refused).toBeInstanceOf(PaletteApiError)
+    expect((refused as PaletteApiError).status).toBe(401)
+    expect((await admin.getApiKey(created.uid)).status?.isActive).toBe(false)
+
+    await admin.setApiKeyActive(created.uid, true)
+    expect((await asAlice.whoAmI()).userUid).toBe(alice.uid)
+    await admin.deleteApiKey(created.uid)
+    await expect(asAlice.whoAmI()).rejects.toMatchObject({status: 401})
+  })
+
+  it('stops cleanly on SIGTERM, and a restart with --state keeps the keys', async () => {
+    const admin = clientFor(emu.url, ADMIN)
+    const me = await admin.whoAmI()
+    const created = await admin.createApiKey({metadata: {name: 'survivor'}, spec: {expiry: new Date(Date.now() + 86_400_000).toISOString(), userUid: me.userUid!}})
+    expect(await emu.stop()).toBe(0)
+    const state = await readFile(join(dir, 'state.json'), 'utf8')
+    expect(state).not.toContain(created.apiKey.reveal())
+
+    emu = await startEmulatorProcess(['--state', join(dir, 'state.json'), '--rate-limit', '0'])
+    const again = clientFor(emu.url, created.apiKey.reveal())
+    expect((await again.whoAmI()).userUid).toBe(me.userUid)
+    expect((await again.getApiKey(created.uid)).metadata?.name).toBe('survivor')
+  })
+})
