@@ -67,6 +67,7 @@ export class PaletteHttpClient implements PaletteApi {
   private readonly base: string
   private readonly apiKey: Secret
   private readonly dispatcher: Dispatcher
+  private readonly ownsDispatcher: boolean
   private readonly timeoutMs: number
   private readonly limiter: PrefixRateLimiter
   private readonly retry: RetrySettings
@@ -79,6 +80,7 @@ export class PaletteHttpClient implements PaletteApi {
     this.base = options.host.replace(/\/+$/, '')
     this.apiKey = options.apiKey
     this.timeoutMs = options.timeoutMs ?? 30_000
+    this.ownsDispatcher = options.dispatcher === undefined
     this.dispatcher =
       options.dispatcher ??
       new Agent({connect: {timeout: this.timeoutMs}, headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs})
@@ -88,6 +90,11 @@ export class PaletteHttpClient implements PaletteApi {
     this.trace = options.trace
     this.sleep = options.sleep ?? ((ms) => delay(ms))
     this.random = options.random ?? Math.random
+  }
+
+  /** Closes the connections this client opened (not a dispatcher it was given). */
+  async close(): Promise<void> {
+    if (this.ownsDispatcher) await this.dispatcher.close()
   }
 
   async listApiKeys(): Promise<ApiKey[]> {

@@ -413,3 +413,28 @@ describe('state persistence (--state)', () => {
     expect(() => EmulatorState.fromJson('{"users": []}')).toThrow(/not a palette-keys emulator state/)
   })
 })
+
+describe('every served endpoint refuses a request without a valid key with a spec-shaped 401', () => {
+  const endpoints: Array<[string, string, unknown]> = [
+    ['GET', '/v1/apiKeys', undefined],
+    ['POST', '/v1/apiKeys', {metadata: {name: 'x'}, spec: {expiry: '2099-01-01T00:00:00Z'}}],
+    ['GET', '/v1/apiKeys/0123456789abcdef01234567', undefined],
+    ['PUT', '/v1/apiKeys/0123456789abcdef01234567', {metadata: {name: 'x'}}],
+    ['PATCH', '/v1/apiKeys/0123456789abcdef01234567', {isActive: true}],
+    ['DELETE', '/v1/apiKeys/0123456789abcdef01234567', undefined],
+    ['PUT', '/v1/apiKeys/0123456789abcdef01234567/state', {isActive: true}],
+    ['GET', '/v1/users/info', undefined],
+    ['GET', '/v1/users/meta', undefined],
+    ['GET', '/v1/users', undefined],
+    ['POST', '/v1/users/summary', {}],
+    ['GET', '/v1/users/0123456789abcdef01234567', undefined],
+    ['GET', '/v1/users/0123456789abcdef01234567/roles', undefined],
+  ]
+  it.each(endpoints)('%s %s', async (method, path, body) => {
+    for (const key of [undefined, 'wrong-key-value-0001', REVOKED_KEY, EXPIRED_KEY]) {
+      const res = await call(emu, method, path, {key, body})
+      expect(res.status).toBe(401)
+    }
+    expect(emu.stats.mutations).toBe(0)
+  })
+})

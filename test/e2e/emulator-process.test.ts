@@ -70,3 +70,28 @@ describe('palette-keys emulator as a real process', () => {
     expect((await again.getApiKey(created.uid)).metadata?.name).toBe('survivor')
   })
 })
+
+describe('fault flags on the real process', () => {
+  it('--fail-rate 1 answers 500/503 to everything and --drop-after-commit-rate 1 drops committed mutations', async () => {
+    const failing = await startEmulatorProcess(['--seed', 'examples/tenant.yaml', '--fail-rate', '1', '--rate-limit', '0'])
+    try {
+      const e = (await clientFor(failing.url, ADMIN).whoAmI().catch((x: unknown) => x)) as PaletteApiError
+      expect([500, 503]).toContain(e.status)
+    } finally {
+      expect(await failing.stop()).toBe(0)
+    }
+    const dropping = await startEmulatorProcess(['--seed', 'examples/tenant.yaml', '--drop-after-commit-rate', '1', '--rate-limit', '0'])
+    try {
+      const admin = clientFor(dropping.url, ADMIN)
+      const me = await admin.whoAmI()
+      const e = (await admin
+        .createApiKey({metadata: {name: 'lost-reply'}, spec: {expiry: new Date(Date.now() + 86_400_000).toISOString(), userUid: me.userUid!}})
+        .catch((x: unknown) => x)) as PaletteApiError
+      expect(e.ambiguous).toBe(true)
+      // The key was committed although the caller never saw its value: re-listing finds it.
+      expect((await admin.listApiKeys()).some((k) => k.metadata?.name === 'lost-reply')).toBe(true)
+    } finally {
+      await dropping.stop()
+    }
+  })
+})
