@@ -43,7 +43,7 @@ export abstract class BaseCommand extends Command {
     throw new Errors.ExitError(exitCode)
   }
 
-  private scrub(text: string): string {
+  protected scrub(text: string): string {
     let out = text
     for (const s of this.secrets) if (s.length >= 6) out = out.split(s).join('(redacted)')
     return out

@@ -35,7 +35,7 @@ let validator: ValidateFunction | undefined
 function seedValidator(): ValidateFunction {
   if (!validator) {
     const schema = JSON.parse(readFileSync(packagePath('schemas/emulator-seed.schema.json'), 'utf8')) as object
-    validator = createAjv().compile(schema)
+    validator = createAjv({verbose: true}).compile(schema)
   }
   return validator
 }

@@ -1,4 +1,5 @@
 import {createHash, randomBytes} from 'node:crypto'
+import {ADMIN_ROLES} from '../palette/roles.js'
 import type {Seed} from './seed.js'
 
 /**
@@ -6,7 +7,6 @@ import type {Seed} from './seed.js'
  * their SHA-256, so a persisted state file holds no secret.
  */
 
-export const ADMIN_ROLES = ['Tenant Admin', 'Tenant User Admin Role']
 /** Palette's "unset" timestamp (NOTES.md, real list sample). */
 export const ZERO_TIME = '0001-01-01T00:00:00.000Z'
 /** Annotations the server owns; a client cannot set or remove them. */

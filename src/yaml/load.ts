@@ -82,26 +82,58 @@ export function formatPath(path: PathSegment[]): string {
     .join('')
 }
 
-/** ajv errors → located diagnostics with stable `schema.<keyword>` codes. */
-export function schemaDiagnostics(loaded: LoadedYaml, errors: ErrorObject[]): Diagnostic[] {
+/** Stable diagnostic codes for ajv keywords; formats get their own (`invalid-email`, …). */
+const KEYWORD_CODES: Record<string, string> = {
+  additionalProperties: 'unknown-field',
+  required: 'missing-field',
+  type: 'wrong-type',
+  const: 'invalid-value',
+  enum: 'invalid-value',
+  pattern: 'invalid-value',
+  minLength: 'invalid-value',
+  maxLength: 'invalid-value',
+  minimum: 'out-of-range',
+  maximum: 'out-of-range',
+  uniqueItems: 'duplicate-item',
+}
+const FORMAT_CODES: Record<string, string> = {'duration-or-zero': 'invalid-duration'}
+
+/** ajv errors → located diagnostics with stable codes. `hints` adds advice per code. */
+export function schemaDiagnostics(loaded: LoadedYaml, errors: ErrorObject[], hints: Record<string, string> = {}): Diagnostic[] {
   const out: Diagnostic[] = []
   for (const e of errors) {
+    // A bad mapping key (propertyNames) is reported by the inner keyword, at the key itself.
+    if (e.keyword === 'propertyNames') continue
     const base = pointerToPath(e.instancePath)
     let path = base
     let message = e.message ?? 'is invalid'
     let key = false
+    let code = KEYWORD_CODES[e.keyword] ?? `schema.${kebab(e.keyword)}`
+    let hint: string | undefined
+    if (e.propertyName !== undefined) {
+      path = [...base, e.propertyName]
+      key = true
+      message = `name "${e.propertyName}" ${message}`
+    }
     if (e.keyword === 'additionalProperties') {
       const prop = String((e.params as {additionalProperty: string}).additionalProperty)
       path = [...base, prop]
       message = `unknown field "${prop}"`
       key = true
+      const allowed = Object.keys((e.parentSchema as {properties?: object} | undefined)?.properties ?? {})
+      if (allowed.length > 0) hint = `allowed here: ${allowed.join(', ')}`
     } else if (e.keyword === 'required') {
       message = `missing required field "${(e.params as {missingProperty: string}).missingProperty}"`
     } else if (e.keyword === 'enum') {
       message = `must be one of ${(e.params as {allowedValues: unknown[]}).allowedValues.map((v) => JSON.stringify(v)).join(', ')}`
+    } else if (e.keyword === 'const') {
+      message = `must be ${JSON.stringify((e.params as {allowedValue: unknown}).allowedValue)}`
+    } else if (e.keyword === 'format') {
+      const format = String((e.params as {format: string}).format)
+      code = FORMAT_CODES[format] ?? `invalid-${format}`
     }
     const pos = locate(loaded, path, {key})
-    out.push({file: loaded.file, line: pos.line, col: pos.col, path: formatPath(path), code: `schema.${kebab(e.keyword)}`, message})
+    out.push({file: loaded.file, line: pos.line, col: pos.col, path: formatPath(path), code, message, hint: hints[code] ?? hint})
   }
   return out
 }

@@ -37,13 +37,13 @@ describe('emulator seed', () => {
 
   // [name, text, expected [code, line, col] for every problem]
   const cases: Array<[string, string, Array<[string, number, number]>]> = [
-    ['missing users', 'tenant: {orgName: x}\n', [['schema.required', 1, 1]]],
-    ['unknown top-level field', 'users:\n  - email: a@example.com\nextra: 1\n', [['schema.additional-properties', 3, 1]]],
-    ['bad e-mail', 'users:\n  - email: not-an-email\n', [['schema.format', 2, 12]]],
-    ['bad tenant uid', 'tenant:\n  uid: XYZ\nusers:\n  - email: a@example.com\n', [['schema.pattern', 2, 8]]],
-    ['key without value', 'users:\n  - email: a@example.com\n    apiKeys:\n      - name: k\n', [['schema.required', 4, 9]]],
-    ['short key value', 'users:\n  - email: a@example.com\n    apiKeys:\n      - {name: k, value: abc}\n', [['schema.pattern', 4, 26]]],
-    ['bad expiry', 'users:\n  - email: a@example.com\n    apiKeys:\n      - {name: k, value: abcdefghij, expiry: soon}\n', [['schema.format', 4, 46]]],
+    ['missing users', 'tenant: {orgName: x}\n', [['missing-field', 1, 1]]],
+    ['unknown top-level field', 'users:\n  - email: a@example.com\nextra: 1\n', [['unknown-field', 3, 1]]],
+    ['bad e-mail', 'users:\n  - email: not-an-email\n', [['invalid-email', 2, 12]]],
+    ['bad tenant uid', 'tenant:\n  uid: XYZ\nusers:\n  - email: a@example.com\n', [['invalid-value', 2, 8]]],
+    ['key without value', 'users:\n  - email: a@example.com\n    apiKeys:\n      - name: k\n', [['missing-field', 4, 9]]],
+    ['short key value', 'users:\n  - email: a@example.com\n    apiKeys:\n      - {name: k, value: abc}\n', [['invalid-value', 4, 26]]],
+    ['bad expiry', 'users:\n  - email: a@example.com\n    apiKeys:\n      - {name: k, value: abcdefghij, expiry: soon}\n', [['invalid-date-time', 4, 46]]],
     ['duplicate e-mail (case-insensitive)', 'users:\n  - email: a@example.com\n  - email: A@example.com\n', [['seed.duplicate-email', 3, 12]]],
     [
       'duplicate key value',
@@ -56,10 +56,10 @@ describe('emulator seed', () => {
       'every problem at once',
       'users:\n  - email: nope\n    roles: Admin\n  - emial: b@example.com\n',
       [
-        ['schema.format', 2, 12],
-        ['schema.type', 3, 12],
-        ['schema.required', 4, 5],
-        ['schema.additional-properties', 4, 5],
+        ['invalid-email', 2, 12],
+        ['wrong-type', 3, 12],
+        ['missing-field', 4, 5],
+        ['unknown-field', 4, 5],
       ],
     ],
   ]

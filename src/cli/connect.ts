@@ -1,0 +1,28 @@
+import {resolveConnection} from '../palette/connection.js'
+import {PaletteHttpClient} from '../palette/http-client.js'
+
+export interface ConnectionFlagValues {
+  host?: string
+  'api-key-file'?: string
+  'insecure-http': boolean
+  trace: boolean
+}
+
+/** A client from the connection flags and environment; `--trace` lines go to stderr. */
+export async function connect(flags: ConnectionFlagValues, secrets: string[]): Promise<{client: PaletteHttpClient; host: string}> {
+  const connection = await resolveConnection({host: flags.host, apiKeyFile: flags['api-key-file'], insecureHttp: flags['insecure-http']})
+  secrets.push(connection.apiKey.reveal())
+  const client = new PaletteHttpClient({
+    host: connection.host,
+    apiKey: connection.apiKey,
+    trace: flags.trace
+      ? (e) => process.stderr.write(`trace: ${e.method} ${e.path} -> ${e.status ?? e.error} (${e.ms} ms${e.attempt > 1 ? `, attempt ${e.attempt}` : ''})\n`)
+      : undefined,
+  })
+  return {client, host: connection.host}
+}
+
+/** Colour only on a terminal, and never with NO_COLOR (https://no-color.org) or TERM=dumb. */
+export function useColor(stream: NodeJS.WriteStream = process.stdout): boolean {
+  return Boolean(stream.isTTY) && !process.env.NO_COLOR && process.env.TERM !== 'dumb'
+}

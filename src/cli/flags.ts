@@ -1,0 +1,18 @@
+import {Flags} from '@oclif/core'
+
+/** -f FILE: the desired-state file. */
+export const fileFlag = {
+  file: Flags.string({char: 'f', description: 'Desired-state file.', default: 'keys.yaml', env: 'PALETTE_KEYS_FILE'}),
+}
+
+/** How to reach Palette. The API key itself only comes from the environment or a file. */
+export const connectionFlags = {
+  host: Flags.string({description: 'Palette API host (env PALETTE_HOST or SPECTROCLOUD_HOST; default https://api.spectrocloud.com).'}),
+  'api-key-file': Flags.string({description: 'File holding the API key (else env PALETTE_API_KEY or SPECTROCLOUD_APIKEY).'}),
+  'insecure-http': Flags.boolean({description: 'Allow plain http:// to a non-loopback host (the key would travel unencrypted).', default: false}),
+  trace: Flags.boolean({description: 'Log method, path, status and time of every API call to stderr (never headers or bodies).', default: false}),
+}
+
+export const formatFlag = {
+  format: Flags.string({description: 'Output format.', options: ['text', 'json', 'markdown'], default: 'text'}),
+}

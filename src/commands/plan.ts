@@ -1,0 +1,64 @@
+import {Flags} from '@oclif/core'
+import {BaseCommand} from '../cli/base-command.js'
+import {connect, useColor} from '../cli/connect.js'
+import {ExitCode} from '../cli/exit-codes.js'
+import {connectionFlags, fileFlag, formatFlag} from '../cli/flags.js'
+import {makePlan} from '../cli/planning.js'
+import {writePlanFile} from '../plan/plan-file.js'
+import {type PlanDocument, planDocument, renderJson} from '../render/json.js'
+import {renderMarkdown} from '../render/markdown.js'
+import {renderText} from '../render/text.js'
+import type {Plan} from '../plan/model.js'
+
+export default class PlanCommand extends BaseCommand {
+  static override summary = 'Show what apply would change: the desired-state file against the live Palette tenant.'
+
+  static override description = `Reads the file, then the live tenant in a constant number of requests (who am I, all users, all keys), and prints a deterministic plan. It never changes anything.
+Exit codes: 0 success (with --detailed-exitcode: no changes), 2 changes present (with --detailed-exitcode), 3 refused by a safety brake, 1 error (unknown users, ambiguous keys, API failure), 65 invalid file.`
+
+  static override examples = [
+    {description: 'Plan keys.yaml against the tenant in PALETTE_HOST', command: 'PALETTE_API_KEY=... <%= config.bin %> <%= command.id %>'},
+    {description: 'Save the plan for `apply PLAN`, exit 2 when there are changes', command: '<%= config.bin %> <%= command.id %> -f keys.yaml --out plan.json --detailed-exitcode'},
+    {description: 'A pull-request comment', command: '<%= config.bin %> <%= command.id %> --format markdown > plan.md'},
+  ]
+
+  static override enableJsonFlag = true
+
+  static override flags = {
+    ...fileFlag,
+    ...formatFlag,
+    ...connectionFlags,
+    out: Flags.string({description: 'Save the plan (JSON, no secrets) to this file for `apply PLAN` or `show PLAN`.'}),
+    'detailed-exitcode': Flags.boolean({description: 'Exit 2 when the plan has changes, 0 when none.', default: false}),
+    force: Flags.boolean({description: 'Lift the change-ratio brake (never the caller-lockout brake).', default: false}),
+  }
+
+  async run(): Promise<PlanDocument> {
+    const {flags} = await this.parse(PlanCommand)
+    const {client, host} = await connect(flags, this.secrets)
+    try {
+      const {plan} = await makePlan({file: flags.file, api: client, host, force: flags.force, toolVersion: this.config.version})
+      if (flags.out) await writePlanFile(flags.out, plan)
+      if (!this.jsonEnabled()) this.print(plan, flags.format)
+      if (flags.out && !this.jsonEnabled()) this.logToStderr(`Saved the plan to ${flags.out}: apply it with \`palette-keys apply ${flags.out}\`.`)
+      process.exitCode = planExitCode(plan, flags['detailed-exitcode'])
+      return planDocument(plan)
+    } finally {
+      await client.close()
+    }
+  }
+
+  private print(plan: Plan, format: string): void {
+    if (format === 'json') process.stdout.write(renderJson(plan))
+    else if (format === 'markdown') process.stdout.write(renderMarkdown(plan).join('\n'))
+    else process.stdout.write(renderText(plan, {color: useColor()}))
+  }
+}
+
+/** 1 when the plan could not be made, 3 when a brake refuses it, 2 for changes if asked, else 0. */
+export function planExitCode(plan: Plan, detailed: boolean): ExitCode {
+  if (plan.errors.length > 0) return ExitCode.Error
+  if (plan.brakes.refused) return ExitCode.Refused
+  if (detailed && plan.changes) return ExitCode.Changes
+  return ExitCode.Ok
+}

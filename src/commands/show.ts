@@ -1,0 +1,56 @@
+import {Args} from '@oclif/core'
+import {BaseCommand} from '../cli/base-command.js'
+import {connect, useColor} from '../cli/connect.js'
+import {connectionFlags, formatFlag} from '../cli/flags.js'
+import {readLiveState} from '../live/snapshot.js'
+import {liveFingerprint} from '../plan/fingerprint.js'
+import {readPlanFile} from '../plan/plan-file.js'
+import {type PlanDocument, planDocument, renderJson} from '../render/json.js'
+import {renderMarkdown} from '../render/markdown.js'
+import {renderText} from '../render/text.js'
+
+export default class Show extends BaseCommand {
+  static override summary = 'Render a saved plan as text, JSON or Markdown; warn when it is stale.'
+
+  static override description = `Reads a plan saved by \`plan --out\`. When an API key is configured (PALETTE_API_KEY, SPECTROCLOUD_APIKEY or --api-key-file), it also reads the live keys and warns on stderr when they changed since the plan was made; it never fails for that.`
+
+  static override examples = [
+    {description: 'Show a saved plan', command: '<%= config.bin %> <%= command.id %> plan.json'},
+    {description: 'As a pull-request comment', command: '<%= config.bin %> <%= command.id %> plan.json --format markdown'},
+  ]
+
+  static override enableJsonFlag = true
+
+  static override args = {plan: Args.string({description: 'A plan file written by `plan --out`.', required: true})}
+
+  static override flags = {...formatFlag, ...connectionFlags}
+
+  async run(): Promise<PlanDocument> {
+    const {args, flags} = await this.parse(Show)
+    const plan = await readPlanFile(args.plan)
+    await this.warnIfStale(plan.live.fingerprint, plan.host, flags)
+    if (!this.jsonEnabled()) {
+      if (flags.format === 'json') process.stdout.write(renderJson(plan))
+      else if (flags.format === 'markdown') process.stdout.write(renderMarkdown(plan).join('\n'))
+      else process.stdout.write(renderText(plan, {color: useColor()}))
+    }
+    return planDocument(plan)
+  }
+
+  private async warnIfStale(fingerprint: string, planHost: string, flags: Parameters<typeof connect>[0]): Promise<void> {
+    if (!flags['api-key-file'] && !process.env.PALETTE_API_KEY && !process.env.SPECTROCLOUD_APIKEY) return
+    try {
+      const {client, host} = await connect({...flags, host: flags.host ?? planHost}, this.secrets)
+      try {
+        const live = await readLiveState(client, host, {declaredEmails: []})
+        if (liveFingerprint(live.keys) !== fingerprint) {
+          this.logToStderr('Warning: the live keys changed since this plan was made; `apply` of it would stop with exit 4. Plan again.')
+        }
+      } finally {
+        await client.close()
+      }
+    } catch (error) {
+      this.logToStderr(this.scrub(`Warning: could not check whether the plan is stale: ${(error as Error).message}`))
+    }
+  }
+}

@@ -1,0 +1,273 @@
+import {createHash} from 'node:crypto'
+import {readFileSync} from 'node:fs'
+import {readFile} from 'node:fs/promises'
+import {Encrypter} from 'age-encryption'
+import type {ValidateFunction} from 'ajv'
+import {isMap} from 'yaml'
+import {createAjv} from '../util/ajv.js'
+import {type Diagnostic, UsageError} from '../util/errors.js'
+import {packagePath} from '../util/paths.js'
+import {formatPath, invalidInput, type LoadedYaml, locate, parseYaml, type PathSegment, schemaDiagnostics} from '../yaml/load.js'
+import {DURATION_OR_ZERO_PATTERN, DURATION_PATTERN, parseDuration} from './duration.js'
+
+/** The desired-state file, checked and normalised: what the diff reads. */
+export interface DesiredState {
+  /** The path as given (shown in messages and saved in plans). */
+  file: string
+  sha256: string
+  seal: {recipients: string[]; dir: string}
+  defaults: {expiresInMs: number; rotateBeforeMs?: number}
+  policy: Policy
+  /** Sorted by e-mail (lower case). */
+  users: DesiredUser[]
+}
+
+export interface Policy {
+  maxChangeRatio: number
+  adopt: boolean
+  deleteRetiredAfterMs: number
+  warnBeforeMs: number
+}
+
+export interface DesiredUser {
+  email: string
+  exclusive: boolean
+  /** Sorted by name. */
+  keys: DesiredKey[]
+}
+
+export type DesiredExpiry = {kind: 'at'; at: string} | {kind: 'in'; ms: number}
+
+export interface DesiredKey {
+  name: string
+  description: string
+  active: boolean
+  expiry: DesiredExpiry
+  rotateBeforeMs?: number
+  renamedFrom?: string
+  movedFrom?: string
+  adopt: boolean
+}
+
+export const DEFAULT_POLICY: Policy = {maxChangeRatio: 0.3, adopt: false, deleteRetiredAfterMs: 7 * 86_400_000, warnBeforeMs: 14 * 86_400_000}
+export const DEFAULT_EXPIRES_IN_MS = 90 * 86_400_000
+export const DEFAULT_SEAL_DIR = 'sealed'
+
+/** The raw shape once the schema holds (every field optional but the required ones). */
+interface RawKey {
+  description?: string
+  expiresAt?: string
+  expiresIn?: string
+  rotateBefore?: string
+  active?: boolean
+  renamedFrom?: string
+  movedFrom?: string
+  adopt?: boolean
+}
+interface RawFile {
+  version: 1
+  seal?: {recipients?: string[]; dir?: string}
+  defaults?: {expiresIn?: string; rotateBefore?: string}
+  policy?: {maxChangeRatio?: number; adopt?: boolean; deleteRetiredAfter?: string; warnBefore?: string}
+  users: Record<string, {exclusive?: boolean; keys: Record<string, RawKey>}>
+}
+
+let validator: ValidateFunction | undefined
+
+function desiredStateValidator(): ValidateFunction {
+  if (!validator) {
+    const ajv = createAjv({verbose: true})
+    ajv.addFormat('duration', DURATION_PATTERN)
+    ajv.addFormat('duration-or-zero', DURATION_OR_ZERO_PATTERN)
+    validator = ajv.compile(JSON.parse(readFileSync(packagePath('schemas/desired-state.schema.json'), 'utf8')) as object)
+  }
+  return validator
+}
+
+const HINTS: Record<string, string> = {
+  'invalid-duration': 'Write a whole number and a unit: 12h, 90d or 2w.',
+  'invalid-email': 'Users are named by their e-mail address in Palette.',
+  'invalid-date-time': 'Write an RFC 3339 time such as 2027-06-30T00:00:00Z.',
+  'unsupported-version': 'Write version: 1.',
+}
+
+export async function loadDesiredStateFile(path: string, now: Date): Promise<DesiredState> {
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    throw new UsageError(
+      `Cannot read the desired-state file ${path} (${code ?? 'unreadable'}).`,
+      code === 'ENOENT' ? ['Pass the file with -f FILE (or set PALETTE_KEYS_FILE); see examples/keys.yaml.'] : [],
+      'file-unreadable',
+    )
+  }
+  return parseDesiredState(text, path, now)
+}
+
+/** Parses and checks a desired-state file; throws one error holding every problem (exit 65). */
+export function parseDesiredState(text: string, file: string, now: Date): DesiredState {
+  const at1 = (code: string, message: string, hint?: string): Diagnostic => ({file, line: 1, col: 1, path: '', code, message, hint})
+  if (text.replace(/#.*$/gm, '').trim() === '') {
+    throw invalidInput(file, [at1('empty-file', 'the file is empty', 'Start from examples/keys.yaml.')])
+  }
+  const loaded = parseYaml(text, file)
+  if (!isMap(loaded.doc.contents)) {
+    throw invalidInput(file, [at1('not-a-mapping', 'the top level must be a mapping (version, seal, defaults, policy, users)')])
+  }
+  const validate = desiredStateValidator()
+  const problems: Diagnostic[] = validate(loaded.value) ? [] : schemaDiagnostics(loaded, validate.errors ?? [], HINTS)
+  for (const p of problems) if (p.path === 'version' && p.code === 'invalid-value') p.code = 'unsupported-version'
+  problems.push(...semanticProblems(loaded, now))
+  if (problems.length > 0) throw invalidInput(file, dedupe(problems))
+  return normalise(loaded.value as RawFile, file, text)
+}
+
+/** What a schema cannot say. Written defensively: it also runs when the schema failed. */
+function semanticProblems(loaded: LoadedYaml, now: Date): Diagnostic[] {
+  const out: Diagnostic[] = []
+  const add = (path: PathSegment[], code: string, message: string, hint?: string, key = false) => {
+    const pos = locate(loaded, path, {key})
+    out.push({file: loaded.file, ...pos, path: formatPath(path), code, message, hint})
+  }
+  const root = asRecord(loaded.value)
+  const seal = asRecord(root?.seal)
+  const recipients = Array.isArray(seal?.recipients) ? seal.recipients : []
+  recipients.forEach((r, i) => {
+    if (typeof r !== 'string') return
+    const problem = recipientProblem(r)
+    if (problem) add(['seal', 'recipients', i], 'invalid-recipient', problem, 'Use an age X25519 recipient (age1…) from `palette-keys keygen` or `age-keygen`.')
+  })
+
+  const defaults = asRecord(root?.defaults)
+  const defaultLifetime = typeof defaults?.expiresIn === 'string' ? parseDuration(defaults.expiresIn) : DEFAULT_EXPIRES_IN_MS
+  const defaultWindow = typeof defaults?.rotateBefore === 'string' ? parseDuration(defaults.rotateBefore) : undefined
+  if (defaultLifetime !== undefined && defaultWindow !== undefined && defaultWindow >= defaultLifetime) {
+    add(['defaults', 'rotateBefore'], 'rotation-window-too-wide', 'rotateBefore is not shorter than expiresIn: every new key would be rotated at once', 'Make rotateBefore shorter than the lifetime.')
+  }
+
+  const users = asRecord(root?.users) ?? {}
+  const seenEmails = new Map<string, string>()
+  const declaredNames = new Map<string, Set<string>>()
+  for (const [email, u] of Object.entries(users)) {
+    const lower = email.toLowerCase()
+    const first = seenEmails.get(lower)
+    if (first !== undefined) add(['users', email], 'duplicate-user', `user ${email} is already declared as ${first}`, 'E-mails are matched case-insensitively: merge the two entries.', true)
+    else seenEmails.set(lower, email)
+    declaredNames.set(lower, new Set(Object.keys(asRecord(asRecord(u)?.keys) ?? {})))
+  }
+
+  const moves = new Map<string, string>()
+  for (const [email, u] of Object.entries(users)) {
+    const keys = asRecord(asRecord(u)?.keys) ?? {}
+    const names = new Set(Object.keys(keys))
+    const renamedFroms = new Map<string, string>()
+    for (const [name, k] of Object.entries(keys)) {
+      const key = asRecord(k)
+      if (!key) continue
+      const path = ['users', email, 'keys', name]
+      if (key.expiresAt !== undefined && key.expiresIn !== undefined) {
+        add([...path, 'expiresIn'], 'conflicting-expiry', 'both expiresAt and expiresIn are given', 'Keep one: expiresAt (a date) or expiresIn (a lifetime for new keys).', true)
+      }
+      if (typeof key.expiresAt === 'string') {
+        const at = Date.parse(key.expiresAt)
+        if (!Number.isNaN(at) && at <= now.getTime()) add([...path, 'expiresAt'], 'expiry-in-past', `expiresAt ${key.expiresAt} is in the past`, 'Give a future date, or use expiresIn.')
+      }
+      const lifetime = typeof key.expiresIn === 'string' ? parseDuration(key.expiresIn) : defaultLifetime
+      const window = typeof key.rotateBefore === 'string' ? parseDuration(key.rotateBefore) : undefined
+      if (key.expiresAt === undefined && lifetime !== undefined && window !== undefined && window >= lifetime) {
+        add([...path, 'rotateBefore'], 'rotation-window-too-wide', 'rotateBefore is not shorter than the key\'s lifetime: it would be rotated at every plan', 'Make rotateBefore shorter than expiresIn.')
+      }
+      if (typeof key.renamedFrom === 'string') {
+        const other = renamedFroms.get(key.renamedFrom)
+        if (key.renamedFrom === name) add([...path, 'renamedFrom'], 'rename-collision', 'renamedFrom names the key itself', 'Remove renamedFrom.')
+        else if (names.has(key.renamedFrom)) add([...path, 'renamedFrom'], 'rename-collision', `renamedFrom "${key.renamedFrom}" is also declared as a key of this user`, 'A key cannot be renamed to a new name and kept under its old one.')
+        else if (other !== undefined) add([...path, 'renamedFrom'], 'rename-collision', `key "${other}" is already renamed from "${key.renamedFrom}"`)
+        else renamedFroms.set(key.renamedFrom, name)
+      }
+      if (typeof key.movedFrom === 'string') {
+        const source = key.movedFrom.toLowerCase()
+        const sourceName = typeof key.renamedFrom === 'string' ? key.renamedFrom : name
+        const mover = moves.get(`${source}/${sourceName}`)
+        if (source === email.toLowerCase()) add([...path, 'movedFrom'], 'invalid-move', 'movedFrom names the key\'s own user', 'Remove movedFrom.')
+        else if (declaredNames.get(source)?.has(sourceName)) add([...path, 'movedFrom'], 'move-collision', `${key.movedFrom} still declares a key "${sourceName}"`, 'Remove it from the old user when you move it.')
+        else if (mover !== undefined) add([...path, 'movedFrom'], 'move-collision', `${key.movedFrom}/${sourceName} is already moved to ${mover}`)
+        else moves.set(`${source}/${sourceName}`, `${email}/${name}`)
+      }
+    }
+  }
+  return out
+}
+
+function recipientProblem(r: string): string | undefined {
+  if (!r.startsWith('age1') || r.startsWith('age1pq1') || r.startsWith('age1tag')) return `"${r.slice(0, 24)}" is not an age X25519 recipient`
+  try {
+    new Encrypter().addRecipient(r)
+    return undefined
+  } catch (error) {
+    return `invalid age recipient: ${(error as Error).message}`
+  }
+}
+
+function normalise(raw: RawFile, file: string, text: string): DesiredState {
+  const expiresInMs = raw.defaults?.expiresIn ? parseDuration(raw.defaults.expiresIn)! : DEFAULT_EXPIRES_IN_MS
+  const rotateBeforeMs = raw.defaults?.rotateBefore ? parseDuration(raw.defaults.rotateBefore) : undefined
+  const policy: Policy = {
+    maxChangeRatio: raw.policy?.maxChangeRatio ?? DEFAULT_POLICY.maxChangeRatio,
+    adopt: raw.policy?.adopt ?? DEFAULT_POLICY.adopt,
+    deleteRetiredAfterMs: raw.policy?.deleteRetiredAfter ? parseDuration(raw.policy.deleteRetiredAfter, true)! : DEFAULT_POLICY.deleteRetiredAfterMs,
+    warnBeforeMs: raw.policy?.warnBefore ? parseDuration(raw.policy.warnBefore)! : DEFAULT_POLICY.warnBeforeMs,
+  }
+  const users: DesiredUser[] = Object.entries(raw.users)
+    .map(([email, u]) => ({
+      email,
+      exclusive: u.exclusive ?? false,
+      keys: Object.entries(u.keys)
+        .map(([name, k]): DesiredKey => {
+          const key: DesiredKey = {
+            name,
+            description: k.description ?? '',
+            active: k.active ?? true,
+            expiry: k.expiresAt ? {kind: 'at', at: new Date(k.expiresAt).toISOString()} : {kind: 'in', ms: k.expiresIn ? parseDuration(k.expiresIn)! : expiresInMs},
+            adopt: k.adopt ?? false,
+          }
+          const window = k.rotateBefore ? parseDuration(k.rotateBefore) : rotateBeforeMs
+          if (window !== undefined) key.rotateBeforeMs = window
+          if (k.renamedFrom !== undefined) key.renamedFrom = k.renamedFrom
+          if (k.movedFrom !== undefined) key.movedFrom = k.movedFrom
+          return key
+        })
+        .sort((a, b) => cmp(a.name, b.name)),
+    }))
+    .sort((a, b) => cmp(a.email.toLowerCase(), b.email.toLowerCase()))
+  const defaults: DesiredState['defaults'] = {expiresInMs}
+  if (rotateBeforeMs !== undefined) defaults.rotateBeforeMs = rotateBeforeMs
+  return {
+    file,
+    sha256: createHash('sha256').update(text).digest('hex'),
+    seal: {recipients: raw.seal?.recipients ?? [], dir: raw.seal?.dir ?? DEFAULT_SEAL_DIR},
+    defaults,
+    policy,
+    users,
+  }
+}
+
+/** Code-point order: the same on every machine and locale. */
+export function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0
+}
+
+function asRecord(v: unknown): Record<string, unknown> | undefined {
+  return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined
+}
+
+function dedupe(ds: Diagnostic[]): Diagnostic[] {
+  const seen = new Set<string>()
+  return ds.filter((d) => {
+    const k = `${d.code}|${d.line}|${d.col}|${d.path}`
+    if (seen.has(k)) return false
+    seen.add(k)
+    return true
+  })
+}

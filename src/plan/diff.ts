@@ -1,0 +1,333 @@
+import {cmp, type DesiredKey, type DesiredState, type DesiredUser} from '../config/desired-state.js'
+import {formatDuration} from '../config/duration.js'
+import type {LiveKey, LiveState, LiveUser} from '../live/snapshot.js'
+import {brakes} from './brakes.js'
+import {keyFingerprint, liveFingerprint} from './fingerprint.js'
+import {
+  ACTION_KINDS,
+  type Action,
+  type FieldChange,
+  type Finding,
+  type KeyRef,
+  type NewKey,
+  type Plan,
+  PLAN_FORMAT,
+  PLAN_FORMAT_VERSION,
+  type PlanError,
+  type Summary,
+  touchedKey,
+} from './model.js'
+import {ownershipOf, RETIRED_AT, SUCCEEDS} from './ownership.js'
+
+export interface DiffFlags {
+  /** --force: lift the forceable brakes. */
+  force: boolean
+  toolVersion: string
+}
+
+const DAY = 86_400_000
+
+/**
+ * desired + live → plan. Pure: no I/O, the clock is an argument, and the same inputs give
+ * a byte-identical plan (every list is sorted by code point).
+ */
+export function diff(desired: DesiredState, live: LiveState, flags: DiffFlags, now: Date): Plan {
+  const ctx = new DiffContext(desired, live, now)
+  const errors = ctx.preflight()
+  if (errors.length === 0) {
+    for (const user of desired.users) ctx.matchUser(user)
+    for (const user of desired.users) ctx.leftovers(user)
+  }
+  errors.push(...ctx.errors)
+  const actions = errors.length > 0 ? [] : ctx.sortedActions()
+  const findings = errors.length > 0 ? [] : ctx.sortedFindings()
+  const items = errors.length > 0 ? [] : brakes(actions, live, desired.policy.maxChangeRatio, now)
+  const summary = summarise(actions)
+  return {
+    format: PLAN_FORMAT,
+    formatVersion: PLAN_FORMAT_VERSION,
+    toolVersion: flags.toolVersion,
+    createdAt: now.toISOString(),
+    host: live.host,
+    tenant: live.tenant,
+    caller: {...live.caller, tenantAdmin: live.callerIsAdmin ?? null},
+    desired: {file: desired.file, sha256: desired.sha256},
+    live: {
+      users: live.users.length,
+      keys: live.keys.length,
+      managedKeys: live.keys.filter((k) => ownershipOf(k.annotations) !== 'unmanaged').length,
+      requests: live.requests,
+      fingerprint: liveFingerprint(live.keys),
+    },
+    policy: {
+      maxChangeRatio: desired.policy.maxChangeRatio,
+      adopt: desired.policy.adopt,
+      deleteRetiredAfter: formatDuration(desired.policy.deleteRetiredAfterMs),
+      warnBefore: formatDuration(desired.policy.warnBeforeMs),
+      force: flags.force,
+    },
+    seal: {recipients: desired.seal.recipients.length, dir: desired.seal.dir},
+    summary,
+    changes: actions.some((a) => a.kind !== 'no-op'),
+    brakes: {refused: items.some((b) => !b.forceable || !flags.force), items},
+    errors,
+    actions,
+    findings,
+  }
+}
+
+export function summarise(actions: Action[]): Summary {
+  const s: Summary = {create: 0, update: 0, revoke: 0, reactivate: 0, delete: 0, replace: 0, rotate: 0}
+  for (const a of actions) if (a.kind !== 'no-op') s[a.kind]++
+  return s
+}
+
+class DiffContext {
+  readonly errors: PlanError[] = []
+  private readonly actions: Action[] = []
+  private readonly findings: Finding[] = []
+  private readonly claimed = new Set<string>()
+  private readonly usersByEmail = new Map<string, LiveUser>()
+  private readonly usersByUid = new Map<string, LiveUser>()
+  private readonly keysByUser = new Map<string, LiveKey[]>()
+  /** Predecessors named by a live successor's SUCCEEDS annotation. */
+  private readonly superseded = new Set<string>()
+  private readonly nowMs: number
+
+  constructor(
+    private readonly desired: DesiredState,
+    private readonly live: LiveState,
+    private readonly now: Date,
+  ) {
+    this.nowMs = now.getTime()
+    for (const u of live.users) {
+      this.usersByEmail.set(u.email.toLowerCase(), u)
+      this.usersByUid.set(u.uid, u)
+    }
+    const sorted = [...live.keys].sort((a, b) => cmp(a.createdAt, b.createdAt) || cmp(a.uid, b.uid))
+    for (const k of sorted) {
+      const list = this.keysByUser.get(k.userUid) ?? []
+      list.push(k)
+      this.keysByUser.set(k.userUid, list)
+      const predecessor = k.annotations[SUCCEEDS]
+      if (predecessor && ownershipOf(k.annotations) === 'managed') this.superseded.add(predecessor)
+    }
+  }
+
+  /** Problems with the file as a whole against this tenant: unknown users, missing rights. */
+  preflight(): PlanError[] {
+    const errors: PlanError[] = []
+    const emails = new Set<string>()
+    for (const u of this.desired.users) {
+      emails.add(u.email)
+      for (const k of u.keys) if (k.movedFrom) emails.add(k.movedFrom)
+    }
+    const unknown = [...emails].filter((e) => !this.usersByEmail.has(e.toLowerCase())).sort(cmp)
+    if (unknown.length > 0) {
+      errors.push({
+        code: 'unknown-users',
+        message: `${unknown.length} e-mail${unknown.length === 1 ? ' is' : 's are'} not ${unknown.length === 1 ? 'a user' : 'users'} of tenant ${this.live.tenant.orgName || this.live.tenant.uid}: ${unknown.join(', ')}`,
+        hint: 'Fix the spelling, or invite the users in Palette first.',
+      })
+      return errors
+    }
+    const others = [...emails].filter((e) => this.usersByEmail.get(e.toLowerCase())!.uid !== this.live.caller.uid).sort(cmp)
+    if (others.length > 0 && this.live.callerIsAdmin !== true) {
+      errors.push({
+        code: 'not-tenant-admin',
+        message: `${this.live.caller.email || this.live.caller.uid} is not a tenant admin, so may manage only their own keys, but the file declares keys of ${others.join(', ')}`,
+        hint: 'Run with a Tenant Admin\'s API key, or keep only your own user in the file.',
+      })
+    }
+    return errors
+  }
+
+  matchUser(user: DesiredUser): void {
+    const owner = this.user(user.email)
+    for (const key of user.keys) this.matchKey(user, owner, key)
+  }
+
+  private matchKey(user: DesiredUser, owner: LiveUser, key: DesiredKey): void {
+    const address = `${user.email}/${key.name}`
+    let match = this.pick(owner, key.name, address)
+    if (match === null) return
+    let renamedFrom: string | undefined
+    if (!match && key.renamedFrom) {
+      match = this.pick(owner, key.renamedFrom, address)
+      if (match === null) return
+      if (match) renamedFrom = key.renamedFrom
+    }
+    if (!match) {
+      if (!key.active) {
+        this.findings.push({kind: 'absent-inactive', address, email: user.email, name: key.name, message: 'declared active: false and absent from Palette: nothing to revoke'})
+        return
+      }
+      if (key.movedFrom) {
+        const source = this.user(key.movedFrom)
+        let from = this.pick(source, key.name, address)
+        if (from === undefined && key.renamedFrom) from = this.pick(source, key.renamedFrom, address)
+        if (from === null) return
+        if (from) {
+          this.claimed.add(from.uid)
+          this.actions.push({kind: 'replace', address, from: this.ref(from), target: this.newKey(user.email, owner, key), reason: `moved from ${key.movedFrom}: Palette cannot reassign a key, so a new one is created for ${user.email} and the old one deleted`})
+          return
+        }
+      }
+      const target = this.newKey(user.email, owner, key)
+      this.actions.push({kind: 'create', address, target, reason: `declared, not in Palette; expires ${target.expiresAt.slice(0, 10)} (${this.inWords(Date.parse(target.expiresAt))})`})
+      return
+    }
+    this.claimed.add(match.uid)
+    const ownership = ownershipOf(match.annotations)
+    const adopt = ownership === 'unmanaged'
+    if (adopt && !(key.adopt || this.desired.policy.adopt)) {
+      this.errors.push({
+        code: 'unmanaged-conflict',
+        message: `${address} exists in Palette (uid ${match.uid}) but was not created by palette-keys`,
+        hint: 'Set adopt: true on the key (or policy.adopt: true) to manage it, or give the declared key another name.',
+      })
+      return
+    }
+    const ref = this.ref(match)
+    if (this.rotate(user, owner, key, match, ref, address)) return
+
+    const changes: FieldChange[] = []
+    if (renamedFrom) changes.push({field: 'name', before: match.name, after: key.name})
+    if (match.description !== key.description) changes.push({field: 'description', before: match.description, after: key.description})
+    if (key.expiry.kind === 'at' && match.expiry !== key.expiry.at) changes.push({field: 'expiresAt', before: match.expiry, after: key.expiry.at})
+    if (adopt) changes.push({field: 'ownership', before: 'unmanaged', after: 'managed'})
+    if (changes.length > 0) {
+      this.actions.push({kind: 'update', address, key: ref, changes, reason: changes.map((c) => changeReason(c)).join('; ')})
+    }
+    if (key.active !== match.isActive) {
+      this.actions.push(
+        key.active
+          ? {kind: 'reactivate', address, key: ref, reason: 'declared active, revoked in Palette'}
+          : {kind: 'revoke', address, key: ref, reason: 'declared active: false'},
+      )
+    } else if (changes.length === 0) {
+      this.actions.push({kind: 'no-op', address, key: ref, reason: 'matches the declaration'})
+    }
+    if (key.active) this.expiryFindings(user.email, key.name, match, address, key.expiry.kind === 'at')
+  }
+
+  /** Rotation: an active key that has expired or is inside its rotateBefore window. */
+  private rotate(user: DesiredUser, owner: LiveUser, key: DesiredKey, match: LiveKey, ref: KeyRef, address: string): boolean {
+    if (!key.active || match.expiry === '') return false
+    const expiry = Date.parse(match.expiry)
+    const remaining = expiry - this.nowMs
+    const window = key.rotateBeforeMs
+    if (!(remaining <= 0 || (window !== undefined && remaining <= window))) return false
+    const target = this.newKey(user.email, owner, key)
+    // A fixed expiresAt no later than the window gives a successor that needs rotating too:
+    // only moving expiresAt forward helps (an update extends the key; see expiryFindings).
+    if (Date.parse(target.expiresAt) - this.nowMs <= (window ?? 0) || Date.parse(target.expiresAt) <= expiry) return false
+    const why = remaining <= 0 ? `expired ${match.expiry.slice(0, 10)}` : `expires in ${formatDuration(remaining)} (rotateBefore ${formatDuration(window!)})`
+    const retire = this.desired.policy.deleteRetiredAfterMs === 0 ? 'delete' : 'revoke'
+    this.actions.push({kind: 'rotate', address, key: ref, target, retire, reason: `${why}: a successor expiring ${target.expiresAt.slice(0, 10)} is created and sealed, then the predecessor is ${retire === 'delete' ? 'deleted' : 'revoked'}`})
+    return true
+  }
+
+  private expiryFindings(email: string, name: string, k: LiveKey, address: string, fixed: boolean): void {
+    if (k.expiry === '') return
+    const remaining = Date.parse(k.expiry) - this.nowMs
+    const hint = fixed ? ' (move expiresAt forward to extend or rotate it)' : ''
+    if (remaining <= 0) this.findings.push({kind: 'expired', address, email, name, uid: k.uid, expiresAt: k.expiry, message: `expired ${k.expiry.slice(0, 10)}${hint}`})
+    else if (remaining <= this.desired.policy.warnBeforeMs) {
+      this.findings.push({kind: 'expiring', address, email, name, uid: k.uid, expiresAt: k.expiry, message: `expires ${k.expiry.slice(0, 10)} (${this.inWords(Date.parse(k.expiry))})${hint}`})
+    }
+  }
+
+  /** Live keys of a declared user that no declaration claimed. */
+  leftovers(user: DesiredUser): void {
+    const owner = this.user(user.email)
+    for (const k of this.keysByUser.get(owner.uid) ?? []) {
+      if (this.claimed.has(k.uid)) continue
+      const address = `${user.email}/${k.name}`
+      const ref = this.ref(k)
+      const ownership = ownershipOf(k.annotations)
+      if (ownership === 'pending') {
+        this.actions.push({kind: 'delete', address, key: ref, reason: 'created by an interrupted apply; its value was never sealed'})
+      } else if (this.superseded.has(k.uid)) {
+        this.actions.push({kind: 'delete', address, key: ref, reason: 'predecessor of a rotation whose successor exists (the rotation was interrupted)'})
+      } else if (ownership === 'retired') {
+        const retiredAt = Date.parse(k.annotations[RETIRED_AT] ?? '')
+        const until = (Number.isNaN(retiredAt) ? 0 : retiredAt) + this.desired.policy.deleteRetiredAfterMs
+        if (until <= this.nowMs) this.actions.push({kind: 'delete', address, key: ref, reason: `retired by a rotation on ${(k.annotations[RETIRED_AT] ?? '?').slice(0, 10)}`})
+        else this.findings.push({kind: 'retired', address, email: user.email, name: k.name, uid: k.uid, message: `retired by a rotation; deleted after ${new Date(until).toISOString().slice(0, 10)}`})
+      } else if (ownership === 'managed') {
+        this.actions.push({kind: 'delete', address, key: ref, reason: 'created by palette-keys and no longer declared'})
+      } else if (user.exclusive) {
+        this.actions.push({kind: 'delete', address, key: ref, reason: `not declared, and ${user.email} is exclusive`})
+      } else {
+        this.findings.push({kind: 'unmanaged', address, email: user.email, name: k.name, uid: k.uid, expiresAt: k.expiry || undefined, message: 'not created by palette-keys; left alone'})
+      }
+    }
+  }
+
+  /**
+   * The one live key of `owner` named `name` that is still free, undefined if none, or
+   * null (with an error recorded) when there are several: never guess between twins.
+   */
+  private pick(owner: LiveUser, name: string, address: string): LiveKey | undefined | null {
+    const candidates = (this.keysByUser.get(owner.uid) ?? []).filter(
+      (k) => k.name === name && !this.claimed.has(k.uid) && !this.superseded.has(k.uid) && ['managed', 'unmanaged'].includes(ownershipOf(k.annotations)),
+    )
+    if (candidates.length <= 1) return candidates[0]
+    const newest = candidates[candidates.length - 1]!
+    this.errors.push({
+      code: 'ambiguous-key',
+      message: `${owner.email} has ${candidates.length} live keys named "${name}" (for ${address}): ${candidates.map((k) => `${k.uid} (created ${k.createdAt || '?'})`).join(', ')}`,
+      hint: `palette-keys never guesses which one is meant. Delete the twin whose value nobody holds (often the newer, ${newest.uid}, from a concurrent apply) or rename one of them in Palette, then plan again.`,
+    })
+    return null
+  }
+
+  private user(email: string): LiveUser {
+    return this.usersByEmail.get(email.toLowerCase())!
+  }
+
+  private ref(k: LiveKey): KeyRef {
+    return {email: this.usersByUid.get(k.userUid)?.email ?? k.userUid, userUid: k.userUid, uid: k.uid, name: k.name, fingerprint: keyFingerprint(k)}
+  }
+
+  private newKey(email: string, owner: LiveUser, key: DesiredKey): NewKey {
+    const expiresAt = key.expiry.kind === 'at' ? key.expiry.at : new Date(this.nowMs + key.expiry.ms).toISOString()
+    return {email, userUid: owner.uid, name: key.name, description: key.description, expiresAt}
+  }
+
+  private inWords(t: number): string {
+    const ms = t - this.nowMs
+    return ms < 0 ? `${formatDuration(-ms)} ago` : `in ${ms < DAY ? formatDuration(ms) : `${Math.floor(ms / DAY)}d`}`
+  }
+
+  /** Others' keys first, the caller's last (its own key may be among them); then by address and kind. */
+  sortedActions(): Action[] {
+    const caller = this.live.caller.uid
+    const mine = (a: Action) => (a.kind === 'create' ? a.target.userUid === caller : a.kind === 'replace' ? a.target.userUid === caller || a.from.userUid === caller : touchedKey(a)?.userUid === caller)
+    return [...this.actions].sort(
+      (a, b) =>
+        Number(mine(a)) - Number(mine(b)) ||
+        cmp(a.address, b.address) ||
+        ACTION_KINDS.indexOf(a.kind) - ACTION_KINDS.indexOf(b.kind) ||
+        cmp(touchedKey(a)?.uid ?? '', touchedKey(b)?.uid ?? ''),
+    )
+  }
+
+  sortedFindings(): Finding[] {
+    return [...this.findings].sort((a, b) => cmp(a.address, b.address) || cmp(a.kind, b.kind) || cmp(a.uid ?? '', b.uid ?? ''))
+  }
+}
+
+function changeReason(c: FieldChange): string {
+  switch (c.field) {
+    case 'name':
+      return `renamed from "${c.before}"`
+    case 'description':
+      return 'description differs'
+    case 'expiresAt':
+      return `expiresAt ${c.before.slice(0, 10) || 'unset'} → ${c.after.slice(0, 10)}`
+    case 'ownership':
+      return 'adopted: palette-keys will manage it'
+  }
+}

@@ -1,0 +1,135 @@
+/** The plan: data only. Text, JSON and Markdown are views of it; apply executes it. */
+
+export const PLAN_FORMAT = 'palette-keys-plan'
+export const PLAN_FORMAT_VERSION = 1
+
+/** A live key an action touches, with the fingerprint it had when planned. */
+export interface KeyRef {
+  email: string
+  userUid: string
+  uid: string
+  name: string
+  /** Hash of the key's live fields when planned: apply refuses a key that changed since. */
+  fingerprint: string
+}
+
+/** A key an action will create. */
+export interface NewKey {
+  email: string
+  userUid: string
+  name: string
+  description: string
+  /** RFC 3339 with milliseconds. */
+  expiresAt: string
+}
+
+export type ChangedField = 'name' | 'description' | 'expiresAt' | 'ownership'
+
+export interface FieldChange {
+  field: ChangedField
+  before: string
+  after: string
+}
+
+interface Base {
+  /** `email/name`: the declared identity of the key. */
+  address: string
+  /** Why: for people, never parsed. */
+  reason: string
+}
+
+export type Action =
+  | (Base & {kind: 'create'; target: NewKey})
+  | (Base & {kind: 'update'; key: KeyRef; changes: FieldChange[]})
+  | (Base & {kind: 'revoke'; key: KeyRef})
+  | (Base & {kind: 'reactivate'; key: KeyRef})
+  | (Base & {kind: 'delete'; key: KeyRef})
+  /** Palette cannot reassign a key: create the new owner's key, seal it, delete the old one. */
+  | (Base & {kind: 'replace'; from: KeyRef; target: NewKey})
+  /** Create the successor, seal it, then retire the predecessor (revoke, or delete). */
+  | (Base & {kind: 'rotate'; key: KeyRef; target: NewKey; retire: 'revoke' | 'delete'})
+  | (Base & {kind: 'no-op'; key: KeyRef})
+
+export type ActionKind = Action['kind']
+
+/** Action kinds in display and summary order. */
+export const ACTION_KINDS: ActionKind[] = ['create', 'update', 'revoke', 'reactivate', 'delete', 'replace', 'rotate', 'no-op']
+
+export type FindingKind = 'unmanaged' | 'expiring' | 'expired' | 'absent-inactive' | 'retired'
+
+/** Something worth knowing that the plan does not change. */
+export interface Finding {
+  kind: FindingKind
+  address: string
+  email: string
+  name: string
+  uid?: string
+  expiresAt?: string
+  message: string
+}
+
+export interface PlanError {
+  code: string
+  message: string
+  hint?: string
+}
+
+export interface Brake {
+  code: 'max-change-ratio' | 'self-lockout'
+  message: string
+  /** false: --force does not lift it. */
+  forceable: boolean
+}
+
+export type Summary = Record<Exclude<ActionKind, 'no-op'>, number>
+
+export interface Plan {
+  format: typeof PLAN_FORMAT
+  formatVersion: typeof PLAN_FORMAT_VERSION
+  toolVersion: string
+  /** The `now` the plan was computed at. */
+  createdAt: string
+  host: string
+  tenant: {uid: string; orgName: string}
+  caller: {uid: string; email: string; tenantAdmin: boolean | null}
+  desired: {file: string; sha256: string}
+  live: {users: number; keys: number; managedKeys: number; requests: number; fingerprint: string}
+  policy: {maxChangeRatio: number; adopt: boolean; deleteRetiredAfter: string; warnBefore: string; force: boolean}
+  seal: {recipients: number; dir: string}
+  summary: Summary
+  /** True when any action but no-op exists. */
+  changes: boolean
+  brakes: {refused: boolean; items: Brake[]}
+  /** Problems that stop the plan: no action is planned while any exists. */
+  errors: PlanError[]
+  actions: Action[]
+  findings: Finding[]
+}
+
+/** True for actions that destroy or retire a live key (the brake counts these). */
+export function isDestructive(a: Action): boolean {
+  return a.kind === 'revoke' || a.kind === 'delete' || a.kind === 'replace' || a.kind === 'rotate'
+}
+
+/** The live key an action changes or retires, if any. */
+export function touchedKey(a: Action): KeyRef | undefined {
+  switch (a.kind) {
+    case 'create':
+      return undefined
+    case 'replace':
+      return a.from
+    case 'update':
+    case 'revoke':
+    case 'reactivate':
+    case 'delete':
+    case 'rotate':
+    case 'no-op':
+      return a.key
+    default:
+      return assertNever(a)
+  }
+}
+
+export function assertNever(x: never): never {
+  throw new Error(`unexpected: ${JSON.stringify(x)}`)
+}

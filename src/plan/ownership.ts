@@ -1,0 +1,25 @@
+/**
+ * The annotations palette-keys writes on keys it creates. Plain camelCase keys, like
+ * Palette's own `ownerUid`, kept small. Whether a real tenant keeps custom annotations is
+ * unverified (README): if they were dropped, every key would look unmanaged and nothing
+ * would be deleted, which is the safe failure.
+ */
+export const MANAGED_BY = 'managedBy'
+export const MANAGED_BY_VALUE = 'palette-keys'
+/** Set at creation, cleared once the value is sealed: a key still carrying it has no known value. */
+export const PENDING = 'paletteKeysPending'
+/** Set on a predecessor retired by a rotation (RFC 3339 time); deleted after policy.deleteRetiredAfter. */
+export const RETIRED_AT = 'paletteKeysRetiredAt'
+/** The Palette console's description field. */
+export const DESCRIPTION = 'description'
+
+export type Ownership = 'unmanaged' | 'managed' | 'pending' | 'retired'
+
+export function ownershipOf(annotations: Record<string, string>): Ownership {
+  if (annotations[MANAGED_BY] !== MANAGED_BY_VALUE) return 'unmanaged'
+  if (annotations[PENDING] !== undefined) return 'pending'
+  if (annotations[RETIRED_AT] !== undefined) return 'retired'
+  return 'managed'
+}
+/** Set on a rotation successor: the uid of the key it replaces, so a crash between the two steps is recognisable. */
+export const SUCCEEDS = 'paletteKeysSucceeds'

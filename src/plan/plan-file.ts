@@ -1,0 +1,54 @@
+import {readFileSync} from 'node:fs'
+import {readFile} from 'node:fs/promises'
+import type {ValidateFunction} from 'ajv'
+import {ExitCode} from '../cli/exit-codes.js'
+import {planDocument} from '../render/json.js'
+import {writeFileAtomic} from '../util/atomic-write.js'
+import {createAjv} from '../util/ajv.js'
+import {PaletteKeysError, UsageError} from '../util/errors.js'
+import {packagePath} from '../util/paths.js'
+import type {Plan} from './model.js'
+
+let validator: ValidateFunction | undefined
+
+/** The compiled plan schema (schemas/plan.schema.json), compiled once. */
+export function planValidator(): ValidateFunction {
+  validator ??= createAjv().compile(JSON.parse(readFileSync(packagePath('schemas/plan.schema.json'), 'utf8')) as object)
+  return validator
+}
+
+/** Saves a plan (the JSON document, no secrets) atomically. */
+export async function writePlanFile(path: string, plan: Plan): Promise<void> {
+  await writeFileAtomic(path, JSON.stringify(planDocument(plan), null, 2) + '\n', 0o644)
+}
+
+/** Reads a saved plan; anything that is not a valid plan document is refused (exit 65). */
+export async function readPlanFile(path: string): Promise<Plan> {
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (error) {
+    throw new UsageError(`Cannot read the plan file ${path} (${(error as NodeJS.ErrnoException).code ?? 'unreadable'}).`, [], 'plan-unreadable')
+  }
+  let doc: unknown
+  try {
+    doc = JSON.parse(text)
+  } catch {
+    throw invalidPlan(path, 'it is not JSON (truncated or not a plan file)')
+  }
+  const validate = planValidator()
+  if (!validate(doc)) {
+    const first = validate.errors?.[0]
+    throw invalidPlan(path, `it does not match the plan format: ${first?.instancePath || '/'} ${first?.message ?? ''}`.trim())
+  }
+  const {resource_changes: _derived, ...plan} = doc as Plan & {resource_changes: unknown}
+  return plan
+}
+
+function invalidPlan(path: string, why: string): PaletteKeysError {
+  return new PaletteKeysError(`${path} is not a usable palette-keys plan: ${why}.`, {
+    code: 'invalid-plan',
+    exitCode: ExitCode.InvalidInput,
+    hints: ['Make a new one with `palette-keys plan --out FILE`.'],
+  })
+}

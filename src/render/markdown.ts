@@ -1,0 +1,81 @@
+import type {Plan} from '../plan/model.js'
+import {sealLine, summaryLine} from './summary.js'
+import {ACTION_SYMBOL, FINDING_LABEL} from './symbols.js'
+
+/** GitHub refuses comments over 65,536 characters; stay well under. */
+export const MARKDOWN_PART_LIMIT = 65_000
+/** A stable hidden line a CI step can search for to update its one sticky comment. */
+export const MARKDOWN_MARKER = '<!-- palette-keys:plan -->'
+
+/**
+ * The plan as a pull-request comment, split into parts each under `limit` characters.
+ * Every part carries the marker and its number; tables are never cut inside a row.
+ */
+export function renderMarkdown(plan: Plan, limit = MARKDOWN_PART_LIMIT): string[] {
+  const head: string[] = []
+  const title = plan.errors.length > 0 ? 'cannot be made' : plan.changes ? summaryLine(plan).replace(/^Plan: /, '').replace(/\.$/, '') : 'no changes'
+  head.push(`### palette-keys plan: ${title}`)
+  head.push('')
+  head.push(`Tenant **${esc(plan.tenant.orgName || plan.tenant.uid)}** at \`${plan.host}\`, as \`${esc(plan.caller.email || plan.caller.uid)}\`, from \`${esc(plan.desired.file)}\`. Live: ${plan.live.users} users, ${plan.live.keys} keys (${plan.live.requests} requests).`)
+  head.push('')
+  for (const b of plan.brakes.items) head.push(`> **${b.forceable && plan.policy.force ? 'Brake lifted by --force' : 'Refused'}** (${b.code}): ${esc(b.message)}`, '')
+  for (const e of plan.errors) head.push(`> **Error** (${e.code}): ${esc(e.message)}${e.hint ? ` (${esc(e.hint)})` : ''}`, '')
+  const seal = sealLine(plan)
+  if (seal) head.push(seal, '')
+
+  const blocks: Array<{header: string[]; rows: string[]; footer: string[]}> = []
+  const shown = plan.actions.filter((a) => a.kind !== 'no-op')
+  if (shown.length > 0) {
+    blocks.push({
+      header: ['<details open><summary>Changes</summary>', '', '| | action | key | reason |', '|---|---|---|---|'],
+      rows: shown.map((a) => `| \`${ACTION_SYMBOL[a.kind]}\` | ${a.kind} | \`${code(a.address)}\` | ${esc(a.reason)} |`),
+      footer: ['', '</details>', ''],
+    })
+  }
+  if (plan.findings.length > 0) {
+    blocks.push({
+      header: ['<details><summary>Findings (not changed)</summary>', '', '| finding | key | note |', '|---|---|---|'],
+      rows: plan.findings.map((f) => `| ${FINDING_LABEL[f.kind]} | \`${code(f.address)}\` | ${esc(f.message)} |`),
+      footer: ['', '</details>', ''],
+    })
+  }
+
+  // Pack rows into parts; a part's fixed lines are its marker, the head (first part only) and table headers.
+  const parts: string[][] = [[...head]]
+  const size = (lines: string[]) => lines.reduce((n, l) => n + l.length + 1, 0)
+  const budget = limit - 200 // room for the marker and "part i of n"
+  for (const block of blocks) {
+    let current = parts[parts.length - 1]!
+    const open = () => {
+      if (size(current) + size(block.header) + size(block.footer) > budget) {
+        current = []
+        parts.push(current)
+      }
+      current.push(...block.header)
+    }
+    open()
+    for (const row of block.rows) {
+      if (size(current) + row.length + 1 + size(block.footer) > budget) {
+        current.push(...block.footer)
+        current = []
+        parts.push(current)
+        current.push(...block.header)
+      }
+      current.push(row)
+    }
+    current.push(...block.footer)
+  }
+  return parts.map((lines, i) => {
+    const label = parts.length > 1 ? `_Part ${i + 1} of ${parts.length}._\n\n` : ''
+    return `${MARKDOWN_MARKER}\n${label}${lines.join('\n').trimEnd()}\n`
+  })
+}
+
+/** Escapes text for a table cell or a paragraph. */
+function esc(s: string): string {
+  return s.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/</g, '&lt;').replace(/\r?\n/g, ' ')
+}
+
+function code(s: string): string {
+  return s.replace(/`/g, "'").replace(/\|/g, '\\|')
+}

@@ -1,0 +1,22 @@
+import type {Plan} from '../plan/model.js'
+
+/** `Plan: 2 to create, 1 to update, 1 to revoke, 0 to delete, 1 to rotate.` (+ reactivate/replace when any) */
+export function summaryLine(plan: Plan): string {
+  const s = plan.summary
+  const parts = [`${s.create} to create`, `${s.update} to update`, `${s.revoke} to revoke`, `${s.delete} to delete`, `${s.rotate} to rotate`]
+  if (s.reactivate > 0) parts.push(`${s.reactivate} to reactivate`)
+  if (s.replace > 0) parts.push(`${s.replace} to replace`)
+  return `Plan: ${parts.join(', ')}.`
+}
+
+/** How many new key values the plan creates (each is sealed). */
+export function createdValues(plan: Plan): number {
+  return plan.summary.create + plan.summary.replace + plan.summary.rotate
+}
+
+export function sealLine(plan: Plan): string | undefined {
+  const n = createdValues(plan)
+  if (n === 0) return undefined
+  const r = plan.seal.recipients
+  return `${n} new key value${n === 1 ? '' : 's'} will be sealed to ${r} recipient${r === 1 ? '' : 's'} in ${plan.seal.dir}/.`
+}

@@ -1,0 +1,32 @@
+import type {ActionKind, FindingKind} from '../plan/model.js'
+
+/** Terraform-like signs: `+/-` is create-before-destroy (rotate and replace both create first). */
+export const ACTION_SYMBOL: Record<ActionKind, string> = {
+  create: '+',
+  update: '~',
+  revoke: '-',
+  reactivate: '+',
+  delete: '-',
+  replace: '+/-',
+  rotate: '+/-',
+  'no-op': ' ',
+}
+
+export const ACTION_COLOR: Record<ActionKind, string> = {
+  create: 'green',
+  update: 'yellow',
+  revoke: 'red',
+  reactivate: 'green',
+  delete: 'red',
+  replace: 'magenta',
+  rotate: 'cyan',
+  'no-op': 'gray',
+}
+
+export const FINDING_LABEL: Record<FindingKind, string> = {
+  unmanaged: 'unmanaged',
+  expiring: 'expiring',
+  expired: 'expired',
+  'absent-inactive': 'absent',
+  retired: 'retired',
+}

@@ -1,0 +1,87 @@
+import {diffWords} from 'diff'
+import {ux} from '@oclif/core'
+import type {Action, FieldChange, Plan} from '../plan/model.js'
+import {sealLine, summaryLine} from './summary.js'
+import {ACTION_COLOR, ACTION_SYMBOL, FINDING_LABEL} from './symbols.js'
+
+export interface TextOptions {
+  /** ANSI colour (a TTY without NO_COLOR). */
+  color: boolean
+}
+
+/** Values longer than this are shown as a word diff rather than before → after. */
+const LONG_VALUE = 40
+
+/** The human plan, Terraform-style. */
+export function renderText(plan: Plan, options: TextOptions): string {
+  const paint = (color: string, text: string) => (options.color ? ux.colorize(color, text) : text)
+  const lines: string[] = []
+  const who = plan.caller.email || plan.caller.uid
+  lines.push(`palette-keys plan: tenant ${plan.tenant.orgName || plan.tenant.uid} at ${plan.host}, as ${who}`)
+  lines.push(`Live: ${plan.live.users} users, ${plan.live.keys} keys, ${plan.live.managedKeys} managed (${plan.live.requests} requests)`)
+  lines.push('')
+
+  if (plan.errors.length > 0) {
+    lines.push(paint('red', `The plan cannot be made (${plan.errors.length} problem${plan.errors.length === 1 ? '' : 's'}):`))
+    for (const e of plan.errors) {
+      lines.push(`  ${paint('red', 'x')} ${e.code}: ${e.message}`)
+      if (e.hint) lines.push(`      hint: ${e.hint}`)
+    }
+    return lines.join('\n') + '\n'
+  }
+
+  const shown = plan.actions.filter((a) => a.kind !== 'no-op')
+  const width = Math.min(60, Math.max(0, ...shown.map((a) => a.address.length), ...plan.findings.map((f) => f.address.length)))
+  for (const a of shown) {
+    const sign = ACTION_SYMBOL[a.kind].padEnd(3)
+    lines.push(`  ${paint(ACTION_COLOR[a.kind], `${sign} ${a.kind.padEnd(10)}`)}  ${a.address.padEnd(width)}  ${a.reason}`)
+    for (const detail of details(a, options.color)) lines.push(`                    ${detail}`)
+  }
+  for (const f of plan.findings) {
+    lines.push(`  ${paint('magenta', `!   ${FINDING_LABEL[f.kind].padEnd(10)}`)}  ${f.address.padEnd(width)}  ${f.message}${f.uid ? ` [${f.uid}]` : ''}`)
+  }
+  if (shown.length > 0 || plan.findings.length > 0) lines.push('')
+
+  const unchanged = plan.actions.length - shown.length
+  if (!plan.changes) {
+    lines.push(paint('green', `No changes. Palette matches ${plan.desired.file}${unchanged > 0 ? ` (${unchanged} key${unchanged === 1 ? '' : 's'} unchanged)` : ''}.`))
+  } else {
+    lines.push(paint('bold', summaryLine(plan)) + (unchanged > 0 ? ` ${unchanged} unchanged.` : ''))
+    const seal = sealLine(plan)
+    if (seal) lines.push(seal)
+  }
+  for (const b of plan.brakes.items) {
+    const lifted = b.forceable && plan.policy.force
+    lines.push(paint(lifted ? 'yellow' : 'red', `${lifted ? 'Brake lifted by --force' : 'Refused'} (${b.code}): ${b.message}`))
+  }
+  return lines.join('\n') + '\n'
+}
+
+function details(a: Action, color: boolean): string[] {
+  switch (a.kind) {
+    case 'update':
+      return a.changes.map((c) => fieldLine(c, color))
+    case 'replace':
+      return [`from ${a.from.email}/${a.from.name} [${a.from.uid}] to ${a.target.email}, expires ${a.target.expiresAt.slice(0, 10)}`]
+    case 'rotate':
+      return [`predecessor [${a.key.uid}] is ${a.retire === 'delete' ? 'deleted' : 'revoked'} once the successor is sealed`]
+    case 'revoke':
+    case 'reactivate':
+    case 'delete':
+      return [`[${a.key.uid}]`]
+    case 'create':
+    case 'no-op':
+      return []
+  }
+}
+
+function fieldLine(c: FieldChange, color: boolean): string {
+  const label = c.field.padEnd(12)
+  if (c.before.length <= LONG_VALUE && c.after.length <= LONG_VALUE) return `${label} ${JSON.stringify(c.before)} -> ${JSON.stringify(c.after)}`
+  const parts = diffWords(c.before, c.after).map((p) => {
+    if (p.added) return color ? ux.colorize('green', p.value) : `{+${p.value}+}`
+    if (p.removed) return color ? ux.colorize('red', p.value) : `[-${p.value}-]`
+    return p.value
+  })
+  return `${label} ${parts.join('')}`
+}

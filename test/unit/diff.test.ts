@@ -1,0 +1,179 @@
+import {describe, expect, it} from 'vitest'
+import type {LiveKey} from '../../src/live/snapshot.js'
+import type {Action, Plan} from '../../src/plan/model.js'
+import {PENDING, RETIRED_AT, SUCCEEDS} from '../../src/plan/ownership.js'
+import {renderText} from '../../src/render/text.js'
+import {actionLines, DAY, findingLines, type KeySpec, liveKey, NOW, planOf, type UserName} from '../support/plan-fixtures.js'
+
+interface Case {
+  name: string
+  /** The desired file after `version: 1`. */
+  yaml: string
+  live?: KeySpec[]
+  caller?: UserName
+  callerIsAdmin?: boolean
+  force?: boolean
+  /** `kind address`, in order, no-ops included. */
+  actions?: string[]
+  findings?: string[]
+  errors?: string[]
+  brakes?: string[]
+  refused?: boolean
+  check?: (plan: Plan, live: LiveKey[]) => void
+}
+
+const iso = (days: number) => new Date(NOW.getTime() + days * DAY).toISOString()
+const only = <K extends Action['kind']>(plan: Plan, kind: K) => plan.actions.find((a) => a.kind === kind) as Extract<Action, {kind: K}>
+
+const alice = (keys: string, extra = '') => `users:\n  alice@example.com:\n${extra}    keys:\n${keys}`
+
+const cases: Case[] = [
+  // --- create
+  {name: 'create: a declared key absent from Palette', yaml: alice('      ci: {}\n'), actions: ['create alice@example.com/ci']},
+  {name: 'create: expiry from defaults.expiresIn (90d when unset)', yaml: alice('      ci: {}\n'), check: (p) => expect(only(p, 'create').target.expiresAt).toBe(iso(90))},
+  {name: 'create: defaults.expiresIn applies', yaml: `defaults: {expiresIn: 2w}\n${alice('      ci: {}\n')}`, check: (p) => expect(only(p, 'create').target.expiresAt).toBe(iso(14))},
+  {name: 'create: key expiresIn wins over defaults', yaml: `defaults: {expiresIn: 2w}\n${alice('      ci: {expiresIn: 30d}\n')}`, check: (p) => expect(only(p, 'create').target.expiresAt).toBe(iso(30))},
+  {name: 'create: expiresAt is used as is', yaml: alice('      ci: {expiresAt: "2027-01-01T00:00:00Z"}\n'), check: (p) => expect(only(p, 'create').target.expiresAt).toBe('2027-01-01T00:00:00.000Z')},
+  {name: 'create: carries the description and owner', yaml: alice('      ci: {description: Deploys}\n'), check: (p) => expect(only(p, 'create').target).toMatchObject({description: 'Deploys', email: 'alice@example.com', userUid: 'a11ce0000000000000000000', name: 'ci'})},
+  {name: 'create: a declared inactive key that is absent is not created (finding)', yaml: alice('      old: {active: false}\n'), actions: [], findings: ['absent-inactive alice@example.com/old']},
+  {name: 'create: several keys, sorted by name', yaml: alice('      zeta: {}\n      alpha: {}\n'), actions: ['create alice@example.com/alpha', 'create alice@example.com/zeta']},
+
+  // --- no-op
+  {name: 'no-op: a managed key that matches', yaml: alice('      ci: {description: d}\n'), live: [{user: 'alice', name: 'ci', description: 'd'}], actions: ['no-op alice@example.com/ci'], check: (p) => expect(p.changes).toBe(false)},
+  {name: 'no-op: expiresIn applies at creation only (a different live expiry is kept)', yaml: alice('      ci: {expiresIn: 30d}\n'), live: [{user: 'alice', name: 'ci', expires: 200}], actions: ['no-op alice@example.com/ci']},
+  {name: 'no-op: the same expiresAt instant written differently', yaml: alice('      ci: {expiresAt: "2027-01-01T00:00:00Z"}\n'), live: [{user: 'alice', name: 'ci', expires: '2027-01-01T00:00:00.000Z'}], actions: ['no-op alice@example.com/ci']},
+  {name: 'no-op: adopt on a key already managed changes nothing', yaml: alice('      ci: {adopt: true}\n'), live: [{user: 'alice', name: 'ci'}], actions: ['no-op alice@example.com/ci']},
+
+  // --- update
+  {name: 'update: description differs', yaml: alice('      ci: {description: new}\n'), live: [{user: 'alice', name: 'ci', description: 'old'}], actions: ['update alice@example.com/ci'], check: (p) => expect(only(p, 'update').changes).toEqual([{field: 'description', before: 'old', after: 'new'}])},
+  {name: 'update: an omitted description means empty', yaml: alice('      ci: {}\n'), live: [{user: 'alice', name: 'ci', description: 'old'}], check: (p) => expect(only(p, 'update').changes).toEqual([{field: 'description', before: 'old', after: ''}])},
+  {name: 'update: expiresAt differs', yaml: alice('      ci: {expiresAt: "2027-03-01T00:00:00Z"}\n'), live: [{user: 'alice', name: 'ci', expires: '2027-01-01T00:00:00.000Z'}], check: (p) => expect(only(p, 'update').changes).toEqual([{field: 'expiresAt', before: '2027-01-01T00:00:00.000Z', after: '2027-03-01T00:00:00.000Z'}])},
+  {name: 'update: rename via renamedFrom', yaml: alice('      deploy: {renamedFrom: ci}\n'), live: [{user: 'alice', name: 'ci'}], actions: ['update alice@example.com/deploy'], check: (p) => expect(only(p, 'update').changes).toEqual([{field: 'name', before: 'ci', after: 'deploy'}])},
+  {name: 'update: renamedFrom is ignored when the new name already exists (the old managed key is deleted)', yaml: alice('      deploy: {renamedFrom: ci}\n'), live: [{user: 'alice', name: 'ci'}, {user: 'alice', name: 'deploy'}], actions: ['delete alice@example.com/ci', 'no-op alice@example.com/deploy']},
+  {name: 'update: renamedFrom whose old name is absent creates', yaml: alice('      deploy: {renamedFrom: ci}\n'), actions: ['create alice@example.com/deploy']},
+  {name: 'update: name, description and expiry in one update', yaml: alice('      deploy: {renamedFrom: ci, description: x, expiresAt: "2027-03-01T00:00:00Z"}\n'), live: [{user: 'alice', name: 'ci'}], check: (p) => expect(only(p, 'update').changes.map((c) => c.field)).toEqual(['name', 'description', 'expiresAt'])},
+
+  // --- revoke / reactivate
+  {name: 'revoke: declared active: false, live active', yaml: alice('      ci: {active: false}\n'), live: [{user: 'alice', name: 'ci'}], actions: ['revoke alice@example.com/ci']},
+  {name: 'reactivate: declared active, live revoked', yaml: alice('      ci: {}\n'), live: [{user: 'alice', name: 'ci', active: false}], actions: ['reactivate alice@example.com/ci']},
+  {name: 'revoke + update: update first', yaml: alice('      ci: {active: false, description: gone}\n'), live: [{user: 'alice', name: 'ci'}], actions: ['update alice@example.com/ci', 'revoke alice@example.com/ci']},
+  {name: 'no-op: declared inactive and already revoked', yaml: alice('      ci: {active: false}\n'), live: [{user: 'alice', name: 'ci', active: false}], actions: ['no-op alice@example.com/ci']},
+
+  // --- delete and unmanaged
+  {name: 'delete: a managed key no longer declared', yaml: alice('      ci: {}\n'), live: [{user: 'alice', name: 'ci'}, {user: 'alice', name: 'old'}], actions: ['no-op alice@example.com/ci', 'delete alice@example.com/old']},
+  {name: 'unmanaged: a hand-made key is reported and left alone', yaml: alice('      ci: {}\n'), live: [{user: 'alice', name: 'ci'}, {user: 'alice', name: 'manual', managed: false}], actions: ['no-op alice@example.com/ci'], findings: ['unmanaged alice@example.com/manual']},
+  {name: 'exclusive: a hand-made undeclared key is deleted', yaml: alice('      ci: {}\n', '    exclusive: true\n'), live: [{user: 'alice', name: 'ci'}, {user: 'alice', name: 'manual', managed: false}], actions: ['no-op alice@example.com/ci', 'delete alice@example.com/manual'], findings: []},
+  {name: 'exclusive with keys: {} deletes every key of the user', yaml: 'users:\n  alice@example.com:\n    exclusive: true\n    keys: {}\n', live: [{user: 'alice', name: 'a', managed: false}, {user: 'alice', name: 'b'}], actions: ['delete alice@example.com/a', 'delete alice@example.com/b']},
+  {name: 'users absent from the file are not touched', yaml: alice('      ci: {}\n'), live: [{user: 'alice', name: 'ci'}, {user: 'bob', name: 'managed-one'}, {user: 'bob', name: 'manual', managed: false}], actions: ['no-op alice@example.com/ci'], findings: []},
+  {name: 'pending: a key left by an interrupted apply is deleted and the declared key created again', yaml: alice('      ci: {}\n'), live: [{user: 'alice', name: 'ci', annotations: {[PENDING]: 'true'}}], actions: ['create alice@example.com/ci', 'delete alice@example.com/ci']},
+  {name: 'retired: a rotated-out key past deleteRetiredAfter is deleted', yaml: alice('      ci: {}\n'), live: [{user: 'alice', name: 'ci'}, {user: 'alice', name: 'ci', active: false, annotations: {[RETIRED_AT]: iso(-8)}}], actions: ['delete alice@example.com/ci', 'no-op alice@example.com/ci']},
+  {name: 'retired: within deleteRetiredAfter it is kept (finding)', yaml: alice('      ci: {}\n'), live: [{user: 'alice', name: 'ci'}, {user: 'alice', name: 'ci', active: false, annotations: {[RETIRED_AT]: iso(-2)}}], actions: ['no-op alice@example.com/ci'], findings: ['retired alice@example.com/ci']},
+  {
+    name: 'superseded: an interrupted rotation (successor exists, predecessor not retired) deletes the predecessor',
+    yaml: alice('      ci: {}\n'),
+    live: [{user: 'alice', name: 'ci', uid: 'pred00000000000000000000', age: 30}, {user: 'alice', name: 'ci', uid: 'succ00000000000000000000', age: 1, annotations: {[SUCCEEDS]: 'pred00000000000000000000'}}],
+    actions: ['delete alice@example.com/ci', 'no-op alice@example.com/ci'],
+    check: (p) => expect(only(p, 'delete').key.uid).toBe('pred00000000000000000000'),
+  },
+
+  // --- ownership
+  {name: 'ownership: a hand-made key with the declared name is an error without adopt', yaml: alice('      ci: {}\n'), live: [{user: 'alice', name: 'ci', managed: false}], errors: ['unmanaged-conflict'], actions: []},
+  {name: 'ownership: adopt: true takes it over (update)', yaml: alice('      ci: {adopt: true}\n'), live: [{user: 'alice', name: 'ci', managed: false}], actions: ['update alice@example.com/ci'], check: (p) => expect(only(p, 'update').changes).toEqual([{field: 'ownership', before: 'unmanaged', after: 'managed'}])},
+  {name: 'ownership: policy.adopt adopts every declared key', yaml: `policy: {adopt: true}\n${alice('      ci: {}\n')}`, live: [{user: 'alice', name: 'ci', managed: false}], actions: ['update alice@example.com/ci']},
+
+  // --- replace (moved to another user)
+  {name: 'replace: movedFrom with a live source key', yaml: 'users:\n  bob@example.com:\n    keys:\n      mon: {movedFrom: alice@example.com}\n', live: [{user: 'alice', name: 'mon'}], actions: ['replace bob@example.com/mon'], check: (p) => expect(only(p, 'replace')).toMatchObject({from: {email: 'alice@example.com', name: 'mon'}, target: {email: 'bob@example.com', name: 'mon'}})},
+  {name: 'replace: movedFrom without a source key is a create', yaml: 'users:\n  bob@example.com:\n    keys:\n      mon: {movedFrom: alice@example.com}\n', actions: ['create bob@example.com/mon']},
+  {name: 'replace: not needed once the target has the key (the source is not touched)', yaml: 'users:\n  bob@example.com:\n    keys:\n      mon: {movedFrom: alice@example.com}\n', live: [{user: 'alice', name: 'mon'}, {user: 'bob', name: 'mon'}], actions: ['no-op bob@example.com/mon']},
+  {name: 'replace: movedFrom + renamedFrom finds the old name at the source', yaml: 'users:\n  bob@example.com:\n    keys:\n      monitor: {movedFrom: alice@example.com, renamedFrom: mon}\n', live: [{user: 'alice', name: 'mon'}], actions: ['replace bob@example.com/monitor']},
+  {name: 'replace: a source key claimed by a move is not also deleted by its exclusive user', yaml: 'users:\n  alice@example.com:\n    exclusive: true\n    keys: {}\n  bob@example.com:\n    keys:\n      mon: {movedFrom: alice@example.com}\n', live: [{user: 'alice', name: 'mon'}], actions: ['replace bob@example.com/mon']},
+
+  // --- rotation
+  {name: 'rotate: an expired key', yaml: alice('      ci: {expiresIn: 30d}\n'), live: [{user: 'alice', name: 'ci', expires: -1}], actions: ['rotate alice@example.com/ci'], check: (p) => expect(only(p, 'rotate')).toMatchObject({retire: 'revoke', target: {expiresAt: iso(30)}})},
+  {name: 'rotate: inside rotateBefore', yaml: alice('      ci: {expiresIn: 30d, rotateBefore: 7d}\n'), live: [{user: 'alice', name: 'ci', expires: 5}], actions: ['rotate alice@example.com/ci']},
+  {name: 'rotate: not yet, outside rotateBefore', yaml: alice('      ci: {expiresIn: 30d, rotateBefore: 7d}\n'), live: [{user: 'alice', name: 'ci', expires: 8}], actions: ['no-op alice@example.com/ci']},
+  {name: 'rotate: exactly at the window edge rotates', yaml: alice('      ci: {expiresIn: 30d, rotateBefore: 7d}\n'), live: [{user: 'alice', name: 'ci', expires: 7}], actions: ['rotate alice@example.com/ci']},
+  {name: 'rotate: defaults.rotateBefore applies', yaml: `defaults: {rotateBefore: 10d}\n${alice('      ci: {}\n')}`, live: [{user: 'alice', name: 'ci', expires: 9}], actions: ['rotate alice@example.com/ci']},
+  {name: 'rotate: deleteRetiredAfter 0d deletes the predecessor in the rotation', yaml: `policy: {deleteRetiredAfter: 0d}\n${alice('      ci: {}\n')}`, live: [{user: 'alice', name: 'ci', expires: -2}], check: (p) => expect(only(p, 'rotate').retire).toBe('delete')},
+  {name: 'rotate: expiresAt moved beyond the window rotates to it', yaml: alice('      ci: {expiresAt: "2026-12-01T00:00:00Z", rotateBefore: 14d}\n'), live: [{user: 'alice', name: 'ci', expires: 5}], actions: ['rotate alice@example.com/ci'], check: (p) => expect(only(p, 'rotate').target.expiresAt).toBe('2026-12-01T00:00:00.000Z')},
+  {name: 'rotate: an expiresAt inside the window cannot be helped by rotating (finding)', yaml: alice('      ci: {expiresAt: "2026-06-06T00:00:00Z", rotateBefore: 14d}\n'), live: [{user: 'alice', name: 'ci', expires: '2026-06-06T00:00:00.000Z'}], actions: ['no-op alice@example.com/ci'], findings: ['expiring alice@example.com/ci']},
+  {name: 'rotate: a key declared inactive is revoked, not rotated', yaml: alice('      ci: {active: false}\n'), live: [{user: 'alice', name: 'ci', expires: -1}], actions: ['revoke alice@example.com/ci']},
+  {name: 'rotate: an adopted expired key is rotated (successor managed)', yaml: alice('      ci: {adopt: true}\n'), live: [{user: 'alice', name: 'ci', managed: false, expires: -1}], actions: ['rotate alice@example.com/ci']},
+  {name: 'finding: expiring within warnBefore without rotateBefore', yaml: alice('      ci: {}\n'), live: [{user: 'alice', name: 'ci', expires: 10}], actions: ['no-op alice@example.com/ci'], findings: ['expiring alice@example.com/ci']},
+  {name: 'finding: warnBefore is configurable', yaml: `policy: {warnBefore: 5d}\n${alice('      ci: {}\n')}`, live: [{user: 'alice', name: 'ci', expires: 10}], findings: []},
+  {name: 'finding: an expired unmanaged key is only reported', yaml: alice('      ci: {}\n'), live: [{user: 'alice', name: 'ci'}, {user: 'alice', name: 'old', managed: false, expires: -3}], findings: ['unmanaged alice@example.com/old']},
+
+  // --- ambiguity
+  {name: 'ambiguity: two live keys with the declared name → error naming both uids', yaml: alice('      ci: {}\n'), live: [{user: 'alice', name: 'ci', uid: 'twin10000000000000000000'}, {user: 'alice', name: 'ci', uid: 'twin20000000000000000000'}], errors: ['ambiguous-key'], actions: [], check: (p) => expect(p.errors[0]!.message).toMatch(/twin1.*twin2/)},
+  {name: 'ambiguity: through renamedFrom', yaml: alice('      deploy: {renamedFrom: ci}\n'), live: [{user: 'alice', name: 'ci'}, {user: 'alice', name: 'ci'}], errors: ['ambiguous-key']},
+  {name: 'ambiguity: twins at a movedFrom source', yaml: 'users:\n  bob@example.com:\n    keys:\n      mon: {movedFrom: alice@example.com}\n', live: [{user: 'alice', name: 'mon'}, {user: 'alice', name: 'mon', managed: false}], errors: ['ambiguous-key']},
+  {name: 'ambiguity: undeclared hand-made twins are just two findings', yaml: alice('      ci: {}\n'), live: [{user: 'alice', name: 'ci'}, {user: 'alice', name: 'x', managed: false}, {user: 'alice', name: 'x', managed: false}], errors: [], findings: ['unmanaged alice@example.com/x', 'unmanaged alice@example.com/x']},
+  {name: 'ambiguity: undeclared managed twins are both deleted (no guess needed)', yaml: alice('      ci: {}\n'), live: [{user: 'alice', name: 'ci'}, {user: 'alice', name: 'x'}, {user: 'alice', name: 'x'}], actions: ['no-op alice@example.com/ci', 'delete alice@example.com/x', 'delete alice@example.com/x']},
+  {name: 'ambiguity: the hint names the newer twin', yaml: alice('      ci: {}\n'), live: [{user: 'alice', name: 'ci', uid: 'old000000000000000000000', age: 20}, {user: 'alice', name: 'ci', uid: 'new000000000000000000000', age: 1}], errors: ['ambiguous-key'], check: (p) => expect(p.errors[0]!.hint).toContain('new000000000000000000000')},
+
+  // --- who may plan what
+  {name: 'preflight: unknown e-mails → one error listing all of them', yaml: 'users:\n  zed@example.com:\n    keys: {}\n  yan@example.com:\n    keys:\n      k: {movedFrom: xu@example.com}\n', errors: ['unknown-users'], check: (p) => expect(p.errors[0]!.message).toContain('xu@example.com, yan@example.com, zed@example.com')},
+  {name: 'preflight: e-mails match case-insensitively', yaml: 'users:\n  Alice@Example.com:\n    keys:\n      ci: {}\n', live: [{user: 'alice', name: 'ci'}], actions: ['no-op Alice@Example.com/ci']},
+  {name: 'preflight: a non-admin declaring other users → error naming them', yaml: 'users:\n  alice@example.com:\n    keys: {}\n  bob@example.com:\n    keys: {}\n  carol@example.com:\n    keys: {}\n', caller: 'alice', callerIsAdmin: false, errors: ['not-tenant-admin'], check: (p) => expect(p.errors[0]!.message).toContain('bob@example.com, carol@example.com')},
+  {name: 'preflight: a non-admin planning their own keys is fine', yaml: alice('      ci: {}\n'), caller: 'alice', callerIsAdmin: false, live: [{user: 'alice', name: 'own', managed: false}], actions: ['create alice@example.com/ci'], errors: []},
+
+  // --- brakes
+  {name: 'brake: more than maxChangeRatio of ≥ 10 managed keys → refused', yaml: alice(Array.from({length: 6}, (_, i) => `      k${i}: {}\n`).join('')), live: Array.from({length: 10}, (_, i) => ({user: 'alice' as const, name: `k${i}`})), brakes: ['max-change-ratio'], refused: true, check: (p) => expect(p.brakes.items[0]!.message).toContain('4 of 10')},
+  {name: 'brake: exactly maxChangeRatio is allowed', yaml: alice(Array.from({length: 7}, (_, i) => `      k${i}: {}\n`).join('')), live: Array.from({length: 10}, (_, i) => ({user: 'alice' as const, name: `k${i}`})), brakes: [], refused: false},
+  {name: 'brake: --force lifts the ratio brake (still listed)', yaml: alice('      k0: {}\n'), live: Array.from({length: 10}, (_, i) => ({user: 'alice' as const, name: `k${i}`})), force: true, brakes: ['max-change-ratio'], refused: false},
+  {name: 'brake: fewer than 10 managed keys: no ratio brake', yaml: alice('      k0: {}\n'), live: Array.from({length: 9}, (_, i) => ({user: 'alice' as const, name: `k${i}`})), brakes: [], refused: false},
+  {name: 'brake: policy.maxChangeRatio is configurable', yaml: `policy: {maxChangeRatio: 0.05}\n${alice(Array.from({length: 9}, (_, i) => `      k${i}: {}\n`).join(''))}`, live: Array.from({length: 10}, (_, i) => ({user: 'alice' as const, name: `k${i}`})), brakes: ['max-change-ratio']},
+  {name: 'brake: revoking every active key of the caller is refused, even with --force', yaml: 'users:\n  admin@example.com:\n    keys:\n      boot: {active: false}\n', live: [{user: 'admin', name: 'boot'}], force: true, brakes: ['self-lockout'], refused: true},
+  {name: 'brake: rotating the caller\'s only key retires the key in use → refused', yaml: 'users:\n  admin@example.com:\n    keys:\n      boot: {rotateBefore: 10d}\n', live: [{user: 'admin', name: 'boot', expires: 5}], brakes: ['self-lockout'], refused: true},
+  {name: 'brake: the caller keeps another active key → allowed', yaml: 'users:\n  admin@example.com:\n    keys:\n      boot: {active: false}\n      spare: {}\n', live: [{user: 'admin', name: 'boot'}, {user: 'admin', name: 'spare'}], brakes: [], refused: false},
+
+  // --- order and summary
+  {name: 'order: the caller\'s own keys come last', yaml: 'users:\n  admin@example.com:\n    keys:\n      a: {}\n  bob@example.com:\n    keys:\n      z: {}\n', live: [{user: 'admin', name: 'boot', managed: false}], actions: ['create bob@example.com/z', 'create admin@example.com/a']},
+  {name: 'order: by address, then kind', yaml: 'users:\n  bob@example.com:\n    keys:\n      b: {active: false, description: x}\n      a: {}\n', live: [{user: 'bob', name: 'b'}], actions: ['create bob@example.com/a', 'update bob@example.com/b', 'revoke bob@example.com/b']},
+  {
+    name: 'summary: counts every kind and ignores no-ops',
+    yaml: alice('      new: {}\n      same: {}\n      off: {active: false}\n      mv: {renamedFrom: old}\n'),
+    live: [{user: 'alice', name: 'same'}, {user: 'alice', name: 'off'}, {user: 'alice', name: 'old'}, {user: 'alice', name: 'gone'}],
+    check: (p) => {
+      expect(p.summary).toEqual({create: 1, update: 1, revoke: 1, reactivate: 0, delete: 1, replace: 0, rotate: 0})
+      expect(p.changes).toBe(true)
+      expect(renderText(p, {color: false})).toContain('Plan: 1 to create, 1 to update, 1 to revoke, 1 to delete, 0 to rotate.')
+    },
+  },
+  {name: 'fingerprints: every touched key carries the fingerprint it had', yaml: alice('      ci: {description: x}\n'), live: [{user: 'alice', name: 'ci'}], check: (p) => expect(only(p, 'update').key.fingerprint).toMatch(/^[0-9a-f]{16}$/)},
+]
+
+describe('diff (table)', () => {
+  it('has at least 50 cases', () => expect(cases.length).toBeGreaterThanOrEqual(50))
+
+  it.each(cases.map((c) => [c.name, c] as const))('%s', (_name, c) => {
+    const live = (c.live ?? []).map(liveKey)
+    const plan = planOf(c.yaml, live, {caller: c.caller, ...('callerIsAdmin' in c ? {callerIsAdmin: c.callerIsAdmin} : {}), force: c.force})
+    const readable = `\n${renderText(plan, {color: false})}`
+    if (c.errors) expect(plan.errors.map((e) => e.code), readable).toEqual(c.errors)
+    else expect(plan.errors, readable).toEqual([])
+    if (c.actions) expect(actionLines(plan), readable).toEqual(c.actions)
+    if (c.findings) expect(findingLines(plan), readable).toEqual(c.findings)
+    if (c.brakes) expect(plan.brakes.items.map((b) => b.code), readable).toEqual(c.brakes)
+    if (c.refused !== undefined) expect(plan.brakes.refused, readable).toBe(c.refused)
+    c.check?.(plan, live)
+  })
+})
+
+describe('diff determinism', () => {
+  const yaml = alice('      a: {}\n      b: {description: x}\n      c: {active: false}\n      d: {renamedFrom: old}\n', '    exclusive: true\n')
+  const specs: KeySpec[] = [{user: 'alice', name: 'b'}, {user: 'alice', name: 'c'}, {user: 'alice', name: 'old'}, {user: 'alice', name: 'm', managed: false}, {user: 'bob', name: 'x'}]
+
+  it('same inputs → byte-identical plan, whatever the order of the live keys', () => {
+    const keys = specs.map(liveKey)
+    const first = JSON.stringify(planOf(yaml, keys))
+    expect(JSON.stringify(planOf(yaml, keys))).toBe(first)
+    expect(JSON.stringify(planOf(yaml, [...keys].reverse()))).toBe(first)
+    expect(JSON.stringify(planOf(yaml, [keys[2]!, keys[0]!, keys[4]!, keys[1]!, keys[3]!]))).toBe(first)
+  })
+
+  it('the plan depends on the clock only through `now`', () => {
+    const keys = specs.map(liveKey)
+    expect(planOf(yaml, keys).createdAt).toBe(NOW.toISOString())
+  })
+})
