@@ -1,3 +1,4 @@
+import type {styleText} from 'node:util'
 import type {ActionKind, FindingKind} from '../plan/model.js'
 
 /** Terraform-like signs: `+/-` is create-before-destroy (rotate and replace both create first). */
@@ -12,7 +13,7 @@ export const ACTION_SYMBOL: Record<ActionKind, string> = {
   'no-op': ' ',
 }
 
-export const ACTION_COLOR: Record<ActionKind, string> = {
+export const ACTION_COLOR: Record<ActionKind, Parameters<typeof styleText>[0]> = {
   create: 'green',
   update: 'yellow',
   revoke: 'red',

@@ -1,5 +1,5 @@
+import {styleText} from 'node:util'
 import {diffWords} from 'diff'
-import {ux} from '@oclif/core'
 import type {Action, FieldChange, Plan} from '../plan/model.js'
 import {sealLine, summaryLine} from './summary.js'
 import {ACTION_COLOR, ACTION_SYMBOL, FINDING_LABEL} from './symbols.js'
@@ -9,12 +9,19 @@ export interface TextOptions {
   color: boolean
 }
 
+type Color = Parameters<typeof styleText>[0]
+
+/** The caller decided colour is wanted (useColor): do not let the stream check veto it. */
+function colour(color: Color, text: string): string {
+  return styleText(color, text, {validateStream: false})
+}
+
 /** Values longer than this are shown as a word diff rather than before → after. */
 const LONG_VALUE = 40
 
 /** The human plan, Terraform-style. */
 export function renderText(plan: Plan, options: TextOptions): string {
-  const paint = (color: string, text: string) => (options.color ? ux.colorize(color, text) : text)
+  const paint = (color: Color, text: string) => (options.color ? colour(color, text) : text)
   const lines: string[] = []
   const who = plan.caller.email || plan.caller.uid
   lines.push(`palette-keys plan: tenant ${plan.tenant.orgName || plan.tenant.uid} at ${plan.host}, as ${who}`)
@@ -79,8 +86,8 @@ function fieldLine(c: FieldChange, color: boolean): string {
   const label = c.field.padEnd(12)
   if (c.before.length <= LONG_VALUE && c.after.length <= LONG_VALUE) return `${label} ${JSON.stringify(c.before)} -> ${JSON.stringify(c.after)}`
   const parts = diffWords(c.before, c.after).map((p) => {
-    if (p.added) return color ? ux.colorize('green', p.value) : `{+${p.value}+}`
-    if (p.removed) return color ? ux.colorize('red', p.value) : `[-${p.value}-]`
+    if (p.added) return color ? colour('green', p.value) : `{+${p.value}+}`
+    if (p.removed) return color ? colour('red', p.value) : `[-${p.value}-]`
     return p.value
   })
   return `${label} ${parts.join('')}`
