@@ -1,6 +1,8 @@
 // The foundation demo: the emulator and the client, end to end, in plain steps.
 // (Grows into validate → plan → apply → plan → unseal as those commands land.)
 import {readFile} from 'node:fs/promises'
+import {makePlan} from '../dist/cli/planning.js'
+import {renderText} from '../dist/render/text.js'
 import {parseSeed} from '../dist/emulator/seed.js'
 import {startEmulator} from '../dist/emulator/server.js'
 import {EmulatorState} from '../dist/emulator/state.js'
@@ -29,6 +31,10 @@ try {
   for (const k of await admin.listApiKeys()) {
     console.log(`    ${email(k.spec.user.uid)}/${k.metadata.name}  active=${k.status.isActive}  expires ${k.spec.expiry.slice(0, 10)}`)
   }
+
+  step('3b', 'Plan examples/keys.yaml against it (palette-keys plan -f examples/keys.yaml)')
+  const {plan} = await makePlan({file: 'examples/keys.yaml', api: admin, host: emulator.url, force: false, toolVersion: 'demo'})
+  process.stdout.write(renderText(plan, {color: Boolean(process.stdout.isTTY) && !process.env.NO_COLOR}).replace(/^/gm, '    '))
 
   step(4, 'Create a key for alice@example.com (POST /v1/apiKeys): the only time its value exists')
   const alice = users.find((u) => u.emailId === 'alice@example.com')
