@@ -2,6 +2,7 @@
 // (Grows into validate → plan → apply → plan → unseal as those commands land.)
 import {readFile} from 'node:fs/promises'
 import {makePlan} from '../dist/cli/planning.js'
+import {loadDesiredStateFile} from '../dist/config/desired-state.js'
 import {renderText} from '../dist/render/text.js'
 import {parseSeed} from '../dist/emulator/seed.js'
 import {startEmulator} from '../dist/emulator/server.js'
@@ -33,7 +34,9 @@ try {
   }
 
   step('3b', 'Plan examples/keys.yaml against it (palette-keys plan -f examples/keys.yaml)')
-  const {plan} = await makePlan({file: 'examples/keys.yaml', api: admin, host: emulator.url, force: false, toolVersion: 'demo'})
+  const now = new Date()
+  const desired = await loadDesiredStateFile('examples/keys.yaml', now)
+  const {plan} = await makePlan({desired, api: admin, host: emulator.url, force: false, toolVersion: 'demo', now})
   process.stdout.write(renderText(plan, {color: Boolean(process.stdout.isTTY) && !process.env.NO_COLOR}).replace(/^/gm, '    '))
 
   step(4, 'Create a key for alice@example.com (POST /v1/apiKeys): the only time its value exists')

@@ -4,11 +4,11 @@ import {connect, useColor} from '../cli/connect.js'
 import {ExitCode} from '../cli/exit-codes.js'
 import {connectionFlags, fileFlag, formatFlag} from '../cli/flags.js'
 import {makePlan} from '../cli/planning.js'
+import {loadDesiredStateFile} from '../config/desired-state.js'
 import {writePlanFile} from '../plan/plan-file.js'
-import {type PlanDocument, planDocument, renderJson} from '../render/json.js'
-import {renderMarkdown} from '../render/markdown.js'
-import {renderText} from '../render/text.js'
 import type {Plan} from '../plan/model.js'
+import {type PlanDocument, planDocument} from '../render/json.js'
+import {renderPlan} from '../render/render.js'
 
 export default class PlanCommand extends BaseCommand {
   static override summary = 'Show what apply would change: the desired-state file against the live Palette tenant.'
@@ -35,23 +35,20 @@ Exit codes: 0 success (with --detailed-exitcode: no changes), 2 changes present 
 
   async run(): Promise<PlanDocument> {
     const {flags} = await this.parse(PlanCommand)
+    const now = new Date()
+    // The file first: a broken file is reported (65) before any credential or request.
+    const desired = await loadDesiredStateFile(flags.file, now)
     const {client, host} = await connect(flags, this.secrets)
     try {
-      const {plan} = await makePlan({file: flags.file, api: client, host, force: flags.force, toolVersion: this.config.version})
+      const {plan} = await makePlan({desired, api: client, host, force: flags.force, toolVersion: this.config.version, now})
       if (flags.out) await writePlanFile(flags.out, plan)
-      if (!this.jsonEnabled()) this.print(plan, flags.format)
+      if (!this.jsonEnabled()) process.stdout.write(renderPlan(plan, flags.format, useColor()))
       if (flags.out && !this.jsonEnabled()) this.logToStderr(`Saved the plan to ${flags.out}: apply it with \`palette-keys apply ${flags.out}\`.`)
       process.exitCode = planExitCode(plan, flags['detailed-exitcode'])
       return planDocument(plan)
     } finally {
       await client.close()
     }
-  }
-
-  private print(plan: Plan, format: string): void {
-    if (format === 'json') process.stdout.write(renderJson(plan))
-    else if (format === 'markdown') process.stdout.write(renderMarkdown(plan).join('\n'))
-    else process.stdout.write(renderText(plan, {color: useColor()}))
   }
 }
 

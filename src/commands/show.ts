@@ -5,9 +5,8 @@ import {connectionFlags, formatFlag} from '../cli/flags.js'
 import {readLiveState} from '../live/snapshot.js'
 import {liveFingerprint} from '../plan/fingerprint.js'
 import {readPlanFile} from '../plan/plan-file.js'
-import {type PlanDocument, planDocument, renderJson} from '../render/json.js'
-import {renderMarkdown} from '../render/markdown.js'
-import {renderText} from '../render/text.js'
+import {type PlanDocument, planDocument} from '../render/json.js'
+import {renderPlan} from '../render/render.js'
 
 export default class Show extends BaseCommand {
   static override summary = 'Render a saved plan as text, JSON or Markdown; warn when it is stale.'
@@ -29,11 +28,7 @@ export default class Show extends BaseCommand {
     const {args, flags} = await this.parse(Show)
     const plan = await readPlanFile(args.plan)
     await this.warnIfStale(plan.live.fingerprint, plan.host, flags)
-    if (!this.jsonEnabled()) {
-      if (flags.format === 'json') process.stdout.write(renderJson(plan))
-      else if (flags.format === 'markdown') process.stdout.write(renderMarkdown(plan).join('\n'))
-      else process.stdout.write(renderText(plan, {color: useColor()}))
-    }
+    if (!this.jsonEnabled()) process.stdout.write(renderPlan(plan, flags.format, useColor()))
     return planDocument(plan)
   }
 

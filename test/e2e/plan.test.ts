@@ -109,6 +109,8 @@ describe('plan against the demo tenant (real CLI process and emulator process)',
     expect(r.code).toBe(65)
     expect(r.stderr.match(/35-many-problems-at-once\.yaml:\d+:\d+: /g)).toHaveLength(5)
     expect(await apiCalls(emu)).toBe(before)
+    // …and before looking for credentials.
+    expect((await runCli(['plan', '-f', 'test/fixtures/invalid-desired/13-expiry-in-past.yaml'], {env: {PALETTE_API_KEY: ''}})).code).toBe(65)
   })
 
   it('exit 64 for a missing file or no API key; exit 1 for a refused API key (never printed)', async () => {
