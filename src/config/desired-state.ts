@@ -1,12 +1,10 @@
 import {createHash} from 'node:crypto'
-import {readFileSync} from 'node:fs'
 import {readFile} from 'node:fs/promises'
-import {Encrypter} from 'age-encryption'
 import type {ValidateFunction} from 'ajv'
 import {isMap} from 'yaml'
-import {createAjv} from '../util/ajv.js'
+import {recipientProblem} from '../seal/recipients.js'
+import {schemaValidator} from '../util/ajv.js'
 import {type Diagnostic, UsageError} from '../util/errors.js'
-import {packagePath} from '../util/paths.js'
 import {formatPath, invalidInput, type LoadedYaml, locate, parseYaml, type PathSegment, schemaDiagnostics} from '../yaml/load.js'
 import {DURATION_OR_ZERO_PATTERN, DURATION_PATTERN, parseDuration} from './duration.js'
 
@@ -72,16 +70,11 @@ interface RawFile {
   users: Record<string, {exclusive?: boolean; keys: Record<string, RawKey>}>
 }
 
-let validator: ValidateFunction | undefined
-
 function desiredStateValidator(): ValidateFunction {
-  if (!validator) {
-    const ajv = createAjv({verbose: true})
+  return schemaValidator('schemas/desired-state.schema.json', (ajv) => {
     ajv.addFormat('duration', DURATION_PATTERN)
     ajv.addFormat('duration-or-zero', DURATION_OR_ZERO_PATTERN)
-    validator = ajv.compile(JSON.parse(readFileSync(packagePath('schemas/desired-state.schema.json'), 'utf8')) as object)
-  }
-  return validator
+  })
 }
 
 const HINTS: Record<string, string> = {
@@ -198,16 +191,6 @@ function semanticProblems(loaded: LoadedYaml, now: Date): Diagnostic[] {
     }
   }
   return out
-}
-
-function recipientProblem(r: string): string | undefined {
-  if (!r.startsWith('age1') || r.startsWith('age1pq1') || r.startsWith('age1tag')) return `"${r.slice(0, 24)}" is not an age X25519 recipient`
-  try {
-    new Encrypter().addRecipient(r)
-    return undefined
-  } catch (error) {
-    return `invalid age recipient: ${(error as Error).message}`
-  }
 }
 
 function normalise(raw: RawFile, file: string, text: string): DesiredState {

@@ -1,9 +1,7 @@
-import {readFileSync} from 'node:fs'
 import {readFile} from 'node:fs/promises'
 import type {ValidateFunction} from 'ajv'
-import {createAjv} from '../util/ajv.js'
+import {schemaValidator} from '../util/ajv.js'
 import {type Diagnostic, UsageError} from '../util/errors.js'
-import {packagePath} from '../util/paths.js'
 import {formatPath, invalidInput, locate, parseYaml, schemaDiagnostics} from '../yaml/load.js'
 
 /** The seed file (PRODUCT.md §6); these field names are a contract. */
@@ -30,14 +28,8 @@ export interface SeedKey {
   annotations?: Record<string, string>
 }
 
-let validator: ValidateFunction | undefined
-
 function seedValidator(): ValidateFunction {
-  if (!validator) {
-    const schema = JSON.parse(readFileSync(packagePath('schemas/emulator-seed.schema.json'), 'utf8')) as object
-    validator = createAjv({verbose: true}).compile(schema)
-  }
-  return validator
+  return schemaValidator('schemas/emulator-seed.schema.json')
 }
 
 export async function loadSeedFile(path: string): Promise<Seed> {

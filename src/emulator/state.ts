@@ -1,4 +1,5 @@
 import {createHash, randomBytes} from 'node:crypto'
+import {clientAnnotations as settable} from '../palette/annotations.js'
 import {ADMIN_ROLES} from '../palette/roles.js'
 import type {Seed} from './seed.js'
 
@@ -9,8 +10,6 @@ import type {Seed} from './seed.js'
 
 /** Palette's "unset" timestamp (NOTES.md, real list sample). */
 export const ZERO_TIME = '0001-01-01T00:00:00.000Z'
-/** Annotations the server owns; a client cannot set or remove them. */
-export const SERVER_ANNOTATIONS = ['ownerUid', 'permissions', 'scope', 'scopeVisibility', 'tenantUid']
 const KEY_PERMISSIONS = 'apiKey.create,apiKey.delete,apiKey.get,apiKey.list,apiKey.update,tag.update'
 const STATE_FORMAT = 'palette-keys-emulator-state'
 
@@ -211,8 +210,7 @@ export class EmulatorState {
 
 /** What a client may set: everything but the server's own annotations; description always present. */
 function clientAnnotations(sent: Record<string, string>): Record<string, string> {
-  const out: Record<string, string> = {}
-  for (const [k, v] of Object.entries(sent)) if (!SERVER_ANNOTATIONS.includes(k)) out[k] = v
+  const out = settable(sent)
   out.description ??= ''
   return out
 }

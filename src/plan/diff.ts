@@ -66,7 +66,7 @@ export function diff(desired: DesiredState, live: LiveState, flags: DiffFlags, n
       warnBefore: formatDuration(desired.policy.warnBeforeMs),
       force: flags.force,
     },
-    seal: {recipients: desired.seal.recipients.length, dir: desired.seal.dir},
+    seal: {recipients: desired.seal.recipients, dir: desired.seal.dir},
     summary,
     changes: actions.some((a) => a.kind !== 'no-op'),
     brakes: {refused: items.some((b) => !b.forceable || !flags.force), items},
@@ -248,13 +248,16 @@ class DiffContext {
       const ownership = ownershipOf(k.annotations)
       if (ownership === 'pending') {
         this.actions.push({kind: 'delete', address, key: ref, reason: 'created by an interrupted apply; its value was never sealed'})
-      } else if (this.superseded.has(k.uid)) {
-        this.actions.push({kind: 'delete', address, key: ref, reason: 'predecessor of a rotation whose successor exists (the rotation was interrupted)'})
       } else if (ownership === 'retired') {
         const retiredAt = Date.parse(k.annotations[RETIRED_AT] ?? '')
         const until = (Number.isNaN(retiredAt) ? 0 : retiredAt) + this.desired.policy.deleteRetiredAfterMs
         if (until <= this.nowMs) this.actions.push({kind: 'delete', address, key: ref, reason: `retired by a rotation on ${(k.annotations[RETIRED_AT] ?? '?').slice(0, 10)}`})
-        else this.findings.push({kind: 'retired', address, email: user.email, name: k.name, uid: k.uid, message: `retired by a rotation; deleted after ${new Date(until).toISOString().slice(0, 10)}`})
+        else {
+          if (k.isActive) this.actions.push({kind: 'revoke', address, key: ref, reason: 'retired by a rotation, so it must stay revoked'})
+          this.findings.push({kind: 'retired', address, email: user.email, name: k.name, uid: k.uid, message: `retired by a rotation; deleted after ${new Date(until).toISOString().slice(0, 10)}`})
+        }
+      } else if (this.superseded.has(k.uid)) {
+        this.actions.push({kind: 'delete', address, key: ref, reason: 'predecessor of a rotation whose successor exists (the rotation was interrupted)'})
       } else if (ownership === 'managed') {
         this.actions.push({kind: 'delete', address, key: ref, reason: 'created by palette-keys and no longer declared'})
       } else if (user.exclusive) {

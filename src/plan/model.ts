@@ -95,7 +95,8 @@ export interface Plan {
   desired: {file: string; sha256: string}
   live: {users: number; keys: number; managedKeys: number; requests: number; fingerprint: string}
   policy: {maxChangeRatio: number; adopt: boolean; deleteRetiredAfter: string; warnBefore: string; force: boolean}
-  seal: {recipients: number; dir: string}
+  /** Public age recipients (not secrets) and the seal folder, relative to the desired file. */
+  seal: {recipients: string[]; dir: string}
   summary: Summary
   /** True when any action but no-op exists. */
   changes: boolean

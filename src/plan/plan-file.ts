@@ -1,20 +1,15 @@
-import {readFileSync} from 'node:fs'
 import {readFile} from 'node:fs/promises'
 import type {ValidateFunction} from 'ajv'
 import {ExitCode} from '../cli/exit-codes.js'
 import {planDocument} from '../render/json.js'
 import {writeFileAtomic} from '../util/atomic-write.js'
-import {createAjv} from '../util/ajv.js'
+import {schemaValidator} from '../util/ajv.js'
 import {PaletteKeysError, UsageError} from '../util/errors.js'
-import {packagePath} from '../util/paths.js'
 import type {Plan} from './model.js'
 
-let validator: ValidateFunction | undefined
-
-/** The compiled plan schema (schemas/plan.schema.json), compiled once. */
+/** schemas/plan.schema.json */
 export function planValidator(): ValidateFunction {
-  validator ??= createAjv().compile(JSON.parse(readFileSync(packagePath('schemas/plan.schema.json'), 'utf8')) as object)
-  return validator
+  return schemaValidator('schemas/plan.schema.json')
 }
 
 /** Saves a plan (the JSON document, no secrets) atomically. */

@@ -17,6 +17,6 @@ export function createdValues(plan: Plan): number {
 export function sealLine(plan: Plan): string | undefined {
   const n = createdValues(plan)
   if (n === 0) return undefined
-  const r = plan.seal.recipients
+  const r = plan.seal.recipients.length
   return `${n} new key value${n === 1 ? '' : 's'} will be sealed to ${r} recipient${r === 1 ? '' : 's'} in ${plan.seal.dir}/.`
 }

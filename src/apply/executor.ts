@@ -1,0 +1,236 @@
+import {randomBytes} from 'node:crypto'
+import {setTimeout as delay} from 'node:timers/promises'
+import type {LiveKey, LiveState} from '../live/snapshot.js'
+import {clientAnnotations} from '../palette/annotations.js'
+import {PaletteApiError} from '../palette/errors.js'
+import type {CreatedApiKey, PaletteApi} from '../palette/port.js'
+import type {ApiKeyUpdate} from '../palette/types.js'
+import {type Action, type ActionKind, assertNever, isDestructive, type NewKey, touchedKey} from '../plan/model.js'
+import {MANAGED_BY, MANAGED_BY_VALUE, PENDING, RETIRED_AT, SUCCEEDS} from '../plan/ownership.js'
+import type {Sealer} from '../seal/seal-dir.js'
+import {SealGate} from './seal-gate.js'
+
+export type OutcomeStatus = 'done' | 'failed' | 'not-started'
+
+export interface ActionOutcome {
+  address: string
+  kind: ActionKind
+  status: OutcomeStatus
+  /** The uid of the key this action created, if any. */
+  createdUid?: string
+  /** Where its value was sealed. */
+  sealedFile?: string
+  note?: string
+  /** Why it failed (never holds a key value). */
+  error?: string
+}
+
+export interface ExecutorOptions {
+  api: PaletteApi
+  sealer: Sealer
+  /** The live state the plan was checked against (updates send the full key). */
+  live: LiveState
+  parallelism: number
+  now?: () => Date
+  sleep?: (ms: number) => Promise<void>
+  /** Called as each action ends (done or failed). */
+  onOutcome?: (outcome: ActionOutcome, action: Action) => void
+}
+
+/** How often an unambiguous create failure (429, or a lost request that did not take effect) is tried again. */
+const CREATE_ATTEMPTS = 3
+
+class SealFailure extends Error {}
+
+/**
+ * Executes plan actions. Others' keys run first with bounded parallelism, the caller's own
+ * keys last and one at a time (destructive ones at the very end: one of them may be the key
+ * in use). Each created value is sealed before any further mutation starts. After the first
+ * failure no new action starts; those in flight finish; the rest are reported not started.
+ */
+export async function execute(actions: Action[], options: ExecutorOptions): Promise<ActionOutcome[]> {
+  return new Executor(options).run(actions)
+}
+
+class Executor {
+  private readonly gate = new SealGate()
+  private readonly liveByUid: Map<string, LiveKey>
+  private readonly now: () => Date
+  private readonly sleep: (ms: number) => Promise<void>
+  private stopped = false
+
+  constructor(private readonly o: ExecutorOptions) {
+    this.liveByUid = new Map(o.live.keys.map((k) => [k.uid, k]))
+    this.now = o.now ?? (() => new Date())
+    this.sleep = o.sleep ?? ((ms) => delay(ms))
+  }
+
+  async run(actions: Action[]): Promise<ActionOutcome[]> {
+    const outcomes = new Map<Action, ActionOutcome>()
+    const work = actions.filter((a) => a.kind !== 'no-op')
+    const caller = this.o.live.caller.uid
+    const mine = (a: Action) => (a.kind === 'create' ? a.target.userUid === caller : a.kind === 'replace' ? a.target.userUid === caller || a.from.userUid === caller : touchedKey(a)?.userUid === caller)
+    const others = work.filter((a) => !mine(a))
+    const own = work.filter(mine)
+    const ownOrdered = [...own.filter((a) => !isDestructive(a)), ...own.filter(isDestructive)]
+
+    await this.pool(others, Math.max(1, this.o.parallelism), outcomes)
+    await this.pool(ownOrdered, 1, outcomes)
+    return work.map((a) => outcomes.get(a) ?? {address: a.address, kind: a.kind, status: 'not-started'})
+  }
+
+  private async pool(queue: Action[], width: number, outcomes: Map<Action, ActionOutcome>): Promise<void> {
+    let next = 0
+    const worker = async () => {
+      while (!this.stopped && next < queue.length) {
+        const action = queue[next++]!
+        const outcome = await this.runOne(action)
+        outcomes.set(action, outcome)
+        if (outcome.status === 'failed') this.stopped = true
+        this.o.onOutcome?.(outcome, action)
+      }
+    }
+    await Promise.all(Array.from({length: Math.min(width, queue.length)}, worker))
+  }
+
+  private async runOne(a: Action): Promise<ActionOutcome> {
+    const base = {address: a.address, kind: a.kind}
+    try {
+      return {...base, status: 'done', ...(await this.perform(a))}
+    } catch (error) {
+      return {...base, status: 'failed', error: (error as Error).message}
+    }
+  }
+
+  private async perform(a: Action): Promise<Partial<ActionOutcome>> {
+    switch (a.kind) {
+      case 'create': {
+        const {uid, file} = await this.create(a.target, {})
+        return {createdUid: uid, sealedFile: file}
+      }
+      case 'update': {
+        const k = this.liveKey(a.key.uid)
+        let name = k.name
+        let expiry = k.expiry
+        const annotations = clientAnnotations(k.annotations)
+        for (const c of a.changes) {
+          if (c.field === 'name') name = c.after
+          else if (c.field === 'description') annotations.description = c.after
+          else if (c.field === 'expiresAt') expiry = c.after
+          else annotations[MANAGED_BY] = MANAGED_BY_VALUE
+        }
+        await this.mutate(() => this.o.api.updateApiKey(k.uid, {metadata: {name, annotations}, spec: {expiry}}))
+        return {}
+      }
+      case 'revoke':
+      case 'reactivate':
+        await this.mutate(() => this.o.api.setApiKeyActive(a.key.uid, a.kind === 'reactivate'))
+        return {}
+      case 'delete':
+        return {note: await this.delete(a.key.uid)}
+      case 'replace': {
+        const {uid, file} = await this.create(a.target, {})
+        const note = await this.delete(a.from.uid)
+        return {createdUid: uid, sealedFile: file, note: `old key ${a.from.uid} deleted${note ? `; ${note}` : ''}`}
+      }
+      case 'rotate': {
+        const {uid, file} = await this.create(a.target, {[SUCCEEDS]: a.key.uid})
+        if (a.retire === 'delete') {
+          const note = await this.delete(a.key.uid)
+          return {createdUid: uid, sealedFile: file, note: `predecessor ${a.key.uid} deleted${note ? `; ${note}` : ''}`}
+        }
+        const k = this.liveKey(a.key.uid)
+        // Revoke first: if we stop here, the successor's SUCCEEDS marks the predecessor for deletion.
+        await this.mutate(() => this.o.api.setApiKeyActive(k.uid, false))
+        const annotations = {...clientAnnotations(k.annotations), [MANAGED_BY]: MANAGED_BY_VALUE, [RETIRED_AT]: this.now().toISOString()}
+        await this.mutate(() => this.o.api.updateApiKey(k.uid, {metadata: {name: k.name, annotations}, spec: {expiry: k.expiry}}))
+        return {createdUid: uid, sealedFile: file, note: `predecessor ${a.key.uid} revoked`}
+      }
+      case 'no-op':
+        return {}
+      default:
+        return assertNever(a)
+    }
+  }
+
+  /**
+   * Creates a key marked pending (with a nonce), seals its value, then clears the mark.
+   * A crash at any point leaves either nothing, or a key whose pending mark tells the next
+   * plan that its value was never known to be sealed, so it is replaced.
+   */
+  private async create(target: NewKey, extra: Record<string, string>): Promise<{uid: string; file: string}> {
+    const annotations = {description: target.description, [MANAGED_BY]: MANAGED_BY_VALUE, ...extra}
+    let created: CreatedApiKey | undefined
+    for (let attempt = 1; !created; attempt++) {
+      const nonce = randomBytes(8).toString('hex')
+      try {
+        await this.gate.idle()
+        created = await this.o.api.createApiKey({
+          metadata: {name: target.name, annotations: {...annotations, [PENDING]: nonce}},
+          spec: {expiry: target.expiresAt, userUid: target.userUid},
+        })
+      } catch (error) {
+        if (!(error instanceof PaletteApiError) || attempt >= CREATE_ATTEMPTS) throw error
+        if (error.ambiguous) await this.removeGhost(nonce)
+        else if (error.status === 429) await this.sleep(1000 * attempt)
+        else throw error
+      }
+    }
+    const uid = created.uid
+    this.gate.enter()
+    let file: string
+    try {
+      file = await this.o.sealer.seal({
+        user: target.email,
+        name: target.name,
+        uid,
+        expiry: target.expiresAt,
+        host: this.o.live.host,
+        createdAt: this.now().toISOString(),
+        apiKey: created.apiKey.reveal(),
+      })
+    } catch (error) {
+      // The value cannot be kept: the key must not exist either.
+      const removed = await this.o.api.deleteApiKey(uid).then(
+        () => 'the key just created was deleted',
+        () => `the key just created (${uid}) could not be deleted; it carries the pending mark, so the next apply deletes it`,
+      )
+      throw new SealFailure(`sealing failed (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); ${removed}`)
+    } finally {
+      this.gate.leave()
+    }
+    const update: ApiKeyUpdate = {metadata: {name: target.name, annotations}, spec: {expiry: target.expiresAt}}
+    await this.mutate(() => this.o.api.updateApiKey(uid, update))
+    return {uid, file}
+  }
+
+  /** After an ambiguous create: find the key that request may have made, by its nonce, and delete it. */
+  private async removeGhost(nonce: string): Promise<void> {
+    const keys = await this.o.api.listApiKeys()
+    for (const k of keys) {
+      if (k.metadata?.annotations?.[PENDING] === nonce && k.metadata.uid) await this.o.api.deleteApiKey(k.metadata.uid)
+    }
+  }
+
+  private async delete(uid: string): Promise<string | undefined> {
+    await this.mutate(() =>
+      this.o.api.deleteApiKey(uid).catch((error: unknown) => {
+        // Already gone is what was wanted.
+        if (!(error instanceof PaletteApiError && error.status === 404)) throw error
+      }),
+    )
+    const removed = await this.o.sealer.removeFor(uid)
+    return removed.length > 0 ? `${removed.length} sealed file${removed.length === 1 ? '' : 's'} of it removed` : undefined
+  }
+
+  private async mutate<T>(f: () => Promise<T>): Promise<T> {
+    await this.gate.idle()
+    return f()
+  }
+
+  private liveKey(uid: string): LiveKey {
+    const k = this.liveByUid.get(uid)
+    if (!k) throw new Error(`key ${uid} is no longer in Palette; plan again`)
+    return k
+  }
+}

@@ -1,0 +1,136 @@
+import {dirname, resolve} from 'node:path'
+import {createInterface} from 'node:readline/promises'
+import {Args, Flags} from '@oclif/core'
+import {type ActionOutcome, execute} from '../apply/executor.js'
+import {type ApplyResult, applyResult} from '../apply/result.js'
+import {staleness} from '../apply/stale.js'
+import {BaseCommand} from '../cli/base-command.js'
+import {connect, useColor} from '../cli/connect.js'
+import {ExitCode} from '../cli/exit-codes.js'
+import {connectionFlags, fileFlag} from '../cli/flags.js'
+import {makePlan} from '../cli/planning.js'
+import {loadDesiredStateFile} from '../config/desired-state.js'
+import {type LiveState, readLiveState} from '../live/snapshot.js'
+import type {PaletteHttpClient} from '../palette/http-client.js'
+import type {Action, Plan} from '../plan/model.js'
+import {readPlanFile} from '../plan/plan-file.js'
+import {createdValues} from '../render/summary.js'
+import {ACTION_SYMBOL} from '../render/symbols.js'
+import {renderText} from '../render/text.js'
+import {SealDir} from '../seal/seal-dir.js'
+import {PaletteKeysError, UsageError} from '../util/errors.js'
+
+export default class Apply extends BaseCommand {
+  static override summary = 'Make the tenant match the desired-state file; seal every created key value at once.'
+
+  static override description = `Without PLAN: plans afresh from -f FILE, shows the plan and asks for confirmation on a terminal (--auto-approve skips it; without a terminal it is required). With PLAN (from \`plan --out\`): applies that plan without asking, after checking that the live keys are exactly as the plan saw them (exit 4 otherwise).
+Every created value is encrypted to seal.recipients and written under seal.dir before the next change starts. After a failure no new action starts; run apply again to converge.
+Exit codes: 0 done (or nothing to do), 1 an action failed or an error, 3 refused by a safety brake, 4 saved plan is stale, 64 usage (e.g. no terminal and no --auto-approve), 65 invalid file or no recipient for created keys.`
+
+  static override examples = [
+    {description: 'Review and confirm interactively', command: '<%= config.bin %> <%= command.id %> -f keys.yaml'},
+    {description: 'In CI, after review of the same file', command: '<%= config.bin %> <%= command.id %> -f keys.yaml --auto-approve'},
+    {description: 'Apply exactly a reviewed plan', command: '<%= config.bin %> plan --out plan.json && <%= config.bin %> <%= command.id %> plan.json'},
+  ]
+
+  static override enableJsonFlag = true
+
+  static override args = {plan: Args.string({description: 'A plan saved by `plan --out`.', required: false})}
+
+  static override flags = {
+    ...fileFlag,
+    ...connectionFlags,
+    'auto-approve': Flags.boolean({description: 'Do not ask for confirmation.', default: false}),
+    parallelism: Flags.integer({description: 'Actions run at once (all under the rate limiter).', default: 4, min: 1, max: 16}),
+    force: Flags.boolean({description: 'Lift the change-ratio brake (never the caller-lockout brake).', default: false}),
+  }
+
+  async run(): Promise<ApplyResult> {
+    const {args, flags} = await this.parse(Apply)
+    if (!args.plan && !flags['auto-approve'] && !process.stdin.isTTY) {
+      throw new UsageError('apply asks for confirmation, but there is no terminal to ask on.', ['Pass --auto-approve, or apply a reviewed plan file: `palette-keys plan --out plan.json` then `palette-keys apply plan.json`.'], 'no-tty')
+    }
+    const now = new Date()
+    const desired = args.plan ? undefined : await loadDesiredStateFile(flags.file, now)
+    const savedPlan = args.plan ? await readPlanFile(args.plan) : undefined
+    const {client, host} = await connect(flags, this.secrets)
+    try {
+      let plan: Plan
+      let live: LiveState
+      if (savedPlan) {
+        plan = savedPlan
+        live = await readLiveState(client, host, {declaredEmails: []})
+        const stale = staleness(plan, live)
+        if (stale) throw stale
+      } else {
+        ;({plan, live} = await makePlan({desired: desired!, api: client, host, force: flags.force, toolVersion: this.config.version, now}))
+      }
+      if (!this.jsonEnabled()) process.stdout.write(renderText(plan, {color: useColor()}))
+      this.checkRunnable(plan)
+      if (!plan.changes) return applyResult(plan, [])
+
+      const sealDir = new SealDir(resolve(dirname(args.plan ? plan.desired.file : flags.file), plan.seal.dir), plan.seal.recipients)
+      if (createdValues(plan) > 0) {
+        if (plan.seal.recipients.length === 0) {
+          throw new PaletteKeysError(`The plan creates ${createdValues(plan)} key value(s) but seal.recipients is empty: they could not be kept. Nothing was changed.`, {
+            code: 'no-recipients',
+            exitCode: ExitCode.InvalidInput,
+            hints: ['Add a recipient to seal.recipients (`palette-keys keygen -o identity.txt` prints one).'],
+          })
+        }
+        await sealDir.prepare()
+      }
+      if (!args.plan && !flags['auto-approve'] && !(await this.confirm(plan))) {
+        throw new PaletteKeysError('Apply cancelled; nothing was changed.', {code: 'cancelled', exitCode: ExitCode.Error})
+      }
+      return await this.execute(plan, live, client, sealDir, flags.parallelism)
+    } finally {
+      await client.close()
+    }
+  }
+
+  private checkRunnable(plan: Plan): void {
+    if (plan.errors.length > 0) {
+      throw new PaletteKeysError(`The plan cannot be made: ${plan.errors.map((e) => e.code).join(', ')} (see above). Nothing was changed.`, {code: 'plan-errors', exitCode: ExitCode.Error})
+    }
+    if (plan.brakes.refused) {
+      const b = plan.brakes.items.filter((i) => !i.forceable || !plan.policy.force)
+      throw new PaletteKeysError(`Refused by a safety brake (${b.map((i) => i.code).join(', ')}). Nothing was changed.`, {code: 'refused', exitCode: ExitCode.Refused, hints: b.map((i) => i.message)})
+    }
+  }
+
+  private async confirm(plan: Plan): Promise<boolean> {
+    const rl = createInterface({input: process.stdin, output: process.stderr})
+    try {
+      const answer = await rl.question(`\nApply these changes to tenant ${plan.tenant.orgName || plan.tenant.uid} at ${plan.host}? Only 'yes' is accepted: `)
+      return answer.trim() === 'yes'
+    } finally {
+      rl.close()
+    }
+  }
+
+  private async execute(plan: Plan, live: LiveState, client: PaletteHttpClient, sealDir: SealDir, parallelism: number): Promise<ApplyResult> {
+    const onOutcome = (o: ActionOutcome, a: Action) => {
+      if (this.jsonEnabled()) return
+      const what = o.status === 'done' ? 'done' : `FAILED: ${o.error}`
+      const sealed = o.sealedFile ? `, sealed to ${sealDir.display(o.sealedFile)}` : ''
+      const note = o.note ? ` (${o.note})` : ''
+      this.log(`  ${ACTION_SYMBOL[a.kind].padEnd(3)} ${a.kind.padEnd(10)}  ${a.address}  ${what}${sealed}${note}`)
+    }
+    if (!this.jsonEnabled()) this.log('\nApplying:')
+    const outcomes = await execute(plan.actions, {api: client, sealer: sealDir, live, parallelism, onOutcome})
+    const result = applyResult(plan, outcomes)
+    const {done, failed, notStarted} = result.counts
+    if (failed > 0) {
+      process.exitCode = ExitCode.Error
+      if (!this.jsonEnabled()) {
+        this.log(`\nApply failed: ${done} done, ${failed} failed, ${notStarted} not started.`)
+        this.log('Nothing is lost: every created value is sealed, and a key whose value was not is marked pending and replaced next time. Fix the cause above, then run apply again to converge.')
+      }
+    } else if (!this.jsonEnabled()) {
+      const sealed = result.sealedFiles.length
+      this.log(`\nApply complete: ${done} done.${sealed > 0 ? ` ${sealed} value${sealed === 1 ? '' : 's'} sealed under ${sealDir.display(sealDir.dir)}/.` : ''}`)
+    }
+    return result
+  }
+}

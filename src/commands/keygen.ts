@@ -1,0 +1,49 @@
+import {existsSync} from 'node:fs'
+import {Flags} from '@oclif/core'
+import {BaseCommand} from '../cli/base-command.js'
+import {identityFileText, newIdentity} from '../seal/identity.js'
+import {writeFileAtomic} from '../util/atomic-write.js'
+import {UsageError} from '../util/errors.js'
+
+export interface KeygenResult {
+  recipient: string
+  file?: string
+}
+
+export default class Keygen extends BaseCommand {
+  static override summary = 'Create an age identity for opening sealed outputs, and print its recipient.'
+
+  static override description = `Writes an X25519 age identity in the same format as age-keygen (mode 0600; an existing file is never overwritten without --force) and prints its public recipient (age1…) on stdout, ready for seal.recipients. Without -o the identity goes to stdout and the recipient to stderr, as age-keygen does.
+Keep the identity secret (a password manager, a CI secret); commit only the recipient.`
+
+  static override examples = [
+    {description: 'Make an identity and capture its recipient', command: 'R=$(<%= config.bin %> <%= command.id %> -o ~/.config/palette-keys/identity.txt)'},
+    {description: 'Replace an existing identity file', command: '<%= config.bin %> <%= command.id %> -o identity.txt --force'},
+  ]
+
+  static override enableJsonFlag = true
+
+  static override flags = {
+    output: Flags.string({char: 'o', description: 'Write the identity to this file (mode 0600).'}),
+    force: Flags.boolean({description: 'Overwrite an existing file.', default: false}),
+  }
+
+  async run(): Promise<KeygenResult> {
+    const {flags} = await this.parse(Keygen)
+    const id = await newIdentity()
+    const text = identityFileText(id, new Date())
+    if (!flags.output) {
+      if (!this.jsonEnabled()) {
+        process.stdout.write(text)
+        this.logToStderr(`Public key: ${id.recipient}`)
+      }
+      return {recipient: id.recipient}
+    }
+    if (existsSync(flags.output) && !flags.force) {
+      throw new UsageError(`${flags.output} exists: refusing to overwrite an identity (its sealed files would become unreadable).`, ['Pass --force to replace it, or choose another file.'], 'identity-exists')
+    }
+    await writeFileAtomic(flags.output, text, 0o600)
+    this.log(id.recipient)
+    return {recipient: id.recipient, file: flags.output}
+  }
+}

@@ -1,0 +1,36 @@
+import {readFile} from 'node:fs/promises'
+import {generateX25519Identity, identityToRecipient} from 'age-encryption'
+import {UsageError} from '../util/errors.js'
+
+export interface NewIdentity {
+  identity: string
+  recipient: string
+}
+
+export async function newIdentity(): Promise<NewIdentity> {
+  const identity = await generateX25519Identity()
+  return {identity, recipient: await identityToRecipient(identity)}
+}
+
+/** The same layout as `age-keygen` writes, so either tool reads the other's files. */
+export function identityFileText(id: NewIdentity, now: Date): string {
+  return `# created: ${now.toISOString().replace(/\.\d{3}Z$/, 'Z')}\n# public key: ${id.recipient}\n${id.identity}\n`
+}
+
+/** Identities from an identity file (ours or age-keygen's): every AGE-SECRET-KEY line. */
+export async function readIdentityFile(path: string): Promise<string[]> {
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (error) {
+    throw new UsageError(`Cannot read the identity file ${path} (${(error as NodeJS.ErrnoException).code ?? 'unreadable'}).`, [], 'identity-unreadable')
+  }
+  const identities = text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l.startsWith('AGE-SECRET-KEY-'))
+  if (identities.length === 0) {
+    throw new UsageError(`${path} holds no age identity (a line starting with AGE-SECRET-KEY-).`, ['Make one with `palette-keys keygen -o FILE` or `age-keygen -o FILE`.'], 'identity-invalid')
+  }
+  return identities
+}

@@ -1,0 +1,62 @@
+import {armor, Decrypter, Encrypter} from 'age-encryption'
+
+/** The plaintext of a sealed file: everything needed to use and recognise the key. */
+export interface SealedRecord {
+  user: string
+  name: string
+  uid: string
+  expiry: string
+  host: string
+  createdAt: string
+  apiKey: string
+}
+
+const SEALED_SUFFIX = '.age'
+
+/** ASCII-armored age ciphertext of the record, readable by `age -d -i IDENTITY`. */
+export async function encryptRecord(record: SealedRecord, recipients: string[]): Promise<string> {
+  const e = new Encrypter()
+  for (const r of recipients) e.addRecipient(r)
+  return armor.encode(await e.encrypt(JSON.stringify(record, null, 2) + '\n'))
+}
+
+export class NotForUs extends Error {}
+
+/** Decrypts a sealed file; throws NotForUs when none of the identities is a recipient. */
+export async function decryptRecord(text: string, identities: string[]): Promise<SealedRecord> {
+  const d = new Decrypter()
+  for (const i of identities) d.addIdentity(i)
+  let plain: string
+  try {
+    plain = await d.decrypt(armor.decode(text), 'text')
+  } catch (error) {
+    if (/no identity matched/i.test((error as Error).message)) throw new NotForUs('sealed to other recipients')
+    throw error
+  }
+  const v = JSON.parse(plain) as Partial<SealedRecord>
+  for (const field of ['user', 'name', 'uid', 'apiKey', 'createdAt'] as const) {
+    if (typeof v[field] !== 'string') throw new Error(`the sealed document lacks "${field}"`)
+  }
+  return v as SealedRecord
+}
+
+/**
+ * `EMAIL/NAME--UID.age`: one folder per user, unique by uid (so never a git conflict), and
+ * recognisable by uid when the key is deleted.
+ */
+export function sealedRelativePath(record: Pick<SealedRecord, 'user' | 'name' | 'uid'>): string {
+  return `${safe(record.user)}/${safe(record.name)}--${safe(record.uid)}${SEALED_SUFFIX}`
+}
+
+export function isSealedFileName(name: string): boolean {
+  return name.endsWith(SEALED_SUFFIX) && !name.startsWith('.')
+}
+
+export function uidOfSealedFileName(name: string): string | undefined {
+  return /--([^/]+)\.age$/.exec(name)?.[1]
+}
+
+function safe(s: string): string {
+  const cleaned = s.replace(/[^A-Za-z0-9._@+-]/g, '_').replace(/^\.+/, '_')
+  return cleaned === '' ? '_' : cleaned.slice(0, 120)
+}

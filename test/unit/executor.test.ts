@@ -1,0 +1,162 @@
+import {mkdtemp} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {afterEach, beforeEach, describe, expect, it} from 'vitest'
+import {execute} from '../../src/apply/executor.js'
+import {applyResult, applyResultValidator} from '../../src/apply/result.js'
+import {makePlan} from '../../src/cli/planning.js'
+import {parseDesiredState} from '../../src/config/desired-state.js'
+import type {RunningEmulator} from '../../src/emulator/server.js'
+import {PaletteApiError} from '../../src/palette/errors.js'
+import {PaletteHttpClient} from '../../src/palette/http-client.js'
+import type {PaletteApi} from '../../src/palette/port.js'
+import {PENDING} from '../../src/plan/ownership.js'
+import {newIdentity, type NewIdentity} from '../../src/seal/identity.js'
+import type {SealedRecord} from '../../src/seal/sealed-file.js'
+import {listSealedFiles, SealDir, type Sealer} from '../../src/seal/seal-dir.js'
+import {unsealPaths} from '../../src/seal/unseal.js'
+import {Secret} from '../../src/util/secret.js'
+import {ADMIN_KEY, startTestEmulator} from '../support/emulator.js'
+
+let emu: RunningEmulator
+let api: PaletteHttpClient
+let dir: string
+let id: NewIdentity
+let seeded: Set<string>
+
+beforeEach(async () => {
+  emu = await startTestEmulator()
+  api = new PaletteHttpClient({host: emu.url, apiKey: new Secret(ADMIN_KEY), rateLimit: {ratePerSecond: 0, burst: 1}})
+  dir = await mkdtemp(join(tmpdir(), 'pk-exec-'))
+  id = await newIdentity()
+  seeded = new Set(emu.state.allKeys().map((k) => k.uid))
+})
+afterEach(async () => {
+  await api.close()
+  await emu.close()
+})
+
+function file(users: string) {
+  return parseDesiredState(`version: 1\nseal: {recipients: [${id.recipient}]}\n${users}`, join(dir, 'keys.yaml'), new Date())
+}
+
+async function planFor(users: string, client: PaletteApi = api) {
+  return makePlan({desired: file(users), api: client, host: emu.url, force: false, toolVersion: 'test', now: new Date()})
+}
+
+/** Every key apply created (not in the seed) has exactly one sealed file, whose value authenticates as it. */
+async function expectAllSealed(sealDir: string) {
+  const created = emu.state.allKeys().filter((k) => !seeded.has(k.uid))
+  const {records} = await unsealPaths([sealDir], [id.identity])
+  const files = await listSealedFiles(sealDir)
+  for (const k of created) expect(files.filter((f) => f.endsWith(`--${k.uid}.age`)), k.name).toHaveLength(1)
+  expect(files).toHaveLength(created.length)
+  for (const r of records) {
+    const auth = emu.state.authenticate(r.apiKey, new Date())
+    expect(auth.ok && auth.key.uid, `${r.user}/${r.name}`).toBe(r.uid)
+  }
+  expect(emu.state.allKeys().filter((k) => k.annotations[PENDING] !== undefined)).toEqual([])
+}
+
+const users = `users:
+  alice@example.com:
+    keys:
+      laptop: {adopt: true, description: "Alice's laptop", expiresAt: "2099-01-01T00:00:00Z", active: false}
+      ci: {description: CI}
+  bob@example.com:
+    keys:
+      ci: {adopt: true, expiresAt: "2099-01-01T00:00:00Z"}
+      deploy: {}
+`
+
+describe('execute', () => {
+  it('applies a plan; each created value is sealed; the next plan has no changes', async () => {
+    const {plan, live} = await planFor(users)
+    const sealDir = new SealDir(join(dir, 'sealed'), [id.recipient])
+    const outcomes = await execute(plan.actions, {api, sealer: sealDir, live, parallelism: 4})
+    expect(outcomes.every((o) => o.status === 'done')).toBe(true)
+    expect(outcomes.filter((o) => o.sealedFile)).toHaveLength(2)
+    const result = applyResult(plan, outcomes)
+    expect(applyResultValidator()(result)).toBe(true)
+    expect(JSON.stringify(result)).not.toMatch(/apiKey/)
+    await expectAllSealed(join(dir, 'sealed'))
+    const again = await planFor(users)
+    expect(again.plan.changes).toBe(false)
+  })
+
+  it('a sealing failure deletes the key just created, and no further action starts', async () => {
+    const failing: Sealer = {seal: async () => Promise.reject(Object.assign(new Error('read-only'), {code: 'EROFS'})), removeFor: async () => []}
+    const {plan, live} = await planFor('users:\n  bob@example.com:\n    keys:\n      a: {}\n      b: {}\n      c: {}\n')
+    const before = emu.state.allKeys().length
+    const outcomes = await execute(plan.actions, {api, sealer: failing, live, parallelism: 1})
+    expect(outcomes.map((o) => o.status)).toEqual(['failed', 'not-started', 'not-started'])
+    expect(outcomes[0]!.error).toContain('sealing failed (EROFS); the key just created was deleted')
+    expect(emu.state.allKeys()).toHaveLength(before)
+  })
+
+  it('an ambiguous create (reply lost after commit) is resolved by re-listing: the ghost is deleted, one key is made and sealed', async () => {
+    let dropped = false
+    const lossy: PaletteApi = Object.create(api)
+    lossy.createApiKey = async (entity) => {
+      const created = await api.createApiKey(entity)
+      if (!dropped) {
+        dropped = true
+        throw new PaletteApiError({method: 'POST', path: '/v1/apiKeys', paletteCode: 'UND_ERR_SOCKET', ambiguous: true, attempts: 1})
+      }
+      return created
+    }
+    const {plan, live} = await planFor('users:\n  bob@example.com:\n    keys:\n      only: {}\n')
+    const outcomes = await execute(plan.actions, {api: lossy, sealer: new SealDir(join(dir, 'sealed'), [id.recipient]), live, parallelism: 1})
+    expect(outcomes[0]!.status).toBe('done')
+    expect(emu.state.allKeys().filter((k) => k.name === 'only')).toHaveLength(1)
+    expect(await listSealedFiles(join(dir, 'sealed'))).toHaveLength(1)
+    await expectAllSealed(join(dir, 'sealed'))
+  })
+
+  it('no mutation starts while a created value is not yet sealed', async () => {
+    const events: string[] = []
+    let sealing = 0
+    const spy: PaletteApi = Object.create(api)
+    for (const m of ['createApiKey', 'updateApiKey', 'setApiKeyActive', 'deleteApiKey'] as const) {
+      const original = api[m].bind(api) as (...args: unknown[]) => Promise<unknown>
+      ;(spy as unknown as Record<string, unknown>)[m] = async (...args: unknown[]) => {
+        events.push(`${m}${sealing > 0 ? ' WHILE SEALING' : ''}`)
+        return original(...args)
+      }
+    }
+    const real = new SealDir(join(dir, 'sealed'), [id.recipient])
+    const slow: Sealer = {
+      seal: async (r: SealedRecord) => {
+        sealing++
+        await new Promise((resolve) => setTimeout(resolve, 30))
+        const path = await real.seal(r)
+        sealing--
+        return path
+      },
+      removeFor: (uid) => real.removeFor(uid),
+    }
+    const {plan, live} = await planFor(users)
+    const outcomes = await execute(plan.actions, {api: spy, sealer: slow, live, parallelism: 4})
+    expect(outcomes.every((o) => o.status === 'done')).toBe(true)
+    expect(events.length).toBeGreaterThan(4)
+    expect(events.filter((e) => e.includes('WHILE SEALING'))).toEqual([])
+  })
+
+  it('after a failure, actions in flight finish and the rest are reported not started; a re-run converges', async () => {
+    const {plan, live} = await planFor('users:\n  bob@example.com:\n    keys:\n      a: {}\n      b: {}\n      c: {}\n      d: {}\n')
+    let calls = 0
+    const flaky: PaletteApi = Object.create(api)
+    flaky.createApiKey = async (entity) => {
+      if (++calls === 2) throw new PaletteApiError({method: 'POST', path: '/v1/apiKeys', status: 400, paletteCode: 'BadRequest', paletteMessage: 'no', ambiguous: false, attempts: 1})
+      return api.createApiKey(entity)
+    }
+    const sealDir = new SealDir(join(dir, 'sealed'), [id.recipient])
+    const outcomes = await execute(plan.actions, {api: flaky, sealer: sealDir, live, parallelism: 1})
+    expect(outcomes.map((o) => o.status)).toEqual(['done', 'failed', 'not-started', 'not-started'])
+    const rerun = await planFor('users:\n  bob@example.com:\n    keys:\n      a: {}\n      b: {}\n      c: {}\n      d: {}\n')
+    expect(rerun.plan.summary.create).toBe(3)
+    const second = await execute(rerun.plan.actions, {api, sealer: sealDir, live: rerun.live, parallelism: 2})
+    expect(second.every((o) => o.status === 'done')).toBe(true)
+    await expectAllSealed(join(dir, 'sealed'))
+  })
+})

@@ -1,0 +1,96 @@
+import {mkdtemp, readFile, stat, writeFile} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {beforeEach, describe, expect, it} from 'vitest'
+import {identityFileText, newIdentity, readIdentityFile} from '../../src/seal/identity.js'
+import {recipientProblem} from '../../src/seal/recipients.js'
+import {decryptRecord, encryptRecord, NotForUs, type SealedRecord, sealedRelativePath} from '../../src/seal/sealed-file.js'
+import {listSealedFiles, SealDir} from '../../src/seal/seal-dir.js'
+import {unsealPaths} from '../../src/seal/unseal.js'
+import {PaletteKeysError} from '../../src/util/errors.js'
+
+const record = (over: Partial<SealedRecord> = {}): SealedRecord => ({
+  user: 'alice@example.com',
+  name: 'ci-deploy',
+  uid: '0123456789abcdef01234567',
+  expiry: '2027-01-01T00:00:00.000Z',
+  host: 'https://palette.test',
+  createdAt: '2026-06-01T00:00:00.000Z',
+  apiKey: 'the-secret-value-0001',
+  ...over,
+})
+
+let dir: string
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'pk-seal-'))
+})
+
+describe('sealed files', () => {
+  it('round-trip: armored age, the JSON plaintext, to several recipients', async () => {
+    const a = await newIdentity()
+    const b = await newIdentity()
+    const text = await encryptRecord(record(), [a.recipient, b.recipient])
+    expect(text.startsWith('-----BEGIN AGE ENCRYPTED FILE-----')).toBe(true)
+    expect(text).not.toContain('the-secret-value-0001')
+    expect(await decryptRecord(text, [a.identity])).toEqual(record())
+    expect(await decryptRecord(text, [b.identity])).toEqual(record())
+    const stranger = await newIdentity()
+    await expect(decryptRecord(text, [stranger.identity])).rejects.toBeInstanceOf(NotForUs)
+  })
+
+  it('names files EMAIL/NAME--UID.age, safe for any name', () => {
+    expect(sealedRelativePath(record())).toBe('alice@example.com/ci-deploy--0123456789abcdef01234567.age')
+    expect(sealedRelativePath(record({name: '../../etc/passwd x'}))).toBe('alice@example.com/__.._etc_passwd_x--0123456789abcdef01234567.age')
+  })
+
+  it('SealDir writes 0600 files in a 0700 folder, atomically, and removes them by uid', async () => {
+    const id = await newIdentity()
+    const seal = new SealDir(join(dir, 'sealed'), [id.recipient])
+    await seal.prepare()
+    const path = await seal.seal(record())
+    expect((await stat(path)).mode & 0o777).toBe(0o600)
+    expect((await stat(join(dir, 'sealed'))).mode & 0o777).toBe(0o700)
+    expect(await listSealedFiles(join(dir, 'sealed'))).toEqual([path])
+    expect(await seal.removeFor('ffffffffffffffffffffffff')).toEqual([])
+    expect(await seal.removeFor(record().uid)).toEqual([path])
+    expect(await listSealedFiles(join(dir, 'sealed'))).toEqual([])
+  })
+})
+
+describe('identities', () => {
+  it('our identity files have age-keygen\'s layout and read back', async () => {
+    const id = await newIdentity()
+    const text = identityFileText(id, new Date('2026-06-01T00:00:00Z'))
+    expect(text).toBe(`# created: 2026-06-01T00:00:00Z\n# public key: ${id.recipient}\n${id.identity}\n`)
+    await writeFile(join(dir, 'id.txt'), text)
+    expect(await readIdentityFile(join(dir, 'id.txt'))).toEqual([id.identity])
+    expect(recipientProblem(id.recipient)).toBeUndefined()
+  })
+
+  it('refuses a file with no identity', async () => {
+    await writeFile(join(dir, 'empty.txt'), '# nothing\n')
+    await expect(readIdentityFile(join(dir, 'empty.txt'))).rejects.toMatchObject({exitCode: 64, code: 'identity-invalid'})
+  })
+})
+
+describe('unsealPaths', () => {
+  it('keeps the newest value per user and key, skips files for others, fails on corrupt ones', async () => {
+    const me = await newIdentity()
+    const other = await newIdentity()
+    const seal = new SealDir(dir, [me.recipient])
+    await seal.seal(record({uid: 'old000000000000000000000', createdAt: '2026-01-01T00:00:00.000Z', apiKey: 'old-value-0001'}))
+    await seal.seal(record({uid: 'new000000000000000000000', createdAt: '2026-05-01T00:00:00.000Z', apiKey: 'new-value-0001'}))
+    await new SealDir(dir, [other.recipient]).seal(record({user: 'bob@example.com', uid: 'bob000000000000000000000'}))
+    const result = await unsealPaths([dir], [me.identity])
+    expect(result.records.map((r) => [r.user, r.name, r.apiKey])).toEqual([['alice@example.com', 'ci-deploy', 'new-value-0001']])
+    expect(result.notForUs).toHaveLength(1)
+
+    const files = await listSealedFiles(dir)
+    const text = await readFile(files[0]!, 'utf8')
+    await writeFile(files[0]!, text.slice(0, text.length / 2))
+    const error = await unsealPaths([dir], [me.identity]).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(PaletteKeysError)
+    expect((error as PaletteKeysError).exitCode).toBe(1)
+    expect((error as Error).message).not.toContain('value-0001')
+  })
+})
