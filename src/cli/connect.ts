@@ -1,11 +1,13 @@
 import {resolveConnection} from '../palette/connection.js'
 import {PaletteHttpClient} from '../palette/http-client.js'
+import {PALETTE_RATE_LIMIT} from '../util/rate-limit.js'
 
 export interface ConnectionFlagValues {
   host?: string
   'api-key-file'?: string
   'insecure-http': boolean
   trace: boolean
+  'rate-limit': number
 }
 
 /** A client from the connection flags and environment; `--trace` lines go to stderr. */
@@ -15,6 +17,7 @@ export async function connect(flags: ConnectionFlagValues, secrets: string[]): P
   const client = new PaletteHttpClient({
     host: connection.host,
     apiKey: connection.apiKey,
+    rateLimit: {ratePerSecond: flags['rate-limit'], burst: PALETTE_RATE_LIMIT.burst},
     trace: flags.trace
       ? (e) => process.stderr.write(`trace: ${e.method} ${e.path} -> ${e.status ?? e.error} (${e.ms} ms${e.attempt > 1 ? `, attempt ${e.attempt}` : ''})\n`)
       : undefined,
