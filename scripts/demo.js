@@ -1,68 +1,83 @@
-// The foundation demo: the emulator and the client, end to end, in plain steps.
-// (Grows into validate → plan → apply → plan → unseal as those commands land.)
-import {readFile} from 'node:fs/promises'
-import {makePlan} from '../dist/cli/planning.js'
-import {loadDesiredStateFile} from '../dist/config/desired-state.js'
-import {renderText} from '../dist/render/text.js'
+// The demo: the real CLI against a local Palette emulator, in plain steps.
+//   validate -> plan -> apply -> plan (no changes) -> unseal -> a sealed key authenticates
+// Everything happens in a temporary folder; the repository is left as it was.
+import {spawn} from 'node:child_process'
+import {copyFile, mkdtemp, readFile} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {request} from 'undici'
 import {parseSeed} from '../dist/emulator/seed.js'
 import {startEmulator} from '../dist/emulator/server.js'
 import {EmulatorState} from '../dist/emulator/state.js'
-import {PaletteHttpClient} from '../dist/palette/http-client.js'
-import {Secret} from '../dist/util/secret.js'
 
-const step = (n, text) => console.log(`\n[${n}] ${text}`)
-const seedFile = 'examples/tenant.yaml'
+const ADMIN_KEY = 'demo-admin-key-0001' // DEMO ONLY: public, from examples/tenant.yaml
+const IDENTITY = 'examples/demo-identity.txt' // DEMO ONLY: a public age identity
+let failed = false
 
-step(1, `Start the Palette emulator in-process, seeded from ${seedFile}`)
-const seed = parseSeed(await readFile(seedFile, 'utf8'), seedFile)
+const step = (n, text) => console.log(`\n\u001b[1m[${n}] ${text}\u001b[0m`.replace(/\u001b\[[0-9;]*m/g, process.stdout.isTTY && !process.env.NO_COLOR ? '$&' : ''))
+
+/** Runs the real CLI (asynchronously: the emulator lives in this process and must keep answering). */
+async function cli(args, env, {expect = [0], capture = false} = {}) {
+  console.log(`    $ palette-keys ${args.join(' ')}`)
+  const child = spawn(process.execPath, ['bin/run.js', ...args], {env: {...process.env, ...env}, stdio: ['ignore', capture ? 'pipe' : 'inherit', 'inherit']})
+  let stdout = ''
+  child.stdout?.on('data', (d) => (stdout += d))
+  const status = await new Promise((resolve) => child.on('close', resolve))
+  const r = {status, stdout}
+  if (!expect.includes(r.status)) {
+    console.log(`    !! exit ${r.status}, expected ${expect.join(' or ')}`)
+    failed = true
+  } else console.log(`    (exit ${r.status})`)
+  return r
+}
+
+step(1, 'Start a local Palette emulator, seeded from examples/tenant.yaml (Palette\'s rate limit on)')
+const seed = parseSeed(await readFile('examples/tenant.yaml', 'utf8'), 'examples/tenant.yaml')
 const emulator = await startEmulator({state: EmulatorState.fromSeed(seed, new Date())})
-console.log(`    listening on ${emulator.url} (rate limit 10/s, burst 5, as Palette documents)`)
+const env = {PALETTE_HOST: emulator.url, PALETTE_API_KEY: ADMIN_KEY}
+const work = await mkdtemp(join(tmpdir(), 'palette-keys-demo-'))
+const keys = join(work, 'keys.yaml')
+await copyFile('examples/keys.yaml', keys)
+console.log(`    emulator at ${emulator.url}; PALETTE_HOST and PALETTE_API_KEY point at it`)
+console.log(`    working copy of examples/keys.yaml: ${keys}`)
 
 try {
-  // DEMO ONLY: this admin key value is public, from examples/tenant.yaml.
-  const admin = new PaletteHttpClient({host: emulator.url, apiKey: new Secret('demo-admin-key-0001')})
+  step(2, 'Validate the desired-state file (offline)')
+  await cli(['validate', '-f', keys], env)
 
-  step(2, 'Who am I? (GET /v1/users/info) and every user (GET /v1/users/meta)')
-  const me = await admin.whoAmI()
-  const users = await admin.listUsersMeta()
-  const email = (uid) => users.find((u) => u.uid === uid)?.emailId
-  console.log(`    caller ${email(me.userUid)} in tenant ${me.orgName}; ${users.length} users`)
+  step(3, 'Plan: what would change (exit 2 = changes, with --detailed-exitcode)')
+  await cli(['plan', '-f', keys, '--detailed-exitcode'], env, {expect: [2]})
 
-  step(3, 'List the keys (GET /v1/apiKeys): values are never returned')
-  for (const k of await admin.listApiKeys()) {
-    console.log(`    ${email(k.spec.user.uid)}/${k.metadata.name}  active=${k.status.isActive}  expires ${k.spec.expiry.slice(0, 10)}`)
+  step(4, 'Apply: make it so; every new key value is sealed at once (age, to seal.recipients)')
+  await cli(['apply', '-f', keys, '--auto-approve'], env)
+
+  step(5, 'Plan again: nothing left to do (exit 0)')
+  await cli(['plan', '-f', keys, '--detailed-exitcode'], env)
+
+  step(6, `Unseal with the demo identity (${IDENTITY}); values are not shown here`)
+  const r = await cli(['unseal', join(work, 'sealed'), '-i', IDENTITY, '--format', 'json'], env, {capture: true})
+  const sealed = r.status === 0 ? JSON.parse(r.stdout) : {}
+
+  step(7, 'Each sealed value authenticates against the emulator as its owner (GET /v1/users/info)')
+  const meta = await (await request(`${emulator.url}/v1/users/meta`, {headers: {ApiKey: ADMIN_KEY}})).body.json()
+  let count = 0
+  for (const [user, byName] of Object.entries(sealed)) {
+    for (const [name, v] of Object.entries(byName)) {
+      const res = await request(`${emulator.url}/v1/users/info`, {headers: {ApiKey: v.apiKey}})
+      const info = res.statusCode === 200 ? await res.body.json() : (await res.body.text(), {})
+      const owner = meta.items.find((u) => u.uid === info.userUid)?.emailId
+      const ok = owner === user
+      if (!ok) failed = true
+      count++
+      console.log(`    ${user}/${name} (uid ${v.uid}): ${ok ? `authenticates as ${owner}` : `FAILED (HTTP ${res.statusCode})`}`)
+    }
   }
-
-  step('3b', 'Plan examples/keys.yaml against it (palette-keys plan -f examples/keys.yaml)')
-  const now = new Date()
-  const desired = await loadDesiredStateFile('examples/keys.yaml', now)
-  const {plan} = await makePlan({desired, api: admin, host: emulator.url, force: false, toolVersion: 'demo', now})
-  process.stdout.write(renderText(plan, {color: Boolean(process.stdout.isTTY) && !process.env.NO_COLOR}).replace(/^/gm, '    '))
-
-  step(4, 'Create a key for alice@example.com (POST /v1/apiKeys): the only time its value exists')
-  const alice = users.find((u) => u.emailId === 'alice@example.com')
-  const created = await admin.createApiKey({
-    metadata: {name: 'demo-ci', annotations: {description: 'Created by npm run demo'}},
-    spec: {expiry: new Date(Date.now() + 90 * 86_400_000).toISOString(), userUid: alice.uid},
-  })
-  console.log(`    created ${created.uid}; value: ${created.apiKey}   <- a Secret prints as (sensitive)`)
-
-  step(5, 'Prove the new value authenticates as alice (GET /v1/users/info with it)')
-  const asAlice = new PaletteHttpClient({host: emulator.url, apiKey: created.apiKey})
-  const who = await asAlice.whoAmI()
-  console.log(`    answered as ${email(who.userUid)}: ${who.userUid === alice.uid ? 'OK' : 'WRONG USER'}`)
-  if (who.userUid !== alice.uid) process.exitCode = 1
-
-  step(6, 'Revoke it (PUT /v1/apiKeys/{uid}/state) and prove it no longer authenticates')
-  await admin.setApiKeyActive(created.uid, false)
-  const refused = await asAlice.whoAmI().then(() => undefined, (e) => e)
-  console.log(refused ? `    refused: ${refused.message}` : '    NOT refused: something is wrong')
-  if (!refused) process.exitCode = 1
-
-  step(7, 'Delete it (DELETE /v1/apiKeys/{uid})')
-  await admin.deleteApiKey(created.uid)
-  console.log(`    ${emulator.stats.requests} requests served, ${emulator.stats.mutations} mutations, ${emulator.stats.rateLimited} rate-limited`)
+  if (count === 0) {
+    console.log('    no sealed value found')
+    failed = true
+  }
 } finally {
   await emulator.close()
 }
-console.log(process.exitCode ? '\nDemo FAILED' : '\nDemo done.')
+console.log(failed ? '\nDemo FAILED.' : `\nDemo done: validate, plan, apply, plan (no changes), unseal, and every sealed key works.\nThe sealed files are in ${join(work, 'sealed')}.`)
+process.exitCode = failed ? 1 : 0
