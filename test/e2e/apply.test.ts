@@ -202,6 +202,39 @@ describe('apply, each action kind, then plan shows no changes (real CLI and emul
     expect((await cli(['plan', '-f', keys, '--detailed-exitcode'], env)).code).toBe(0)
   })
 
+  it('on a terminal, apply asks and only "yes" goes ahead', async () => {
+    // `script` gives the CLI a pseudo-terminal; the answer is typed on its stdin.
+    const text = await readFile(keys, 'utf8')
+    await writeFile(keys, text.replace('      extra: {}', '      extra: {}\n      asked: {}'))
+    const viaTty = async (answer: string) => {
+      const {spawn} = await import('node:child_process')
+      const {BIN, ROOT} = await import('../support/cli.js')
+      const child = spawn('script', ['-qec', `${process.execPath} ${BIN} apply -f ${keys}`, '/dev/null'], {cwd: ROOT, env: {...process.env, ...env, NO_COLOR: '1'}})
+      let out = ''
+      child.stdout.on('data', (d) => {
+        out += d
+        if (out.includes("Only 'yes' is accepted")) child.stdin.write(`${answer}\n`)
+      })
+      const code = await new Promise<number | null>((resolve) => child.on('close', resolve))
+      transcripts.push(out)
+      return {code, out}
+    }
+    const before = await mutations(emu)
+    const no = await viaTty('no')
+    expect(no.code).toBe(1)
+    expect(no.out).toContain('Apply cancelled; nothing was changed.')
+    expect(await mutations(emu)).toBe(before)
+    const yes = await viaTty('yes')
+    expect(yes.code, yes.out).toBe(0)
+    expect(yes.out).toMatch(/create +alice@example\.com\/asked +done/)
+    expect((await cli(['plan', '-f', keys, '--detailed-exitcode'], env)).code).toBe(0)
+  })
+
+  it('plan output in every format after all this holds no key value (scanned at the end)', async () => {
+    for (const format of ['text', 'json', 'markdown']) transcripts.push((await cli(['plan', '-f', keys, '--format', format], env)).stdout)
+    transcripts.push((await cli(['apply', '-f', keys, '--auto-approve', '--json'], env)).stdout)
+  })
+
   it('a saved plan for another host exits 4', async () => {
     const planFile = join(work, 'plan.json')
     const other = await startEmulatorProcess(['--seed', 'examples/tenant.yaml', '--rate-limit', '0'])
