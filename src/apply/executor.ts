@@ -5,7 +5,7 @@ import {clientAnnotations} from '../palette/annotations.js'
 import {PaletteApiError} from '../palette/errors.js'
 import type {CreatedApiKey, PaletteApi} from '../palette/port.js'
 import type {ApiKeyUpdate} from '../palette/types.js'
-import {type Action, type ActionKind, assertNever, isDestructive, type NewKey, touchedKey} from '../plan/model.js'
+import {type Action, type ActionKind, assertNever, isDestructive, type NewKey, touchesUser} from '../plan/model.js'
 import {MANAGED_BY, MANAGED_BY_VALUE, PENDING, RETIRED_AT, SUCCEEDS} from '../plan/ownership.js'
 import type {Sealer} from '../seal/seal-dir.js'
 import {SealGate} from './seal-gate.js'
@@ -68,8 +68,7 @@ class Executor {
   async run(actions: Action[]): Promise<ActionOutcome[]> {
     const outcomes = new Map<Action, ActionOutcome>()
     const work = actions.filter((a) => a.kind !== 'no-op')
-    const caller = this.o.live.caller.uid
-    const mine = (a: Action) => (a.kind === 'create' ? a.target.userUid === caller : a.kind === 'replace' ? a.target.userUid === caller || a.from.userUid === caller : touchedKey(a)?.userUid === caller)
+    const mine = (a: Action) => touchesUser(a, this.o.live.caller.uid)
     const others = work.filter((a) => !mine(a))
     const own = work.filter(mine)
     const ownOrdered = [...own.filter((a) => !isDestructive(a)), ...own.filter(isDestructive)]

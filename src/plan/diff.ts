@@ -16,6 +16,7 @@ import {
   type PlanError,
   type Summary,
   touchedKey,
+  touchesUser,
 } from './model.js'
 import {ownershipOf, RETIRED_AT, SUCCEEDS} from './ownership.js'
 
@@ -306,8 +307,7 @@ class DiffContext {
 
   /** Others' keys first, the caller's last (its own key may be among them); then by address and kind. */
   sortedActions(): Action[] {
-    const caller = this.live.caller.uid
-    const mine = (a: Action) => (a.kind === 'create' ? a.target.userUid === caller : a.kind === 'replace' ? a.target.userUid === caller || a.from.userUid === caller : touchedKey(a)?.userUid === caller)
+    const mine = (a: Action) => touchesUser(a, this.live.caller.uid)
     return [...this.actions].sort(
       (a, b) =>
         Number(mine(a)) - Number(mine(b)) ||

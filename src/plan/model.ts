@@ -131,6 +131,13 @@ export function touchedKey(a: Action): KeyRef | undefined {
   }
 }
 
+/** Whether the action creates, changes or retires a key of the user `uid`. */
+export function touchesUser(a: Action, uid: string): boolean {
+  if (a.kind === 'create') return a.target.userUid === uid
+  if (a.kind === 'replace') return a.target.userUid === uid || a.from.userUid === uid
+  return touchedKey(a)?.userUid === uid
+}
+
 export function assertNever(x: never): never {
   throw new Error(`unexpected: ${JSON.stringify(x)}`)
 }
