@@ -1,6 +1,6 @@
 import type {LiveState} from '../live/snapshot.js'
 import {type Action, type Brake, isDestructive, touchedKey} from './model.js'
-import {ownershipOf, SUCCEEDS} from './ownership.js'
+import {cleanupUids, ownershipOf} from './ownership.js'
 
 /** Below this many managed keys the change-ratio brake does not apply (as octoDNS does). */
 export const MIN_MANAGED_FOR_RATIO = 10
@@ -11,11 +11,8 @@ export const MIN_MANAGED_FOR_RATIO = 10
  */
 export function brakes(actions: Action[], live: LiveState, maxChangeRatio: number, now: Date): Brake[] {
   const out: Brake[] = []
-  // Cleanup is not a change anyone relies on: keys left pending by an interrupted apply
-  // (their value was never sealed, so nobody holds it), rotated-out keys, and predecessors
-  // of an interrupted rotation. They neither count as managed keys nor as destructive.
-  const superseded = new Set(live.keys.filter((k) => ownershipOf(k.annotations) === 'managed').map((k) => k.annotations[SUCCEEDS]))
-  const cleanup = new Set(live.keys.filter((k) => ['pending', 'retired'].includes(ownershipOf(k.annotations)) || superseded.has(k.uid)).map((k) => k.uid))
+  // Clean-up neither counts as managed keys nor as destructive.
+  const cleanup = cleanupUids(live.keys)
   const managed = live.keys.filter((k) => ownershipOf(k.annotations) === 'managed' && !cleanup.has(k.uid)).length
   const destructive = actions.filter((a) => isDestructive(a) && !cleanup.has(touchedKey(a)?.uid ?? '')).length
   if (managed >= MIN_MANAGED_FOR_RATIO && destructive / managed > maxChangeRatio) {

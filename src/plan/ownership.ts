@@ -23,3 +23,13 @@ export function ownershipOf(annotations: Record<string, string>): Ownership {
 }
 /** Set on a rotation successor: the uid of the key it replaces, so a crash between the two steps is recognisable. */
 export const SUCCEEDS = 'paletteKeysSucceeds'
+
+/**
+ * Keys whose removal is clean-up, not a change anyone relies on: left pending by an
+ * interrupted apply (nobody holds the value), retired by a rotation, or the predecessor
+ * named by a live successor (an interrupted rotation).
+ */
+export function cleanupUids(keys: ReadonlyArray<{uid: string; annotations: Record<string, string>}>): Set<string> {
+  const superseded = new Set(keys.filter((k) => ownershipOf(k.annotations) === 'managed').map((k) => k.annotations[SUCCEEDS]))
+  return new Set(keys.filter((k) => ['pending', 'retired'].includes(ownershipOf(k.annotations)) || superseded.has(k.uid)).map((k) => k.uid))
+}

@@ -1,0 +1,153 @@
+import {createTwoFilesPatch} from 'diff'
+import {cmp, type DesiredState} from '../config/desired-state.js'
+import {formatDuration} from '../config/duration.js'
+import {desiredView, liveView, viewDocument} from '../export/view.js'
+import type {LiveState} from '../live/snapshot.js'
+import {assertNever, type Plan, type PlanError, touchedKey} from '../plan/model.js'
+import {cleanupUids, ownershipOf} from '../plan/ownership.js'
+
+export const AUDIT_KINDS = [
+  'missing',
+  'unmanaged',
+  'drift',
+  'revoked-declared-active',
+  'active-declared-revoked',
+  'undeclared',
+  'moved',
+  'expired',
+  'expiring',
+  'unfinished',
+] as const
+export type AuditKind = (typeof AUDIT_KINDS)[number]
+
+export interface AuditFinding {
+  kind: AuditKind
+  address: string
+  message: string
+  uid?: string
+}
+
+export interface AuditReport {
+  format: 'palette-keys-audit'
+  formatVersion: 1
+  createdAt: string
+  host: string
+  tenant: {uid: string; orgName: string}
+  desired: {file: string; sha256: string}
+  expiringWithin: string
+  clean: boolean
+  counts: Record<AuditKind, number>
+  findings: AuditFinding[]
+  /** Unified diff: the declared file and the live state, both in the normalised export form. */
+  diff: string
+  errors: PlanError[]
+}
+
+const DESCRIBE: Record<AuditKind, string> = {
+  missing: 'declared but missing from Palette',
+  unmanaged: 'live but not declared (not created by palette-keys)',
+  drift: 'fields differ from the declaration',
+  'revoked-declared-active': 'revoked in Palette but declared active',
+  'active-declared-revoked': 'active in Palette but declared revoked',
+  undeclared: 'live, no longer declared (apply would delete it)',
+  moved: 'declared for another user (apply would replace it)',
+  expired: 'expired',
+  expiring: 'expiring soon',
+  unfinished: 'left by an interrupted apply or rotation (apply would clean it up)',
+}
+
+export function describeKind(kind: AuditKind): string {
+  return DESCRIBE[kind]
+}
+
+/**
+ * Declared versus live, for a scheduled job: every drift the plan would correct, the
+ * unmanaged keys of declared users, and keys expired or expiring within `expiringWithinMs`.
+ */
+export function audit(desired: DesiredState, live: LiveState, plan: Plan, now: Date, expiringWithinMs: number): AuditReport {
+  const findings: AuditFinding[] = []
+  const cleanup = cleanupUids(live.keys)
+  const liveByUid = new Map(live.keys.map((k) => [k.uid, k]))
+  const rotated = new Set<string>()
+  for (const a of plan.actions) {
+    const uid = touchedKey(a)?.uid
+    switch (a.kind) {
+      case 'create':
+        findings.push({kind: 'missing', address: a.address, message: 'declared, not in Palette'})
+        break
+      case 'update':
+        findings.push({kind: 'drift', address: a.address, uid, message: a.changes.map((c) => (c.field === 'ownership' ? 'not yet managed by palette-keys (adopt)' : `${c.field}: live ${JSON.stringify(c.before)}, declared ${JSON.stringify(c.after)}`)).join('; ')})
+        break
+      case 'reactivate':
+        findings.push({kind: 'revoked-declared-active', address: a.address, uid, message: 'revoked in Palette, declared active'})
+        break
+      case 'revoke':
+        findings.push(cleanup.has(uid!) ? {kind: 'unfinished', address: a.address, uid, message: a.reason} : {kind: 'active-declared-revoked', address: a.address, uid, message: 'active in Palette, declared active: false'})
+        break
+      case 'delete':
+        findings.push({kind: cleanup.has(uid!) ? 'unfinished' : 'undeclared', address: a.address, uid, message: a.reason})
+        break
+      case 'replace':
+        findings.push({kind: 'moved', address: a.address, uid, message: `still held by ${a.from.email}`})
+        break
+      case 'rotate': {
+        rotated.add(uid!)
+        const k = liveByUid.get(uid!)
+        const expired = k !== undefined && Date.parse(k.expiry) <= now.getTime()
+        findings.push({kind: expired ? 'expired' : 'expiring', address: a.address, uid, message: `${expired ? 'expired' : 'expires'} ${k?.expiry.slice(0, 10) ?? '?'}: due for rotation`})
+        break
+      }
+      case 'no-op':
+        break
+      default:
+        assertNever(a)
+    }
+  }
+  for (const f of plan.findings) {
+    if (f.kind === 'unmanaged') findings.push({kind: 'unmanaged', address: f.address, uid: f.uid, message: f.message})
+  }
+  // Expiry of every active key of the declared users, whatever the plan does with it.
+  const declared = new Set(desired.users.map((u) => u.email.toLowerCase()))
+  const owners = new Map(live.users.map((u) => [u.uid, u.email]))
+  for (const k of live.keys) {
+    const email = owners.get(k.userUid)
+    if (!email || !declared.has(email.toLowerCase()) || !k.isActive || k.expiry === '' || rotated.has(k.uid) || ownershipOf(k.annotations) === 'pending') continue
+    const remaining = Date.parse(k.expiry) - now.getTime()
+    const address = `${email}/${k.name}`
+    if (remaining <= 0) findings.push({kind: 'expired', address, uid: k.uid, message: `expired ${k.expiry.slice(0, 10)}`})
+    else if (remaining <= expiringWithinMs) findings.push({kind: 'expiring', address, uid: k.uid, message: `expires ${k.expiry.slice(0, 10)} (in ${formatDuration(remaining)})`})
+  }
+  findings.sort((a, b) => cmp(a.address, b.address) || AUDIT_KINDS.indexOf(a.kind) - AUDIT_KINDS.indexOf(b.kind) || cmp(a.uid ?? '', b.uid ?? ''))
+  const counts = Object.fromEntries(AUDIT_KINDS.map((k) => [k, findings.filter((f) => f.kind === k).length])) as Record<AuditKind, number>
+  return {
+    format: 'palette-keys-audit',
+    formatVersion: 1,
+    createdAt: now.toISOString(),
+    host: live.host,
+    tenant: live.tenant,
+    desired: plan.desired,
+    expiringWithin: formatDuration(expiringWithinMs),
+    clean: findings.length === 0 && plan.errors.length === 0,
+    counts,
+    findings,
+    diff: normalisedDiff(desired, live, now),
+    errors: plan.errors,
+  }
+}
+
+/** The declared file and the live keys of the declared users, both as export would write them. */
+export function normalisedDiff(desired: DesiredState, live: LiveState, now: Date): string {
+  const declared = desiredView(desired)
+  const {view: actual} = liveView(live, desired.users.map((u) => u.email), now)
+  for (const [email, keys] of actual) {
+    const mine = [...declared.entries()].find(([e]) => e.toLowerCase() === email.toLowerCase())?.[1]
+    for (const [name, v] of keys) {
+      delete v.note
+      delete v.adopt
+      // A lifetime (expiresIn) fixes no date: compare the date only where one is declared.
+      if (mine?.get(name) && mine.get(name)!.expiresAt === undefined) delete v.expiresAt
+    }
+  }
+  const render = (v: typeof declared) => viewDocument(v).toString({lineWidth: 0})
+  return createTwoFilesPatch(`${desired.file} (declared)`, `${live.host} (live)`, render(declared), render(actual), undefined, undefined, {context: 3})
+}

@@ -1,0 +1,67 @@
+import {existsSync} from 'node:fs'
+import {Flags} from '@oclif/core'
+import {BaseCommand} from '../cli/base-command.js'
+import {connect} from '../cli/connect.js'
+import {ExitCode} from '../cli/exit-codes.js'
+import {connectionFlags} from '../cli/flags.js'
+import {parseDesiredState} from '../config/desired-state.js'
+import {exportTenant} from '../export/export.js'
+import {readLiveState} from '../live/snapshot.js'
+import {writeFileAtomic} from '../util/atomic-write.js'
+import {PaletteKeysError, UsageError} from '../util/errors.js'
+
+export interface ExportCommandResult {
+  file: string | null
+  users: number
+  keys: number
+  omitted: Array<{address: string; uid: string; why: string}>
+}
+
+export default class Export extends BaseCommand {
+  static override summary = 'Write a desired-state file from the live tenant: the way to adopt a tenant that already has keys.'
+
+  static override description = `Declares every live key of the chosen users (all users with keys by default) with its name, description, expiry and active state, a comment per key with its uid, creation date and whether palette-keys manages it. Keys palette-keys did not create get \`adopt: true\`, so \`plan\` on the exported file right away shows only those adoptions (and nothing at all once applied).
+Keys left by an interrupted apply, rotated-out keys, the second of two same-named keys and expired hand-made keys are not declared; a comment at the end lists them.`
+
+  static override examples = [
+    {description: 'Every user with keys, to a file', command: '<%= config.bin %> <%= command.id %> -o keys.yaml'},
+    {description: 'Two users, to stdout', command: '<%= config.bin %> <%= command.id %> --user alice@example.com --user bob@example.com'},
+  ]
+
+  static override enableJsonFlag = true
+
+  static override flags = {
+    ...connectionFlags,
+    user: Flags.string({description: 'Export this user (e-mail); repeat for several. Default: every user with keys.', multiple: true}),
+    output: Flags.string({char: 'o', description: 'Write to this file instead of stdout.'}),
+    force: Flags.boolean({description: 'Overwrite an existing output file.', default: false}),
+  }
+
+  async run(): Promise<ExportCommandResult> {
+    const {flags} = await this.parse(Export)
+    if (flags.output && existsSync(flags.output) && !flags.force) {
+      throw new UsageError(`${flags.output} exists: refusing to overwrite it.`, ['Pass --force, or choose another file.'], 'output-exists')
+    }
+    const now = new Date()
+    const {client, host} = await connect(flags, this.secrets)
+    try {
+      const live = await readLiveState(client, host, {declaredEmails: flags.user ?? []})
+      const known = new Set(live.users.map((u) => u.email.toLowerCase()))
+      const unknown = (flags.user ?? []).filter((e) => !known.has(e.toLowerCase()))
+      if (unknown.length > 0) {
+        throw new PaletteKeysError(`Not users of tenant ${live.tenant.orgName || live.tenant.uid}: ${unknown.join(', ')}`, {code: 'unknown-users', exitCode: ExitCode.Error})
+      }
+      const emails = flags.user ?? live.users.filter((u) => live.keys.some((k) => k.userUid === u.uid)).map((u) => u.email)
+      const result = exportTenant(live, emails, now)
+      // What we write must be a valid file: check it as `validate` would.
+      parseDesiredState(result.yaml, flags.output ?? 'export', now)
+      if (flags.output) {
+        await writeFileAtomic(flags.output, result.yaml, 0o644)
+        this.logToStderr(`Exported ${result.keys} keys of ${result.users} users to ${flags.output}${result.omitted.length > 0 ? ` (${result.omitted.length} not declared: see the comment at its end)` : ''}.`)
+      } else if (!this.jsonEnabled()) process.stdout.write(result.yaml)
+      return {file: flags.output ?? null, users: result.users, keys: result.keys, omitted: result.omitted}
+    } finally {
+      await client.close()
+    }
+  }
+}

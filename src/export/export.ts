@@ -1,0 +1,36 @@
+import {isPair, isScalar} from 'yaml'
+import type {LiveState} from '../live/snapshot.js'
+import {liveView, viewDocument} from './view.js'
+
+export interface ExportResult {
+  yaml: string
+  users: number
+  keys: number
+  omitted: Array<{address: string; uid: string; why: string}>
+}
+
+/** A desired-state file that declares the live keys of `emails` as they are. */
+export function exportTenant(live: LiveState, emails: string[], now: Date): ExportResult {
+  const {view, omitted} = liveView(live, emails, now)
+  const doc = viewDocument(view, {version: 1, seal: {recipients: [], dir: 'sealed'}})
+  doc.commentBefore = [
+    ` Exported by palette-keys from tenant ${live.tenant.orgName || live.tenant.uid} (${live.tenant.uid})`,
+    ` at ${live.host} on ${now.toISOString()}.`,
+    ' Keys palette-keys did not create carry `adopt: true`: the first apply marks them as managed',
+    ' (the plan shows that as an update) and changes nothing else. Add seal.recipients before',
+    ' declaring new keys: their values are sealed to them.',
+  ].join('\n')
+  const seal = doc.contents && 'items' in doc.contents ? doc.contents.items.find((p) => isPair(p) && isScalar(p.key) && p.key.value === 'seal') : undefined
+  if (seal && isPair(seal) && isScalar(seal.key)) seal.key.commentBefore = ' age recipients (age1…) that can open created values: `palette-keys keygen` prints one'
+  if (omitted.length > 0) {
+    doc.comment = [' Not declared:', ...omitted.map((o) => `   ${o.email}/${o.key.name} (uid ${o.key.uid}): ${o.why}`)].join('\n')
+  }
+  let keys = 0
+  for (const k of view.values()) keys += k.size
+  return {
+    yaml: doc.toString({lineWidth: 0}),
+    users: view.size,
+    keys,
+    omitted: omitted.map((o) => ({address: `${o.email}/${o.key.name}`, uid: o.key.uid, why: o.why})),
+  }
+}
