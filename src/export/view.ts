@@ -81,7 +81,8 @@ export function viewDocument(view: TenantView, head: Record<string, unknown> = {
   const users: Record<string, {keys: Record<string, Omit<KeyView, 'note'>>}> = {}
   for (const [email, keys] of view) {
     users[email] = {keys: {}}
-    for (const [name, {note: _note, ...fields}] of keys) users[email].keys[name] = fields
+    const byName = [...keys].sort(([a], [b]) => cmp(a, b))
+    for (const [name, {note: _note, ...fields}] of byName) users[email].keys[name] = fields
   }
   const doc = new Document({...head, users})
   for (const [email, keys] of view) {
