@@ -4,7 +4,7 @@ import {ROOT} from '../support/cli.js'
 
 describe('the demo (README command one, after its build step)', () => {
   it('runs validate → plan → apply → plan → unseal and proves the sealed keys authenticate', async () => {
-    const child = spawn(process.execPath, ['scripts/demo.js'], {cwd: ROOT, env: {...process.env, NO_COLOR: '1'}})
+    const child = spawn(process.execPath, ['bin/run.js', 'demo'], {cwd: ROOT, env: {...process.env, NO_COLOR: '1'}})
     let out = ''
     child.stdout.on('data', (d) => (out += d))
     child.stderr.on('data', (d) => (out += d))

@@ -1,0 +1,47 @@
+import {execFile} from 'node:child_process'
+import {mkdir, mkdtemp, readdir, rm, writeFile} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {promisify} from 'node:util'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {ROOT} from '../support/cli.js'
+
+const run = promisify(execFile)
+
+describe('the npm package', () => {
+  let dir: string
+  let app: string
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'pk-pack-'))
+    // dist/ is already built by `npm test`; --ignore-scripts keeps prepack from rebuilding it under other tests.
+    await run('npm', ['pack', '--ignore-scripts', '--pack-destination', dir], {cwd: ROOT})
+    const [tarball] = (await readdir(dir)).filter((f) => f.endsWith('.tgz'))
+    app = join(dir, 'app')
+    await mkdir(app)
+    await writeFile(join(app, 'package.json'), '{"name": "app", "private": true}\n')
+    await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', join(dir, tarball!)], {cwd: app})
+  }, 240_000)
+  afterAll(async () => {
+    await rm(dir, {recursive: true, force: true})
+  })
+
+  it('installs in an empty folder and `npx palette-keys --help` lists every command', async () => {
+    const {stdout} = await run('npx', ['palette-keys', '--help'], {cwd: app})
+    for (const command of ['apply', 'audit', 'demo', 'emulator', 'export', 'keygen', 'plan', 'show', 'unseal', 'validate']) expect(stdout).toMatch(new RegExp(`^ {2}${command} `, 'm'))
+  })
+
+  it('runs the demo without the source tree', async () => {
+    const {stdout} = await run('npx', ['palette-keys', 'demo'], {cwd: app, env: {...process.env, NO_COLOR: '1'}})
+    expect(stdout).toContain('Demo done')
+    expect(stdout).toMatch(/authenticates as alice@example\.com/)
+  }, 120_000)
+
+  it('ships the manifest and the schemas, and no tests or sealed output', async () => {
+    const {stdout} = await run('tar', ['-tzf', join(dir, (await readdir(dir)).find((f) => f.endsWith('.tgz'))!)])
+    const files = stdout.split('\n').filter(Boolean)
+    expect(files.some((f) => f.startsWith('package/test/'))).toBe(false)
+    expect(files.some((f) => f.includes('/sealed/'))).toBe(false)
+    expect(files).toContain('package/oclif.manifest.json')
+    expect(files).toContain('package/schemas/palette-api/apikeys.openapi.json')
+  })
+})
