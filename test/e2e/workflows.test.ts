@@ -1,0 +1,138 @@
+import {spawn} from 'node:child_process'
+import {chmod, copyFile, mkdir, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {parse} from 'yaml'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {listSealedFiles} from '../../src/seal/seal-dir.js'
+import {BIN, type EmulatorProcess, ROOT, startEmulatorProcess} from '../support/cli.js'
+
+/**
+ * Runs the exact shell of the example CI files against the emulator: every step that calls
+ * palette-keys, as written. `palette-keys` on PATH is a shim for this checkout's CLI (the
+ * workflows install the published package); steps that talk to GitHub, GitLab or git are
+ * left out, as are the install steps.
+ */
+
+let work: string
+let shim: string
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'pk-ci-'))
+  shim = join(work, 'bin')
+  await mkdir(shim)
+  await writeFile(join(shim, 'palette-keys'), `#!/bin/sh\nexec "${process.execPath}" "${BIN}" "$@"\n`)
+  await chmod(join(shim, 'palette-keys'), 0o755)
+})
+afterAll(async () => {
+  await rm(work, {recursive: true, force: true})
+})
+
+interface Shell {
+  code: number | null
+  out: string
+}
+
+function bash(script: string, cwd: string, env: Record<string, string>): Promise<Shell> {
+  return new Promise((resolve) => {
+    const child = spawn('bash', ['-e', '-o', 'pipefail', '-c', script], {cwd, env: {...process.env, ...env, PATH: `${shim}:${process.env.PATH}`}})
+    let out = ''
+    child.stdout.on('data', (d) => (out += d))
+    child.stderr.on('data', (d) => (out += d))
+    child.on('close', (code) => resolve({code, out}))
+  })
+}
+
+async function repo(name: string): Promise<string> {
+  const dir = join(work, name)
+  await mkdir(dir)
+  await copyFile(join(ROOT, 'examples/keys.yaml'), join(dir, 'keys.yaml'))
+  return dir
+}
+
+const isOurs = (script: string) => script.includes('palette-keys') && !/npm install|curl |git (add|push|commit)/.test(script)
+
+describe('examples/ci/github/palette-keys.yml', () => {
+  let emu: EmulatorProcess
+  let workflow: {env: Record<string, string>; jobs: Record<string, {steps: Array<{name?: string; run?: string}>}>}
+  beforeAll(async () => {
+    emu = await startEmulatorProcess(['--seed', 'examples/tenant.yaml'])
+    workflow = parse(await readFile(join(ROOT, 'examples/ci/github/palette-keys.yml'), 'utf8'))
+  })
+  afterAll(async () => {
+    await emu.stop()
+  })
+
+  async function job(name: string, dir: string): Promise<{results: Shell[]; output: string}> {
+    const outputFile = join(dir, `github-output-${name}`)
+    await writeFile(outputFile, '')
+    const env = {
+      ...Object.fromEntries(Object.entries(workflow.env).filter(([k]) => !k.startsWith('PALETTE_HOST') && k !== 'PALETTE_API_KEY')),
+      PALETTE_HOST: emu.url,
+      PALETTE_API_KEY: 'demo-admin-key-0001',
+      GITHUB_OUTPUT: outputFile,
+      GITHUB_STEP_SUMMARY: join(dir, 'summary.md'),
+    }
+    const steps = workflow.jobs[name]!.steps.filter((s) => s.run && isOurs(s.run))
+    expect(steps.length, `job ${name} runs palette-keys`).toBeGreaterThan(0)
+    const results: Shell[] = []
+    for (const s of steps) results.push(await bash(s.run!, dir, env))
+    return {results, output: await readFile(outputFile, 'utf8')}
+  }
+
+  it('pull request: validate and plan give a Markdown comment and exit code 2; apply on merge; plan again 0; nightly audit', async () => {
+    const dir = await repo('github')
+    const pr = await job('plan', dir)
+    expect(pr.results.map((r) => r.code)).toEqual([0, 0])
+    expect(pr.output).toContain('exitcode=2')
+    const md = await readFile(join(dir, 'plan.md'), 'utf8')
+    expect(md.startsWith('<!-- palette-keys:plan -->')).toBe(true)
+    expect(md).toContain('| `+` | create | `alice@example.com/ci-deploy` |')
+
+    const merged = await job('apply', dir)
+    expect(merged.results.map((r) => r.code), merged.results.map((r) => r.out).join('\n')).toEqual([0])
+    expect(await listSealedFiles(join(dir, 'sealed'))).toHaveLength(2)
+
+    const after = await job('plan', dir)
+    expect(after.output).toContain('exitcode=0')
+
+    // ci-deploy lives 30 days: the nightly audit with a 30-day window flags it (exit 2).
+    const nightly = await job('audit', dir)
+    expect(nightly.results[0]!.code).toBe(2)
+    expect(await readFile(join(dir, 'summary.md'), 'utf8')).toMatch(/\| expiring \| `alice@example\.com\/ci-deploy` \|/)
+    for (const r of [...pr.results, ...merged.results, ...nightly.results]) expect(r.out).not.toContain('demo-admin-key-0001')
+  })
+})
+
+describe('examples/ci/gitlab/.gitlab-ci.yml', () => {
+  let emu: EmulatorProcess
+  let pipeline: Record<string, {script?: string[]}> & {variables: Record<string, string>}
+  beforeAll(async () => {
+    emu = await startEmulatorProcess(['--seed', 'examples/tenant.yaml'])
+    pipeline = parse(await readFile(join(ROOT, 'examples/ci/gitlab/.gitlab-ci.yml'), 'utf8'))
+  })
+  afterAll(async () => {
+    await emu.stop()
+  })
+
+  /** A job's script lines run in one shell, as GitLab runs them. */
+  async function job(name: string, dir: string): Promise<Shell> {
+    const lines = pipeline[name]!.script!.filter((l) => !/curl |git (add|push|commit)|npm install/.test(l))
+    expect(lines.some((l) => l.includes('palette-keys')), `job ${name} runs palette-keys`).toBe(true)
+    return bash(lines.join('\n'), dir, {...pipeline.variables, PALETTE_HOST: emu.url, PALETTE_API_KEY: 'demo-admin-key-0001'})
+  }
+
+  it('merge request: plan.md and exit 0 (changes are not a failure); apply; plan again; scheduled audit exits 2', async () => {
+    const dir = await repo('gitlab')
+    const mr = await job('plan', dir)
+    expect(mr.code, mr.out).toBe(0)
+    expect(mr.out).toContain('plan exit code 2')
+    expect(await readFile(join(dir, 'plan.md'), 'utf8')).toContain('<!-- palette-keys:plan -->')
+    const applied = await job('apply', dir)
+    expect(applied.code, applied.out).toBe(0)
+    expect(await listSealedFiles(join(dir, 'sealed'))).toHaveLength(2)
+    expect((await job('plan', dir)).out).toContain('plan exit code 0')
+    const audit = await job('audit', dir)
+    expect(audit.code).toBe(2)
+    expect(await readFile(join(dir, 'audit.md'), 'utf8')).toContain('<!-- palette-keys:audit -->')
+  })
+})
