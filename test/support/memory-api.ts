@@ -1,0 +1,74 @@
+import {EmulatorState, apiKeyView, fullName, roleUid} from '../../src/emulator/state.js'
+import {PaletteApiError} from '../../src/palette/errors.js'
+import type {CreatedApiKey, PaletteApi} from '../../src/palette/port.js'
+import type {ApiKey, ApiKeyEntity, ApiKeyUpdate, UserInfo, UserMeta, UserRoles} from '../../src/palette/types.js'
+import {Secret} from '../../src/util/secret.js'
+
+/**
+ * The Palette API as an in-memory model: the emulator's state behind the PaletteApi port,
+ * without HTTP, for property tests that run thousands of plans and applies. The caller is
+ * a tenant admin. Responses have the shapes the emulator (and the spec) give.
+ */
+export class MemoryPalette implements PaletteApi {
+  readonly calls: string[] = []
+
+  constructor(
+    readonly state: EmulatorState,
+    private readonly callerUid: string,
+    private readonly now: () => Date,
+  ) {}
+
+  private missing(method: string, uid: string): never {
+    throw new PaletteApiError({method, path: `/v1/apiKeys/${uid}`, status: 404, paletteCode: 'ResourceNotFound', paletteMessage: 'not found', ambiguous: false, attempts: 1})
+  }
+
+  async listApiKeys(): Promise<ApiKey[]> {
+    this.calls.push('list')
+    return this.state.allKeys().map((k) => structuredClone(apiKeyView(this.state, k)) as ApiKey)
+  }
+
+  async getApiKey(uid: string): Promise<ApiKey> {
+    const k = this.state.key(uid) ?? this.missing('GET', uid)
+    return structuredClone(apiKeyView(this.state, k)) as ApiKey
+  }
+
+  async createApiKey(entity: ApiKeyEntity): Promise<CreatedApiKey> {
+    this.calls.push('create')
+    const {record, value} = this.state.createKey(
+      {name: entity.metadata.name, userUid: entity.spec.userUid, expiry: entity.spec.expiry, annotations: {...entity.metadata.annotations}, labels: {}},
+      this.now(),
+    )
+    return {uid: record.uid, apiKey: new Secret(value)}
+  }
+
+  async updateApiKey(uid: string, update: ApiKeyUpdate): Promise<void> {
+    this.calls.push('update')
+    if (!this.state.key(uid)) this.missing('PUT', uid)
+    this.state.updateKey(uid, {name: update.metadata.name, annotations: update.metadata.annotations, expiry: update.spec.expiry}, this.now())
+  }
+
+  async setApiKeyActive(uid: string, isActive: boolean): Promise<void> {
+    this.calls.push('state')
+    if (!this.state.key(uid)) this.missing('PUT', uid)
+    this.state.setActive(uid, isActive, this.now())
+  }
+
+  async deleteApiKey(uid: string): Promise<void> {
+    this.calls.push('delete')
+    if (!this.state.key(uid)) this.missing('DELETE', uid)
+    this.state.deleteKey(uid)
+  }
+
+  async whoAmI(): Promise<UserInfo> {
+    return {orgName: this.state.tenant.orgName, tenantUid: this.state.tenant.uid, userUid: this.callerUid}
+  }
+
+  async listUsersMeta(): Promise<UserMeta[]> {
+    return this.state.allUsers().map((u) => ({emailId: u.email, name: fullName(u), uid: u.uid}))
+  }
+
+  async getUserRoles(uid: string): Promise<UserRoles> {
+    const u = this.state.allUsers().find((x) => x.uid === uid)
+    return {roles: (u?.roles ?? []).map((name) => ({name, uid: roleUid(name)})), inheritedRoles: []}
+  }
+}
