@@ -87,8 +87,11 @@ export function normaliseKey(k: ApiKey): LiveKey {
   }
 }
 
+const CANONICAL_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/
+
 /** RFC 3339 → the same instant with milliseconds, so equal times compare equal as strings. */
 export function isoMs(s: string): string {
+  if (CANONICAL_TIME.test(s)) return s // Palette's own form: nothing to do (the common case)
   const t = Date.parse(s)
   return Number.isNaN(t) ? s : new Date(t).toISOString()
 }

@@ -91,9 +91,12 @@ class DiffContext {
   private readonly usersByEmail = new Map<string, LiveUser>()
   private readonly usersByUid = new Map<string, LiveUser>()
   private readonly keysByUser = new Map<string, LiveKey[]>()
+  /** Matchable keys (managed or unmanaged, not pending or retired) by user uid and name. */
+  private readonly byUserAndName = new Map<string, Map<string, LiveKey[]>>()
   /** Predecessors named by a live successor's SUCCEEDS annotation. */
   private readonly superseded = new Set<string>()
   private readonly nowMs: number
+  private readonly expiryMs = new Map<LiveKey, number>()
 
   constructor(
     private readonly desired: DesiredState,
@@ -110,8 +113,16 @@ class DiffContext {
       const list = this.keysByUser.get(k.userUid) ?? []
       list.push(k)
       this.keysByUser.set(k.userUid, list)
+      const ownership = ownershipOf(k.annotations)
       const predecessor = k.annotations[SUCCEEDS]
-      if (predecessor && ownershipOf(k.annotations) === 'managed') this.superseded.add(predecessor)
+      if (predecessor && ownership === 'managed') this.superseded.add(predecessor)
+      if (ownership === 'managed' || ownership === 'unmanaged') {
+        let byName = this.byUserAndName.get(k.userUid)
+        if (!byName) this.byUserAndName.set(k.userUid, (byName = new Map()))
+        const same = byName.get(k.name)
+        if (same) same.push(k)
+        else byName.set(k.name, [k])
+      }
     }
   }
 
@@ -189,7 +200,9 @@ class DiffContext {
       })
       return
     }
-    const ref = this.ref(match)
+    // The fingerprint is a hash per key: computed only for keys an action changes.
+    let fingerprinted: KeyRef | undefined
+    const ref = (): KeyRef => (fingerprinted ??= this.ref(match))
     if (this.rotate(user, owner, key, match, ref, address)) return
 
     const changes: FieldChange[] = []
@@ -198,24 +211,24 @@ class DiffContext {
     if (key.expiry.kind === 'at' && match.expiry !== key.expiry.at) changes.push({field: 'expiresAt', before: match.expiry, after: key.expiry.at})
     if (adopt) changes.push({field: 'ownership', before: 'unmanaged', after: 'managed'})
     if (changes.length > 0) {
-      this.actions.push({kind: 'update', address, key: ref, changes, reason: changes.map((c) => changeReason(c)).join('; ')})
+      this.actions.push({kind: 'update', address, key: ref(), changes, reason: changes.map((c) => changeReason(c)).join('; ')})
     }
     if (key.active !== match.isActive) {
       this.actions.push(
         key.active
-          ? {kind: 'reactivate', address, key: ref, reason: 'declared active, revoked in Palette'}
-          : {kind: 'revoke', address, key: ref, reason: 'declared active: false'},
+          ? {kind: 'reactivate', address, key: ref(), reason: 'declared active, revoked in Palette'}
+          : {kind: 'revoke', address, key: ref(), reason: 'declared active: false'},
       )
     } else if (changes.length === 0) {
-      this.actions.push({kind: 'no-op', address, key: ref, reason: 'matches the declaration'})
+      this.actions.push({kind: 'no-op', address, key: this.ref(match, false), reason: 'matches the declaration'})
     }
     if (key.active) this.expiryFindings(user.email, key.name, match, address, key.expiry.kind === 'at')
   }
 
   /** Rotation: an active key that has expired or is inside its rotateBefore window. */
-  private rotate(user: DesiredUser, owner: LiveUser, key: DesiredKey, match: LiveKey, ref: KeyRef, address: string): boolean {
+  private rotate(user: DesiredUser, owner: LiveUser, key: DesiredKey, match: LiveKey, ref: () => KeyRef, address: string): boolean {
     if (!key.active || match.expiry === '') return false
-    const expiry = Date.parse(match.expiry)
+    const expiry = this.expiryOf(match)
     const remaining = expiry - this.nowMs
     const window = key.rotateBeforeMs
     if (!(remaining <= 0 || (window !== undefined && remaining <= window))) return false
@@ -225,13 +238,13 @@ class DiffContext {
     if (Date.parse(target.expiresAt) - this.nowMs <= (window ?? 0) || Date.parse(target.expiresAt) <= expiry) return false
     const why = remaining <= 0 ? `expired ${match.expiry.slice(0, 10)}` : `expires in ${formatDuration(remaining)} (rotateBefore ${formatDuration(window!)})`
     const retire = this.desired.policy.deleteRetiredAfterMs === 0 ? 'delete' : 'revoke'
-    this.actions.push({kind: 'rotate', address, key: ref, target, retire, reason: `${why}: a successor expiring ${target.expiresAt.slice(0, 10)} is created and sealed, then the predecessor is ${retire === 'delete' ? 'deleted' : 'revoked'}`})
+    this.actions.push({kind: 'rotate', address, key: ref(), target, retire, reason: `${why}: a successor expiring ${target.expiresAt.slice(0, 10)} is created and sealed, then the predecessor is ${retire === 'delete' ? 'deleted' : 'revoked'}`})
     return true
   }
 
   private expiryFindings(email: string, name: string, k: LiveKey, address: string, fixed: boolean): void {
     if (k.expiry === '') return
-    const remaining = Date.parse(k.expiry) - this.nowMs
+    const remaining = this.expiryOf(k) - this.nowMs
     const hint = fixed ? ' (move expiresAt forward to extend or rotate it)' : ''
     if (remaining <= 0) this.findings.push({kind: 'expired', address, email, name, uid: k.uid, expiresAt: k.expiry, message: `expired ${k.expiry.slice(0, 10)}${hint}`})
     else if (remaining <= this.desired.policy.warnBeforeMs) {
@@ -274,9 +287,11 @@ class DiffContext {
    * null (with an error recorded) when there are several: never guess between twins.
    */
   private pick(owner: LiveUser, name: string, address: string): LiveKey | undefined | null {
-    const candidates = (this.keysByUser.get(owner.uid) ?? []).filter(
-      (k) => k.name === name && !this.claimed.has(k.uid) && !this.superseded.has(k.uid) && ['managed', 'unmanaged'].includes(ownershipOf(k.annotations)),
-    )
+    const all = this.byUserAndName.get(owner.uid)?.get(name)
+    if (!all) return undefined
+    const free = (k: LiveKey) => !this.claimed.has(k.uid) && !this.superseded.has(k.uid)
+    if (all.length === 1) return free(all[0]!) ? all[0] : undefined
+    const candidates = all.filter(free)
     if (candidates.length <= 1) return candidates[0]
     const newest = candidates[candidates.length - 1]!
     this.errors.push({
@@ -287,12 +302,24 @@ class DiffContext {
     return null
   }
 
+  /** Parsed once per key: the diff reads it up to three times. */
+  private expiryOf(k: LiveKey): number {
+    let t = this.expiryMs.get(k)
+    if (t === undefined) {
+      t = Date.parse(k.expiry)
+      this.expiryMs.set(k, t)
+    }
+    return t
+  }
+
   private user(email: string): LiveUser {
     return this.usersByEmail.get(email.toLowerCase())!
   }
 
-  private ref(k: LiveKey): KeyRef {
-    return {email: this.usersByUid.get(k.userUid)?.email ?? k.userUid, userUid: k.userUid, uid: k.uid, name: k.name, fingerprint: keyFingerprint(k)}
+  private ref(k: LiveKey, fingerprint = true): KeyRef {
+    const ref: KeyRef = {email: this.usersByUid.get(k.userUid)?.email ?? k.userUid, userUid: k.userUid, uid: k.uid, name: k.name}
+    if (fingerprint) ref.fingerprint = keyFingerprint(k)
+    return ref
   }
 
   private newKey(email: string, owner: LiveUser, key: DesiredKey): NewKey {

@@ -9,8 +9,11 @@ export interface KeyRef {
   userUid: string
   uid: string
   name: string
-  /** Hash of the key's live fields when planned: apply refuses a key that changed since. */
-  fingerprint: string
+  /**
+   * Hash of the key's live fields when planned (not on no-ops: they change nothing, and
+   * the plan's whole-set fingerprint already covers every key).
+   */
+  fingerprint?: string
 }
 
 /** A key an action will create. */

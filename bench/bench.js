@@ -1,0 +1,186 @@
+// npm run bench: the figures of README "Guarantees". Prints a table; not part of npm test.
+// Times are medians of repeated runs on this machine; ratios are what to compare.
+import {spawn} from 'node:child_process'
+import {mkdtemp, rm, writeFile} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {performance} from 'node:perf_hooks'
+import {fileURLToPath} from 'node:url'
+import {Agent, request} from 'undici'
+import {execute} from '../dist/apply/executor.js'
+import {makePlan} from '../dist/cli/planning.js'
+import {parseDesiredState} from '../dist/config/desired-state.js'
+import {parseSeed} from '../dist/emulator/seed.js'
+import {startEmulator} from '../dist/emulator/server.js'
+import {EmulatorState} from '../dist/emulator/state.js'
+import {PaletteHttpClient} from '../dist/palette/http-client.js'
+import {Secret} from '../dist/util/secret.js'
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
+const BIN = join(ROOT, 'bin/run.js')
+const ADMIN = 'bench-admin-key-000001'
+const rows = []
+const row = (what, value, target, ok) => rows.push({what, value, target, ok: ok === undefined ? '' : ok ? 'yes' : 'NO'})
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+const work = await mkdtemp(join(tmpdir(), 'pk-bench-'))
+
+function seedText(keys) {
+  const users = Math.max(2, Math.ceil(keys / 10))
+  const lines = ['tenant: {orgName: bench}', 'users:', '  - email: admin@example.com', '    roles: [Tenant Admin]', '    apiKeys:', `      - {name: bootstrap, value: ${ADMIN}}`]
+  for (let u = 0; u < users; u++) {
+    lines.push(`  - email: user${u}@example.com`)
+    const mine = []
+    for (let k = u; k < keys; k += users) mine.push(k)
+    if (mine.length) lines.push('    apiKeys:')
+    for (const k of mine) lines.push(`      - {name: key-${k}, value: bench-value-${String(k).padStart(6, '0')}, annotations: {managedBy: palette-keys}}`)
+  }
+  return {text: lines.join('\n') + '\n', users}
+}
+
+/** The converged case: the file declares every key of the seed (so the plan is all no-ops). */
+function desiredFor(users, keys) {
+  const lines = ['version: 1', 'users:']
+  for (let u = 0; u < users; u++) {
+    const mine = []
+    for (let k = u; k < keys; k += users) mine.push(k)
+    lines.push(`  user${u}@example.com:`, mine.length ? '    keys:' : '    keys: {}', ...mine.map((k) => `      key-${k}: {}`))
+  }
+  return lines.join('\n') + '\n'
+}
+
+function run(cmd, args, env = {}) {
+  return new Promise((resolve) => {
+    const t = performance.now()
+    const child = spawn(cmd, args, {cwd: ROOT, env: {...process.env, ...env}, stdio: ['ignore', 'pipe', 'pipe']})
+    let out = ''
+    let err = ''
+    child.stdout.on('data', (d) => (out += d))
+    child.stderr.on('data', (d) => (err += d))
+    child.on('close', (code) => resolve({code, ms: performance.now() - t, out, err}))
+  })
+}
+
+/** The emulator as its own process, so its work (and garbage) is not measured with the client's. */
+async function emulatorProcess(seedFile) {
+  const child = spawn(process.execPath, [BIN, 'emulator', '--seed', seedFile, '--rate-limit', '0', '--port', '0'], {cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore']})
+  const url = await new Promise((resolve, reject) => {
+    let buf = ''
+    child.stdout.on('data', (d) => {
+      buf += d
+      const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(buf)
+      if (m) resolve(m[1])
+    })
+    child.on('close', () => reject(new Error('emulator exited')))
+  })
+  let calls = 0
+  const counted = async () => {
+    const s = await (await request(`${url}/__emulator/stats`)).body.json()
+    return Object.values(s.byOperation).reduce((a, b) => a + b, 0)
+  }
+  return {url, counted, close: () => new Promise((resolve) => (child.once('close', resolve), child.kill('SIGTERM'))), calls}
+}
+
+// 1. plan: requests and time at 10 / 1,000 / 10,000 keys, against a bare fetch of the same three responses.
+let tenKey
+for (const size of [10, 1000, 10000]) {
+  const {text, users} = seedText(size)
+  const seedFile = join(work, `seed-${size}.yaml`)
+  await writeFile(seedFile, text)
+  const emu = await emulatorProcess(seedFile)
+  const desired = parseDesiredState(desiredFor(users, size), 'bench.yaml', new Date())
+  const agent = new Agent()
+  const bare = async () => {
+    const get = (p) => request(emu.url + p, {headers: {ApiKey: ADMIN}, dispatcher: agent}).then((r) => r.body.json())
+    await Promise.all([get('/v1/users/info'), get('/v1/users/meta'), get('/v1/apiKeys')])
+  }
+  const client = new PaletteHttpClient({host: emu.url, apiKey: new Secret(ADMIN), rateLimit: {ratePerSecond: 0, burst: 5}})
+  const plan = () => makePlan({desired, api: client, host: emu.url, force: true, toolVersion: 'bench', now: new Date()})
+  await bare()
+  await plan()
+  const bareMs = []
+  const planMs = []
+  const reps = size >= 10000 ? 5 : 15
+  for (let i = 0; i < reps; i++) {
+    let t = performance.now()
+    await bare()
+    bareMs.push(performance.now() - t)
+    t = performance.now()
+    await plan()
+    planMs.push(performance.now() - t)
+  }
+  const before = await emu.counted()
+  const {plan: p} = await plan()
+  if (p.changes || p.errors.length > 0) throw new Error(`bench: the plan at ${size} keys is not all no-ops`)
+  const requests = (await emu.counted()) - before
+  const ratio = median(planMs) / median(bareMs)
+  row(`plan at ${size} keys (${users} users): requests`, String(requests), 'constant (3)', requests === 3)
+  row(`plan at ${size} keys: time vs bare fetch of the 3 responses`, `${median(planMs).toFixed(1)} ms / ${median(bareMs).toFixed(1)} ms = ${ratio.toFixed(2)}x`, size === 10000 ? '<= 1.5x' : '', size === 10000 ? ratio <= 1.5 : undefined)
+  if (size === 10) tenKey = p
+  await client.close()
+  await agent.close()
+  await emu.close()
+}
+
+// 2. peak RSS of a plan process at 10,000 keys.
+{
+  const {text, users} = seedText(10000)
+  const seed = join(work, 'seed-10k.yaml')
+  const keys = join(work, 'keys-10k.yaml')
+  await writeFile(seed, text)
+  await writeFile(keys, desiredFor(users, 10000))
+  const emu = await startEmulator({state: EmulatorState.fromSeed(parseSeed(text, 'seed'), new Date()), rateLimit: {ratePerSecond: 0, burst: 5}})
+  const r = await run('/usr/bin/time', ['-f', '%M', process.execPath, BIN, 'plan', '-f', keys, '--rate-limit', '0'], {PALETTE_HOST: emu.url, PALETTE_API_KEY: ADMIN})
+  const kb = Number(r.err.trim().split('\n').pop())
+  row('plan at 10,000 keys: peak RSS of the CLI process', `${(kb / 1024).toFixed(0)} MB`, '< 200 MB', kb / 1024 < 200)
+  await emu.close()
+}
+
+// 3. apply throughput: 200 creates against the emulator at Palette's limit (10/s, burst 5).
+{
+  const {text} = seedText(0)
+  const emu = await startEmulator({state: EmulatorState.fromSeed(parseSeed(text, 'seed'), new Date())})
+  const body = Array.from({length: 200}, (_, i) => `      k${String(i).padStart(3, '0')}: {}\n`).join('')
+  const desired = parseDesiredState(`version: 1\nseal: {recipients: [age1kdnug0g69q26qvlaysykz582z2lucrrewkjdyhwmnyucrm6f2fyqangs4c]}\nusers:\n  user0@example.com:\n    keys:\n${body}`, 'apply.yaml', new Date())
+  const client = new PaletteHttpClient({host: emu.url, apiKey: new Secret(ADMIN)})
+  const {plan, live} = await makePlan({desired, api: client, host: emu.url, force: true, toolVersion: 'bench', now: new Date()})
+  const {SealDir} = await import('../dist/seal/seal-dir.js')
+  const sealer = new SealDir(join(work, 'sealed'), ['age1kdnug0g69q26qvlaysykz582z2lucrrewkjdyhwmnyucrm6f2fyqangs4c'])
+  await sealer.prepare()
+  const before = emu.stats.byOperation['POST /v1/apiKeys'] ?? 0
+  const requestsBefore = Object.entries(emu.stats.byOperation).filter(([k]) => k.includes('/v1/apiKeys')).reduce((a, [, v]) => a + v, 0)
+  const t = performance.now()
+  const outcomes = await execute(plan.actions, {api: client, sealer, live, parallelism: 4})
+  const seconds = (performance.now() - t) / 1000
+  const requests = Object.entries(emu.stats.byOperation).filter(([k]) => k.includes('/v1/apiKeys')).reduce((a, [, v]) => a + v, 0) - requestsBefore
+  const failed = outcomes.filter((o) => o.status !== 'done').length
+  const share = requests / seconds / 10
+  row('apply 200 creates at 10 req/s, burst 5: /v1/apiKeys requests', `${requests} (POST + PUT clearing the pending mark per key)`, '')
+  row('apply 200 creates: creates done / failed', `${(emu.stats.byOperation['POST /v1/apiKeys'] ?? 0) - before} / ${failed}`, '0 failed', failed === 0)
+  row('apply 200 creates: wall time, request rate as share of the limit', `${seconds.toFixed(1)} s, ${(requests / seconds).toFixed(2)} req/s = ${(share * 100).toFixed(1)} %`, '>= 90 %', share >= 0.9)
+  row('apply 200 creates: 429 answers received', String(emu.stats.rateLimited), '')
+  await client.close()
+  await emu.close()
+}
+
+// 4. start-up: --version and validate, against `node -e 0`.
+{
+  const times = async (args) => {
+    const ms = []
+    for (let i = 0; i < 9; i++) ms.push((await run(process.execPath, args)).ms)
+    return median(ms)
+  }
+  const node = await times(['-e', '0'])
+  const version = await times([BIN, '--version'])
+  const validate = await times([BIN, 'validate', '-f', 'examples/keys.yaml'])
+  row('start-up: node -e 0', `${node.toFixed(0)} ms`, '')
+  row('start-up: palette-keys --version', `${version.toFixed(0)} ms = ${(version / node).toFixed(2)}x node`, '<= 2.5x', version / node <= 2.5)
+  row('start-up: palette-keys validate examples/keys.yaml', `${validate.toFixed(0)} ms = ${(validate / node).toFixed(2)}x node`, '')
+}
+
+await rm(work, {recursive: true, force: true})
+void tenKey
+const w = [Math.max(...rows.map((r) => r.what.length)), Math.max(...rows.map((r) => r.value.length)), Math.max(6, ...rows.map((r) => r.target.length))]
+const line = (a, b, c, d) => `| ${a.padEnd(w[0])} | ${b.padEnd(w[1])} | ${c.padEnd(w[2])} | ${d.padEnd(3)} |`
+console.log(line('measure', 'value', 'target', 'met'))
+console.log(`|${'-'.repeat(w[0] + 2)}|${'-'.repeat(w[1] + 2)}|${'-'.repeat(w[2] + 2)}|-----|`)
+for (const r of rows) console.log(line(r.what, r.value, r.target, r.ok))
