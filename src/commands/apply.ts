@@ -42,7 +42,7 @@ Exit codes: 0 done (or nothing to do), 1 an action failed or an error, 3 refused
     ...connectionFlags,
     'auto-approve': Flags.boolean({description: 'Do not ask for confirmation.', default: false}),
     parallelism: Flags.integer({description: 'Actions run at once (all under the rate limiter).', default: 4, min: 1, max: 16}),
-    force: Flags.boolean({description: 'Lift the change-ratio brake (never the caller-lockout brake).', default: false}),
+    force: Flags.boolean({description: 'Lift the change-ratio brake (never the caller-lockout brake), and allow a world-writable seal folder.', default: false}),
   }
 
   async run(): Promise<ApplyResult> {
@@ -78,7 +78,7 @@ Exit codes: 0 done (or nothing to do), 1 an action failed or an error, 3 refused
             hints: ['Add a recipient to seal.recipients (`palette-keys keygen -o identity.txt` prints one).'],
           })
         }
-        await sealDir.prepare()
+        await sealDir.prepare({allowWorldWritable: flags.force})
       }
       if (!args.plan && !flags['auto-approve'] && !(await this.confirm(plan))) {
         throw new PaletteKeysError('Apply cancelled; nothing was changed.', {code: 'cancelled', exitCode: ExitCode.Error})

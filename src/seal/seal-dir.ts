@@ -1,6 +1,7 @@
-import {mkdir, readdir, rm} from 'node:fs/promises'
+import {mkdir, readdir, rm, stat} from 'node:fs/promises'
 import {dirname, join, relative} from 'node:path'
 import {writeFileAtomic} from '../util/atomic-write.js'
+import {UsageError} from '../util/errors.js'
 import {encryptRecord, isSealedFileName, type SealedRecord, sealedRelativePath, uidOfSealedFileName} from './sealed-file.js'
 
 /** Where apply puts created values: what the executor needs of sealing. */
@@ -21,9 +22,18 @@ export class SealDir implements Sealer {
     private readonly recipients: string[],
   ) {}
 
-  /** Creates the folder (0700) if needed. */
-  async prepare(): Promise<void> {
+  /**
+   * Creates the folder (0700) if needed. A folder anyone may write to is refused unless
+   * `allowWorldWritable`: another user could swap or read files there.
+   */
+  async prepare(options: {allowWorldWritable?: boolean} = {}): Promise<void> {
     await mkdir(this.dir, {recursive: true, mode: 0o700})
+    const mode = (await stat(this.dir)).mode
+    if (mode & 0o002 && !options.allowWorldWritable) {
+      throw new UsageError(`The seal folder ${this.dir} is writable by every user (mode ${(mode & 0o777).toString(8)}): refusing to put key values there.`, [
+        `chmod o-w ${this.dir}, or pass --force if this is really intended.`,
+      ], 'seal-dir-world-writable')
+    }
   }
 
   async seal(record: SealedRecord): Promise<string> {

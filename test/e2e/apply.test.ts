@@ -326,6 +326,25 @@ describe('sealing failure', () => {
     await sealFailureCase('blocked', (sealDir) => writeFile(join(sealDir, 'bob@example.com'), 'in the way'), (args, env) => cli(args, env), /EEXIST|ENOTDIR/)
   })
 
+  it('a world-writable seal folder is refused before any change (64), unless --force', async () => {
+    const emu = await startEmulatorProcess(['--seed', 'examples/tenant.yaml', '--rate-limit', '0'])
+    const dir = join(work, 'world-writable')
+    try {
+      await mkdir(join(dir, 'sealed'), {recursive: true})
+      await chmod(join(dir, 'sealed'), 0o777)
+      await writeFile(join(dir, 'keys.yaml'), `version: 1\nseal:\n  recipients: [${recipient}]\nusers:\n  bob@example.com:\n    keys:\n      k: {}\n`)
+      const env = {PALETTE_HOST: emu.url, PALETTE_API_KEY: ADMIN}
+      const before = await mutations(emu)
+      const r = await cli(['apply', '-f', join(dir, 'keys.yaml'), '--auto-approve'], env)
+      expect(r.code).toBe(64)
+      expect(r.stderr).toContain('is writable by every user')
+      expect(await mutations(emu)).toBe(before)
+      expect((await cli(['apply', '-f', join(dir, 'keys.yaml'), '--auto-approve', '--force'], env)).code).toBe(0)
+    } finally {
+      await emu.stop()
+    }
+  })
+
   // File modes do not bind root: as root, run the CLI as nobody, as a CI job without write
   // access would be. That needs the checkout to be readable by nobody; where it is not (a
   // private temporary clone), the case above covers the same path.

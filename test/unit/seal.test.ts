@@ -57,6 +57,18 @@ describe('sealed files', () => {
   })
 })
 
+describe('seal folder safety', () => {
+  it('refuses a world-writable folder unless allowed', async () => {
+    const {chmod} = await import('node:fs/promises')
+    const open = join(dir, 'open')
+    const seal = new SealDir(open, [(await newIdentity()).recipient])
+    await seal.prepare()
+    await chmod(open, 0o777)
+    await expect(seal.prepare()).rejects.toMatchObject({exitCode: 64, code: 'seal-dir-world-writable'})
+    await expect(seal.prepare({allowWorldWritable: true})).resolves.toBeUndefined()
+  })
+})
+
 describe('identities', () => {
   it('our identity files have age-keygen\'s layout and read back', async () => {
     const id = await newIdentity()
