@@ -96,13 +96,17 @@ async function expectInvariant(emu: EmulatorProcess, dirs: string[], noOrphansIn
 describe('crash safety: SIGKILL during an apply of 32 creates, then re-run', () => {
   // Kill points spread over the run: right after the first create, mid-way, near the end
   // (each create is a POST then a PUT clearing its pending mark).
-  const killPoints = [1, 6, 17, 29, 44, 58]
+  // CRASH_RUNS=N (npm run test:crash: 50) draws N kill points at random (seeded, reproducible).
+  const runs = Number(process.env.CRASH_RUNS ?? 0)
+  let seed = 20261126
+  const random = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648)
+  const killPoints = runs > 0 ? Array.from({length: runs}, () => 1 + Math.floor(random() * 64)) : [1, 6, 17, 29, 44, 58]
 
-  it.each(killPoints)('killed after mutation %i: re-run converges, every value sealed once, no orphan', async (n) => {
+  it.each(killPoints.map((n, i) => [i + 1, n]))('run %i, killed after mutation %i: re-run converges, every value sealed once, no orphan', async (_run, n) => {
     const emu = await startEmulatorProcess(['--seed', 'examples/tenant.yaml', '--rate-limit', '0', '--latency', '10'])
     try {
       const env = {PALETTE_HOST: emu.url, PALETTE_API_KEY: ADMIN}
-      const dir = await checkout(`same-${n}`)
+      const dir = await checkout(`same-${_run}-${n}`)
       const {killed} = await applyKilledAfter(dir, env, n)
       expect(killed).toBe(true)
       pendingAfterKill.push(await pendingKeys(emu))
