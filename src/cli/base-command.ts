@@ -15,7 +15,10 @@ export abstract class BaseCommand extends Command {
   /** Values that must never be printed (the tool's API key once it is read). */
   protected readonly secrets: string[] = []
 
-  protected override async catch(err: Error & {oclif?: {exit?: number}}): Promise<unknown> {
+  protected override async catch(err: Error & {oclif?: {exit?: number}; parse?: unknown}): Promise<unknown> {
+    // oclif's parse errors are usage errors; a few (e.g. a value not among a flag's
+    // options) carry no remapped code of their own and would exit 1.
+    if (!(err instanceof PaletteKeysError) && err.parse !== undefined && err.oclif) err.oclif.exit = ExitCode.Usage
     // oclif's own errors (bad flags, missing args) already carry the remapped exit code.
     if (!(err instanceof PaletteKeysError) && err.oclif?.exit !== undefined) return super.catch(err)
     const known = err instanceof PaletteKeysError
