@@ -209,7 +209,8 @@ export class PaletteHttpClient implements PaletteApi {
   }
 
   private async attempt(method: Method, path: string, payload: unknown, attempt: number): Promise<Attempt> {
-    const wait = this.limiter.bucket(rateLimitPrefix(path)).reserve()
+    const bucket = this.limiter.bucket(rateLimitPrefix(path))
+    const wait = bucket.reserve()
     if (wait > 0) await this.sleep(wait)
     const started = this.clock.now()
     const headers: Record<string, string> = {ApiKey: this.apiKey.reveal(), Accept: 'application/json'}
@@ -225,6 +226,9 @@ export class PaletteHttpClient implements PaletteApi {
       })
       const body = await res.body.text()
       this.trace?.({method, path, attempt, status: res.statusCode, ms: this.clock.now() - started})
+      // Adaptive pacing: a 429 means the server allows less than configured for this prefix.
+      if (res.statusCode === 429) bucket.slowDown()
+      else if (res.statusCode < 400) bucket.speedUp()
       return {status: res.statusCode, body, retryAfterMs: parseRetryAfter(res.headers['retry-after'], this.clock.now())}
     } catch (error) {
       const code = networkErrorCode(error)

@@ -33,6 +33,8 @@ export function rateLimitPrefix(path: string): string {
 export class TokenBucket {
   private tokens: number
   private last: number
+  /** The rate in force: the configured one, lowered after 429s (see `slowDown`). */
+  private rate: number
 
   constructor(
     private readonly settings: RateLimitSettings,
@@ -40,6 +42,25 @@ export class TokenBucket {
   ) {
     this.tokens = settings.burst
     this.last = clock.now()
+    this.rate = settings.ratePerSecond
+  }
+
+  /** The server said 429: it allows less than we thought. Halve the rate (not below 0.5/s) and wait for a token. */
+  slowDown(): void {
+    if (this.unlimited) return
+    this.refill()
+    this.rate = Math.max(0.5, this.rate / 2)
+    this.tokens = Math.min(this.tokens, 0)
+  }
+
+  /** A success: creep back towards the configured rate (additive increase). */
+  speedUp(): void {
+    if (this.unlimited) return
+    this.rate = Math.min(this.settings.ratePerSecond, this.rate + this.settings.ratePerSecond / 20)
+  }
+
+  get currentRate(): number {
+    return this.rate
   }
 
   get unlimited(): boolean {
@@ -50,7 +71,7 @@ export class TokenBucket {
     const now = this.clock.now()
     const elapsed = Math.max(0, now - this.last)
     this.last = now
-    this.tokens = Math.min(this.settings.burst, this.tokens + (elapsed * this.settings.ratePerSecond) / 1000)
+    this.tokens = Math.min(this.settings.burst, this.tokens + (elapsed * this.rate) / 1000)
   }
 
   /** Takes a token if one is available now. */
@@ -70,7 +91,7 @@ export class TokenBucket {
     this.refill()
     this.tokens -= 1
     if (this.tokens >= 0) return 0
-    return Math.ceil((-this.tokens * 1000) / this.settings.ratePerSecond)
+    return Math.ceil((-this.tokens * 1000) / this.rate)
   }
 }
 

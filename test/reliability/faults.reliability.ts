@@ -14,7 +14,7 @@ import {runCli, startEmulatorProcess} from '../support/cli.js'
  */
 const ADMIN = 'demo-admin-key-0001'
 const KEYS = 20
-const MAX_RUNS = 8
+const MAX_RUNS = 15
 const figures: Array<Record<string, string | number>> = []
 let work: string
 let recipient: string

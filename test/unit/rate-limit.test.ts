@@ -33,3 +33,21 @@ describe('TokenBucket', () => {
     expect([b.reserve(), b.reserve(), b.reserve()]).toEqual([0, 100, 200])
   })
 })
+
+describe('TokenBucket adaptive pacing', () => {
+  it('halves the rate after a 429 and creeps back after successes', () => {
+    const clock = {t: 0, now: () => clock.t}
+    const b = new TokenBucket({ratePerSecond: 10, burst: 1}, clock)
+    expect(b.reserve()).toBe(0)
+    b.slowDown()
+    expect(b.currentRate).toBe(5)
+    expect(b.reserve()).toBe(200) // one token at 5/s
+    b.slowDown()
+    b.slowDown()
+    b.slowDown()
+    b.slowDown()
+    expect(b.currentRate).toBe(0.5)
+    for (let i = 0; i < 100; i++) b.speedUp()
+    expect(b.currentRate).toBe(10)
+  })
+})
