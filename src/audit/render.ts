@@ -1,4 +1,5 @@
 import {styleText} from 'node:util'
+import {esc} from '../render/markdown.js'
 import {AUDIT_KINDS, type AuditReport, describeKind} from './audit.js'
 
 export const AUDIT_MARKER = '<!-- palette-keys:audit -->'
@@ -22,7 +23,6 @@ export function renderAuditText(r: AuditReport, color: boolean): string {
 }
 
 export function renderAuditMarkdown(r: AuditReport): string {
-  const esc = (s: string) => s.replace(/\|/g, '\\|').replace(/</g, '&lt;').replace(/\r?\n/g, ' ')
   const lines = [AUDIT_MARKER, `### palette-keys audit: ${r.clean ? 'clean' : summary(r)}`, '', `Tenant **${esc(r.tenant.orgName || r.tenant.uid)}** at \`${r.host}\` against \`${esc(r.desired.file)}\`; expiring within ${r.expiringWithin}.`, '']
   for (const e of r.errors) lines.push(`> **Error** (${e.code}): ${esc(e.message)}`, '')
   if (r.findings.length > 0) {

@@ -71,8 +71,8 @@ export function renderMarkdown(plan: Plan, limit = MARKDOWN_PART_LIMIT): string[
   })
 }
 
-/** Escapes text for a table cell or a paragraph. */
-function esc(s: string): string {
+/** Escapes text for a Markdown table cell or paragraph. */
+export function esc(s: string): string {
   return s.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/</g, '&lt;').replace(/\r?\n/g, ' ')
 }
 
