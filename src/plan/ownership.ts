@@ -10,8 +10,6 @@ export const MANAGED_BY_VALUE = 'palette-keys'
 export const PENDING = 'paletteKeysPending'
 /** Set on a predecessor retired by a rotation (RFC 3339 time); deleted after policy.deleteRetiredAfter. */
 export const RETIRED_AT = 'paletteKeysRetiredAt'
-/** The Palette console's description field. */
-export const DESCRIPTION = 'description'
 
 export type Ownership = 'unmanaged' | 'managed' | 'pending' | 'retired'
 

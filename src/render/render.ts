@@ -3,8 +3,6 @@ import {renderJson} from './json.js'
 import {renderMarkdown} from './markdown.js'
 import {renderText} from './text.js'
 
-export type PlanFormat = 'text' | 'json' | 'markdown'
-
 /** One plan, any view: what `plan` and `show` print. */
 export function renderPlan(plan: Plan, format: string, color: boolean): string {
   if (format === 'json') return renderJson(plan)

@@ -1,8 +1,6 @@
 import {fileURLToPath} from 'node:url'
 
-/** The package root (holds schemas/ and examples/), from src/util or dist/util alike. */
-export const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url))
-
+/** A path inside the package root (schemas/, examples/, bin/), from src/util or dist/util alike. */
 export function packagePath(relative: string): string {
   return fileURLToPath(new URL(`../../${relative}`, import.meta.url))
 }

@@ -8,6 +8,7 @@ import {applyResultValidator} from '../../src/apply/result.js'
 import {listSealedFiles} from '../../src/seal/seal-dir.js'
 import {haveAgeCli} from '../support/age-cli.js'
 import {type CliResult, type EmulatorProcess, ROOT as ROOT_DIR, runCli, startEmulatorProcess} from '../support/cli.js'
+import {demoRecipient} from '../support/demo.js'
 
 const ADMIN = 'demo-admin-key-0001'
 const IDENTITY = 'examples/demo-identity.txt'
@@ -22,7 +23,7 @@ let work: string
 let recipient: string
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'pk-apply-'))
-  recipient = /# public key: (age1\S+)/.exec(await readFile(IDENTITY, 'utf8'))![1]!
+  recipient = await demoRecipient()
 })
 afterAll(async () => {
   await rm(work, {recursive: true, force: true})

@@ -1,5 +1,5 @@
 import {spawn} from 'node:child_process'
-import {mkdir, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
+import {mkdir, mkdtemp, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {createInterface} from 'node:readline'
@@ -8,6 +8,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {listSealedFiles} from '../../src/seal/seal-dir.js'
 import {uidOfSealedFileName} from '../../src/seal/sealed-file.js'
 import {BIN, type EmulatorProcess, ROOT, runCli, startEmulatorProcess} from '../support/cli.js'
+import {demoRecipient} from '../support/demo.js'
 
 const ADMIN = 'demo-admin-key-0001'
 const IDENTITY = 'examples/demo-identity.txt'
@@ -19,7 +20,7 @@ let work: string
 let recipient: string
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'pk-crash-'))
-  recipient = /# public key: (age1\S+)/.exec(await readFile(IDENTITY, 'utf8'))![1]!
+  recipient = await demoRecipient()
 })
 afterAll(async () => {
   await rm(work, {recursive: true, force: true})

@@ -5,13 +5,14 @@ import {request} from 'undici'
 import {afterAll, beforeAll, beforeEach, describe, expect, it} from 'vitest'
 import {schemaValidator} from '../../src/util/ajv.js'
 import {type CliResult, type EmulatorProcess, runCli, startEmulatorProcess} from '../support/cli.js'
+import {demoRecipient} from '../support/demo.js'
 
 const ADMIN = 'demo-admin-key-0001'
 let work: string
 let recipient: string
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'pk-audit-'))
-  recipient = /# public key: (age1\S+)/.exec(await readFile('examples/demo-identity.txt', 'utf8'))![1]!
+  recipient = await demoRecipient()
 })
 afterAll(async () => {
   await rm(work, {recursive: true, force: true})

@@ -1,4 +1,4 @@
-import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
+import {mkdtemp, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {request} from 'undici'
@@ -6,6 +6,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {listSealedFiles} from '../../src/seal/seal-dir.js'
 import {uidOfSealedFileName} from '../../src/seal/sealed-file.js'
 import {runCli, startEmulatorProcess} from '../support/cli.js'
+import {demoRecipient} from '../support/demo.js'
 
 /**
  * Fault injection against the emulator process: apply 20 creates (plus deletes and
@@ -21,7 +22,7 @@ let recipient: string
 
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'pk-faults-'))
-  recipient = /# public key: (age1\S+)/.exec(await readFile('examples/demo-identity.txt', 'utf8'))![1]!
+  recipient = await demoRecipient()
 })
 afterAll(async () => {
   await rm(work, {recursive: true, force: true})
