@@ -9,6 +9,8 @@ import {fileURLToPath} from 'node:url'
 import {Agent, request} from 'undici'
 import {execute} from '../dist/apply/executor.js'
 import {makePlan} from '../dist/cli/planning.js'
+import {diff} from '../dist/plan/diff.js'
+import {liveFingerprint} from '../dist/plan/fingerprint.js'
 import {parseDesiredState} from '../dist/config/desired-state.js'
 import {parseSeed} from '../dist/emulator/seed.js'
 import {startEmulator} from '../dist/emulator/server.js'
@@ -21,8 +23,15 @@ const BIN = join(ROOT, 'bin/run.js')
 const ADMIN = 'bench-admin-key-000001'
 const rows = []
 const row = (what, value, target, ok) => rows.push({what, value, target, ok: ok === undefined ? '' : ok ? 'yes' : 'NO'})
+/** A full collection when the bench runs with --expose-gc (npm run bench does). */
+const settle = () => globalThis.gc?.()
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 const work = await mkdtemp(join(tmpdir(), 'pk-bench-'))
+// `npm run bench -- plan startup` runs only those sections; no argument runs them all.
+const SECTIONS = ['plan', 'rss', 'apply', 'startup']
+const chosen = process.argv.slice(2)
+for (const c of chosen) if (!SECTIONS.includes(c)) throw new Error(`bench: unknown section ${c} (sections: ${SECTIONS.join(', ')})`)
+const want = (section) => chosen.length === 0 || chosen.includes(section)
 
 function seedText(keys) {
   const users = Math.max(2, Math.ceil(keys / 10))
@@ -80,7 +89,7 @@ async function emulatorProcess(seedFile) {
 }
 
 // 1. plan: requests and time at 10 / 1,000 / 10,000 keys, against a bare fetch of the same three responses.
-for (const size of [10, 1000, 10000]) {
+for (const size of want('plan') ? [10, 1000, 10000] : []) {
   const {text, users} = seedText(size)
   const seedFile = join(work, `seed-${size}.yaml`)
   await writeFile(seedFile, text)
@@ -99,27 +108,47 @@ for (const size of [10, 1000, 10000]) {
   const planMs = []
   const reps = size >= 10000 ? 5 : 15
   for (let i = 0; i < reps; i++) {
+    // Each timed run starts from a collected heap, so neither pays for the other's garbage.
+    settle()
     let t = performance.now()
     await bare()
     bareMs.push(performance.now() - t)
+    settle()
     t = performance.now()
     await plan()
     planMs.push(performance.now() - t)
   }
   const before = await emu.counted()
-  const {plan: p} = await plan()
+  const {plan: p, live} = await plan()
   if (p.changes || p.errors.length > 0) throw new Error(`bench: the plan at ${size} keys is not all no-ops`)
   const requests = (await emu.counted()) - before
   const ratio = median(planMs) / median(bareMs)
   row(`plan at ${size} keys (${users} users): requests`, String(requests), 'constant (3)', requests === 3)
   row(`plan at ${size} keys: time vs bare fetch of the 3 responses`, `${median(planMs).toFixed(1)} ms / ${median(bareMs).toFixed(1)} ms = ${ratio.toFixed(2)}x`, size === 10000 ? '<= 1.5x' : '', size === 10000 ? ratio <= 1.5 : undefined)
+  if (size === 10000) {
+    // Where the difference goes: the pure diff (matching, brakes, the stale-plan fingerprint) on its own.
+    const diffMs = []
+    for (let i = 0; i < reps; i++) {
+      settle()
+      const t = performance.now()
+      diff(desired, live, {force: true, toolVersion: 'bench'}, new Date())
+      diffMs.push(performance.now() - t)
+    }
+    const fpMs = []
+    for (let i = 0; i < reps; i++) {
+      const t = performance.now()
+      liveFingerprint(live.keys)
+      fpMs.push(performance.now() - t)
+    }
+    row(`plan at ${size} keys: of which the diff / its stale-plan fingerprint`, `${median(diffMs).toFixed(1)} ms (${((median(diffMs) * 1000) / size).toFixed(1)} µs a key) / ${median(fpMs).toFixed(1)} ms`, '')
+  }
   await client.close()
   await agent.close()
   await emu.close()
 }
 
 // 2. peak RSS of a plan process at 10,000 keys.
-{
+if (want('rss')) {
   const {text, users} = seedText(10000)
   const seed = join(work, 'seed-10k.yaml')
   const keys = join(work, 'keys-10k.yaml')
@@ -133,7 +162,7 @@ for (const size of [10, 1000, 10000]) {
 }
 
 // 3. apply throughput: 200 creates against the emulator at Palette's limit (10/s, burst 5).
-{
+if (want('apply')) {
   const {text} = seedText(0)
   const emu = await startEmulator({state: EmulatorState.fromSeed(parseSeed(text, 'seed'), new Date())})
   const body = Array.from({length: 200}, (_, i) => `      k${String(i).padStart(3, '0')}: {}\n`).join('')
@@ -160,7 +189,7 @@ for (const size of [10, 1000, 10000]) {
 }
 
 // 4. start-up: --version and validate, against `node -e 0`.
-{
+if (want('startup')) {
   const times = async (args) => {
     const ms = []
     for (let i = 0; i < 9; i++) ms.push((await run(process.execPath, args)).ms)

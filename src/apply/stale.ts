@@ -6,7 +6,8 @@ import {PaletteKeysError} from '../util/errors.js'
 
 /**
  * A saved plan may only be applied to the host and tenant it was made for, and only while
- * the live keys are exactly as it saw them (any key changed, added or removed: stale).
+ * the live keys are as it saw them: any key added or removed, or changed in a field a plan
+ * depends on (see fingerprint.ts), makes it stale.
  */
 export function staleness(plan: Plan, live: LiveState): PaletteKeysError | undefined {
   const again = ['Plan again (`palette-keys plan --out PLAN`), review it, and apply the new plan.']

@@ -23,7 +23,7 @@ import {PaletteKeysError, UsageError} from '../util/errors.js'
 export default class Apply extends BaseCommand {
   static override summary = 'Make the tenant match the desired-state file; seal every created key value at once.'
 
-  static override description = `Without PLAN: plans afresh from -f FILE, shows the plan and asks for confirmation on a terminal (--auto-approve skips it; without a terminal it is required). With PLAN (from \`plan --out\`): applies that plan without asking, after checking that the live keys are exactly as the plan saw them (exit 4 otherwise).
+  static override description = `Without PLAN: plans afresh from -f FILE, shows the plan and asks for confirmation on a terminal (--auto-approve skips it; without a terminal it is required). With PLAN (from \`plan --out\`): applies that plan without asking, after checking that the live keys are as the plan saw them (exit 4 otherwise).
 Every created value is encrypted to seal.recipients and written under seal.dir before the next change starts. After a failure no new action starts; run apply again to converge.
 Exit codes: 0 done (or nothing to do), 1 an action failed or an error, 3 refused by a safety brake, 4 saved plan is stale, 64 usage (e.g. no terminal and no --auto-approve), 65 invalid file or no recipient for created keys.`
 

@@ -96,7 +96,6 @@ class DiffContext {
   /** Predecessors named by a live successor's SUCCEEDS annotation. */
   private readonly superseded = new Set<string>()
   private readonly nowMs: number
-  private readonly expiryMs = new Map<LiveKey, number>()
 
   constructor(
     private readonly desired: DesiredState,
@@ -108,8 +107,9 @@ class DiffContext {
       this.usersByEmail.set(u.email.toLowerCase(), u)
       this.usersByUid.set(u.uid, u)
     }
-    const sorted = [...live.keys].sort((a, b) => cmp(a.createdAt, b.createdAt) || cmp(a.uid, b.uid))
-    for (const k of sorted) {
+    // No sort of all keys here: actions and findings are sorted at the end, and twins (the
+    // one place where the order of live keys shows) are sorted when met, in pick().
+    for (const k of live.keys) {
       const list = this.keysByUser.get(k.userUid) ?? []
       list.push(k)
       this.keysByUser.set(k.userUid, list)
@@ -203,7 +203,9 @@ class DiffContext {
     // The fingerprint is a hash per key: computed only for keys an action changes.
     let fingerprinted: KeyRef | undefined
     const ref = (): KeyRef => (fingerprinted ??= this.ref(match))
-    if (this.rotate(user, owner, key, match, ref, address)) return
+    // Parsed once here: rotate() and expiryFindings() both need it.
+    const expiryMs = match.expiry === '' ? Number.NaN : Date.parse(match.expiry)
+    if (this.rotate(user, owner, key, match, expiryMs, ref, address)) return
 
     const changes: FieldChange[] = []
     if (renamedFrom) changes.push({field: 'name', before: match.name, after: key.name})
@@ -222,13 +224,12 @@ class DiffContext {
     } else if (changes.length === 0) {
       this.actions.push({kind: 'no-op', address, key: this.ref(match, false), reason: 'matches the declaration'})
     }
-    if (key.active) this.expiryFindings(user.email, key.name, match, address, key.expiry.kind === 'at')
+    if (key.active) this.expiryFindings(user.email, key.name, match, expiryMs, address, key.expiry.kind === 'at')
   }
 
   /** Rotation: an active key that has expired or is inside its rotateBefore window. */
-  private rotate(user: DesiredUser, owner: LiveUser, key: DesiredKey, match: LiveKey, ref: () => KeyRef, address: string): boolean {
+  private rotate(user: DesiredUser, owner: LiveUser, key: DesiredKey, match: LiveKey, expiry: number, ref: () => KeyRef, address: string): boolean {
     if (!key.active || match.expiry === '') return false
-    const expiry = this.expiryOf(match)
     const remaining = expiry - this.nowMs
     const window = key.rotateBeforeMs
     if (!(remaining <= 0 || (window !== undefined && remaining <= window))) return false
@@ -242,9 +243,9 @@ class DiffContext {
     return true
   }
 
-  private expiryFindings(email: string, name: string, k: LiveKey, address: string, fixed: boolean): void {
+  private expiryFindings(email: string, name: string, k: LiveKey, expiry: number, address: string, fixed: boolean): void {
     if (k.expiry === '') return
-    const remaining = this.expiryOf(k) - this.nowMs
+    const remaining = expiry - this.nowMs
     const hint = fixed ? ' (move expiresAt forward to extend or rotate it)' : ''
     if (remaining <= 0) this.findings.push({kind: 'expired', address, email, name, uid: k.uid, expiresAt: k.expiry, message: `expired ${k.expiry.slice(0, 10)}${hint}`})
     else if (remaining <= this.desired.policy.warnBeforeMs) {
@@ -289,9 +290,8 @@ class DiffContext {
   private pick(owner: LiveUser, name: string, address: string): LiveKey | undefined | null {
     const all = this.byUserAndName.get(owner.uid)?.get(name)
     if (!all) return undefined
-    const free = (k: LiveKey) => !this.claimed.has(k.uid) && !this.superseded.has(k.uid)
-    if (all.length === 1) return free(all[0]!) ? all[0] : undefined
-    const candidates = all.filter(free)
+    if (all.length === 1) return this.free(all[0]!) ? all[0] : undefined
+    const candidates = all.filter((k) => this.free(k)).sort(byCreation)
     if (candidates.length <= 1) return candidates[0]
     const newest = candidates[candidates.length - 1]!
     this.errors.push({
@@ -302,14 +302,8 @@ class DiffContext {
     return null
   }
 
-  /** Parsed once per key: the diff reads it up to three times. */
-  private expiryOf(k: LiveKey): number {
-    let t = this.expiryMs.get(k)
-    if (t === undefined) {
-      t = Date.parse(k.expiry)
-      this.expiryMs.set(k, t)
-    }
-    return t
+  private free(k: LiveKey): boolean {
+    return !this.claimed.has(k.uid) && !this.superseded.has(k.uid)
   }
 
   private user(email: string): LiveUser {
@@ -347,6 +341,11 @@ class DiffContext {
   sortedFindings(): Finding[] {
     return [...this.findings].sort((a, b) => cmp(a.address, b.address) || cmp(a.kind, b.kind) || cmp(a.uid ?? '', b.uid ?? ''))
   }
+}
+
+/** Oldest first; the uid decides between keys created in the same instant. */
+function byCreation(a: LiveKey, b: LiveKey): number {
+  return cmp(a.createdAt, b.createdAt) || cmp(a.uid, b.uid)
 }
 
 function changeReason(c: FieldChange): string {

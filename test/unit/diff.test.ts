@@ -112,6 +112,10 @@ const cases: Case[] = [
   {name: 'ambiguity: undeclared hand-made twins are just two findings', yaml: alice('      ci: {}\n'), live: [{user: 'alice', name: 'ci'}, {user: 'alice', name: 'x', managed: false}, {user: 'alice', name: 'x', managed: false}], errors: [], findings: ['unmanaged alice@example.com/x', 'unmanaged alice@example.com/x']},
   {name: 'ambiguity: undeclared managed twins are both deleted (no guess needed)', yaml: alice('      ci: {}\n'), live: [{user: 'alice', name: 'ci'}, {user: 'alice', name: 'x'}, {user: 'alice', name: 'x'}], actions: ['no-op alice@example.com/ci', 'delete alice@example.com/x', 'delete alice@example.com/x']},
   {name: 'ambiguity: the hint names the newer twin', yaml: alice('      ci: {}\n'), live: [{user: 'alice', name: 'ci', uid: 'old000000000000000000000', age: 20}, {user: 'alice', name: 'ci', uid: 'new000000000000000000000', age: 1}], errors: ['ambiguous-key'], check: (p) => expect(p.errors[0]!.hint).toContain('new000000000000000000000')},
+  {name: 'ambiguity: twins listed newest first are still named oldest first, the newer in the hint', yaml: alice('      ci: {}\n'), live: [{user: 'alice', name: 'ci', uid: 'new000000000000000000000', age: 1}, {user: 'alice', name: 'ci', uid: 'old000000000000000000000', age: 20}], errors: ['ambiguous-key'], check: (p) => {
+    expect(p.errors[0]!.message).toMatch(/old0+ .*new0+ /)
+    expect(p.errors[0]!.hint).toContain('often the newer, new000000000000000000000')
+  }},
 
   // --- who may plan what
   {name: 'preflight: unknown e-mails → one error listing all of them', yaml: 'users:\n  zed@example.com:\n    keys: {}\n  yan@example.com:\n    keys:\n      k: {movedFrom: xu@example.com}\n', errors: ['unknown-users'], check: (p) => expect(p.errors[0]!.message).toContain('xu@example.com, yan@example.com, zed@example.com')},
