@@ -1,11 +1,30 @@
 import {defineConfig} from 'vitest/config'
+import {recordOutput} from './test/support/leaks.js'
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     // The JSON report is what .ci/run counts ("N passed, N failed").
     reporters: ['default', ['json', {outputFile: 'reports/vitest.json'}]],
     testTimeout: 30_000,
     hookTimeout: 30_000,
+    // Console output of tests is an output too: the leak scan reads it.
+    onConsoleLog(log, type) {
+      recordOutput(`console (${type})`, log)
+    },
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'suites',
+          include: ['test/**/*.test.ts'],
+          exclude: ['test/leaks/**', '**/node_modules/**'],
+          setupFiles: ['test/support/leak-guard.ts'],
+          globalSetup: ['test/support/leak-reset.ts'],
+          sequence: {groupOrder: 0},
+        },
+      },
+      // After every suite: the scan of everything they printed and wrote.
+      {extends: true, test: {name: 'leak-scan', include: ['test/leaks/**/*.test.ts'], sequence: {groupOrder: 1}}},
+    ],
   },
 })

@@ -1,11 +1,28 @@
 import {defineConfig} from 'vitest/config'
+import {recordOutput} from './test/support/leaks.js'
 
-// The slower reliability suites (npm run test:faults): not part of npm test.
+// The slower reliability suites (npm run test:faults): not part of npm test. The leak scan
+// runs after them, over everything they printed and wrote, as it does after npm test.
 export default defineConfig({
   test: {
-    include: ['test/reliability/**/*.reliability.ts'],
     testTimeout: 600_000,
     hookTimeout: 60_000,
     fileParallelism: false,
+    onConsoleLog(log, type) {
+      recordOutput(`console (${type})`, log)
+    },
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'reliability',
+          include: ['test/reliability/**/*.reliability.ts'],
+          setupFiles: ['test/support/leak-guard.ts'],
+          globalSetup: ['test/support/leak-reset.ts'],
+          sequence: {groupOrder: 0},
+        },
+      },
+      {extends: true, test: {name: 'leak-scan', include: ['test/leaks/**/*.test.ts'], sequence: {groupOrder: 1}}},
+    ],
   },
 })

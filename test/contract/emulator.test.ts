@@ -1,10 +1,11 @@
-import {mkdtemp, readFile, rm} from 'node:fs/promises'
+import {mkdtemp, readFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterAll, afterEach, beforeAll, beforeEach, describe, expect, it} from 'vitest'
 import type {RunningEmulator} from '../../src/emulator/server.js'
 import {EmulatorState} from '../../src/emulator/state.js'
 import {ADMIN_KEY, ALICE_KEY, BOB_KEY, call, EXPIRED_KEY, futureExpiry, REVOKED_KEY, startTestEmulator} from '../support/emulator.js'
+import {recordAndRemove} from '../support/leaks.js'
 
 let emu: RunningEmulator
 beforeEach(async () => {
@@ -387,7 +388,7 @@ describe('state persistence (--state)', () => {
     dir = await mkdtemp(join(tmpdir(), 'pk-state-'))
   })
   afterAll(async () => {
-    await rm(dir, {recursive: true, force: true})
+    await recordAndRemove(dir)
   })
 
   it('keeps created keys across a restart; the file holds hashes, never values', async () => {

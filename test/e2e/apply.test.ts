@@ -1,5 +1,5 @@
 import {execFileSync} from 'node:child_process'
-import {chmod, mkdir, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
+import {chmod, mkdir, mkdtemp, readFile, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {request} from 'undici'
@@ -9,6 +9,7 @@ import {listSealedFiles} from '../../src/seal/seal-dir.js'
 import {haveAgeCli} from '../support/age-cli.js'
 import {type CliResult, type EmulatorProcess, ROOT as ROOT_DIR, runCli, startEmulatorProcess} from '../support/cli.js'
 import {demoRecipient} from '../support/demo.js'
+import {recordAndRemove, recordOutput} from '../support/leaks.js'
 
 const ADMIN = 'demo-admin-key-0001'
 const IDENTITY = 'examples/demo-identity.txt'
@@ -26,7 +27,7 @@ beforeAll(async () => {
   recipient = await demoRecipient()
 })
 afterAll(async () => {
-  await rm(work, {recursive: true, force: true})
+  await recordAndRemove(work)
 })
 
 async function cli(args: string[], env: NodeJS.ProcessEnv, cwd?: string): Promise<CliResult> {
@@ -218,6 +219,7 @@ describe('apply, each action kind, then plan shows no changes (real CLI and emul
       })
       const code = await new Promise<number | null>((resolve) => child.on('close', resolve))
       transcripts.push(out)
+      recordOutput('apply on a terminal', out)
       return {code, out}
     }
     const before = await mutations(emu)

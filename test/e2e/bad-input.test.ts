@@ -1,9 +1,10 @@
-import {mkdir, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
+import {mkdir, mkdtemp, readFile, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {request} from 'undici'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {type EmulatorProcess, runCli, startEmulatorProcess} from '../support/cli.js'
+import {recordAndRemove} from '../support/leaks.js'
 
 /**
  * Hostile or broken input of every kind: each gets its documented exit code, a message that
@@ -63,7 +64,7 @@ beforeAll(async () => {
 })
 afterAll(async () => {
   await emu.stop()
-  await rm(dir, {recursive: true, force: true})
+  await recordAndRemove(dir)
 })
 
 const env = () => ({PALETTE_HOST: emu.url, PALETTE_API_KEY: ADMIN})

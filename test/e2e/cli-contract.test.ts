@@ -1,5 +1,5 @@
 import {spawn} from 'node:child_process'
-import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
+import {mkdtemp, readFile, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
@@ -7,13 +7,14 @@ import {newIdentity} from '../../src/seal/identity.js'
 import {SealDir} from '../../src/seal/seal-dir.js'
 import {schemaValidator} from '../../src/util/ajv.js'
 import {BIN, type EmulatorProcess, ROOT, runCli, startEmulatorProcess} from '../support/cli.js'
+import {recordAndRemove, recordOutput} from '../support/leaks.js'
 
 let dir: string
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'pk-contract-'))
 })
 afterAll(async () => {
-  await rm(dir, {recursive: true, force: true})
+  await recordAndRemove(dir)
 })
 
 function expectSchema(file: string, doc: unknown) {
@@ -93,7 +94,10 @@ describe('colour', () => {
       const child = spawn('script', ['-qec', `${process.execPath} ${BIN} plan -f examples/keys.yaml`, '/dev/null'], {cwd: ROOT, env})
       let out = ''
       child.stdout.on('data', (d) => (out += d))
-      child.on('close', () => resolve(out))
+      child.on('close', () => {
+        recordOutput('plan on a terminal', out)
+        resolve(out)
+      })
     })
   }
 

@@ -3,6 +3,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {describe, expect, it} from 'vitest'
 import {runCli} from '../support/cli.js'
+import {recordAndRemove} from '../support/leaks.js'
 
 describe('palette-keys CLI', () => {
   it('--help lists the commands with one-line summaries', async () => {
@@ -43,5 +44,6 @@ describe('palette-keys CLI', () => {
     expect(r.stderr).toContain(`${seed}:2:12: invalid-email:`)
     expect(r.stderr).toContain(`${seed}:3:32: invalid-value:`)
     expect(r.stderr).not.toContain('short')
+    await recordAndRemove(dir)
   })
 })

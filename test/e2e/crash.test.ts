@@ -1,5 +1,5 @@
 import {spawn} from 'node:child_process'
-import {mkdir, mkdtemp, rm, writeFile} from 'node:fs/promises'
+import {mkdir, mkdtemp, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {createInterface} from 'node:readline'
@@ -9,6 +9,7 @@ import {listSealedFiles} from '../../src/seal/seal-dir.js'
 import {uidOfSealedFileName} from '../../src/seal/sealed-file.js'
 import {BIN, type EmulatorProcess, ROOT, runCli, startEmulatorProcess} from '../support/cli.js'
 import {demoRecipient} from '../support/demo.js'
+import {recordAndRemove, recordOutput} from '../support/leaks.js'
 
 const ADMIN = 'demo-admin-key-0001'
 const IDENTITY = 'examples/demo-identity.txt'
@@ -23,7 +24,7 @@ beforeAll(async () => {
   recipient = await demoRecipient()
 })
 afterAll(async () => {
-  await rm(work, {recursive: true, force: true})
+  await recordAndRemove(work)
 })
 
 async function checkout(name: string): Promise<string> {
@@ -37,12 +38,17 @@ async function checkout(name: string): Promise<string> {
 /** Runs apply and SIGKILLs it after its `n`-th mutation (counted on --trace lines). */
 async function applyKilledAfter(dir: string, env: NodeJS.ProcessEnv, n: number): Promise<{killed: boolean; mutationsSeen: number}> {
   const child = spawn(process.execPath, [BIN, 'apply', '-f', join(dir, 'keys.yaml'), '--auto-approve', '--trace', '--rate-limit', '0'], {cwd: ROOT, env: {...process.env, NO_COLOR: '1', ...env}})
-  child.stdout.resume()
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (d) => (stdout += d))
   let seen = 0
   createInterface({input: child.stderr}).on('line', (line) => {
+    stderr += line + '\n'
     if (/^trace: (POST|PUT|DELETE) /.test(line) && ++seen === n) child.kill('SIGKILL')
   })
   const [, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('close', (code, sig) => resolve([code, sig])))
+  recordOutput(`killed apply after ${n} mutations (stdout)`, stdout)
+  recordOutput(`killed apply after ${n} mutations (stderr)`, stderr)
   return {killed: signal === 'SIGKILL', mutationsSeen: seen}
 }
 

@@ -1,4 +1,4 @@
-import {mkdtemp, readFile, rm} from 'node:fs/promises'
+import {mkdtemp, readFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
@@ -6,6 +6,7 @@ import {PaletteApiError} from '../../src/palette/errors.js'
 import {PaletteHttpClient} from '../../src/palette/http-client.js'
 import {Secret} from '../../src/util/secret.js'
 import {type EmulatorProcess, startEmulatorProcess} from '../support/cli.js'
+import {recordAndRemove} from '../support/leaks.js'
 
 const ADMIN = 'demo-admin-key-0001'
 
@@ -23,7 +24,7 @@ describe('palette-keys emulator as a real process', () => {
   })
   afterAll(async () => {
     await emu.stop()
-    await rm(dir, {recursive: true, force: true})
+    await recordAndRemove(dir)
   })
 
   it('listens on 127.0.0.1 and serves who-am-I to the seed admin', async () => {

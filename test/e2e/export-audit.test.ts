@@ -1,4 +1,4 @@
-import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
+import {mkdtemp, readFile, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {request} from 'undici'
@@ -6,6 +6,7 @@ import {afterAll, beforeAll, beforeEach, describe, expect, it} from 'vitest'
 import {schemaValidator} from '../../src/util/ajv.js'
 import {type CliResult, type EmulatorProcess, runCli, startEmulatorProcess} from '../support/cli.js'
 import {demoRecipient} from '../support/demo.js'
+import {recordAndRemove} from '../support/leaks.js'
 
 const ADMIN = 'demo-admin-key-0001'
 let work: string
@@ -15,7 +16,7 @@ beforeAll(async () => {
   recipient = await demoRecipient()
 })
 afterAll(async () => {
-  await rm(work, {recursive: true, force: true})
+  await recordAndRemove(work)
 })
 
 async function api(emu: EmulatorProcess, method: string, path: string, body?: unknown) {

@@ -1,12 +1,19 @@
 import {execFile} from 'node:child_process'
-import {mkdir, mkdtemp, readdir, rm, writeFile} from 'node:fs/promises'
+import {mkdir, mkdtemp, readdir, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {promisify} from 'node:util'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {ROOT} from '../support/cli.js'
+import {recordAndRemove, recordOutput} from '../support/leaks.js'
 
-const run = promisify(execFile)
+const exec = promisify(execFile)
+/** Every command's output goes to the leak scan. */
+async function run(file: string, args: string[], options: Parameters<typeof exec>[2] = {}): Promise<{stdout: string; stderr: string}> {
+  const r = await exec(file, args, {...options, encoding: 'utf8'})
+  recordOutput(`${file} ${args.join(' ')}`.slice(0, 200), `${r.stdout}${r.stderr}`)
+  return r
+}
 
 describe('the npm package', () => {
   let dir: string
@@ -22,7 +29,7 @@ describe('the npm package', () => {
     await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', join(dir, tarball!)], {cwd: app})
   }, 240_000)
   afterAll(async () => {
-    await rm(dir, {recursive: true, force: true})
+    await recordAndRemove(dir)
   })
 
   it('installs in an empty folder and `npx palette-keys --help` lists every command', async () => {

@@ -1,4 +1,4 @@
-import {mkdtemp, rm, writeFile} from 'node:fs/promises'
+import {mkdtemp, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {request} from 'undici'
@@ -6,6 +6,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {planValidator} from '../../src/plan/plan-file.js'
 import {type CliResult, type EmulatorProcess, runCli, startEmulatorProcess} from '../support/cli.js'
 import {ADMIN_KEY, seedWithKeys} from '../support/tenants.js'
+import {recordAndRemove} from '../support/leaks.js'
 
 const DEMO_ADMIN = 'demo-admin-key-0001'
 const DEMO_ALICE = 'demo-alice-key-0001'
@@ -15,7 +16,7 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'pk-plan-'))
 })
 afterAll(async () => {
-  await rm(dir, {recursive: true, force: true})
+  await recordAndRemove(dir)
 })
 
 async function file(name: string, text: string): Promise<string> {

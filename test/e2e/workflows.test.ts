@@ -1,11 +1,12 @@
 import {spawn} from 'node:child_process'
-import {chmod, copyFile, mkdir, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
+import {chmod, copyFile, mkdir, mkdtemp, readFile, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {parse} from 'yaml'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {listSealedFiles} from '../../src/seal/seal-dir.js'
 import {BIN, type EmulatorProcess, ROOT, startEmulatorProcess} from '../support/cli.js'
+import {recordAndRemove, recordOutput} from '../support/leaks.js'
 
 /**
  * Runs the exact shell of the example CI files against the emulator: every step that calls
@@ -24,7 +25,7 @@ beforeAll(async () => {
   await chmod(join(shim, 'palette-keys'), 0o755)
 })
 afterAll(async () => {
-  await rm(work, {recursive: true, force: true})
+  await recordAndRemove(work)
 })
 
 interface Shell {
@@ -38,7 +39,10 @@ function bash(script: string, cwd: string, env: Record<string, string>): Promise
     let out = ''
     child.stdout.on('data', (d) => (out += d))
     child.stderr.on('data', (d) => (out += d))
-    child.on('close', (code) => resolve({code, out}))
+    child.on('close', (code) => {
+      recordOutput(`workflow step ${script.trim().split('\n')[0]!.slice(0, 120)}`, out)
+      resolve({code, out})
+    })
   })
 }
 

@@ -1,4 +1,4 @@
-import {mkdtemp, rm, writeFile} from 'node:fs/promises'
+import {mkdtemp, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {request} from 'undici'
@@ -7,6 +7,7 @@ import {listSealedFiles} from '../../src/seal/seal-dir.js'
 import {uidOfSealedFileName} from '../../src/seal/sealed-file.js'
 import {runCli, startEmulatorProcess} from '../support/cli.js'
 import {demoRecipient} from '../support/demo.js'
+import {recordAndRemove} from '../support/leaks.js'
 
 /**
  * Fault injection against the emulator process: apply 20 creates (plus deletes and
@@ -25,7 +26,7 @@ beforeAll(async () => {
   recipient = await demoRecipient()
 })
 afterAll(async () => {
-  await rm(work, {recursive: true, force: true})
+  await recordAndRemove(work)
   console.log('\nfault injection figures:')
   console.table(figures)
 })

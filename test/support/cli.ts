@@ -1,7 +1,11 @@
 import {type ChildProcessWithoutNullStreams, spawn} from 'node:child_process'
 import {once} from 'node:events'
+import {readFileSync} from 'node:fs'
+import {resolve} from 'node:path'
 import {createInterface} from 'node:readline'
 import {fileURLToPath} from 'node:url'
+import {parseSeed} from '../../src/emulator/seed.js'
+import {markInput, recordOutput, registerSeed} from './leaks.js'
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 export const BIN = fileURLToPath(new URL('../../bin/run.js', import.meta.url))
@@ -24,6 +28,11 @@ export async function runCli(args: string[], options: {env?: NodeJS.ProcessEnv; 
   child.stdout.on('data', (d) => (stdout += d))
   child.stderr.on('data', (d) => (stderr += d))
   const [code] = (await once(child, 'close')) as [number | null]
+  // For the suite-wide leak scan. A successful unseal prints values on purpose: its stdout
+  // is the one output left out.
+  const label = `cli ${args.join(' ')}`.slice(0, 200)
+  if (!(args[0] === 'unseal' && code === 0)) recordOutput(`${label} (stdout)`, stdout)
+  recordOutput(`${label} (stderr)`, stderr)
   return {code, stdout, stderr}
 }
 
@@ -37,10 +46,18 @@ export interface EmulatorProcess {
 
 /** Starts `palette-keys emulator` and reads its URL from the first stdout line. */
 export async function startEmulatorProcess(args: string[]): Promise<EmulatorProcess> {
+  const seedAt = args.indexOf('--seed')
+  if (seedAt >= 0) registerSeedFile(args[seedAt + 1]!)
   const child = spawn(process.execPath, [BIN, 'emulator', '--port', '0', ...args], {cwd: ROOT, env: {...process.env, NO_COLOR: '1'}})
   let stderr = ''
+  let stdout = ''
   child.stderr.on('data', (d) => (stderr += d))
   const exited = once(child, 'close')
+  void exited.then(() => {
+    recordOutput('emulator process (stderr)', stderr)
+    recordOutput('emulator process (stdout)', stdout)
+  })
+  child.stdout.on('data', (d) => (stdout += d))
   const lines = createInterface({input: child.stdout})
   const first = await Promise.race([
     once(lines, 'line').then(([l]) => l as string),
@@ -64,5 +81,15 @@ export async function startEmulatorProcess(args: string[]): Promise<EmulatorProc
       const [code] = (await exited) as [number | null]
       return code
     },
+  }
+}
+
+/** The values of a seed file an emulator process starts from: the leak scan looks for them. */
+export function registerSeedFile(file: string): void {
+  markInput(resolve(ROOT, file))
+  try {
+    registerSeed(parseSeed(readFileSync(resolve(ROOT, file), 'utf8'), file), file)
+  } catch {
+    // an invalid seed (bad-input tests): the emulator refuses it, so it serves no value
   }
 }
