@@ -7,7 +7,9 @@ export default defineConfig({
   test: {
     testTimeout: 600_000,
     hookTimeout: 60_000,
-    fileParallelism: false,
+    // No fileParallelism: false (or maxWorkers: 1) here: vitest 4.1 then ignores
+    // sequence.groupOrder and runs the leak scan first. There is one file, so its
+    // scenarios run one after another anyway.
     onConsoleLog(log, type) {
       recordOutput(`console (${type})`, log)
     },
