@@ -45,8 +45,15 @@ class SealFailure extends Error {}
 /**
  * Executes plan actions. Others' keys run first with bounded parallelism, the caller's own
  * keys last and one at a time (destructive ones at the very end: one of them may be the key
- * in use). Each created value is sealed before any further mutation starts. After the first
- * failure no new action starts; those in flight finish; the rest are reported not started.
+ * in use). Each created value is sealed before any further mutation starts.
+ *
+ * Actions on different keys do not depend on each other, so, as Terraform goes on with
+ * resources that do not depend on a failed one, a failure confined to its key (Palette
+ * refused or failed that one request) does not stop the others. A failure that says the
+ * credential, the connection, the rate limit or the seal folder is in trouble stops new
+ * actions: they would fail the same way. After any failure the caller's own keys are left
+ * alone (a run that could not finish must not also revoke the key it runs with). Actions
+ * not started are reported as such.
  */
 export async function execute(actions: Action[], options: ExecutorOptions): Promise<ActionOutcome[]> {
   return new Executor(options).run(actions)
@@ -57,7 +64,10 @@ class Executor {
   private readonly liveByUid: Map<string, LiveKey>
   private readonly now: () => Date
   private readonly sleep: (ms: number) => Promise<void>
+  /** No new action starts. */
   private stopped = false
+  /** Some action failed. */
+  private failed = false
 
   constructor(private readonly o: ExecutorOptions) {
     this.liveByUid = new Map(o.live.keys.map((k) => [k.uid, k]))
@@ -73,31 +83,34 @@ class Executor {
     const own = work.filter(mine)
     const ownOrdered = [...own.filter((a) => !isDestructive(a)), ...own.filter(isDestructive)]
 
-    await this.pool(others, Math.max(1, this.o.parallelism), outcomes)
-    await this.pool(ownOrdered, 1, outcomes)
+    await this.pool(others, Math.max(1, this.o.parallelism), outcomes, true)
+    if (!this.failed) await this.pool(ownOrdered, 1, outcomes, false)
     return work.map((a) => outcomes.get(a) ?? {address: a.address, kind: a.kind, status: 'not-started'})
   }
 
-  private async pool(queue: Action[], width: number, outcomes: Map<Action, ActionOutcome>): Promise<void> {
+  private async pool(queue: Action[], width: number, outcomes: Map<Action, ActionOutcome>, goOnAfterConfined: boolean): Promise<void> {
     let next = 0
     const worker = async () => {
       while (!this.stopped && next < queue.length) {
         const action = queue[next++]!
-        const outcome = await this.runOne(action)
+        const {outcome, confined} = await this.runOne(action)
         outcomes.set(action, outcome)
-        if (outcome.status === 'failed') this.stopped = true
+        if (outcome.status === 'failed') {
+          this.failed = true
+          if (!(confined && goOnAfterConfined)) this.stopped = true
+        }
         this.o.onOutcome?.(outcome, action)
       }
     }
     await Promise.all(Array.from({length: Math.min(width, queue.length)}, worker))
   }
 
-  private async runOne(a: Action): Promise<ActionOutcome> {
+  private async runOne(a: Action): Promise<{outcome: ActionOutcome; confined: boolean}> {
     const base = {address: a.address, kind: a.kind}
     try {
-      return {...base, status: 'done', ...(await this.perform(a))}
+      return {outcome: {...base, status: 'done', ...(await this.perform(a))}, confined: true}
     } catch (error) {
-      return {...base, status: 'failed', error: (error as Error).message}
+      return {outcome: {...base, status: 'failed', error: (error as Error).message}, confined: confinedToItsKey(error)}
     }
   }
 
@@ -232,4 +245,16 @@ class Executor {
     if (!k) throw new Error(`key ${uid} is no longer in Palette; plan again`)
     return k
   }
+}
+
+/**
+ * Palette answered this one request with an error about it (400, 404, 409, 500, ...): other
+ * keys' actions may still succeed. Not so for 401/403 (the credential), 429 (the rate limit,
+ * after the client's retries), 502-504 after retries and network errors (Palette or the way
+ * to it is down), a sealing failure, or anything unexpected.
+ */
+function confinedToItsKey(error: unknown): boolean {
+  if (!(error instanceof PaletteApiError) || error.status === undefined) return false
+  const s = error.status
+  return s >= 400 && s !== 401 && s !== 403 && s !== 429 && s < 502
 }

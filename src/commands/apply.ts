@@ -24,7 +24,7 @@ export default class Apply extends BaseCommand {
   static override summary = 'Make the tenant match the desired-state file; seal every created key value at once.'
 
   static override description = `Without PLAN: plans afresh from -f FILE, shows the plan and asks for confirmation on a terminal (--auto-approve skips it; without a terminal it is required). With PLAN (from \`plan --out\`): applies that plan without asking, after checking that the live keys are as the plan saw them (exit 4 otherwise).
-Every created value is encrypted to seal.recipients and written under seal.dir before the next change starts. After a failure no new action starts; run apply again to converge.
+Every created value is encrypted to seal.recipients and written under seal.dir before the next change starts. A failure confined to one key (Palette refused that request) does not stop the others; one that would hit every action (credential, rate limit, network, sealing) stops new ones, and after any failure the caller's own keys are left alone. Run apply again to converge.
 Exit codes: 0 done (or nothing to do), 1 an action failed or an error, 3 refused by a safety brake, 4 saved plan is stale, 64 usage (e.g. no terminal and no --auto-approve), 65 invalid file or no recipient for created keys.`
 
   static override examples = [

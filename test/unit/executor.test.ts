@@ -142,21 +142,46 @@ describe('execute', () => {
     expect(events.filter((e) => e.includes('WHILE SEALING'))).toEqual([])
   })
 
-  it('after a failure, actions in flight finish and the rest are reported not started; a re-run converges', async () => {
-    const {plan, live} = await planFor('users:\n  bob@example.com:\n    keys:\n      a: {}\n      b: {}\n      c: {}\n      d: {}\n')
+  /** Creates fail on the second call (and every later one, if `persist`: a 429 create is tried again). */
+  const failOnSecondCreate = (error: PaletteApiError, persist = false): PaletteApi => {
     let calls = 0
     const flaky: PaletteApi = Object.create(api)
     flaky.createApiKey = async (entity) => {
-      if (++calls === 2) throw new PaletteApiError({method: 'POST', path: '/v1/apiKeys', status: 400, paletteCode: 'BadRequest', paletteMessage: 'no', ambiguous: false, attempts: 1})
+      if (++calls === 2 || (persist && calls > 2)) throw error
       return api.createApiKey(entity)
     }
+    return flaky
+  }
+  const refused = (status: number | undefined, code: string) => new PaletteApiError({method: 'POST', path: '/v1/apiKeys', status, paletteCode: code, ambiguous: false, attempts: 1})
+
+  it('a failure confined to its key (Palette refused that request) does not stop the other keys; a re-run converges', async () => {
+    const {plan, live} = await planFor('users:\n  bob@example.com:\n    keys:\n      a: {}\n      b: {}\n      c: {}\n      d: {}\n')
     const sealDir = new SealDir(join(dir, 'sealed'), [id.recipient])
-    const outcomes = await execute(plan.actions, {api: flaky, sealer: sealDir, live, parallelism: 1})
-    expect(outcomes.map((o) => o.status)).toEqual(['done', 'failed', 'not-started', 'not-started'])
+    const outcomes = await execute(plan.actions, {api: failOnSecondCreate(refused(400, 'BadRequest')), sealer: sealDir, live, parallelism: 1})
+    expect(outcomes.map((o) => o.status)).toEqual(['done', 'failed', 'done', 'done'])
     const rerun = await planFor('users:\n  bob@example.com:\n    keys:\n      a: {}\n      b: {}\n      c: {}\n      d: {}\n')
-    expect(rerun.plan.summary.create).toBe(3)
+    expect(rerun.plan.summary.create).toBe(1)
     const second = await execute(rerun.plan.actions, {api, sealer: sealDir, live: rerun.live, parallelism: 2})
     expect(second.every((o) => o.status === 'done')).toBe(true)
     await expectAllSealed(join(dir, 'sealed'))
+  })
+
+  for (const [what, error] of [
+    ['401 (the credential)', refused(401, 'Unauthorized')],
+    ['429 after the retries (the rate limit)', refused(429, 'TooManyRequests')],
+    ['503 after the retries (Palette is down)', refused(503, 'ServiceUnavailable')],
+    ['no response (the network)', refused(undefined, 'ECONNREFUSED')],
+  ] as const) {
+    it(`a failure that would hit every action, ${what}, stops new actions; those in flight finish`, async () => {
+      const {plan, live} = await planFor('users:\n  bob@example.com:\n    keys:\n      a: {}\n      b: {}\n      c: {}\n      d: {}\n')
+      const outcomes = await execute(plan.actions, {api: failOnSecondCreate(error, true), sealer: new SealDir(join(dir, 'sealed'), [id.recipient]), live, parallelism: 1})
+      expect(outcomes.map((o) => o.status)).toEqual(['done', 'failed', 'not-started', 'not-started'])
+    })
+  }
+
+  it("after any failure the caller's own keys are left alone (a run that could not finish must not touch the key it runs with)", async () => {
+    const {plan, live} = await planFor('users:\n  admin@example.com:\n    keys:\n      mine: {}\n  bob@example.com:\n    keys:\n      a: {}\n      b: {}\n')
+    const outcomes = await execute(plan.actions, {api: failOnSecondCreate(refused(500, 'InternalError')), sealer: new SealDir(join(dir, 'sealed'), [id.recipient]), live, parallelism: 1})
+    expect(outcomes.map((o) => `${o.address} ${o.status}`)).toEqual(['bob@example.com/a done', 'bob@example.com/b failed', 'admin@example.com/mine not-started'])
   })
 })
