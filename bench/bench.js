@@ -155,8 +155,10 @@ if (want('rss')) {
   await writeFile(seed, text)
   await writeFile(keys, desiredFor(users, 10000))
   const emu = await startEmulator({state: EmulatorState.fromSeed(parseSeed(text, 'seed'), new Date()), rateLimit: {ratePerSecond: 0, burst: 5}})
-  const r = await run('/usr/bin/time', ['-f', '%M', process.execPath, BIN, 'plan', '-f', keys, '--rate-limit', '0'], {PALETTE_HOST: emu.url, PALETTE_API_KEY: ADMIN})
-  const kb = Number(r.err.trim().split('\n').pop())
+  const preload = join(ROOT, 'bench/peak-rss.mjs')
+  const r = await run(process.execPath, ['--import', preload, BIN, 'plan', '-f', keys, '--rate-limit', '0'], {PALETTE_HOST: emu.url, PALETTE_API_KEY: ADMIN})
+  const kb = Number(/bench-peak-rss-kb (\d+)/.exec(r.err)?.[1])
+  if (r.code !== 0 || !Number.isFinite(kb)) throw new Error(`bench: the 10k plan failed (exit ${r.code}): ${r.err.slice(0, 500)}`)
   row('plan at 10,000 keys: peak RSS of the CLI process', `${(kb / 1024).toFixed(0)} MB`, '< 200 MB', kb / 1024 < 200)
   await emu.close()
 }
