@@ -1,6 +1,8 @@
 import {mkdtemp, readFile, stat, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
+import {bech32} from '@scure/base'
+import {Encrypter} from 'age-encryption'
 import {beforeEach, describe, expect, it} from 'vitest'
 import {identityFileText, newIdentity, readIdentityFile} from '../../src/seal/identity.js'
 import {recipientProblem} from '../../src/seal/recipients.js'
@@ -82,6 +84,48 @@ describe('identities', () => {
   it('refuses a file with no identity', async () => {
     await writeFile(join(dir, 'empty.txt'), '# nothing\n')
     await expect(readIdentityFile(join(dir, 'empty.txt'))).rejects.toMatchObject({exitCode: 64, code: 'identity-invalid'})
+  })
+})
+
+describe('recipientProblem', () => {
+  // age-encryption is the oracle: our lighter check must accept exactly the X25519
+  // recipients it accepts (it is what seals the values in the end).
+  const libraryAccepts = (r: string) => {
+    try {
+      new Encrypter().addRecipient(r)
+      return true
+    } catch {
+      return false
+    }
+  }
+  it('accepts exactly the X25519 recipients age-encryption accepts', async () => {
+    const good = [(await newIdentity()).recipient, (await newIdentity()).recipient, 'age1kdnug0g69q26qvlaysykz582z2lucrrewkjdyhwmnyucrm6f2fyqangs4c']
+    const flip = (r: string, i: number) => r.slice(0, i) + (r[i] === 'q' ? 'p' : 'q') + r.slice(i + 1)
+    const bad = [
+      ...good.map((r) => flip(r, r.length - 1)), // checksum
+      ...good.map((r) => flip(r, 10)), // payload
+      good[0]!.slice(0, -1), // truncated
+      good[0]! + 'q', // too long
+      bech32.encodeFromBytes('age', new Uint8Array(31)), // 31 bytes
+      bech32.encodeFromBytes('age', new Uint8Array(33)), // 33 bytes
+      bech32.encodeFromBytes('agex', new Uint8Array(32)), // another prefix
+      good[0]!.replace('age1', 'age1 '),
+      'age1',
+      'age1qqqq',
+      good[0]!.toUpperCase(), // age writes recipients in lower case
+      good[0]!.slice(0, 20) + good[0]!.slice(20).toUpperCase(), // mixed case is never valid bech32
+    ]
+    expect(bad.every((r) => r !== good[0])).toBe(true)
+    for (const r of [...good, ...bad]) {
+      expect(recipientProblem(r) === undefined, r).toBe(libraryAccepts(r) && r.startsWith('age1'))
+    }
+    expect(good.every((r) => recipientProblem(r) === undefined)).toBe(true)
+    expect(bad.every((r) => recipientProblem(r) !== undefined)).toBe(true)
+  })
+
+  it('refuses post-quantum and tag recipients, which Debian\'s age cannot read', () => {
+    expect(recipientProblem('age1pq1' + 'q'.repeat(60))).toMatch(/not an age X25519 recipient/)
+    expect(recipientProblem('age1tag1' + 'q'.repeat(60))).toMatch(/not an age X25519 recipient/)
   })
 })
 
