@@ -6,7 +6,7 @@ import {recipientProblem} from '../seal/recipients.js'
 import {schemaValidator} from '../util/ajv.js'
 import {type Diagnostic, UsageError} from '../util/errors.js'
 import {formatPath, invalidInput, type LoadedYaml, locate, parseYaml, type PathSegment, schemaDiagnostics} from '../yaml/load.js'
-import {DURATION_OR_ZERO_PATTERN, DURATION_PATTERN, parseDuration} from './duration.js'
+import {parseDuration} from './duration.js'
 
 /** The desired-state file, checked and normalised: what the diff reads. */
 export interface DesiredState {
@@ -71,10 +71,7 @@ interface RawFile {
 }
 
 function desiredStateValidator(): ValidateFunction {
-  return schemaValidator('schemas/desired-state.schema.json', (ajv) => {
-    ajv.addFormat('duration', DURATION_PATTERN)
-    ajv.addFormat('duration-or-zero', DURATION_OR_ZERO_PATTERN)
-  })
+  return schemaValidator('schemas/desired-state.schema.json')
 }
 
 const HINTS: Record<string, string> = {

@@ -43,12 +43,14 @@ describe('the npm package', () => {
     expect(stdout).toMatch(/authenticates as alice@example\.com/)
   }, 120_000)
 
-  it('ships the manifest and the schemas, and no tests or sealed output', async () => {
+  it('ships the manifest, the schemas and their build-time validators, and no tests or sealed output', async () => {
     const {stdout} = await run('tar', ['-tzf', join(dir, (await readdir(dir)).find((f) => f.endsWith('.tgz'))!)])
     const files = stdout.split('\n').filter(Boolean)
     expect(files.some((f) => f.startsWith('package/test/'))).toBe(false)
     expect(files.some((f) => f.includes('/sealed/'))).toBe(false)
     expect(files).toContain('package/oclif.manifest.json')
     expect(files).toContain('package/schemas/palette-api/apikeys.openapi.json')
+    expect(files).toContain('package/dist/validators/desired-state.cjs')
+    expect(files).toContain('package/dist/validators/formats.cjs')
   })
 })
