@@ -192,14 +192,13 @@ if (want('apply')) {
 
 // 4. start-up: --version and validate, against `node -e 0`.
 if (want('startup')) {
-  const times = async (args) => {
-    const ms = []
-    for (let i = 0; i < 9; i++) ms.push((await run(process.execPath, args)).ms)
-    return median(ms)
-  }
-  const node = await times(['-e', '0'])
-  const version = await times([BIN, '--version'])
-  const validate = await times([BIN, 'validate', '-f', 'examples/keys.yaml'])
+  // Interleaved, 21 rounds: the machine's drift hits the three alike.
+  const samples = {node: [], version: [], validate: []}
+  const argsOf = {node: ['-e', '0'], version: [BIN, '--version'], validate: [BIN, 'validate', '-f', 'examples/keys.yaml']}
+  for (let i = 0; i < 21; i++) for (const k of Object.keys(samples)) samples[k].push((await run(process.execPath, argsOf[k])).ms)
+  const node = median(samples.node)
+  const version = median(samples.version)
+  const validate = median(samples.validate)
   row('start-up: node -e 0', `${node.toFixed(0)} ms`, '')
   row('start-up: palette-keys --version', `${version.toFixed(0)} ms = ${(version / node).toFixed(2)}x node`, '<= 2.5x', version / node <= 2.5)
   row('start-up: palette-keys validate examples/keys.yaml', `${validate.toFixed(0)} ms = ${(validate / node).toFixed(2)}x node`, '')
