@@ -1,4 +1,4 @@
-import type {DesiredState} from '../config/desired-state.js'
+import {type DesiredState, declaredEmails} from '../config/desired-state.js'
 import {type LiveState, readLiveState} from '../live/snapshot.js'
 import type {PaletteApi} from '../palette/port.js'
 import {diff} from '../plan/diff.js'
@@ -14,11 +14,4 @@ export async function makePlan(options: {desired: DesiredState; api: PaletteApi;
   const live = await readLiveState(options.api, options.host, {declaredEmails: declaredEmails(options.desired)})
   const plan = diff(options.desired, live, {force: options.force, toolVersion: options.toolVersion}, options.now)
   return {live, plan}
-}
-
-/** Every e-mail the file names: declared users and the sources of moved keys. */
-export function declaredEmails(desired: DesiredState): string[] {
-  const emails = new Set(desired.users.map((u) => u.email))
-  for (const u of desired.users) for (const k of u.keys) if (k.movedFrom) emails.add(k.movedFrom)
-  return [...emails]
 }

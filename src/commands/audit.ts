@@ -4,7 +4,7 @@ import {renderAuditMarkdown, renderAuditText} from '../audit/render.js'
 import {BaseCommand} from '../cli/base-command.js'
 import {connect, useColor} from '../cli/connect.js'
 import {ExitCode} from '../cli/exit-codes.js'
-import {connectionFlags, fileFlag} from '../cli/flags.js'
+import {connectionFlags, fileFlag, formatFlag} from '../cli/flags.js'
 import {makePlan} from '../cli/planning.js'
 import {loadDesiredStateFile} from '../config/desired-state.js'
 import {parseDuration} from '../config/duration.js'
@@ -26,8 +26,8 @@ Exit codes: 0 clean, 2 findings, 1 error, 65 invalid file.`
 
   static override flags = {
     ...fileFlag,
+    ...formatFlag,
     ...connectionFlags,
-    format: Flags.string({description: 'Output format.', options: ['text', 'json', 'markdown'], default: 'text'}),
     'expiring-within': Flags.string({description: 'Report keys expiring within this duration (e.g. 30d). Default: policy.warnBefore (14d).'}),
   }
 

@@ -1,9 +1,11 @@
 import {Args} from '@oclif/core'
 import {BaseCommand} from '../cli/base-command.js'
 import {connect, useColor} from '../cli/connect.js'
+import {staleness} from '../apply/stale.js'
 import {connectionFlags, formatFlag} from '../cli/flags.js'
+import {apiKeyConfigured} from '../palette/connection.js'
 import {readLiveState} from '../live/snapshot.js'
-import {liveFingerprint} from '../plan/fingerprint.js'
+import type {Plan} from '../plan/model.js'
 import {readPlanFile} from '../plan/plan-file.js'
 import {type PlanDocument, planDocument} from '../render/json.js'
 import {renderPlan} from '../render/render.js'
@@ -27,18 +29,18 @@ export default class Show extends BaseCommand {
   async run(): Promise<PlanDocument> {
     const {args, flags} = await this.parse(Show)
     const plan = await readPlanFile(args.plan)
-    await this.warnIfStale(plan.live.fingerprint, plan.host, flags)
+    await this.warnIfStale(plan, flags)
     if (!this.jsonEnabled()) process.stdout.write(renderPlan(plan, flags.format, useColor()))
     return planDocument(plan)
   }
 
-  private async warnIfStale(fingerprint: string, planHost: string, flags: Parameters<typeof connect>[0]): Promise<void> {
-    if (!flags['api-key-file'] && !process.env.PALETTE_API_KEY && !process.env.SPECTROCLOUD_APIKEY) return
+  /** The same check `apply PLAN` makes (staleness), as a warning. */
+  private async warnIfStale(plan: Plan, flags: Parameters<typeof connect>[0]): Promise<void> {
+    if (!apiKeyConfigured({apiKeyFile: flags['api-key-file']})) return
     try {
-      const {client, host} = await connect({...flags, host: flags.host ?? planHost}, this.secrets)
+      const {client, host} = await connect({...flags, host: flags.host ?? plan.host}, this.secrets)
       try {
-        const live = await readLiveState(client, host, {declaredEmails: []})
-        if (liveFingerprint(live.keys) !== fingerprint) {
+        if (staleness(plan, await readLiveState(client, host, {declaredEmails: []}))) {
           this.logToStderr('Warning: the live keys changed since this plan was made; `apply` of it would stop with exit 4. Plan again.')
         }
       } finally {

@@ -251,3 +251,10 @@ function dedupe(ds: Diagnostic[]): Diagnostic[] {
     return true
   })
 }
+
+/** Every e-mail the file names: declared users and the sources of moved keys. */
+export function declaredEmails(desired: DesiredState): string[] {
+  const emails = new Set(desired.users.map((u) => u.email))
+  for (const u of desired.users) for (const k of u.keys) if (k.movedFrom) emails.add(k.movedFrom)
+  return [...emails]
+}

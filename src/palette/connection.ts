@@ -41,6 +41,15 @@ export async function resolveConnection(input: ConnectionInput): Promise<Connect
   return {host, apiKey, apiKeySource: source}
 }
 
+/** Where the API key may come from in the environment, first match wins. */
+const API_KEY_ENV = ['PALETTE_API_KEY', 'SPECTROCLOUD_APIKEY'] as const
+
+/** Whether resolveConnection would find an API key to read (without reading it). */
+export function apiKeyConfigured(input: Pick<ConnectionInput, 'apiKeyFile' | 'env'>): boolean {
+  const env = input.env ?? process.env
+  return input.apiKeyFile !== undefined || API_KEY_ENV.some((name) => Boolean(env[name]?.trim()))
+}
+
 async function readApiKey(input: ConnectionInput, env: NodeJS.ProcessEnv): Promise<{apiKey: Secret; source: string}> {
   if (input.apiKeyFile !== undefined) {
     let text: string
@@ -56,7 +65,7 @@ async function readApiKey(input: ConnectionInput, env: NodeJS.ProcessEnv): Promi
     }
     return {apiKey: new Secret(value), source: `--api-key-file ${input.apiKeyFile}`}
   }
-  for (const name of ['PALETTE_API_KEY', 'SPECTROCLOUD_APIKEY']) {
+  for (const name of API_KEY_ENV) {
     const value = env[name]?.trim()
     if (value) return {apiKey: new Secret(value), source: name}
   }

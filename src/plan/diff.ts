@@ -1,4 +1,4 @@
-import {cmp, type DesiredKey, type DesiredState, type DesiredUser} from '../config/desired-state.js'
+import {cmp, type DesiredKey, type DesiredState, type DesiredUser, declaredEmails} from '../config/desired-state.js'
 import {formatDuration} from '../config/duration.js'
 import type {LiveKey, LiveState, LiveUser} from '../live/snapshot.js'
 import {brakes} from './brakes.js'
@@ -110,9 +110,9 @@ class DiffContext {
     // No sort of all keys here: actions and findings are sorted at the end, and twins (the
     // one place where the order of live keys shows) are sorted when met, in pick().
     for (const k of live.keys) {
-      const list = this.keysByUser.get(k.userUid) ?? []
+      let list = this.keysByUser.get(k.userUid)
+      if (!list) this.keysByUser.set(k.userUid, (list = []))
       list.push(k)
-      this.keysByUser.set(k.userUid, list)
       const ownership = ownershipOf(k.annotations)
       const predecessor = k.annotations[SUCCEEDS]
       if (predecessor && ownership === 'managed') this.superseded.add(predecessor)
@@ -129,12 +129,8 @@ class DiffContext {
   /** Problems with the file as a whole against this tenant: unknown users, missing rights. */
   preflight(): PlanError[] {
     const errors: PlanError[] = []
-    const emails = new Set<string>()
-    for (const u of this.desired.users) {
-      emails.add(u.email)
-      for (const k of u.keys) if (k.movedFrom) emails.add(k.movedFrom)
-    }
-    const unknown = [...emails].filter((e) => !this.usersByEmail.has(e.toLowerCase())).sort(cmp)
+    const emails = declaredEmails(this.desired)
+    const unknown = emails.filter((e) => !this.usersByEmail.has(e.toLowerCase())).sort(cmp)
     if (unknown.length > 0) {
       errors.push({
         code: 'unknown-users',
@@ -143,7 +139,7 @@ class DiffContext {
       })
       return errors
     }
-    const others = [...emails].filter((e) => this.usersByEmail.get(e.toLowerCase())!.uid !== this.live.caller.uid).sort(cmp)
+    const others = emails.filter((e) => this.usersByEmail.get(e.toLowerCase())!.uid !== this.live.caller.uid).sort(cmp)
     if (others.length > 0 && this.live.callerIsAdmin !== true) {
       errors.push({
         code: 'not-tenant-admin',

@@ -2,7 +2,7 @@ import {mkdtemp, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {describe, expect, it} from 'vitest'
-import {isLoopback, normaliseHost, resolveConnection} from '../../src/palette/connection.js'
+import {apiKeyConfigured, isLoopback, normaliseHost, resolveConnection} from '../../src/palette/connection.js'
 import {PaletteKeysError} from '../../src/util/errors.js'
 
 const KEY = 'env-key-value-000000001'
@@ -61,5 +61,15 @@ describe('resolveConnection', () => {
   it('knows loopback addresses', () => {
     expect(['localhost', '127.0.0.1', '127.8.9.1', '[::1]', 'a.localhost'].every(isLoopback)).toBe(true)
     expect(['10.0.0.1', 'example.com', '128.0.0.1', '::2', 'localhost.example.com'].some(isLoopback)).toBe(false)
+  })
+})
+
+describe('apiKeyConfigured', () => {
+  it('says whether resolveConnection has a key to read: a file, or a non-blank variable', () => {
+    expect(apiKeyConfigured({env: {}})).toBe(false)
+    expect(apiKeyConfigured({env: {PALETTE_API_KEY: '  '}})).toBe(false)
+    expect(apiKeyConfigured({env: {PALETTE_API_KEY: 'k'}})).toBe(true)
+    expect(apiKeyConfigured({env: {SPECTROCLOUD_APIKEY: 'k'}})).toBe(true)
+    expect(apiKeyConfigured({apiKeyFile: 'key.txt', env: {}})).toBe(true)
   })
 })
