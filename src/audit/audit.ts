@@ -139,13 +139,17 @@ export function audit(desired: DesiredState, live: LiveState, plan: Plan, now: D
 export function normalisedDiff(desired: DesiredState, live: LiveState, now: Date): string {
   const declared = desiredView(desired)
   const {view: actual} = liveView(live, desired.users.map((u) => u.email), now)
+  // E-mails compare case-insensitively (Palette's may differ in case from the file's).
+  const byEmail = (view: typeof declared) => new Map([...view].map(([e, keys]) => [e.toLowerCase(), keys]))
+  const actualByEmail = byEmail(actual)
+  const declaredByEmail = byEmail(declared)
   // A key declared revoked and absent is satisfied by its absence: no difference.
   for (const [email, keys] of declared) {
-    const mine = [...actual.entries()].find(([e]) => e.toLowerCase() === email.toLowerCase())?.[1]
+    const mine = actualByEmail.get(email.toLowerCase())
     for (const [name, v] of keys) if (v.active === false && !mine?.has(name)) keys.delete(name)
   }
   for (const [email, keys] of actual) {
-    const mine = [...declared.entries()].find(([e]) => e.toLowerCase() === email.toLowerCase())?.[1]
+    const mine = declaredByEmail.get(email.toLowerCase())
     for (const [name, v] of keys) {
       delete v.note
       delete v.adopt

@@ -1,6 +1,6 @@
 import {Document, isMap, isPair, isScalar, type YAMLMap} from 'yaml'
 import {cmp, type DesiredState} from '../config/desired-state.js'
-import type {LiveKey, LiveState} from '../live/snapshot.js'
+import type {LiveKey, LiveState, LiveUser} from '../live/snapshot.js'
 import {ownershipOf} from '../plan/ownership.js'
 
 /** One key as the desired-state file writes it. */
@@ -31,12 +31,21 @@ export interface LiveViewResult {
 export function liveView(live: LiveState, emails: string[], now: Date): LiveViewResult {
   const view: TenantView = new Map()
   const omitted: LiveViewResult['omitted'] = []
+  // Indexed once: a lookup per e-mail over all users and keys was quadratic in the tenant.
+  const usersByEmail = new Map<string, LiveUser>()
+  for (const u of live.users) if (!usersByEmail.has(u.email.toLowerCase())) usersByEmail.set(u.email.toLowerCase(), u)
+  const keysByUser = new Map<string, LiveKey[]>()
+  for (const k of live.keys) {
+    let list = keysByUser.get(k.userUid)
+    if (!list) keysByUser.set(k.userUid, (list = []))
+    list.push(k)
+  }
   for (const email of [...emails].sort((a, b) => cmp(a.toLowerCase(), b.toLowerCase()))) {
-    const user = live.users.find((u) => u.email.toLowerCase() === email.toLowerCase())
+    const user = usersByEmail.get(email.toLowerCase())
     if (!user) continue
     const keys = new Map<string, KeyView>()
     view.set(user.email, keys)
-    const mine = live.keys.filter((k) => k.userUid === user.uid).sort((a, b) => cmp(a.createdAt, b.createdAt) || cmp(a.uid, b.uid))
+    const mine = [...(keysByUser.get(user.uid) ?? [])].sort((a, b) => cmp(a.createdAt, b.createdAt) || cmp(a.uid, b.uid))
     for (const k of mine) {
       const ownership = ownershipOf(k.annotations)
       const expired = k.expiry !== '' && Date.parse(k.expiry) <= now.getTime()
