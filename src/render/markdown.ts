@@ -44,26 +44,31 @@ export function renderMarkdown(plan: Plan, limit = MARKDOWN_PART_LIMIT): string[
   const parts: string[][] = [[...head]]
   const size = (lines: string[]) => lines.reduce((n, l) => n + l.length + 1, 0)
   const budget = limit - 200 // room for the marker and "part i of n"
+  let current = parts[0]!
+  let used = size(current) // the size of `current`, kept as lines are added (not recounted per row)
+  const add = (lines: string[]) => {
+    current.push(...lines)
+    used += size(lines)
+  }
+  const newPart = () => {
+    current = []
+    used = 0
+    parts.push(current)
+  }
   for (const block of blocks) {
-    let current = parts[parts.length - 1]!
-    const open = () => {
-      if (size(current) + size(block.header) + size(block.footer) > budget) {
-        current = []
-        parts.push(current)
-      }
-      current.push(...block.header)
-    }
-    open()
+    const header = size(block.header)
+    const footer = size(block.footer)
+    if (used + header + footer > budget) newPart()
+    add(block.header)
     for (const row of block.rows) {
-      if (size(current) + row.length + 1 + size(block.footer) > budget) {
-        current.push(...block.footer)
-        current = []
-        parts.push(current)
-        current.push(...block.header)
+      if (used + row.length + 1 + footer > budget) {
+        add(block.footer)
+        newPart()
+        add(block.header)
       }
-      current.push(row)
+      add([row])
     }
-    current.push(...block.footer)
+    add(block.footer)
   }
   return parts.map((lines, i) => {
     const label = parts.length > 1 ? `_Part ${i + 1} of ${parts.length}._\n\n` : ''
