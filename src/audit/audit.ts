@@ -136,7 +136,7 @@ export function audit(desired: DesiredState, live: LiveState, plan: Plan, now: D
 }
 
 /** The declared file and the live keys of the declared users, both as export would write them. */
-export function normalisedDiff(desired: DesiredState, live: LiveState, now: Date): string {
+function normalisedDiff(desired: DesiredState, live: LiveState, now: Date): string {
   const declared = desiredView(desired)
   const {view: actual} = liveView(live, desired.users.map((u) => u.email), now)
   // E-mails compare case-insensitively (Palette's may differ in case from the file's).

@@ -2,7 +2,7 @@ import {styleText} from 'node:util'
 import {esc} from '../render/markdown.js'
 import {AUDIT_KINDS, type AuditReport, describeKind} from './audit.js'
 
-export const AUDIT_MARKER = '<!-- palette-keys:audit -->'
+const AUDIT_MARKER = '<!-- palette-keys:audit -->'
 
 function summary(r: AuditReport): string {
   const parts = AUDIT_KINDS.filter((k) => r.counts[k] > 0).map((k) => `${r.counts[k]} ${k}`)

@@ -53,7 +53,7 @@ Exit codes: 0 success (with --detailed-exitcode: no changes), 2 changes present 
 }
 
 /** 1 when the plan could not be made, 3 when a brake refuses it, 2 for changes if asked, else 0. */
-export function planExitCode(plan: Plan, detailed: boolean): ExitCode {
+function planExitCode(plan: Plan, detailed: boolean): ExitCode {
   if (plan.errors.length > 0) return ExitCode.Error
   if (plan.brakes.refused) return ExitCode.Refused
   if (detailed && plan.changes) return ExitCode.Changes

@@ -69,7 +69,7 @@ function tree(records: SealedRecord[]): Tree {
 }
 
 /** PALETTE_KEY_<USER>__<NAME>, upper case, anything but A-Z and 0-9 as _. */
-export function envName(r: Pick<SealedRecord, 'user' | 'name'>): string {
+function envName(r: Pick<SealedRecord, 'user' | 'name'>): string {
   const part = (s: string) => s.toUpperCase().replace(/[^A-Z0-9]/g, '_')
   return `PALETTE_KEY_${part(r.user)}__${part(r.name)}`
 }

@@ -47,9 +47,9 @@ export interface DesiredKey {
   adopt: boolean
 }
 
-export const DEFAULT_POLICY: Policy = {maxChangeRatio: 0.3, adopt: false, deleteRetiredAfterMs: 7 * 86_400_000, warnBeforeMs: 14 * 86_400_000}
-export const DEFAULT_EXPIRES_IN_MS = 90 * 86_400_000
-export const DEFAULT_SEAL_DIR = 'sealed'
+const DEFAULT_POLICY: Policy = {maxChangeRatio: 0.3, adopt: false, deleteRetiredAfterMs: 7 * 86_400_000, warnBeforeMs: 14 * 86_400_000}
+const DEFAULT_EXPIRES_IN_MS = 90 * 86_400_000
+const DEFAULT_SEAL_DIR = 'sealed'
 
 /** The raw shape once the schema holds (every field optional but the required ones). */
 interface RawKey {

@@ -72,7 +72,7 @@ export async function readLiveState(api: PaletteApi, host: string, options: {dec
   }
 }
 
-export function normaliseKey(k: ApiKey): LiveKey {
+function normaliseKey(k: ApiKey): LiveKey {
   // The response's own object, not a copy: nothing else holds it (10k copies were a GC cost).
   const annotations = k.metadata?.annotations ?? {}
   const expiry = k.spec?.expiry ? isoMs(k.spec.expiry) : ''
@@ -91,7 +91,7 @@ export function normaliseKey(k: ApiKey): LiveKey {
 const CANONICAL_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/
 
 /** RFC 3339 → the same instant with milliseconds, so equal times compare equal as strings. */
-export function isoMs(s: string): string {
+function isoMs(s: string): string {
   if (CANONICAL_TIME.test(s)) return s // Palette's own form: nothing to do (the common case)
   const t = Date.parse(s)
   return Number.isNaN(t) ? s : new Date(t).toISOString()

@@ -3,7 +3,7 @@ import {type Action, type Brake, isDestructive, touchedKey} from './model.js'
 import {cleanupUids, ownershipOf} from './ownership.js'
 
 /** Below this many managed keys the change-ratio brake does not apply (as octoDNS does). */
-export const MIN_MANAGED_FOR_RATIO = 10
+const MIN_MANAGED_FOR_RATIO = 10
 
 /**
  * Safety brakes, part of the plan. The change ratio can be forced; locking the caller out

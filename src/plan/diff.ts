@@ -77,7 +77,7 @@ export function diff(desired: DesiredState, live: LiveState, flags: DiffFlags, n
   }
 }
 
-export function summarise(actions: Action[]): Summary {
+function summarise(actions: Action[]): Summary {
   const s: Summary = {create: 0, update: 0, revoke: 0, reactivate: 0, delete: 0, replace: 0, rotate: 0}
   for (const a of actions) if (a.kind !== 'no-op') s[a.kind]++
   return s
