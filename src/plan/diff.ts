@@ -18,7 +18,7 @@ import {
   touchedKey,
   touchesUser,
 } from './model.js'
-import {ownershipOf, RETIRED_AT, SUCCEEDS} from './ownership.js'
+import {ownershipOf, RETIRED_AT, supersededUids} from './ownership.js'
 
 export interface DiffFlags {
   /** --force: lift the forceable brakes. */
@@ -94,7 +94,7 @@ class DiffContext {
   /** Matchable keys (managed or unmanaged, not pending or retired) by user uid and name. */
   private readonly byUserAndName = new Map<string, Map<string, LiveKey[]>>()
   /** Predecessors named by a live successor's SUCCEEDS annotation. */
-  private readonly superseded = new Set<string>()
+  private readonly superseded: Set<string>
   private readonly nowMs: number
 
   constructor(
@@ -103,6 +103,7 @@ class DiffContext {
     private readonly now: Date,
   ) {
     this.nowMs = now.getTime()
+    this.superseded = supersededUids(live.keys)
     for (const u of live.users) {
       this.usersByEmail.set(u.email.toLowerCase(), u)
       this.usersByUid.set(u.uid, u)
@@ -114,8 +115,6 @@ class DiffContext {
       if (!list) this.keysByUser.set(k.userUid, (list = []))
       list.push(k)
       const ownership = ownershipOf(k.annotations)
-      const predecessor = k.annotations[SUCCEEDS]
-      if (predecessor && ownership === 'managed') this.superseded.add(predecessor)
       if (ownership === 'managed' || ownership === 'unmanaged') {
         let byName = this.byUserAndName.get(k.userUid)
         if (!byName) this.byUserAndName.set(k.userUid, (byName = new Map()))

@@ -28,6 +28,17 @@ export const SUCCEEDS = 'paletteKeysSucceeds'
  * named by a live successor (an interrupted rotation).
  */
 export function cleanupUids(keys: ReadonlyArray<{uid: string; annotations: Record<string, string>}>): Set<string> {
-  const superseded = new Set(keys.filter((k) => ownershipOf(k.annotations) === 'managed').map((k) => k.annotations[SUCCEEDS]))
-  return new Set(keys.filter((k) => ['pending', 'retired'].includes(ownershipOf(k.annotations)) || superseded.has(k.uid)).map((k) => k.uid))
+  const superseded = supersededUids(keys)
+  const leftOver = (o: Ownership) => o === 'pending' || o === 'retired'
+  return new Set(keys.filter((k) => leftOver(ownershipOf(k.annotations)) || superseded.has(k.uid)).map((k) => k.uid))
+}
+
+/** The predecessors named by a live managed successor: an interrupted rotation's leftovers. */
+export function supersededUids(keys: ReadonlyArray<{annotations: Record<string, string>}>): Set<string> {
+  const out = new Set<string>()
+  for (const k of keys) {
+    const predecessor = k.annotations[SUCCEEDS]
+    if (predecessor && ownershipOf(k.annotations) === 'managed') out.add(predecessor)
+  }
+  return out
 }
