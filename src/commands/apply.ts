@@ -15,7 +15,7 @@ import type {PaletteHttpClient} from '../palette/http-client.js'
 import type {Action, Plan} from '../plan/model.js'
 import {readPlanFile} from '../plan/plan-file.js'
 import {createdValues} from '../render/summary.js'
-import {ACTION_SYMBOL} from '../render/symbols.js'
+import {actionColumns} from '../render/symbols.js'
 import {renderText} from '../render/text.js'
 import {SealDir} from '../seal/seal-dir.js'
 import {PaletteKeysError, UsageError} from '../util/errors.js'
@@ -115,7 +115,7 @@ Exit codes: 0 done (or nothing to do), 1 an action failed or an error, 3 refused
       const what = o.status === 'done' ? 'done' : `FAILED: ${o.error}`
       const sealed = o.sealedFile ? `, sealed to ${sealDir.display(o.sealedFile)}` : ''
       const note = o.note ? ` (${o.note})` : ''
-      this.log(`  ${ACTION_SYMBOL[a.kind].padEnd(3)} ${a.kind.padEnd(10)}  ${a.address}  ${what}${sealed}${note}`)
+      this.log(`  ${actionColumns(a.kind)}  ${a.address}  ${what}${sealed}${note}`)
     }
     if (!this.jsonEnabled()) this.log('\nApplying:')
     const outcomes = await execute(plan.actions, {api: client, sealer: sealDir, live, parallelism, onOutcome})

@@ -13,6 +13,11 @@ export const ACTION_SYMBOL: Record<ActionKind, string> = {
   'no-op': ' ',
 }
 
+/** The sign and kind columns of an action line, as the plan and apply's progress print them. */
+export function actionColumns(kind: ActionKind): string {
+  return `${ACTION_SYMBOL[kind].padEnd(3)} ${kind.padEnd(10)}`
+}
+
 export const ACTION_COLOR: Record<ActionKind, Parameters<typeof styleText>[0]> = {
   create: 'green',
   update: 'yellow',

@@ -2,7 +2,7 @@ import {styleText} from 'node:util'
 import {diffWords} from 'diff'
 import type {Action, FieldChange, Plan} from '../plan/model.js'
 import {sealLine, summaryLine} from './summary.js'
-import {ACTION_COLOR, ACTION_SYMBOL, FINDING_LABEL} from './symbols.js'
+import {ACTION_COLOR, actionColumns, FINDING_LABEL} from './symbols.js'
 
 export interface TextOptions {
   /** ANSI colour (a TTY without NO_COLOR). */
@@ -40,8 +40,7 @@ export function renderText(plan: Plan, options: TextOptions): string {
   const shown = plan.actions.filter((a) => a.kind !== 'no-op')
   const width = Math.min(60, Math.max(0, ...shown.map((a) => a.address.length), ...plan.findings.map((f) => f.address.length)))
   for (const a of shown) {
-    const sign = ACTION_SYMBOL[a.kind].padEnd(3)
-    lines.push(`  ${paint(ACTION_COLOR[a.kind], `${sign} ${a.kind.padEnd(10)}`)}  ${a.address.padEnd(width)}  ${a.reason}`)
+    lines.push(`  ${paint(ACTION_COLOR[a.kind], actionColumns(a.kind))}  ${a.address.padEnd(width)}  ${a.reason}`)
     for (const detail of details(a, options.color)) lines.push(`                    ${detail}`)
   }
   for (const f of plan.findings) {
