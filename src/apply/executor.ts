@@ -6,7 +6,7 @@ import {PaletteApiError} from '../palette/errors.js'
 import type {CreatedApiKey, PaletteApi} from '../palette/port.js'
 import type {ApiKeyUpdate} from '../palette/types.js'
 import {type Action, type ActionKind, assertNever, isDestructive, type NewKey, touchesUser} from '../plan/model.js'
-import {MANAGED_BY, MANAGED_BY_VALUE, PENDING, RETIRED_AT, SUCCEEDS} from '../plan/ownership.js'
+import {MANAGED_BY, MANAGED_BY_VALUE, PENDING, REPLACES, RETIRED_AT, SUCCEEDS} from '../plan/ownership.js'
 import type {Sealer} from '../seal/seal-dir.js'
 import {SealGate} from './seal-gate.js'
 
@@ -41,6 +41,8 @@ export interface ExecutorOptions {
 const CREATE_ATTEMPTS = 3
 
 class SealFailure extends Error {}
+/** The server's answer cannot be right: nothing more should be sent to it. */
+class UntrustedAnswer extends Error {}
 
 /**
  * Executes plan actions. Others' keys run first with bounded parallelism, the caller's own
@@ -141,17 +143,24 @@ class Executor {
       case 'delete':
         return {note: await this.delete(a.key.uid)}
       case 'replace': {
-        const {uid, file} = await this.create(a.target, {})
+        // The mark lets the next plan finish the move if the old key's DELETE fails or is cut short.
+        const {uid, file} = await this.create(a.target, {[REPLACES]: a.from.uid})
         const note = await this.delete(a.from.uid)
         return {createdUid: uid, sealedFile: file, note: `old key ${a.from.uid} deleted${note ? `; ${note}` : ''}`}
       }
       case 'rotate': {
+        const pred = this.liveKey(a.key.uid)
+        // An adopted key is marked managed first: a successor's SUCCEEDS mark only speaks for managed keys.
+        if (pred.annotations[MANAGED_BY] !== MANAGED_BY_VALUE) {
+          const annotations = {...clientAnnotations(pred.annotations), [MANAGED_BY]: MANAGED_BY_VALUE}
+          await this.mutate(() => this.o.api.updateApiKey(pred.uid, {metadata: {name: pred.name, annotations}, spec: {expiry: pred.expiry}}))
+        }
         const {uid, file} = await this.create(a.target, {[SUCCEEDS]: a.key.uid})
         if (a.retire === 'delete') {
           const note = await this.delete(a.key.uid)
           return {createdUid: uid, sealedFile: file, note: `predecessor ${a.key.uid} deleted${note ? `; ${note}` : ''}`}
         }
-        const k = this.liveKey(a.key.uid)
+        const k = pred
         // Revoke first: if we stop here, the successor's SUCCEEDS marks the predecessor for deletion.
         await this.mutate(() => this.o.api.setApiKeyActive(k.uid, false))
         const annotations = {...clientAnnotations(k.annotations), [MANAGED_BY]: MANAGED_BY_VALUE, [RETIRED_AT]: this.now().toISOString()}
@@ -173,8 +182,9 @@ class Executor {
   private async create(target: NewKey, extra: Record<string, string>): Promise<{uid: string; file: string}> {
     const annotations = {description: target.description, [MANAGED_BY]: MANAGED_BY_VALUE, ...extra}
     let created: CreatedApiKey | undefined
+    let nonce = ''
     for (let attempt = 1; !created; attempt++) {
-      const nonce = randomBytes(8).toString('hex')
+      nonce = randomBytes(8).toString('hex')
       try {
         await this.gate.idle()
         created = await this.o.api.createApiKey({
@@ -182,14 +192,22 @@ class Executor {
           spec: {expiry: target.expiresAt, userUid: target.userUid},
         })
       } catch (error) {
-        if (!(error instanceof PaletteApiError) || attempt >= CREATE_ATTEMPTS) throw error
+        if (!(error instanceof PaletteApiError)) throw error
+        // A key this request may have made is removed even on the last attempt: nobody has its value.
         if (error.ambiguous) await this.removeGhost(nonce)
-        else if (error.status === 429) await this.sleep(1000 * attempt)
-        else throw error
+        if (attempt >= CREATE_ATTEMPTS) throw error
+        if (error.status === 429) await this.sleep(1000 * attempt)
+        else if (!error.ambiguous) throw error
       }
     }
-    const uid = created.uid
     this.gate.enter()
+    let uid: string
+    try {
+      uid = await this.confirmedUid(created.uid, nonce, target)
+    } catch (error) {
+      this.gate.leave()
+      throw error
+    }
     let file: string
     try {
       file = await this.o.sealer.seal({
@@ -214,6 +232,25 @@ class Executor {
     const update: ApiKeyUpdate = {metadata: {name: target.name, annotations}, spec: {expiry: target.expiresAt}}
     await this.mutate(() => this.o.api.updateApiKey(uid, update))
     return {uid, file}
+  }
+
+  /**
+   * The create's answer names the new key's uid, but a server's answer is data, not proof: a
+   * uid that was already a key (or is a user's or the tenant's) would make us mark, seal or
+   * delete the wrong key. Then the key is found by this run's nonce (one list) instead, and
+   * nothing is done under the uid the answer gave.
+   */
+  private async confirmedUid(uid: string, nonce: string, target: NewKey): Promise<string> {
+    const live = this.o.live
+    const suspicious = this.liveByUid.has(uid) || uid === target.userUid || uid === live.caller.uid || uid === live.tenant.uid || live.users.some((u) => u.uid === uid)
+    if (!suspicious) return uid
+    const carriers = (await this.o.api.listApiKeys()).flatMap((k) => (k.metadata?.annotations?.[PENDING] === nonce && typeof k.metadata.uid === 'string' ? [k.metadata.uid] : []))
+    const fresh = carriers.filter((c) => !this.liveByUid.has(c))
+    if (fresh.length === 1 && carriers.length === 1) return fresh[0]!
+    for (const c of fresh) await this.o.api.deleteApiKey(c).catch(() => undefined)
+    throw new UntrustedAnswer(
+      `Palette's answer to the create of ${target.email}/${target.name} named uid ${uid}, which is not a new key, and ${carriers.length === 0 ? 'no key' : `${carriers.length} keys`} carried this run's mark; nothing was sealed or marked under that uid${fresh.length > 0 ? `, and the ${fresh.length} marked key${fresh.length === 1 ? ' was' : 's were'} deleted` : ''}`,
+    )
   }
 
   /** After an ambiguous create: find the key that request may have made, by its nonce, and delete it. */

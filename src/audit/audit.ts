@@ -4,7 +4,7 @@ import {formatDuration} from '../config/duration.js'
 import {desiredView, liveView, viewDocument} from '../export/view.js'
 import type {LiveState} from '../live/snapshot.js'
 import {assertNever, type Plan, type PlanError, touchedKey} from '../plan/model.js'
-import {cleanupUids, ownershipOf} from '../plan/ownership.js'
+import {ownershipOf} from '../plan/ownership.js'
 
 export const AUDIT_KINDS = [
   'missing',
@@ -53,7 +53,7 @@ const DESCRIBE: Record<AuditKind, string> = {
   moved: 'declared for another user (apply would replace it)',
   expired: 'expired',
   expiring: 'expiring soon',
-  unfinished: 'left by an interrupted apply or rotation (apply would clean it up)',
+  unfinished: 'left by an interrupted apply, rotation or move, or a twin from concurrent applies (apply would clean it up)',
 }
 
 export function describeKind(kind: AuditKind): string {
@@ -66,7 +66,6 @@ export function describeKind(kind: AuditKind): string {
  */
 export function audit(desired: DesiredState, live: LiveState, plan: Plan, now: Date, expiringWithinMs: number): AuditReport {
   const findings: AuditFinding[] = []
-  const cleanup = cleanupUids(live.keys)
   const liveByUid = new Map(live.keys.map((k) => [k.uid, k]))
   const rotated = new Set<string>()
   for (const a of plan.actions) {
@@ -82,10 +81,10 @@ export function audit(desired: DesiredState, live: LiveState, plan: Plan, now: D
         findings.push({kind: 'revoked-declared-active', address: a.address, uid, message: 'revoked in Palette, declared active'})
         break
       case 'revoke':
-        findings.push(cleanup.has(uid!) ? {kind: 'unfinished', address: a.address, uid, message: a.reason} : {kind: 'active-declared-revoked', address: a.address, uid, message: 'active in Palette, declared active: false'})
+        findings.push(a.cleanup ? {kind: 'unfinished', address: a.address, uid, message: a.reason} : {kind: 'active-declared-revoked', address: a.address, uid, message: 'active in Palette, declared active: false'})
         break
       case 'delete':
-        findings.push({kind: cleanup.has(uid!) ? 'unfinished' : 'undeclared', address: a.address, uid, message: a.reason})
+        findings.push({kind: a.cleanup ? 'unfinished' : 'undeclared', address: a.address, uid, message: a.reason})
         break
       case 'replace':
         findings.push({kind: 'moved', address: a.address, uid, message: `still held by ${a.from.email}`})
@@ -127,11 +126,11 @@ export function audit(desired: DesiredState, live: LiveState, plan: Plan, now: D
     tenant: live.tenant,
     desired: plan.desired,
     expiringWithin: formatDuration(expiringWithinMs),
-    clean: findings.length === 0 && plan.errors.length === 0,
+    clean: findings.length === 0 && plan.errors.length === 0 && plan.blocked.length === 0,
     counts,
     findings,
     diff: normalisedDiff(desired, live, now),
-    errors: plan.errors,
+    errors: [...plan.errors, ...plan.blocked],
   }
 }
 

@@ -3,14 +3,14 @@ import {createInterface} from 'node:readline/promises'
 import {Args, Flags} from '@oclif/core'
 import {type ActionOutcome, execute} from '../apply/executor.js'
 import {type ApplyResult, applyResult} from '../apply/result.js'
-import {staleness} from '../apply/stale.js'
+import {desiredFileProblem, hostProblem, mismatch, planTime, staleness} from '../apply/saved-plan.js'
 import {BaseCommand} from '../cli/base-command.js'
 import {connect, useColor} from '../cli/connect.js'
 import {ExitCode} from '../cli/exit-codes.js'
 import {connectionFlags, fileFlag} from '../cli/flags.js'
 import {makePlan} from '../cli/planning.js'
 import {loadDesiredStateFile} from '../config/desired-state.js'
-import {type LiveState, readLiveState} from '../live/snapshot.js'
+import type {LiveState} from '../live/snapshot.js'
 import type {PaletteHttpClient} from '../palette/http-client.js'
 import type {Action, Plan} from '../plan/model.js'
 import {readPlanFile} from '../plan/plan-file.js'
@@ -23,9 +23,9 @@ import {PaletteKeysError, UsageError} from '../util/errors.js'
 export default class Apply extends BaseCommand {
   static override summary = 'Make the tenant match the desired-state file; seal every created key value at once.'
 
-  static override description = `Without PLAN: plans afresh from -f FILE, shows the plan and asks for confirmation on a terminal (--auto-approve skips it; without a terminal it is required). With PLAN (from \`plan --out\`): applies that plan without asking, after checking that the live keys are as the plan saw them (exit 4 otherwise).
+  static override description = `Without PLAN: plans afresh from -f FILE, shows the plan and asks for confirmation on a terminal (--auto-approve skips it; without a terminal it is required). With PLAN (from \`plan --out\`): applies that plan without asking, but only after recomputing it from -f FILE (the file it was made from, same SHA-256) and the live tenant at the plan's time: any difference (an edited plan, changed live keys, another host, tenant, version or --force) exits 4 with nothing changed.
 Every created value is encrypted to seal.recipients and written under seal.dir before the next change starts. A failure confined to one key (Palette refused that request) does not stop the others; one that would hit every action (credential, rate limit, network, sealing) stops new ones, and after any failure the caller's own keys are left alone. Run apply again to converge.
-Exit codes: 0 done (or nothing to do), 1 an action failed or an error, 3 refused by a safety brake, 4 saved plan is stale, 64 usage (e.g. no terminal and no --auto-approve), 65 invalid file or no recipient for created keys.`
+Exit codes: 0 done (or nothing to do), 1 an action failed, a key was blocked (twins, a hand-made key in the way) or an error, 3 refused by a safety brake, 4 saved plan is stale, 64 usage (e.g. no terminal and no --auto-approve), 65 invalid file or no recipient for created keys.`
 
   static override examples = [
     {description: 'Review and confirm interactively', command: '<%= config.bin %> <%= command.id %> -f keys.yaml'},
@@ -50,26 +50,30 @@ Exit codes: 0 done (or nothing to do), 1 an action failed or an error, 3 refused
     if (!args.plan && !flags['auto-approve'] && !process.stdin.isTTY) {
       throw new UsageError('apply asks for confirmation, but there is no terminal to ask on.', ['Pass --auto-approve, or apply a reviewed plan file: `palette-keys plan --out plan.json` then `palette-keys apply plan.json`.'], 'no-tty')
     }
-    const now = new Date()
-    const desired = args.plan ? undefined : await loadDesiredStateFile(flags.file, now)
-    const savedPlan = args.plan ? await readPlanFile(args.plan) : undefined
+    const saved = args.plan ? await readPlanFile(args.plan) : undefined
+    // A saved plan is recomputed at its own time from the file the operator names (-f), never from a path in the plan.
+    const now = saved ? planTime(saved, new Date()) : new Date()
+    // Without a plan, a broken file is reported (65) before any credential is looked at.
+    let desired = saved ? undefined : await loadDesiredStateFile(flags.file, now)
     const {client, host} = await connect(flags, this.secrets)
     try {
-      let plan: Plan
-      let live: LiveState
-      if (savedPlan) {
-        plan = savedPlan
-        live = await readLiveState(client, host, {declaredEmails: []})
-        const stale = staleness(plan, live)
-        if (stale) throw stale
-      } else {
-        ;({plan, live} = await makePlan({desired: desired!, api: client, host, force: flags.force, toolVersion: this.config.version, now}))
+      if (saved) {
+        const otherHost = hostProblem(saved, host)
+        if (otherHost) throw otherHost
+        desired = await loadDesiredStateFile(flags.file, now)
+        const otherFile = desiredFileProblem(saved, desired)
+        if (otherFile) throw otherFile
+      }
+      const {plan, live} = await makePlan({desired: desired!, api: client, host, force: flags.force, toolVersion: this.config.version, now})
+      if (saved) {
+        const problem = staleness(saved, live) ?? mismatch(saved, plan)
+        if (problem) throw problem
       }
       if (!this.jsonEnabled()) process.stdout.write(renderText(plan, {color: useColor()}))
       this.checkRunnable(plan)
-      if (!plan.changes) return applyResult(plan, [])
+      if (!plan.changes) return this.finish(plan, applyResult(plan, []))
 
-      const sealDir = new SealDir(resolve(dirname(args.plan ? plan.desired.file : flags.file), plan.seal.dir), plan.seal.recipients)
+      const sealDir = new SealDir(resolve(dirname(flags.file), plan.seal.dir), plan.seal.recipients)
       if (createdValues(plan) > 0) {
         if (plan.seal.recipients.length === 0) {
           throw new PaletteKeysError(`The plan creates ${createdValues(plan)} key value(s) but seal.recipients is empty: they could not be kept. Nothing was changed.`, {
@@ -80,13 +84,22 @@ Exit codes: 0 done (or nothing to do), 1 an action failed or an error, 3 refused
         }
         await sealDir.prepare({allowWorldWritable: flags.force})
       }
-      if (!args.plan && !flags['auto-approve'] && !(await this.confirm(plan))) {
+      if (!saved && !flags['auto-approve'] && !(await this.confirm(plan))) {
         throw new PaletteKeysError('Apply cancelled; nothing was changed.', {code: 'cancelled', exitCode: ExitCode.Error})
       }
-      return await this.execute(plan, live, client, sealDir, flags.parallelism)
+      return this.finish(plan, await this.execute(plan, live, client, sealDir, flags.parallelism))
     } finally {
       await client.close()
     }
+  }
+
+  /** Keys the plan could not handle (twins, a hand-made key in the way) make the run fail once the rest is done. */
+  private finish(plan: Plan, result: ApplyResult): ApplyResult {
+    if (plan.blocked.length > 0) {
+      process.exitCode = ExitCode.Error
+      if (!this.jsonEnabled()) this.log(`\n${plan.blocked.length} declared key${plan.blocked.length === 1 ? ' was' : 's were'} blocked and left alone (see above): ${plan.blocked.map((b) => b.address).join(', ')}. Resolve ${plan.blocked.length === 1 ? 'it' : 'them'} as hinted, then run apply again.`)
+    }
+    return result
   }
 
   private checkRunnable(plan: Plan): void {

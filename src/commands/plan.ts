@@ -52,10 +52,11 @@ Exit codes: 0 success (with --detailed-exitcode: no changes), 2 changes present 
   }
 }
 
-/** 1 when the plan could not be made, 3 when a brake refuses it, 2 for changes if asked, else 0. */
+/** 1 when the plan could not be made, 3 when a brake refuses it, 1 when a key is blocked, 2 for changes if asked, else 0. */
 function planExitCode(plan: Plan, detailed: boolean): ExitCode {
   if (plan.errors.length > 0) return ExitCode.Error
   if (plan.brakes.refused) return ExitCode.Refused
+  if (plan.blocked.length > 0) return ExitCode.Error
   if (detailed && plan.changes) return ExitCode.Changes
   return ExitCode.Ok
 }

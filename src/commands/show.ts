@@ -1,19 +1,18 @@
 import {Args} from '@oclif/core'
 import {BaseCommand} from '../cli/base-command.js'
 import {connect, useColor} from '../cli/connect.js'
-import {staleness} from '../apply/stale.js'
+import {hostProblem, staleness} from '../apply/saved-plan.js'
 import {connectionFlags, formatFlag} from '../cli/flags.js'
 import {apiKeyConfigured} from '../palette/connection.js'
 import {readLiveState} from '../live/snapshot.js'
-import type {Plan} from '../plan/model.js'
 import {readPlanFile} from '../plan/plan-file.js'
-import {type PlanDocument, planDocument} from '../render/json.js'
+import type {PlanDocument} from '../render/json.js'
 import {renderPlan} from '../render/render.js'
 
 export default class Show extends BaseCommand {
   static override summary = 'Render a saved plan as text, JSON or Markdown; warn when it is stale.'
 
-  static override description = `Reads a plan saved by \`plan --out\`. When an API key is configured (PALETTE_API_KEY, SPECTROCLOUD_APIKEY or --api-key-file), it also reads the live keys and warns on stderr when they changed since the plan was made; it never fails for that.`
+  static override description = `Reads a plan saved by \`plan --out\`. When an API key is configured (PALETTE_API_KEY, SPECTROCLOUD_APIKEY or --api-key-file), it also reads the live keys of the configured host (--host, PALETTE_HOST, SPECTROCLOUD_HOST or the default; never the plan's) and warns on stderr when they changed since the plan was made, or when the plan was made for another host (then no request is sent); it never fails for that. Only \`apply PLAN\` proves a plan is what the reviewed file gives (it recomputes it).`
 
   static override examples = [
     {description: 'Show a saved plan', command: '<%= config.bin %> <%= command.id %> plan.json'},
@@ -31,15 +30,24 @@ export default class Show extends BaseCommand {
     const plan = await readPlanFile(args.plan)
     await this.warnIfStale(plan, flags)
     if (!this.jsonEnabled()) process.stdout.write(renderPlan(plan, flags.format, useColor()))
-    return planDocument(plan)
+    return plan
   }
 
-  /** The same check `apply PLAN` makes (staleness), as a warning. */
-  private async warnIfStale(plan: Plan, flags: Parameters<typeof connect>[0]): Promise<void> {
+  /**
+   * Part of the check `apply PLAN` makes (host, tenant, live keys), as a warning. The host is
+   * the operator's (flag, environment, default), never the plan's: a plan made for another
+   * host is reported and no request is sent.
+   */
+  private async warnIfStale(plan: PlanDocument, flags: Parameters<typeof connect>[0]): Promise<void> {
     if (!apiKeyConfigured({apiKeyFile: flags['api-key-file']})) return
     try {
-      const {client, host} = await connect({...flags, host: flags.host ?? plan.host}, this.secrets)
+      const {client, host} = await connect(flags, this.secrets)
       try {
+        const otherHost = hostProblem(plan, host)
+        if (otherHost) {
+          this.logToStderr(`Warning: ${otherHost.message}`)
+          return
+        }
         if (staleness(plan, await readLiveState(client, host, {declaredEmails: []}))) {
           this.logToStderr('Warning: the live keys changed since this plan was made; `apply` of it would stop with exit 4. Plan again.')
         }

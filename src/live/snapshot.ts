@@ -1,6 +1,9 @@
 import type {PaletteApi} from '../palette/port.js'
 import {ADMIN_ROLES} from '../palette/roles.js'
-import type {ApiKey} from '../palette/types.js'
+import type {ApiKey, UserInfo, UserMeta} from '../palette/types.js'
+import {ExitCode} from '../cli/exit-codes.js'
+import {schemaValidator} from '../util/ajv.js'
+import {PaletteKeysError} from '../util/errors.js'
 
 export interface LiveUser {
   uid: string
@@ -41,9 +44,10 @@ export interface LiveState {
  */
 export async function readLiveState(api: PaletteApi, host: string, options: {declaredEmails: string[]}): Promise<LiveState> {
   const [info, users, keys] = await Promise.all([api.whoAmI(), api.listUsersMeta(), api.listApiKeys()])
+  checkAnswers(info, users, keys)
   let requests = 3
   const callerUid = info.userUid ?? ''
-  const liveKeys = keys.map(normaliseKey).filter((k) => k.uid !== '')
+  const liveKeys = keys.map(normaliseKey)
   const uidByEmail = new Map(users.map((u) => [(u.emailId ?? '').toLowerCase(), u.uid]))
   const needAdmin = options.declaredEmails.some((e) => uidByEmail.get(e.toLowerCase()) !== callerUid)
   let callerIsAdmin: boolean | undefined = liveKeys.some((k) => k.userUid !== callerUid) ? true : undefined
@@ -77,8 +81,8 @@ function normaliseKey(k: ApiKey): LiveKey {
   const annotations = k.metadata?.annotations ?? {}
   const expiry = k.spec?.expiry ? isoMs(k.spec.expiry) : ''
   return {
-    uid: k.metadata?.uid ?? '',
-    name: k.metadata?.name ?? '',
+    uid: k.metadata!.uid!,
+    name: k.metadata!.name!,
     userUid: k.spec?.user?.uid ?? annotations.ownerUid ?? '',
     description: annotations.description ?? '',
     expiry,
@@ -95,4 +99,63 @@ function isoMs(s: string): string {
   if (CANONICAL_TIME.test(s)) return s // Palette's own form: nothing to do (the common case)
   const t = Date.parse(s)
   return Number.isNaN(t) ? s : new Date(t).toISOString()
+}
+
+const SOURCES: Record<string, string> = {info: 'GET /v1/users/info', users: 'GET /v1/users/meta items', keys: 'GET /v1/apiKeys items'}
+const MAX_SHOWN = 8
+
+/**
+ * Palette's answers are data, and a plan built on a malformed one could delete or duplicate
+ * keys: a null item, a name that is not a string, a key without an owner, two keys (or users)
+ * with one uid, two users with one e-mail. Any of these stops the plan, saying where in which
+ * answer (never the values, which anybody may have set).
+ */
+function checkAnswers(info: UserInfo, users: UserMeta[], keys: ApiKey[]): void {
+  const problems: string[] = []
+  const validate = schemaValidator('schemas/palette-answers.schema.json')
+  if (!validate({info, users, keys})) {
+    for (const e of validate.errors ?? []) problems.push(`${where(e.instancePath)}: ${e.message ?? 'is invalid'}`)
+  } else {
+    const keyUids = new Map<string, number>()
+    keys.forEach((k, i) => {
+      const uid = k.metadata!.uid!
+      const first = keyUids.get(uid)
+      if (first !== undefined) problems.push(`${SOURCES.keys}[${i}]: the same uid as items[${first}]`)
+      else keyUids.set(uid, i)
+      const owner = k.spec?.user?.uid || k.metadata?.annotations?.ownerUid
+      if (!owner) problems.push(`${SOURCES.keys}[${i}]: no owner (neither spec.user.uid nor the ownerUid annotation)`)
+    })
+    const userUids = new Map<string, number>()
+    const emails = new Map<string, number>()
+    users.forEach((u, i) => {
+      if (u.uid) {
+        const first = userUids.get(u.uid)
+        if (first !== undefined) problems.push(`${SOURCES.users}[${i}]: the same uid as items[${first}]`)
+        else userUids.set(u.uid, i)
+      }
+      if (u.emailId) {
+        const first = emails.get(u.emailId.toLowerCase())
+        if (first !== undefined) problems.push(`${SOURCES.users}[${i}]: the same e-mail as items[${first}]`)
+        else emails.set(u.emailId.toLowerCase(), i)
+      }
+    })
+  }
+  if (problems.length === 0) return
+  const shown = problems.slice(0, MAX_SHOWN)
+  throw new PaletteKeysError(`Palette's answers cannot be planned from (${problems.length} problem${problems.length === 1 ? '' : 's'}): ${shown.join('; ')}${problems.length > MAX_SHOWN ? `; and ${problems.length - MAX_SHOWN} more` : ''}. Nothing was changed.`, {
+    code: 'invalid-answer',
+    exitCode: ExitCode.Error,
+    hints: ['Check that --host (PALETTE_HOST) is a Palette API endpoint; if it is, report the answer to Spectro Cloud support.'],
+  })
+}
+
+/** `/keys/3/metadata/name` → `GET /v1/apiKeys items[3].metadata.name` */
+function where(pointer: string): string {
+  const [, top = '', index, ...segments] = pointer.split('/')
+  // An annotation's name is anybody's text: the path stops before it.
+  const cut = segments.indexOf('annotations')
+  const rest = cut >= 0 && segments.length > cut + 1 ? [...segments.slice(0, cut + 1), '(one value)'] : segments
+  const source = SOURCES[top] ?? top
+  if (top === 'info') return [source, index, ...rest].filter(Boolean).join('.')
+  return `${source}${index === undefined ? '' : `[${index}]`}${rest.length > 0 ? `.${rest.join('.')}` : ''}`
 }

@@ -191,6 +191,8 @@ export class PaletteHttpClient implements PaletteApi {
       const retryable = result.networkError !== undefined || RETRY_STATUSES.has(result.status ?? 0)
       const sent = result.networkError === undefined || !NOT_SENT_ERRORS.has(result.networkError)
       if (sent && result.status !== 429 && (result.status === undefined || result.status >= 500)) maybeApplied = true
+      // A success other than the documented one (200 to a create, say) may well have created the key.
+      if (!idempotent && result.status !== undefined && result.status >= 200 && result.status < 300) maybeApplied = true
 
       if (!idempotent || !retryable || attempt > this.retry.maxRetries) {
         throw this.failure(method, path, result, attempt, !idempotent && maybeApplied)

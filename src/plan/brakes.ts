@@ -1,20 +1,37 @@
 import type {LiveState} from '../live/snapshot.js'
 import {type Action, type Brake, isDestructive, touchedKey} from './model.js'
-import {cleanupUids, ownershipOf} from './ownership.js'
+import {ownershipOf} from './ownership.js'
 
 /** Below this many managed keys the change-ratio brake does not apply (as octoDNS does). */
 const MIN_MANAGED_FOR_RATIO = 10
 
+/** Who the file names: its users (and move sources) by uid, and its declared keys as `declaredKeyId`s. */
+export interface DeclaredScope {
+  userUids: ReadonlySet<string>
+  keys: ReadonlySet<string>
+}
+
+export function declaredKeyId(userUid: string, name: string): string {
+  return `${userUid}\u0000${name}`
+}
+
 /**
  * Safety brakes, part of the plan. The change ratio can be forced; locking the caller out
  * (revoking or deleting every active key it has, so surely the one in use) cannot.
+ *
+ * Marks are claims anybody could have forged, so no mark exempts a change from the ratio:
+ * every revoke, delete, replace and rotate counts, except a clean-up delete of a key under a
+ * name the file declares for its owner (a pending leftover that is created again, a twin of
+ * the key that is kept): the file names that key, and the plan leaves it existing once. The
+ * share is of the keys palette-keys manages for the users the file names: marked keys of
+ * anybody else cannot dilute it.
  */
-export function brakes(actions: Action[], live: LiveState, maxChangeRatio: number, now: Date): Brake[] {
+export function brakes(actions: Action[], live: LiveState, maxChangeRatio: number, now: Date, declared: DeclaredScope): Brake[] {
   const out: Brake[] = []
-  // Clean-up neither counts as managed keys nor as destructive.
-  const cleanup = cleanupUids(live.keys)
-  const managed = live.keys.filter((k) => ownershipOf(k.annotations) === 'managed' && !cleanup.has(k.uid)).length
-  const destructive = actions.filter((a) => isDestructive(a) && !cleanup.has(touchedKey(a)?.uid ?? '')).length
+  let managed = 0
+  for (const k of live.keys) if (declared.userUids.has(k.userUid) && ownershipOf(k.annotations) !== 'unmanaged') managed++
+  const named = (a: Action) => a.kind === 'delete' && a.cleanup === true && declared.keys.has(declaredKeyId(a.key.userUid, a.key.name))
+  const destructive = actions.filter((a) => isDestructive(a) && !named(a)).length
   if (managed >= MIN_MANAGED_FOR_RATIO && destructive / managed > maxChangeRatio) {
     out.push({
       code: 'max-change-ratio',

@@ -1,7 +1,7 @@
 import {cmp, type DesiredKey, type DesiredState, type DesiredUser, declaredEmails} from '../config/desired-state.js'
 import {formatDuration} from '../config/duration.js'
 import type {LiveKey, LiveState, LiveUser} from '../live/snapshot.js'
-import {brakes} from './brakes.js'
+import {brakes, type DeclaredScope, declaredKeyId} from './brakes.js'
 import {keyFingerprint, liveFingerprint} from './fingerprint.js'
 import {
   ACTION_KINDS,
@@ -15,10 +15,11 @@ import {
   PLAN_FORMAT_VERSION,
   type PlanError,
   type Summary,
+  isDestructive,
   touchedKey,
   touchesUser,
 } from './model.js'
-import {ownershipOf, RETIRED_AT, supersededUids} from './ownership.js'
+import {ownershipOf, REPLACES, RETIRED_AT, supersededUids} from './ownership.js'
 
 export interface DiffFlags {
   /** --force: lift the forceable brakes. */
@@ -38,11 +39,12 @@ export function diff(desired: DesiredState, live: LiveState, flags: DiffFlags, n
   if (errors.length === 0) {
     for (const user of desired.users) ctx.matchUser(user)
     for (const user of desired.users) ctx.leftovers(user)
+    errors.push(...ctx.callerProblems())
   }
-  errors.push(...ctx.errors)
   const actions = errors.length > 0 ? [] : ctx.sortedActions()
   const findings = errors.length > 0 ? [] : ctx.sortedFindings()
-  const items = errors.length > 0 ? [] : brakes(actions, live, desired.policy.maxChangeRatio, now)
+  const blocked = errors.length > 0 ? [] : ctx.sortedBlocked()
+  const items = errors.length > 0 ? [] : brakes(actions, live, desired.policy.maxChangeRatio, now, ctx.declaredScope())
   const summary = summarise(actions)
   return {
     format: PLAN_FORMAT,
@@ -72,6 +74,7 @@ export function diff(desired: DesiredState, live: LiveState, flags: DiffFlags, n
     changes: actions.some((a) => a.kind !== 'no-op'),
     brakes: {refused: items.some((b) => !b.forceable || !flags.force), items},
     errors,
+    blocked,
     actions,
     findings,
   }
@@ -84,13 +87,14 @@ function summarise(actions: Action[]): Summary {
 }
 
 class DiffContext {
-  readonly errors: PlanError[] = []
+  private readonly blocked: PlanError[] = []
   private readonly actions: Action[] = []
   private readonly findings: Finding[] = []
   private readonly claimed = new Set<string>()
   private readonly usersByEmail = new Map<string, LiveUser>()
   private readonly usersByUid = new Map<string, LiveUser>()
   private readonly keysByUser = new Map<string, LiveKey[]>()
+  private readonly keysByUid = new Map<string, LiveKey>()
   /** Matchable keys (managed or unmanaged, not pending or retired) by user uid and name. */
   private readonly byUserAndName = new Map<string, Map<string, LiveKey[]>>()
   /** Predecessors named by a live successor's SUCCEEDS annotation. */
@@ -111,6 +115,7 @@ class DiffContext {
     // No sort of all keys here: actions and findings are sorted at the end, and twins (the
     // one place where the order of live keys shows) are sorted when met, in pick().
     for (const k of live.keys) {
+      this.keysByUid.set(k.uid, k)
       let list = this.keysByUser.get(k.userUid)
       if (!list) this.keysByUser.set(k.userUid, (list = []))
       list.push(k)
@@ -147,6 +152,32 @@ class DiffContext {
       })
     }
     return errors
+  }
+
+  /**
+   * Which keys are the caller's own decides the self-lockout brake and the order of actions.
+   * Palette's spec makes every field of /v1/users/info optional: without the caller's uid
+   * the tool cannot tell, so it refuses to revoke or delete anything rather than guess.
+   */
+  callerProblems(): PlanError[] {
+    if (this.live.caller.uid !== '' || !this.actions.some(isDestructive)) return []
+    return [
+      {
+        code: 'unknown-caller',
+        message: 'Palette did not say who the caller is (GET /v1/users/info gave no userUid), so palette-keys cannot tell which keys are its own and will not revoke or delete any',
+        hint: 'Check the API key and the host; a plan that only creates or updates keys still works.',
+      },
+    ]
+  }
+
+  /** The users the file names (declared users and move sources) and its declared keys. */
+  declaredScope(): DeclaredScope {
+    const keys = new Set<string>()
+    for (const u of this.desired.users) {
+      const uid = this.user(u.email).uid
+      for (const k of u.keys) keys.add(declaredKeyId(uid, k.name))
+    }
+    return {userUids: new Set(declaredEmails(this.desired).flatMap((e) => this.usersByEmail.get(e.toLowerCase())?.uid ?? [])), keys}
   }
 
   matchUser(user: DesiredUser): void {
@@ -188,13 +219,15 @@ class DiffContext {
     const ownership = ownershipOf(match.annotations)
     const adopt = ownership === 'unmanaged'
     if (adopt && !(key.adopt || this.desired.policy.adopt)) {
-      this.errors.push({
+      this.blocked.push({
         code: 'unmanaged-conflict',
-        message: `${address} exists in Palette (uid ${match.uid}) but was not created by palette-keys`,
+        address,
+        message: `${address} exists in Palette (uid ${match.uid}) but was not created by palette-keys; it is left alone, and nothing is done for this key`,
         hint: 'Set adopt: true on the key (or policy.adopt: true) to manage it, or give the declared key another name.',
       })
       return
     }
+    if (key.movedFrom) this.replaceLeftover(user, key, match, address)
     // The fingerprint is a hash per key: computed only for keys an action changes.
     let fingerprinted: KeyRef | undefined
     const ref = (): KeyRef => (fingerprinted ??= this.ref(match))
@@ -220,6 +253,21 @@ class DiffContext {
       this.actions.push({kind: 'no-op', address, key: this.ref(match, false), reason: 'matches the declaration'})
     }
     if (key.active) this.expiryFindings(user.email, key.name, match, expiryMs, address, key.expiry.kind === 'at')
+  }
+
+  /**
+   * A move whose old key outlived it (its DELETE failed or was interrupted): the new key's
+   * REPLACES mark names the old one. The file authorises it, not the mark: the old key must
+   * belong to the user the file says the key moved from, under the declared name.
+   */
+  private replaceLeftover(user: DesiredUser, key: DesiredKey, match: LiveKey, address: string): void {
+    const oldUid = match.annotations[REPLACES]
+    if (oldUid === undefined || ownershipOf(match.annotations) !== 'managed') return
+    const old = this.keysByUid.get(oldUid)
+    if (!old || this.claimed.has(old.uid)) return
+    if (old.userUid !== this.user(key.movedFrom!).uid || (old.name !== key.name && old.name !== key.renamedFrom)) return
+    this.claimed.add(old.uid)
+    this.actions.push({kind: 'delete', address, key: this.ref(old), cleanup: true, reason: `the old key of ${key.movedFrom}, left by an interrupted move to ${user.email} (the new key exists and is sealed)`})
   }
 
   /** Rotation: an active key that has expired or is inside its rotateBefore window. */
@@ -257,17 +305,17 @@ class DiffContext {
       const ref = this.ref(k)
       const ownership = ownershipOf(k.annotations)
       if (ownership === 'pending') {
-        this.actions.push({kind: 'delete', address, key: ref, reason: 'created by an interrupted apply; its value was never sealed'})
+        this.actions.push({kind: 'delete', address, key: ref, cleanup: true, reason: 'created by an interrupted apply; its value was never sealed'})
       } else if (ownership === 'retired') {
         const retiredAt = Date.parse(k.annotations[RETIRED_AT] ?? '')
         const until = (Number.isNaN(retiredAt) ? 0 : retiredAt) + this.desired.policy.deleteRetiredAfterMs
-        if (until <= this.nowMs) this.actions.push({kind: 'delete', address, key: ref, reason: `retired by a rotation on ${(k.annotations[RETIRED_AT] ?? '?').slice(0, 10)}`})
+        if (until <= this.nowMs) this.actions.push({kind: 'delete', address, key: ref, cleanup: true, reason: `retired by a rotation on ${(k.annotations[RETIRED_AT] ?? '?').slice(0, 10)}`})
         else {
-          if (k.isActive) this.actions.push({kind: 'revoke', address, key: ref, reason: 'retired by a rotation, so it must stay revoked'})
+          if (k.isActive) this.actions.push({kind: 'revoke', address, key: ref, cleanup: true, reason: 'retired by a rotation, so it must stay revoked'})
           this.findings.push({kind: 'retired', address, email: user.email, name: k.name, uid: k.uid, message: `retired by a rotation; deleted after ${new Date(until).toISOString().slice(0, 10)}`})
         }
       } else if (this.superseded.has(k.uid)) {
-        this.actions.push({kind: 'delete', address, key: ref, reason: 'predecessor of a rotation whose successor exists (the rotation was interrupted)'})
+        this.actions.push({kind: 'delete', address, key: ref, cleanup: true, reason: 'predecessor of a rotation whose successor exists (the rotation was interrupted)'})
       } else if (ownership === 'managed') {
         this.actions.push({kind: 'delete', address, key: ref, reason: 'created by palette-keys and no longer declared'})
       } else if (user.exclusive) {
@@ -279,8 +327,12 @@ class DiffContext {
   }
 
   /**
-   * The one live key of `owner` named `name` that is still free, undefined if none, or
-   * null (with an error recorded) when there are several: never guess between twins.
+   * The one live key of `owner` named `name` that is still free, undefined if none, or null
+   * when the file's key is blocked (recorded in `blocked`). Twins made by palette-keys (two
+   * concurrent applies each created one) are resolved without asking: the oldest is kept
+   * and the others deleted with their sealed files, so every live key ends with one sealed
+   * value. Hand-made twins beside a managed key are left to leftovers() (reported, or
+   * deleted for an exclusive user). Hand-made twins alone cannot be told apart: never guess.
    */
   private pick(owner: LiveUser, name: string, address: string): LiveKey | undefined | null {
     const all = this.byUserAndName.get(owner.uid)?.get(name)
@@ -288,13 +340,30 @@ class DiffContext {
     if (all.length === 1) return this.free(all[0]!) ? all[0] : undefined
     const candidates = all.filter((k) => this.free(k)).sort(byCreation)
     if (candidates.length <= 1) return candidates[0]
+    const managed = candidates.filter((k) => ownershipOf(k.annotations) === 'managed')
+    if (managed.length > 0) {
+      const [keep, ...twins] = managed
+      for (const t of twins) {
+        this.claimed.add(t.uid)
+        this.actions.push({kind: 'delete', address, key: this.ref(t), cleanup: true, reason: `a twin of ${keep!.uid} (same user and name, both made by palette-keys, e.g. by two concurrent applies): the older is kept, this one and its sealed file are deleted`})
+      }
+      return keep
+    }
+    for (const k of candidates) this.claimed.add(k.uid)
     const newest = candidates[candidates.length - 1]!
-    this.errors.push({
+    const adopting = this.desired.policy.adopt || this.desiredKeyAdopts(owner, name)
+    this.blocked.push({
       code: 'ambiguous-key',
-      message: `${owner.email} has ${candidates.length} live keys named "${name}" (for ${address}): ${candidates.map((k) => `${k.uid} (created ${k.createdAt || '?'})`).join(', ')}`,
-      hint: `palette-keys never guesses which one is meant. Delete the twin whose value nobody holds (often the newer, ${newest.uid}, from a concurrent apply) or rename one of them in Palette, then plan again.`,
+      address,
+      message: `${owner.email} has ${candidates.length} hand-made live keys named "${name}": ${candidates.map((k) => `${k.uid} (created ${k.createdAt || '?'})`).join(', ')}. palette-keys cannot tell which one ${address} means, so none of them is touched and nothing is done for this key`,
+      hint: `Delete (or rename in Palette) the one nobody uses, often the newer, ${newest.uid}; the next plan then ${adopting ? 'adopts the one left' : 'finds one hand-made key, which needs adopt: true to be managed'}.`,
     })
     return null
+  }
+
+  private desiredKeyAdopts(owner: LiveUser, name: string): boolean {
+    const user = this.desired.users.find((u) => u.email.toLowerCase() === owner.email.toLowerCase())
+    return user?.keys.some((k) => (k.name === name || k.renamedFrom === name) && k.adopt) ?? false
   }
 
   private free(k: LiveKey): boolean {
@@ -331,6 +400,10 @@ class DiffContext {
         ACTION_KINDS.indexOf(a.kind) - ACTION_KINDS.indexOf(b.kind) ||
         cmp(touchedKey(a)?.uid ?? '', touchedKey(b)?.uid ?? ''),
     )
+  }
+
+  sortedBlocked(): PlanError[] {
+    return [...this.blocked].sort((a, b) => cmp(a.address ?? '', b.address ?? '') || cmp(a.code, b.code))
   }
 
   sortedFindings(): Finding[] {

@@ -39,6 +39,11 @@ interface Base {
   address: string
   /** Why: for people, never parsed. */
   reason: string
+  /**
+   * Clean-up of what an interrupted apply, rotation or replace, or a concurrent apply, left
+   * behind (audit reports it as `unfinished`). It counts toward the brakes like any change.
+   */
+  cleanup?: true
 }
 
 export type Action =
@@ -75,6 +80,8 @@ export interface PlanError {
   code: string
   message: string
   hint?: string
+  /** The declared key it concerns, for problems confined to one key (Plan.blocked). */
+  address?: string
 }
 
 export interface Brake {
@@ -106,6 +113,12 @@ export interface Plan {
   brakes: {refused: boolean; items: Brake[]}
   /** Problems that stop the plan: no action is planned while any exists. */
   errors: PlanError[]
+  /**
+   * Problems confined to one declared key (twins nobody can tell apart, a hand-made key in
+   * the way): that key gets no action, every other key is planned as usual; plan and apply
+   * exit 1 while any exists.
+   */
+  blocked: PlanError[]
   actions: Action[]
   findings: Finding[]
 }

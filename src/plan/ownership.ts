@@ -3,6 +3,10 @@
  * Palette's own `ownerUid`, kept small. Whether a real tenant keeps custom annotations is
  * unverified (README): if they were dropped, every key would look unmanaged and nothing
  * would be deleted, which is the safe failure.
+ *
+ * Any tenant user can set any annotation on their own keys, so a mark is a claim, never an
+ * instruction: it speaks only for the key that carries it, and a mark naming another key
+ * (SUCCEEDS, REPLACES) is honoured only under the rules below.
  */
 export const MANAGED_BY = 'managedBy'
 export const MANAGED_BY_VALUE = 'palette-keys'
@@ -10,6 +14,10 @@ export const MANAGED_BY_VALUE = 'palette-keys'
 export const PENDING = 'paletteKeysPending'
 /** Set on a predecessor retired by a rotation (RFC 3339 time); deleted after policy.deleteRetiredAfter. */
 export const RETIRED_AT = 'paletteKeysRetiredAt'
+/** Set on a rotation successor: the uid of the key it replaces, so a crash between the two steps is recognisable. */
+export const SUCCEEDS = 'paletteKeysSucceeds'
+/** Set on the new owner's key of a replace (a move): the uid of the old owner's key, deleted once the new one is sealed. */
+export const REPLACES = 'paletteKeysReplaces'
 
 export type Ownership = 'unmanaged' | 'managed' | 'pending' | 'retired'
 
@@ -19,26 +27,30 @@ export function ownershipOf(annotations: Record<string, string>): Ownership {
   if (annotations[RETIRED_AT] !== undefined) return 'retired'
   return 'managed'
 }
-/** Set on a rotation successor: the uid of the key it replaces, so a crash between the two steps is recognisable. */
-export const SUCCEEDS = 'paletteKeysSucceeds'
 
-/**
- * Keys whose removal is clean-up, not a change anyone relies on: left pending by an
- * interrupted apply (nobody holds the value), retired by a rotation, or the predecessor
- * named by a live successor (an interrupted rotation).
- */
-export function cleanupUids(keys: ReadonlyArray<{uid: string; annotations: Record<string, string>}>): Set<string> {
-  const superseded = supersededUids(keys)
-  const leftOver = (o: Ownership) => o === 'pending' || o === 'retired'
-  return new Set(keys.filter((k) => leftOver(ownershipOf(k.annotations)) || superseded.has(k.uid)).map((k) => k.uid))
+interface MarkedKey {
+  uid: string
+  name: string
+  userUid: string
+  annotations: Record<string, string>
 }
 
-/** The predecessors named by a live managed successor: an interrupted rotation's leftovers. */
-export function supersededUids(keys: ReadonlyArray<{annotations: Record<string, string>}>): Set<string> {
+/**
+ * The predecessors of interrupted rotations: keys named by a live managed successor's
+ * SUCCEEDS mark, honoured only when the predecessor has the successor's owner and name and
+ * is itself a key palette-keys manages. A mark can thus never reach another user's key, a
+ * key made by hand, nor another declared key. (The diff acts on them only for users the file
+ * declares.)
+ */
+export function supersededUids(keys: ReadonlyArray<MarkedKey>): Set<string> {
+  const byUid = new Map<string, MarkedKey>()
+  for (const k of keys) byUid.set(k.uid, k)
   const out = new Set<string>()
   for (const k of keys) {
     const predecessor = k.annotations[SUCCEEDS]
-    if (predecessor && ownershipOf(k.annotations) === 'managed') out.add(predecessor)
+    if (predecessor === undefined || predecessor === k.uid || ownershipOf(k.annotations) !== 'managed') continue
+    const p = byUid.get(predecessor)
+    if (p && p.userUid === k.userUid && p.name === k.name && ownershipOf(p.annotations) !== 'unmanaged') out.add(predecessor)
   }
   return out
 }

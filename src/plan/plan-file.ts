@@ -1,7 +1,7 @@
 import {readFile} from 'node:fs/promises'
 import type {ValidateFunction} from 'ajv'
 import {ExitCode} from '../cli/exit-codes.js'
-import {planDocument} from '../render/json.js'
+import {type PlanDocument, planDocument} from '../render/json.js'
 import {writeFileAtomic} from '../util/atomic-write.js'
 import {schemaValidator} from '../util/ajv.js'
 import {PaletteKeysError, UsageError} from '../util/errors.js'
@@ -17,8 +17,12 @@ export async function writePlanFile(path: string, plan: Plan): Promise<void> {
   await writeFileAtomic(path, JSON.stringify(planDocument(plan), null, 2) + '\n', 0o644)
 }
 
-/** Reads a saved plan; anything that is not a valid plan document is refused (exit 65). */
-export async function readPlanFile(path: string): Promise<Plan> {
+/**
+ * Reads a saved plan; anything that is not a valid plan document is refused (exit 65). The
+ * document is returned as written (resource_changes included): `apply PLAN` compares all of
+ * it with the plan it recomputes.
+ */
+export async function readPlanFile(path: string): Promise<PlanDocument> {
   let text: string
   try {
     text = await readFile(path, 'utf8')
@@ -36,8 +40,7 @@ export async function readPlanFile(path: string): Promise<Plan> {
     const first = validate.errors?.[0]
     throw invalidPlan(path, `it does not match the plan format: ${first?.instancePath || '/'} ${first?.message ?? ''}`.trim())
   }
-  const {resource_changes: _derived, ...plan} = doc as Plan & {resource_changes: unknown}
-  return plan
+  return doc as PlanDocument
 }
 
 function invalidPlan(path: string, why: string): PaletteKeysError {

@@ -13,13 +13,14 @@ export const MARKDOWN_MARKER = '<!-- palette-keys:plan -->'
  */
 export function renderMarkdown(plan: Plan, limit = MARKDOWN_PART_LIMIT): string[] {
   const head: string[] = []
-  const title = plan.errors.length > 0 ? 'cannot be made' : plan.changes ? summaryLine(plan).replace(/^Plan: /, '').replace(/\.$/, '') : 'no changes'
+  const title = plan.errors.length > 0 ? 'cannot be made' : plan.blocked.length > 0 ? `${plan.blocked.length} key${plan.blocked.length === 1 ? '' : 's'} blocked; ${plan.changes ? summaryLine(plan).replace(/^Plan: /, '').replace(/\.$/, '') : 'no other changes'}` : plan.changes ? summaryLine(plan).replace(/^Plan: /, '').replace(/\.$/, '') : 'no changes'
   head.push(`### palette-keys plan: ${title}`)
   head.push('')
   head.push(`Tenant **${esc(plan.tenant.orgName || plan.tenant.uid)}** at \`${plan.host}\`, as \`${esc(plan.caller.email || plan.caller.uid)}\`, from \`${esc(plan.desired.file)}\`. Live: ${plan.live.users} users, ${plan.live.keys} keys (${plan.live.requests} requests).`)
   head.push('')
   for (const b of plan.brakes.items) head.push(`> **${b.forceable && plan.policy.force ? 'Brake lifted by --force' : 'Refused'}** (${b.code}): ${esc(b.message)}`, '')
   for (const e of plan.errors) head.push(`> **Error** (${e.code}): ${esc(e.message)}${e.hint ? ` (${esc(e.hint)})` : ''}`, '')
+  for (const e of plan.blocked) head.push(`> **Blocked** \`${code(e.address ?? '')}\` (${e.code}): ${esc(e.message)}${e.hint ? ` (${esc(e.hint)})` : ''}`, '')
   const seal = sealLine(plan)
   if (seal) head.push(seal, '')
 

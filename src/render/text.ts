@@ -47,6 +47,14 @@ export function renderText(plan: Plan, options: TextOptions): string {
     lines.push(`  ${paint('magenta', `!   ${FINDING_LABEL[f.kind].padEnd(10)}`)}  ${f.address.padEnd(width)}  ${f.message}${f.uid ? ` [${f.uid}]` : ''}`)
   }
   if (shown.length > 0 || plan.findings.length > 0) lines.push('')
+  if (plan.blocked.length > 0) {
+    lines.push(paint('red', `Blocked, nothing done for ${plan.blocked.length} declared key${plan.blocked.length === 1 ? '' : 's'} (every other key is planned as usual):`))
+    for (const e of plan.blocked) {
+      lines.push(`  ${paint('red', 'x')} ${e.address}: ${e.code}: ${e.message}`)
+      if (e.hint) lines.push(`      hint: ${e.hint}`)
+    }
+    lines.push('')
+  }
 
   const unchanged = plan.actions.length - shown.length
   if (!plan.changes) {

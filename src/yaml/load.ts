@@ -1,10 +1,13 @@
 import type {ErrorObject} from 'ajv'
-import {isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument, type Document} from 'yaml'
+import {isMap, isNode, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument, type Document, visit} from 'yaml'
 import {ExitCode} from '../cli/exit-codes.js'
 import {type Diagnostic, PaletteKeysError} from '../util/errors.js'
 
 /** Refuse larger inputs outright: no desired-state or seed file is anywhere near this. */
 export const MAX_YAML_BYTES = 1024 * 1024
+/** The tags of YAML 1.2's core schema: the only ones a file may name (`!!set`, `!!omap`, `!!binary`, `!custom` are refused). */
+const YAML_ORG = 'tag:yaml.org,2002:'
+const CORE_TAGS = new Set(['map', 'seq', 'str', 'null', 'bool', 'int', 'float'].map((t) => YAML_ORG + t))
 /** yaml's guard against alias bombs ("billion laughs"). */
 const MAX_ALIAS_COUNT = 100
 
@@ -28,10 +31,25 @@ export function parseYaml(text: string, file: string): LoadedYaml {
       {file, line: 1, col: 1, path: '', code: 'yaml.too-large', message: `the file is larger than ${MAX_YAML_BYTES} bytes`},
     ])
   }
-  const doc = parseDocument(text, {lineCounter, uniqueKeys: true, prettyErrors: false, strict: true})
+  const doc = parseDocument(text, {lineCounter, uniqueKeys: true, prettyErrors: false, strict: true, logLevel: 'silent'})
   const diagnostics: Diagnostic[] = [...doc.errors, ...doc.warnings].map((e) => {
     const pos = e.linePos?.[0] ?? lineCounter.linePos(e.pos[0])
     return {file, line: pos.line, col: pos.col, path: '', code: `yaml.${kebab(e.code)}`, message: firstLine(e.message)}
+  })
+  // Plain data only: a `!!set` under `keys:` made declared keys vanish (read as an empty mapping).
+  visit(doc, (_key, node) => {
+    // Tags outside yaml.org's have no resolver here: yaml reports them itself (tag-resolve-failed).
+    if (!isNode(node) || node.tag === undefined || CORE_TAGS.has(node.tag) || !node.tag.startsWith(YAML_ORG)) return
+    const pos = lineCounter.linePos(node.range?.[0] ?? 0)
+    diagnostics.push({
+      file,
+      line: pos.line,
+      col: pos.col,
+      path: '',
+      code: 'yaml.unsupported-tag',
+      message: `the tag ${JSON.stringify('!!' + node.tag.slice(YAML_ORG.length, YAML_ORG.length + 40))} is not plain YAML 1.2 data`,
+      hint: 'Remove the tag: write a plain mapping, list or scalar.',
+    })
   })
   if (diagnostics.length > 0) throw invalidInput(file, diagnostics)
   let value: unknown

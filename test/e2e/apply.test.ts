@@ -191,14 +191,14 @@ describe('apply, each action kind, then plan shows no changes (real CLI and emul
     const laptop = list.find((k) => k.metadata.name === 'laptop-2024')!
     await api(emu, 'PUT', `/v1/apiKeys/${laptop.metadata.uid}`, ADMIN, {metadata: {name: 'laptop-2024', annotations: {description: 'changed by hand', managedBy: 'palette-keys'}}, spec: {expiry: '2029-06-30T00:00:00.000Z'}})
     const before = await mutations(emu)
-    const stale = await cli(['apply', planFile], env)
+    const stale = await cli(['apply', planFile, '-f', keys], env)
     expect(stale.code).toBe(4)
     expect(stale.stderr).toContain('The plan is stale')
     expect(await mutations(emu)).toBe(before)
 
     // Planned again, it applies (no prompt: a saved plan was reviewed).
     expect((await cli(['plan', '-f', keys, '--out', planFile], env)).code).toBe(0)
-    const applied = await cli(['apply', planFile], env)
+    const applied = await cli(['apply', planFile, '-f', keys], env)
     expect(applied.code, applied.stdout + applied.stderr).toBe(0)
     expect(applied.stdout).toMatch(/\+ {3}create {6}alice@example\.com\/extra {2}done/)
     expect((await cli(['plan', '-f', keys, '--detailed-exitcode'], env)).code).toBe(0)
@@ -242,7 +242,7 @@ describe('apply, each action kind, then plan shows no changes (real CLI and emul
     const planFile = join(work, 'plan.json')
     const other = await startEmulatorProcess(['--seed', 'examples/tenant.yaml', '--rate-limit', '0'])
     try {
-      const r = await cli(['apply', planFile], {PALETTE_HOST: other.url, PALETTE_API_KEY: ADMIN})
+      const r = await cli(['apply', planFile, '-f', keys], {PALETTE_HOST: other.url, PALETTE_API_KEY: ADMIN})
       expect(r.code).toBe(4)
       expect(r.stderr).toContain(`This plan was made for ${emu.url}`)
     } finally {

@@ -7,7 +7,7 @@ import {parseDesiredState} from '../../src/config/desired-state.js'
 import type {Seed} from '../../src/emulator/seed.js'
 import {EmulatorState} from '../../src/emulator/state.js'
 import {diff} from '../../src/plan/diff.js'
-import {MANAGED_BY, MANAGED_BY_VALUE, PENDING, RETIRED_AT, SUCCEEDS} from '../../src/plan/ownership.js'
+import {MANAGED_BY, MANAGED_BY_VALUE, ownershipOf, PENDING, REPLACES, RETIRED_AT, SUCCEEDS} from '../../src/plan/ownership.js'
 import type {Sealer} from '../../src/seal/seal-dir.js'
 import {MemoryPalette} from '../support/memory-api.js'
 
@@ -29,7 +29,9 @@ const liveKeyArb = fc.record({
   user: fc.constantFrom(...USERS),
   name: fc.constantFrom(...NAMES),
   managed: fc.boolean(),
-  mark: fc.constantFrom('none', 'none', 'none', 'none', 'pending', 'retired', 'succeeds'),
+  mark: fc.constantFrom('none', 'none', 'none', 'none', 'pending', 'retired', 'succeeds', 'forged-succeeds', 'forged-replaces'),
+  /** Which other key a forged mark names (an index into the tenant's keys). */
+  victim: fc.nat(20),
   active: fc.boolean(),
   expiryDays: fc.constantFrom(-5, 3, 10, 60, 400),
 })
@@ -60,7 +62,7 @@ const desiredArb = fc.record({
   deleteRetiredAfter: fc.constantFrom('0d', '7d'),
 })
 
-type LiveSpec = fc.Arbitrary<unknown> extends never ? never : {user: string; name: string; managed: boolean; mark: string; active: boolean; expiryDays: number}
+type LiveSpec = {user: string; name: string; managed: boolean; mark: string; victim: number; active: boolean; expiryDays: number}
 type DesiredSpec = {users: Record<string, {exclusive: boolean; keys: Record<string, Record<string, unknown>>}>; adopt: boolean; deleteRetiredAfter: string}
 
 function tenant(keys: LiveSpec[]): EmulatorState {
@@ -80,7 +82,8 @@ function tenant(keys: LiveSpec[]): EmulatorState {
             active: k.active,
             expiry: new Date(NOW.getTime() + k.expiryDays * DAY).toISOString(),
             annotations: {
-              ...(k.managed || k.mark !== 'none' ? {[MANAGED_BY]: MANAGED_BY_VALUE} : {}),
+              ...(k.managed || k.mark === 'pending' || k.mark === 'retired' || k.mark === 'succeeds' ? {[MANAGED_BY]: MANAGED_BY_VALUE} : {}),
+              ...(k.mark.startsWith('forged') ? {[MANAGED_BY]: MANAGED_BY_VALUE, forged: `${k.mark}:${k.victim}`} : {}),
               ...(k.mark === 'pending' ? {[PENDING]: 'x'} : {}),
               ...(k.mark === 'retired' ? {[RETIRED_AT]: new Date(NOW.getTime() - 3 * DAY).toISOString()} : {}),
             },
@@ -97,6 +100,16 @@ function tenant(keys: LiveSpec[]): EmulatorState {
     const predecessor = all.find((x) => x !== successor && x.userUid === successor?.userUid)
     if (successor && predecessor) state.updateKey(successor.uid, {annotations: {...successor.annotations, [SUCCEEDS]: predecessor.uid}}, NOW)
   })
+  // Forged marks: a key claiming any other key (of any user, managed or not) as its predecessor or its moved-from original.
+  for (const k of state.allKeys()) {
+    const forged = k.annotations.forged
+    if (forged === undefined) continue
+    const [kind, index] = forged.split(':')
+    const victim = all[Number(index) % all.length]!
+    const {forged: _f, ...rest} = k.annotations
+    const mark = kind === 'forged-replaces' ? REPLACES : SUCCEEDS
+    state.updateKey(k.uid, {annotations: {...rest, [mark]: victim.uid}}, NOW)
+  }
   return state
 }
 
@@ -120,7 +133,7 @@ function desiredText(d: DesiredSpec): string {
   return stringify({version: 1, seal: {recipients: ['age1kdnug0g69q26qvlaysykz582z2lucrrewkjdyhwmnyucrm6f2fyqangs4c']}, policy: {adopt: d.adopt, deleteRetiredAfter: d.deleteRetiredAfter, maxChangeRatio: 1}, users})
 }
 
-export const stats = {cases: 0, applied: 0, refused: 0, invalidFile: 0, planErrors: 0, actions: 0, creates: 0}
+export const stats = {cases: 0, applied: 0, refused: 0, invalidFile: 0, planErrors: 0, actions: 0, creates: 0, forged: 0, blocked: 0}
 
 describe('property: plan → apply → plan converges', () => {
   it(`holds for ${RUNS} random tenants and files`, async () => {
@@ -145,12 +158,31 @@ describe('property: plan → apply → plan converges', () => {
           stats.planErrors++
           return
         }
+        if (first.plan.blocked.length > 0) stats.blocked++
         if (first.plan.brakes.refused) {
           stats.refused++
           return
         }
         // Deterministic: the same inputs give the same plan, byte for byte.
         expect(JSON.stringify(diff(desired, first.live, {force: true, toolVersion: 'p'}, NOW))).toBe(JSON.stringify(first.plan))
+
+        // A mark never decides for another user's key or a hand-made one: every key a
+        // destructive action touches belongs to a user the file names, and a hand-made key is
+        // deleted only for an exclusive user, or as the old key of a move the file declares.
+        const named = new Map(desired.users.map((u) => [u.email.toLowerCase(), u]))
+        const moveSources = new Set(desired.users.flatMap((u) => u.keys.flatMap((k) => (k.movedFrom ? [k.movedFrom.toLowerCase()] : []))))
+        const emailOf = new Map(first.live.users.map((u) => [u.uid, u.email.toLowerCase()]))
+        for (const a of first.plan.actions) {
+          const k = a.kind === 'replace' ? a.from : a.kind === 'create' || a.kind === 'no-op' ? undefined : a.key
+          if (!k) continue
+          const owner = emailOf.get(k.userUid)!
+          expect(named.has(owner) || moveSources.has(owner), `${a.kind} ${a.address} touches ${owner}`).toBe(true)
+          const liveKey = first.live.keys.find((x) => x.uid === k.uid)!
+          if (a.kind === 'delete' && ownershipOf(liveKey.annotations) === 'unmanaged') {
+            expect(named.get(owner)?.exclusive === true || (a.cleanup === true && moveSources.has(owner)), `delete of hand-made ${owner}/${liveKey.name}: ${a.reason}`).toBe(true)
+          }
+        }
+        stats.forged += liveSpec.filter((k) => (k as LiveSpec).mark.startsWith('forged')).length
 
         const sealed: string[] = []
         const sealer: Sealer = {seal: async (r) => (sealed.push(r.uid), `mem/${r.uid}`), removeFor: async () => []}

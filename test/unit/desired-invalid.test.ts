@@ -46,6 +46,9 @@ const EXPECTED: Record<string, string[]> = {
   '36-description-not-string.yaml': ['wrong-type@6:22'],
   '37-seal-dir-empty.yaml': ['invalid-value@3:8'],
   '38-duplicate-recipient.yaml': ['duplicate-item@4:5'],
+  '39-set-tag.yaml': ['yaml.unsupported-tag@5:17'],
+  '40-omap-tag.yaml': ['yaml.unsupported-tag@5:7'],
+  '41-other-tags.yaml': ['yaml.unsupported-tag@5:34', 'yaml.tag-resolve-failed@6:26'],
 }
 
 function diagnose(file: string): string[] {

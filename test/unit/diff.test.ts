@@ -1,9 +1,10 @@
 import {describe, expect, it} from 'vitest'
 import type {LiveKey} from '../../src/live/snapshot.js'
 import type {Action, Plan} from '../../src/plan/model.js'
-import {PENDING, RETIRED_AT, SUCCEEDS} from '../../src/plan/ownership.js'
+import {PENDING, REPLACES, RETIRED_AT, SUCCEEDS} from '../../src/plan/ownership.js'
 import {renderText} from '../../src/render/text.js'
-import {actionLines, DAY, findingLines, type KeySpec, liveKey, NOW, planOf, type UserName} from '../support/plan-fixtures.js'
+import {diff} from '../../src/plan/diff.js'
+import {actionLines, DAY, desired, findingLines, type KeySpec, liveKey, liveState, NOW, planOf, type UserName} from '../support/plan-fixtures.js'
 
 interface Case {
   name: string
@@ -17,6 +18,8 @@ interface Case {
   actions?: string[]
   findings?: string[]
   errors?: string[]
+  /** `code address` of each blocked key. */
+  blocked?: string[]
   brakes?: string[]
   refused?: boolean
   check?: (plan: Plan, live: LiveKey[]) => void
@@ -79,7 +82,8 @@ const cases: Case[] = [
   },
 
   // --- ownership
-  {name: 'ownership: a hand-made key with the declared name is an error without adopt', yaml: alice('      ci: {}\n'), live: [{user: 'alice', name: 'ci', managed: false}], errors: ['unmanaged-conflict'], actions: []},
+  {name: 'ownership: a hand-made key with the declared name blocks that key without adopt', yaml: alice('      ci: {}\n'), live: [{user: 'alice', name: 'ci', managed: false}], blocked: ['unmanaged-conflict alice@example.com/ci'], actions: []},
+  {name: 'ownership: a blocked key does not block the others', yaml: alice('      ci: {}\n      web: {}\n'), live: [{user: 'alice', name: 'ci', managed: false}], blocked: ['unmanaged-conflict alice@example.com/ci'], actions: ['create alice@example.com/web']},
   {name: 'ownership: adopt: true takes it over (update)', yaml: alice('      ci: {adopt: true}\n'), live: [{user: 'alice', name: 'ci', managed: false}], actions: ['update alice@example.com/ci'], check: (p) => expect(only(p, 'update').changes).toEqual([{field: 'ownership', before: 'unmanaged', after: 'managed'}])},
   {name: 'ownership: policy.adopt adopts every declared key', yaml: `policy: {adopt: true}\n${alice('      ci: {}\n')}`, live: [{user: 'alice', name: 'ci', managed: false}], actions: ['update alice@example.com/ci']},
 
@@ -106,16 +110,36 @@ const cases: Case[] = [
   {name: 'finding: an expired unmanaged key is only reported', yaml: alice('      ci: {}\n'), live: [{user: 'alice', name: 'ci'}, {user: 'alice', name: 'old', managed: false, expires: -3}], findings: ['unmanaged alice@example.com/old']},
 
   // --- ambiguity
-  {name: 'ambiguity: two live keys with the declared name → error naming both uids', yaml: alice('      ci: {}\n'), live: [{user: 'alice', name: 'ci', uid: 'twin10000000000000000000'}, {user: 'alice', name: 'ci', uid: 'twin20000000000000000000'}], errors: ['ambiguous-key'], actions: [], check: (p) => expect(p.errors[0]!.message).toMatch(/twin1.*twin2/)},
-  {name: 'ambiguity: through renamedFrom', yaml: alice('      deploy: {renamedFrom: ci}\n'), live: [{user: 'alice', name: 'ci'}, {user: 'alice', name: 'ci'}], errors: ['ambiguous-key']},
-  {name: 'ambiguity: twins at a movedFrom source', yaml: 'users:\n  bob@example.com:\n    keys:\n      mon: {movedFrom: alice@example.com}\n', live: [{user: 'alice', name: 'mon'}, {user: 'alice', name: 'mon', managed: false}], errors: ['ambiguous-key']},
+  {name: 'ambiguity: two hand-made live keys with the declared name → that key is blocked, naming both uids', yaml: alice('      ci: {adopt: true}\n      web: {}\n'), live: [{user: 'alice', name: 'ci', managed: false, uid: 'twin10000000000000000000'}, {user: 'alice', name: 'ci', managed: false, uid: 'twin20000000000000000000'}], blocked: ['ambiguous-key alice@example.com/ci'], actions: ['create alice@example.com/web'], check: (p) => expect(p.blocked[0]!.message).toMatch(/twin1.*twin2/)},
+  {name: 'ambiguity: blocked hand-made twins of an exclusive user are not deleted', yaml: alice('      ci: {adopt: true}\n', '    exclusive: true\n'), live: [{user: 'alice', name: 'ci', managed: false}, {user: 'alice', name: 'ci', managed: false}], blocked: ['ambiguous-key alice@example.com/ci'], actions: []},
+  {name: 'twins: two managed twins (concurrent applies) → the older is kept, the newer deleted', yaml: alice('      ci: {}\n'), live: [{user: 'alice', name: 'ci', uid: 'new000000000000000000000', age: 1}, {user: 'alice', name: 'ci', uid: 'old000000000000000000000', age: 2}], actions: ['delete alice@example.com/ci', 'no-op alice@example.com/ci'], check: (p) => {
+    expect(only(p, 'delete').key.uid).toBe('new000000000000000000000')
+    expect(only(p, 'delete').cleanup).toBe(true)
+    expect(only(p, 'no-op').key.uid).toBe('old000000000000000000000')
+  }},
+  {name: 'twins: a managed key and a hand-made twin → the managed one is the match, the twin reported', yaml: alice('      ci: {}\n'), live: [{user: 'alice', name: 'ci', managed: false, age: 30}, {user: 'alice', name: 'ci', age: 1}], actions: ['no-op alice@example.com/ci'], findings: ['unmanaged alice@example.com/ci']},
+  {name: 'twins: through renamedFrom', yaml: alice('      deploy: {renamedFrom: ci}\n'), live: [{user: 'alice', name: 'ci', age: 3}, {user: 'alice', name: 'ci', age: 2}], actions: ['update alice@example.com/deploy', 'delete alice@example.com/deploy']},
+  {name: 'twins: at a movedFrom source, the managed one moves', yaml: 'users:\n  bob@example.com:\n    keys:\n      mon: {movedFrom: alice@example.com}\n', live: [{user: 'alice', name: 'mon'}, {user: 'alice', name: 'mon', managed: false}], actions: ['replace bob@example.com/mon'], findings: []},
   {name: 'ambiguity: undeclared hand-made twins are just two findings', yaml: alice('      ci: {}\n'), live: [{user: 'alice', name: 'ci'}, {user: 'alice', name: 'x', managed: false}, {user: 'alice', name: 'x', managed: false}], errors: [], findings: ['unmanaged alice@example.com/x', 'unmanaged alice@example.com/x']},
   {name: 'ambiguity: undeclared managed twins are both deleted (no guess needed)', yaml: alice('      ci: {}\n'), live: [{user: 'alice', name: 'ci'}, {user: 'alice', name: 'x'}, {user: 'alice', name: 'x'}], actions: ['no-op alice@example.com/ci', 'delete alice@example.com/x', 'delete alice@example.com/x']},
-  {name: 'ambiguity: the hint names the newer twin', yaml: alice('      ci: {}\n'), live: [{user: 'alice', name: 'ci', uid: 'old000000000000000000000', age: 20}, {user: 'alice', name: 'ci', uid: 'new000000000000000000000', age: 1}], errors: ['ambiguous-key'], check: (p) => expect(p.errors[0]!.hint).toContain('new000000000000000000000')},
-  {name: 'ambiguity: twins listed newest first are still named oldest first, the newer in the hint', yaml: alice('      ci: {}\n'), live: [{user: 'alice', name: 'ci', uid: 'new000000000000000000000', age: 1}, {user: 'alice', name: 'ci', uid: 'old000000000000000000000', age: 20}], errors: ['ambiguous-key'], check: (p) => {
-    expect(p.errors[0]!.message).toMatch(/old0+ .*new0+ /)
-    expect(p.errors[0]!.hint).toContain('often the newer, new000000000000000000000')
+  {name: 'ambiguity: the hint names the newer twin', yaml: alice('      ci: {}\n'), live: [{user: 'alice', name: 'ci', managed: false, uid: 'old000000000000000000000', age: 20}, {user: 'alice', name: 'ci', managed: false, uid: 'new000000000000000000000', age: 1}], blocked: ['ambiguous-key alice@example.com/ci'], check: (p) => expect(p.blocked[0]!.hint).toContain('new000000000000000000000')},
+  {name: 'ambiguity: twins listed newest first are still named oldest first, the newer in the hint', yaml: alice('      ci: {}\n'), live: [{user: 'alice', name: 'ci', managed: false, uid: 'new000000000000000000000', age: 1}, {user: 'alice', name: 'ci', managed: false, uid: 'old000000000000000000000', age: 20}], blocked: ['ambiguous-key alice@example.com/ci'], check: (p) => {
+    expect(p.blocked[0]!.message).toMatch(/old0+ .*new0+ /)
+    expect(p.blocked[0]!.hint).toContain('often the newer, new000000000000000000000')
   }},
+
+  // --- forged marks: a mark speaks only for its own key and its declared owner
+  {name: 'marks: a SUCCEEDS mark on another user\'s key never touches a declared user\'s hand-made key', yaml: alice('      ci: {}\n'), live: [{user: 'alice', name: 'ci'}, {user: 'alice', name: 'manual', managed: false, uid: 'victim000000000000000000'}, {user: 'bob', name: 'evil', annotations: {[SUCCEEDS]: 'victim000000000000000000'}}], actions: ['no-op alice@example.com/ci'], findings: ['unmanaged alice@example.com/manual']},
+  {name: 'marks: a SUCCEEDS mark on another user\'s key never touches a declared managed key', yaml: alice('      ci: {}\n'), live: [{user: 'alice', name: 'ci', uid: 'victim000000000000000000'}, {user: 'bob', name: 'ci', annotations: {[SUCCEEDS]: 'victim000000000000000000'}}], actions: ['no-op alice@example.com/ci']},
+  {name: 'marks: an own SUCCEEDS mark never reaches a hand-made key', yaml: alice('      ci: {}\n'), live: [{user: 'alice', name: 'ci', annotations: {[SUCCEEDS]: 'manual00000000000000000'}}, {user: 'alice', name: 'other', managed: false, uid: 'manual00000000000000000'}], actions: ['no-op alice@example.com/ci'], findings: ['unmanaged alice@example.com/other']},
+  {name: 'marks: a key naming itself as predecessor is just a key', yaml: alice('      ci: {}\n'), live: [{user: 'alice', name: 'ci', uid: 'self00000000000000000000', annotations: {[SUCCEEDS]: 'self00000000000000000000'}}], actions: ['no-op alice@example.com/ci']},
+  {name: 'marks: an interrupted move is finished (the new key names the old, the file says where it moved from)', yaml: 'users:\n  bob@example.com:\n    keys:\n      mon: {movedFrom: alice@example.com}\n', live: [{user: 'alice', name: 'mon', managed: false, uid: 'oldmon000000000000000000'}, {user: 'bob', name: 'mon', annotations: {[REPLACES]: 'oldmon000000000000000000'}}], actions: ['delete bob@example.com/mon', 'no-op bob@example.com/mon'], check: (p) => {
+    expect(only(p, 'delete').key).toMatchObject({uid: 'oldmon000000000000000000', email: 'alice@example.com'})
+    expect(only(p, 'delete').cleanup).toBe(true)
+  }},
+  {name: 'marks: a REPLACES mark naming a key of a user the file does not name as the source is ignored', yaml: 'users:\n  bob@example.com:\n    keys:\n      mon: {movedFrom: alice@example.com}\n', live: [{user: 'carol', name: 'mon', uid: 'carolmon0000000000000000'}, {user: 'bob', name: 'mon', annotations: {[REPLACES]: 'carolmon0000000000000000'}}], actions: ['no-op bob@example.com/mon']},
+  {name: 'marks: a REPLACES mark without movedFrom in the file is ignored', yaml: 'users:\n  bob@example.com:\n    keys:\n      mon: {}\n', live: [{user: 'alice', name: 'mon', uid: 'alicemon0000000000000000'}, {user: 'bob', name: 'mon', annotations: {[REPLACES]: 'alicemon0000000000000000'}}], actions: ['no-op bob@example.com/mon']},
+  {name: 'marks: a REPLACES mark naming a key of another name is ignored', yaml: 'users:\n  bob@example.com:\n    keys:\n      mon: {movedFrom: alice@example.com}\n', live: [{user: 'alice', name: 'laptop', uid: 'alicelap0000000000000000'}, {user: 'bob', name: 'mon', annotations: {[REPLACES]: 'alicelap0000000000000000'}}], actions: ['no-op bob@example.com/mon']},
 
   // --- who may plan what
   {name: 'preflight: unknown e-mails → one error listing all of them', yaml: 'users:\n  zed@example.com:\n    keys: {}\n  yan@example.com:\n    keys:\n      k: {movedFrom: xu@example.com}\n', errors: ['unknown-users'], check: (p) => expect(p.errors[0]!.message).toContain('xu@example.com, yan@example.com, zed@example.com')},
@@ -128,13 +152,22 @@ const cases: Case[] = [
   {name: 'brake: exactly maxChangeRatio is allowed', yaml: alice(Array.from({length: 7}, (_, i) => `      k${i}: {}\n`).join('')), live: Array.from({length: 10}, (_, i) => ({user: 'alice' as const, name: `k${i}`})), brakes: [], refused: false},
   {name: 'brake: --force lifts the ratio brake (still listed)', yaml: alice('      k0: {}\n'), live: Array.from({length: 10}, (_, i) => ({user: 'alice' as const, name: `k${i}`})), force: true, brakes: ['max-change-ratio'], refused: false},
   {
-    name: 'brake: deleting keys an interrupted apply left pending is recovery, not counted',
+    name: 'brake: deleting keys an interrupted apply left pending under declared names is recovery, not counted',
     yaml: alice(Array.from({length: 12}, (_, i) => `      k${i}: {}\n`).join('')),
     live: [...Array.from({length: 8}, (_, i) => ({user: 'alice' as const, name: `k${i}`})), ...Array.from({length: 4}, (_, i) => ({user: 'alice' as const, name: `k${8 + i}`, annotations: {[PENDING]: 'x'}}))],
     brakes: [],
     refused: false,
     check: (p) => expect(p.summary).toMatchObject({create: 4, delete: 4}),
   },
+  {
+    name: 'brake: clean-up of keys under names the file does not declare counts (a mark may be forged)',
+    yaml: alice(Array.from({length: 8}, (_, i) => `      k${i}: {}\n`).join('')),
+    live: [...Array.from({length: 8}, (_, i) => ({user: 'alice' as const, name: `k${i}`})), ...Array.from({length: 4}, (_, i) => ({user: 'alice' as const, name: `gone${i}`, annotations: {[PENDING]: 'x'}}))],
+    brakes: ['max-change-ratio'],
+    refused: true,
+    check: (p) => expect(p.brakes.items[0]!.message).toContain('4 of 12'),
+  },
+  {name: 'brake: marked keys of users the file does not name do not dilute the ratio', yaml: alice(Array.from({length: 6}, (_, i) => `      k${i}: {}\n`).join('')), live: [...Array.from({length: 10}, (_, i) => ({user: 'alice' as const, name: `k${i}`})), ...Array.from({length: 30}, (_, i) => ({user: 'bob' as const, name: `forged${i}`}))], brakes: ['max-change-ratio'], check: (p) => expect(p.brakes.items[0]!.message).toContain('4 of 10')},
   {name: 'brake: fewer than 10 managed keys: no ratio brake', yaml: alice('      k0: {}\n'), live: Array.from({length: 9}, (_, i) => ({user: 'alice' as const, name: `k${i}`})), brakes: [], refused: false},
   {name: 'brake: policy.maxChangeRatio is configurable', yaml: `policy: {maxChangeRatio: 0.05}\n${alice(Array.from({length: 9}, (_, i) => `      k${i}: {}\n`).join(''))}`, live: Array.from({length: 10}, (_, i) => ({user: 'alice' as const, name: `k${i}`})), brakes: ['max-change-ratio']},
   {name: 'brake: revoking every active key of the caller is refused, even with --force', yaml: 'users:\n  admin@example.com:\n    keys:\n      boot: {active: false}\n', live: [{user: 'admin', name: 'boot'}], force: true, brakes: ['self-lockout'], refused: true},
@@ -166,11 +199,26 @@ describe('diff (table)', () => {
     const readable = `\n${renderText(plan, {color: false})}`
     if (c.errors) expect(plan.errors.map((e) => e.code), readable).toEqual(c.errors)
     else expect(plan.errors, readable).toEqual([])
+    expect(plan.blocked.map((e) => `${e.code} ${e.address}`), readable).toEqual(c.blocked ?? [])
     if (c.actions) expect(actionLines(plan), readable).toEqual(c.actions)
     if (c.findings) expect(findingLines(plan), readable).toEqual(c.findings)
     if (c.brakes) expect(plan.brakes.items.map((b) => b.code), readable).toEqual(c.brakes)
     if (c.refused !== undefined) expect(plan.brakes.refused, readable).toBe(c.refused)
     c.check?.(plan, live)
+  })
+})
+
+describe('diff: who the caller is', () => {
+  const withCaller = (uid: string) => ({...liveState([liveKey({user: 'alice', name: 'old'})]), caller: {uid, email: ''}})
+  it('without a caller uid (users/info answered {}), a plan that revokes or deletes is refused', () => {
+    const plan = diff(desired(alice('      ci: {}\n')), withCaller(''), {force: true, toolVersion: 't'}, NOW)
+    expect(plan.errors.map((e) => e.code)).toEqual(['unknown-caller'])
+    expect(plan.actions).toEqual([])
+  })
+  it('without a caller uid, a plan that only creates still works', () => {
+    const plan = diff(desired(alice('      ci: {}\n      old: {}\n')), withCaller(''), {force: false, toolVersion: 't'}, NOW)
+    expect(plan.errors).toEqual([])
+    expect(actionLines(plan)).toEqual(['create alice@example.com/ci', 'no-op alice@example.com/old'])
   })
 })
 
