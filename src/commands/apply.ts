@@ -3,6 +3,7 @@ import {createInterface} from 'node:readline/promises'
 import {Args, Flags} from '@oclif/core'
 import {type ActionOutcome, execute} from '../apply/executor.js'
 import {type ApplyResult, applyResult} from '../apply/result.js'
+import {acquireLease} from '../apply/lease.js'
 import {desiredFileProblem, hostProblem, mismatch, planTime, staleness} from '../apply/saved-plan.js'
 import {BaseCommand} from '../cli/base-command.js'
 import {connect, useColor} from '../cli/connect.js'
@@ -24,6 +25,7 @@ export default class Apply extends BaseCommand {
   static override summary = 'Make the tenant match the desired-state file; seal every created key value at once.'
 
   static override description = `Without PLAN: plans afresh from -f FILE, shows the plan and asks for confirmation on a terminal (--auto-approve skips it; without a terminal it is required). With PLAN (from \`plan --out\`): applies that plan without asking, but only after recomputing it from -f FILE (the file it was made from, same SHA-256) and the live tenant at the plan's time: any difference (an edited plan, changed live keys, another host, tenant, version or --force) exits 4 with nothing changed.
+Before the first change, apply takes a lease (an annotation on a key of the caller that the plan leaves alone) and stops (exit 1) if another apply holds one; it is renewed while the run goes on and removed at the end.
 Every created value is encrypted to seal.recipients and written under seal.dir before the next change starts. A failure confined to one key (Palette refused that request) does not stop the others; one that would hit every action (credential, rate limit, network, sealing) stops new ones, and after any failure the caller's own keys are left alone. Run apply again to converge.
 Exit codes: 0 done (or nothing to do), 1 an action failed, a key was blocked (twins, a hand-made key in the way) or an error, 3 refused by a safety brake, 4 saved plan is stale, 64 usage (e.g. no terminal and no --auto-approve), 65 invalid file or no recipient for created keys.`
 
@@ -43,6 +45,8 @@ Exit codes: 0 done (or nothing to do), 1 an action failed, a key was blocked (tw
     'auto-approve': Flags.boolean({description: 'Do not ask for confirmation.', default: false}),
     parallelism: Flags.integer({description: 'Actions run at once (all under the rate limiter).', default: 4, min: 1, max: 16}),
     force: Flags.boolean({description: 'Lift the change-ratio brake (never the caller-lockout brake), and allow a world-writable seal folder.', default: false}),
+    'break-lease': Flags.boolean({description: 'Go on although another apply\'s lease is live (only when you know no other apply is running).', default: false}),
+    'lease-settle': Flags.integer({description: 'Milliseconds between writing the lease and reading it back.', default: 2000, min: 0, max: 60_000, env: 'PALETTE_KEYS_LEASE_SETTLE_MS'}),
   }
 
   async run(): Promise<ApplyResult> {
@@ -87,7 +91,12 @@ Exit codes: 0 done (or nothing to do), 1 an action failed, a key was blocked (tw
       if (!saved && !flags['auto-approve'] && !(await this.confirm(plan))) {
         throw new PaletteKeysError('Apply cancelled; nothing was changed.', {code: 'cancelled', exitCode: ExitCode.Error})
       }
-      return this.finish(plan, await this.execute(plan, live, client, sealDir, flags.parallelism))
+      const lease = await acquireLease({api: client, host, plan, live, settleMs: flags['lease-settle'], breakLease: flags['break-lease'], warn: (m) => this.logToStderr(`Warning: ${m}`)})
+      try {
+        return this.finish(plan, await this.execute(plan, live, client, sealDir, flags.parallelism))
+      } finally {
+        await lease.release().catch((error: Error) => this.logToStderr(this.scrub(`Warning: could not remove this run's lease (it ends by itself within 2 minutes): ${error.message}`)))
+      }
     } finally {
       await client.close()
     }

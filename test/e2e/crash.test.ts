@@ -38,7 +38,7 @@ async function checkout(name: string): Promise<string> {
 
 /** Runs apply and SIGKILLs it after its `n`-th mutation (counted on --trace lines). */
 async function applyKilledAfter(dir: string, env: NodeJS.ProcessEnv, n: number): Promise<{killed: boolean; mutationsSeen: number}> {
-  const child = spawn(process.execPath, [BIN, 'apply', '-f', join(dir, 'keys.yaml'), '--auto-approve', '--trace', '--rate-limit', '0'], {cwd: ROOT, env: {...process.env, NO_COLOR: '1', ...env}})
+  const child = spawn(process.execPath, [BIN, 'apply', '-f', join(dir, 'keys.yaml'), '--auto-approve', '--trace', '--rate-limit', '0'], {cwd: ROOT, env: {...process.env, NO_COLOR: '1', PALETTE_KEYS_LEASE_SETTLE_MS: '0', ...env}})
   let stdout = ''
   let stderr = ''
   child.stdout.on('data', (d) => (stdout += d))

@@ -20,7 +20,8 @@ export interface CliResult {
 export async function runCli(args: string[], options: {env?: NodeJS.ProcessEnv; cwd?: string} = {}): Promise<CliResult> {
   const child = spawn(process.execPath, [BIN, ...args], {
     cwd: options.cwd ?? ROOT,
-    env: {...process.env, NO_COLOR: '1', ...options.env},
+    // The lease's settle time is a wait for other applies; tests that race applies set it themselves.
+    env: {...process.env, NO_COLOR: '1', PALETTE_KEYS_LEASE_SETTLE_MS: '0', ...options.env},
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let stdout = ''

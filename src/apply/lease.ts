@@ -1,0 +1,153 @@
+import {randomBytes} from 'node:crypto'
+import {hostname} from 'node:os'
+import {setTimeout as delay} from 'node:timers/promises'
+import {ExitCode} from '../cli/exit-codes.js'
+import {type LiveKey, type LiveState, readLiveState} from '../live/snapshot.js'
+import {clientAnnotations} from '../palette/annotations.js'
+import type {PaletteApi} from '../palette/port.js'
+import {liveFingerprint} from '../plan/fingerprint.js'
+import {type Plan, touchedKey} from '../plan/model.js'
+import {PaletteKeysError} from '../util/errors.js'
+
+/**
+ * Palette has no lock, so two applies of one tenant could both create a key (twins) or undo
+ * each other. The lease is the best that needs nothing from the server: an annotation on a
+ * key of the caller that the plan leaves alone, naming this run and until when it holds.
+ *
+ *  1. Read the keys afresh: another run's live lease on any of the caller's keys stops this
+ *     one (exit 1), and keys changed since the plan make it stale (exit 4).
+ *  2. Write our lease; wait `settleMs`; read again. Only if our lease is still there, no
+ *     other run's lease appeared and the keys are still as planned does the run go on.
+ *  3. Renew it every third of its time while the run goes on; remove it at the end.
+ *
+ * Only leases on the caller's own keys count: those only the caller and tenant admins may
+ * edit, so no other tenant user can block applies with a forged lease. What it cannot do
+ * without compare-and-set (README): two runs that both read before either wrote, and whose
+ * writes land more than `settleMs` apart, both go on; and runs with different credentials
+ * (different callers) do not see each other's leases. The CI examples' concurrency group
+ * remains the first line; the diff resolves twins that still arise.
+ */
+export const LEASE = 'paletteKeysLease'
+const TTL_MS = 120_000
+const LEASE_VALUE = /^run=([0-9a-f]{16}) until=(\S{1,40}) host=(\S{1,100}) pid=(\d{1,10})$/
+
+export interface LeaseOptions {
+  api: PaletteApi
+  host: string
+  plan: Plan
+  live: LiveState
+  /** Time between writing the lease and reading it back. */
+  settleMs: number
+  /** --break-lease: the operator says no other apply is running. */
+  breakLease: boolean
+  now?: () => Date
+  /** Told when the run goes on without a lease, or breaks one. */
+  warn: (message: string) => void
+}
+
+export interface Lease {
+  /** The key that holds it, if any. */
+  holder?: string
+  release(): Promise<void>
+}
+
+interface Holding {
+  run: string
+  until: number
+  host: string
+  pid: number
+}
+
+function parse(value: string | undefined): Holding | undefined {
+  const m = value === undefined ? null : LEASE_VALUE.exec(value)
+  if (!m) return undefined
+  const until = Date.parse(m[2]!)
+  return Number.isNaN(until) ? undefined : {run: m[1]!, until, host: m[3]!, pid: Number(m[4])}
+}
+
+/** A lease of a process of this machine that no longer exists holds nothing (a killed apply). */
+function alive(h: Holding, nowMs: number): boolean {
+  if (h.until <= nowMs) return false
+  if (h.host !== hostname()) return true
+  try {
+    process.kill(h.pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+export async function acquireLease(o: LeaseOptions): Promise<Lease> {
+  const now = o.now ?? (() => new Date())
+  const caller = o.live.caller.uid
+  const touched = new Set(o.plan.actions.filter((a) => a.kind !== 'no-op').map((a) => touchedKey(a)?.uid))
+  const holder = o.live.keys.filter((k) => k.userUid === caller && caller !== '' && !touched.has(k.uid)).sort((a, b) => (a.uid < b.uid ? -1 : 1))[0]
+  const run = randomBytes(8).toString('hex')
+  const value = () => `run=${run} until=${new Date(now().getTime() + TTL_MS).toISOString()} host=${hostname()} pid=${process.pid}`
+
+  const check = (state: LiveState, ours: boolean): void => {
+    for (const k of state.keys) {
+      if (k.userUid !== caller) continue
+      const h = parse(k.annotations[LEASE])
+      if (!h || h.run === run || !alive(h, now().getTime())) continue
+      if (o.breakLease) {
+        o.warn(`Breaking the lease of apply run ${h.run} (on key ${k.uid}, until ${new Date(h.until).toISOString()}), as --break-lease asks.`)
+        continue
+      }
+      throw new PaletteKeysError(`Another apply (run ${h.run} on ${h.host}) holds the lease on key ${k.uid} until ${new Date(h.until).toISOString()}: two applies at once could create twins or undo each other. Nothing was changed${ours ? ' (this run\'s own lease was removed)' : ''}.`, {
+        code: 'apply-in-progress',
+        exitCode: ExitCode.Error,
+        hints: ['Wait for the other apply to end, then plan again.', 'If no other apply is running (it was killed on another machine), wait until the lease ends or pass --break-lease.'],
+      })
+    }
+    if (liveFingerprint(state.keys) !== o.plan.live.fingerprint) {
+      throw new PaletteKeysError(`The live keys changed since the plan was made (another apply, or a change by hand). Nothing was changed${ours ? ' (this run\'s own lease was removed)' : ''}.`, {
+        code: 'stale-plan',
+        exitCode: ExitCode.Stale,
+        hints: ['Plan again, review it, and apply the new plan.'],
+      })
+    }
+  }
+  const read = () => readLiveState(o.api, o.host, {declaredEmails: []})
+
+  check(await read(), false)
+  if (!holder) {
+    o.warn('No key of the caller is left alone by this plan, so none can hold the lease: this run is not protected against a concurrent apply.')
+    return {release: async () => undefined}
+  }
+  const write = async (k: LiveKey, lease: string | undefined) => {
+    const annotations = clientAnnotations(k.annotations)
+    if (lease === undefined) delete annotations[LEASE]
+    else annotations[LEASE] = lease
+    await o.api.updateApiKey(k.uid, {metadata: {name: k.name, annotations}, spec: {expiry: k.expiry}})
+  }
+  const release = async () => {
+    const current = await o.api.getApiKey(holder.uid).catch(() => undefined)
+    const annotations = current?.metadata?.annotations
+    if (!annotations || parse(annotations[LEASE])?.run !== run) return
+    await write({...holder, name: current.metadata?.name ?? holder.name, expiry: current.spec?.expiry ?? holder.expiry, annotations}, undefined)
+  }
+
+  await write(holder, value())
+  try {
+    await delay(o.settleMs)
+    const after = await read()
+    const mine = after.keys.find((k) => k.uid === holder.uid)
+    if (parse(mine?.annotations[LEASE])?.run !== run) {
+      throw new PaletteKeysError('Another apply took the lease while this one was taking it. Nothing was changed.', {code: 'apply-in-progress', exitCode: ExitCode.Error, hints: ['Wait for the other apply to end, then plan again.']})
+    }
+    check(after, true)
+  } catch (error) {
+    await release().catch(() => undefined)
+    throw error
+  }
+  const renew = setInterval(() => void write(holder, value()).catch(() => undefined), TTL_MS / 3)
+  renew.unref()
+  return {
+    holder: holder.uid,
+    release: async () => {
+      clearInterval(renew)
+      await release()
+    },
+  }
+}

@@ -1,0 +1,100 @@
+import {mkdir, mkdtemp, writeFile} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {setTimeout as delay} from 'node:timers/promises'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {LEASE} from '../../src/apply/lease.js'
+import type {RunningEmulator} from '../../src/emulator/server.js'
+import {listSealedFiles} from '../../src/seal/seal-dir.js'
+import {uidOfSealedFileName} from '../../src/seal/sealed-file.js'
+import {type CliResult, runCli} from '../support/cli.js'
+import {demoRecipient} from '../support/demo.js'
+import {ADMIN_KEY, startTestEmulator} from '../support/emulator.js'
+import {recordAndRemove} from '../support/leaks.js'
+
+/**
+ * Two applies of one tenant at once (issue 10, item 7): the lease lets one go on and stops the
+ * other before any change; whatever runs, every declared key ends up live once, with exactly
+ * one sealed value in one of the two checkouts.
+ */
+const KEYS = 8
+let emu: RunningEmulator
+let work: string
+let recipient: string
+beforeAll(async () => {
+  // Latency makes each apply take long enough for the runs to overlap.
+  emu = await startTestEmulator({latencyMs: 40})
+  work = await mkdtemp(join(tmpdir(), 'pk-concurrent-'))
+  recipient = await demoRecipient()
+})
+afterAll(async () => {
+  await emu.close()
+  await recordAndRemove(work)
+})
+
+async function checkout(name: string, round: number): Promise<string> {
+  const dir = join(work, name)
+  await mkdir(dir, {recursive: true})
+  const keys = Array.from({length: KEYS}, (_, i) => `      r${round}-k${i}: {}\n`).join('')
+  await writeFile(join(dir, 'keys.yaml'), `version: 1\nseal:\n  recipients: [${recipient}]\nusers:\n  bob@example.com:\n    keys:\n${keys}`)
+  return dir
+}
+
+const apply = (dir: string, extra: string[] = []): Promise<CliResult> =>
+  runCli(['apply', '-f', join(dir, 'keys.yaml'), '--auto-approve', ...extra], {env: {PALETTE_HOST: emu.url, PALETTE_API_KEY: ADMIN_KEY, PALETTE_KEYS_LEASE_SETTLE_MS: '500'}})
+
+async function expectOneSealedKeyEach(round: number, dirs: string[]): Promise<void> {
+  const live = emu.state.allKeys().filter((k) => k.name.startsWith(`r${round}-`))
+  expect(live.map((k) => k.name).sort()).toEqual(Array.from({length: KEYS}, (_, i) => `r${round}-k${i}`).sort())
+  const sealed = (await Promise.all(dirs.map((d) => listSealedFiles(join(d, 'sealed'))))).flat().map((f) => uidOfSealedFileName(f))
+  expect(sealed.sort()).toEqual(live.map((k) => k.uid).sort())
+  expect(emu.state.allKeys().filter((k) => k.annotations[LEASE] !== undefined)).toEqual([])
+}
+
+describe('concurrent applies', () => {
+  it.each([0, 150, 600])('started %i ms apart: one goes on, the other stops before any change (exit 1) or finds nothing to do; no twins', async (gap) => {
+    const round = gap
+    const a = await checkout(`a-${round}`, round)
+    const b = await checkout(`b-${round}`, round)
+    const first = apply(a)
+    await delay(gap)
+    const second = apply(b)
+    const results = await Promise.all([first, second])
+    const codes = results.map((r) => r.code).sort()
+    const stopped = results.find((r) => r.code !== 0)
+    if (stopped) {
+      // 1: it met the other's lease; 4: the other had ended, and changed what this one had planned against.
+      expect(codes[0], results.map((r) => r.stdout + r.stderr).join('\n---\n')).toBe(0)
+      expect([1, 4]).toContain(codes[1])
+      expect(stopped.stderr).toMatch(/Another apply .*holds the lease|Another apply took the lease|The live keys changed since the plan was made/)
+      expect(stopped.stdout).not.toContain('Applying:')
+    } else {
+      // The second came after the first ended: it saw everything done.
+      expect(results.some((r) => r.stdout.includes('No changes'))).toBe(true)
+    }
+    await expectOneSealedKeyEach(round, [a, b])
+    const again = await runCli(['plan', '-f', join(a, 'keys.yaml'), '--detailed-exitcode'], {env: {PALETTE_HOST: emu.url, PALETTE_API_KEY: ADMIN_KEY}})
+    expect(again.code, again.stdout).toBe(0)
+  })
+
+  it('a lease left by a killed apply of this machine holds nothing; a live one of another machine stops the run unless --break-lease', async () => {
+    const dir = await checkout('stale', 7)
+    const boot = emu.state.allKeys().find((k) => k.name === 'bootstrap')!
+    const until = new Date(Date.now() + 60_000).toISOString()
+    emu.state.updateKey(boot.uid, {annotations: {...boot.annotations, [LEASE]: `run=00000000000000aa until=${until} host=other-runner pid=1`}}, new Date())
+    const before = emu.stats.mutations
+    const blocked = await apply(dir)
+    expect(blocked.code, blocked.stdout + blocked.stderr).toBe(1)
+    expect(blocked.stderr).toMatch(/Another apply \(run 00000000000000aa on other-runner\) holds the lease/)
+    expect(emu.stats.mutations).toBe(before)
+    // A forged lease on another user's key counts for nothing: only the caller's keys hold leases.
+    const alice = emu.state.allKeys().find((k) => k.name === 'laptop')!
+    emu.state.updateKey(alice.uid, {annotations: {...alice.annotations, [LEASE]: `run=00000000000000bb until=${until} host=other-runner pid=1`}}, new Date())
+    const broken = await apply(dir, ['--break-lease'])
+    expect(broken.code, broken.stdout + broken.stderr).toBe(0)
+    expect(broken.stderr).toContain('Breaking the lease of apply run 00000000000000aa')
+    expect(broken.stderr).not.toContain('00000000000000bb')
+    const {[LEASE]: _forged, ...rest} = emu.state.key(alice.uid)!.annotations
+    emu.state.updateKey(alice.uid, {annotations: rest}, new Date())
+  })
+})
