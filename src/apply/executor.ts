@@ -8,6 +8,7 @@ import type {ApiKeyUpdate} from '../palette/types.js'
 import {type Action, type ActionKind, assertNever, isDestructive, type NewKey, touchesUser} from '../plan/model.js'
 import {MANAGED_BY, MANAGED_BY_VALUE, PENDING, REPLACES, RETIRED_AT, SUCCEEDS} from '../plan/ownership.js'
 import type {Sealer} from '../seal/seal-dir.js'
+import {registerSecret} from '../util/scrub.js'
 import {SealGate} from './seal-gate.js'
 
 export type OutcomeStatus = 'done' | 'failed' | 'not-started'
@@ -36,6 +37,9 @@ export interface ExecutorOptions {
   /** Called as each action ends (done or failed). */
   onOutcome?: (outcome: ActionOutcome, action: Action) => void
 }
+
+/** What a key value may look like: printable, no spaces, quotes, `$`, backticks or the like. */
+const PLAIN_TOKEN = /^[A-Za-z0-9._~+/=:-]{8,1024}$/
 
 /** How often an unambiguous create failure (429, or a lost request that did not take effect) is tried again. */
 const CREATE_ATTEMPTS = 3
@@ -70,6 +74,8 @@ class Executor {
   private stopped = false
   /** Some action failed. */
   private failed = false
+  /** Keys this run created: a later create's answer naming one of them is not a new key either. */
+  private readonly created = new Set<string>()
 
   constructor(private readonly o: ExecutorOptions) {
     this.liveByUid = new Map(o.live.keys.map((k) => [k.uid, k]))
@@ -165,7 +171,9 @@ class Executor {
         await this.mutate(() => this.o.api.setApiKeyActive(k.uid, false))
         const annotations = {...clientAnnotations(k.annotations), [MANAGED_BY]: MANAGED_BY_VALUE, [RETIRED_AT]: this.now().toISOString()}
         await this.mutate(() => this.o.api.updateApiKey(k.uid, {metadata: {name: k.name, annotations}, spec: {expiry: k.expiry}}))
-        return {createdUid: uid, sealedFile: file, note: `predecessor ${a.key.uid} revoked`}
+        // A retired key stays revoked for good: its sealed value would only be a second record for unseal to refuse.
+        const removed = await this.o.sealer.removeFor(k.uid)
+        return {createdUid: uid, sealedFile: file, note: `predecessor ${a.key.uid} revoked${removed.length > 0 ? `; ${removed.length} sealed file${removed.length === 1 ? '' : 's'} of it removed` : ''}`}
       }
       case 'no-op':
         return {}
@@ -200,10 +208,18 @@ class Executor {
         else if (!error.ambiguous) throw error
       }
     }
+    // From now on no output of this process may show it, however a server echoes it back.
+    registerSecret(created.apiKey.reveal())
     this.gate.enter()
     let uid: string
     try {
       uid = await this.confirmedUid(created.uid, nonce, target)
+      this.created.add(uid)
+      if (!PLAIN_TOKEN.test(created.apiKey.reveal())) {
+        // A value that is not a plain token (a newline, quotes, `$(...)`) would be code wherever it is pasted or sourced.
+        const removed = await this.o.api.deleteApiKey(uid).then(() => 'the key was deleted', () => `the key (${uid}) could not be deleted; it carries the pending mark, so the next apply deletes it`)
+        throw new UntrustedAnswer(`Palette's answer to the create of ${target.email}/${target.name} holds a value that is not a plain token (it was not sealed); ${removed}`)
+      }
     } catch (error) {
       this.gate.leave()
       throw error
@@ -242,10 +258,10 @@ class Executor {
    */
   private async confirmedUid(uid: string, nonce: string, target: NewKey): Promise<string> {
     const live = this.o.live
-    const suspicious = this.liveByUid.has(uid) || uid === target.userUid || uid === live.caller.uid || uid === live.tenant.uid || live.users.some((u) => u.uid === uid)
+    const suspicious = this.liveByUid.has(uid) || this.created.has(uid) || uid === target.userUid || uid === live.caller.uid || uid === live.tenant.uid || live.users.some((u) => u.uid === uid)
     if (!suspicious) return uid
     const carriers = (await this.o.api.listApiKeys()).flatMap((k) => (k.metadata?.annotations?.[PENDING] === nonce && typeof k.metadata.uid === 'string' ? [k.metadata.uid] : []))
-    const fresh = carriers.filter((c) => !this.liveByUid.has(c))
+    const fresh = carriers.filter((c) => !this.liveByUid.has(c) && !this.created.has(c))
     if (fresh.length === 1 && carriers.length === 1) return fresh[0]!
     for (const c of fresh) await this.o.api.deleteApiKey(c).catch(() => undefined)
     throw new UntrustedAnswer(

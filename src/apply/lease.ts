@@ -2,7 +2,7 @@ import {randomBytes} from 'node:crypto'
 import {hostname} from 'node:os'
 import {setTimeout as delay} from 'node:timers/promises'
 import {ExitCode} from '../cli/exit-codes.js'
-import {type LiveKey, type LiveState, readLiveState} from '../live/snapshot.js'
+import {type LiveKey, type LiveState, readLiveKeys} from '../live/snapshot.js'
 import {clientAnnotations} from '../palette/annotations.js'
 import type {PaletteApi} from '../palette/port.js'
 import {liveFingerprint} from '../plan/fingerprint.js'
@@ -33,7 +33,6 @@ const LEASE_VALUE = /^run=([0-9a-f]{16}) until=(\S{1,40}) host=(\S{1,100}) pid=(
 
 export interface LeaseOptions {
   api: PaletteApi
-  host: string
   plan: Plan
   live: LiveState
   /** Time between writing the lease and reading it back. */
@@ -85,8 +84,8 @@ export async function acquireLease(o: LeaseOptions): Promise<Lease> {
   const run = randomBytes(8).toString('hex')
   const value = () => `run=${run} until=${new Date(now().getTime() + TTL_MS).toISOString()} host=${hostname()} pid=${process.pid}`
 
-  const check = (state: LiveState, ours: boolean): void => {
-    for (const k of state.keys) {
+  const check = (keys: LiveKey[], ours: boolean): void => {
+    for (const k of keys) {
       if (k.userUid !== caller) continue
       const h = parse(k.annotations[LEASE])
       if (!h || h.run === run || !alive(h, now().getTime())) continue
@@ -100,7 +99,7 @@ export async function acquireLease(o: LeaseOptions): Promise<Lease> {
         hints: ['Wait for the other apply to end, then plan again.', 'If no other apply is running (it was killed on another machine), wait until the lease ends or pass --break-lease.'],
       })
     }
-    if (liveFingerprint(state.keys) !== o.plan.live.fingerprint) {
+    if (liveFingerprint(keys) !== o.plan.live.fingerprint) {
       throw new PaletteKeysError(`The live keys changed since the plan was made (another apply, or a change by hand). Nothing was changed${ours ? ' (this run\'s own lease was removed)' : ''}.`, {
         code: 'stale-plan',
         exitCode: ExitCode.Stale,
@@ -108,7 +107,7 @@ export async function acquireLease(o: LeaseOptions): Promise<Lease> {
       })
     }
   }
-  const read = () => readLiveState(o.api, o.host, {declaredEmails: []})
+  const read = () => readLiveKeys(o.api)
 
   check(await read(), false)
   if (!holder) {
@@ -121,9 +120,10 @@ export async function acquireLease(o: LeaseOptions): Promise<Lease> {
     else annotations[LEASE] = lease
     await o.api.updateApiKey(k.uid, {metadata: {name: k.name, annotations}, spec: {expiry: k.expiry}})
   }
+  // Only our own lease is removed: another run's that replaced it stays.
   const release = async () => {
-    const current = await o.api.getApiKey(holder.uid).catch(() => undefined)
-    const annotations = current?.metadata?.annotations
+    const current = await o.api.getApiKey(holder.uid)
+    const annotations = current.metadata?.annotations
     if (!annotations || parse(annotations[LEASE])?.run !== run) return
     await write({...holder, name: current.metadata?.name ?? holder.name, expiry: current.spec?.expiry ?? holder.expiry, annotations}, undefined)
   }
@@ -132,7 +132,7 @@ export async function acquireLease(o: LeaseOptions): Promise<Lease> {
   try {
     await delay(o.settleMs)
     const after = await read()
-    const mine = after.keys.find((k) => k.uid === holder.uid)
+    const mine = after.find((k) => k.uid === holder.uid)
     if (parse(mine?.annotations[LEASE])?.run !== run) {
       throw new PaletteKeysError('Another apply took the lease while this one was taking it. Nothing was changed.', {code: 'apply-in-progress', exitCode: ExitCode.Error, hints: ['Wait for the other apply to end, then plan again.']})
     }

@@ -1,5 +1,6 @@
 import {Command, Errors} from '@oclif/core'
 import {formatDiagnostic, PaletteKeysError} from '../util/errors.js'
+import {scrub, scrubStandardStreams} from '../util/scrub.js'
 import {ExitCode} from './exit-codes.js'
 
 /** The JSON shape of a failure under --json. */
@@ -8,12 +9,14 @@ export interface ErrorResult {
 }
 
 /**
- * Shared behaviour of every command: one place that turns an error into output and an
- * exit code (PaletteKeysError carries its own; anything else is a bug and exits 1).
+ * Shared behaviour of every command: every byte it writes to stdout and stderr passes the
+ * scrubber (util/scrub.ts); one place turns an error into output and an exit code (PaletteKeysError carries its own; anything else is a bug and exits 1).
  */
 export abstract class BaseCommand extends Command {
-  /** Values that must never be printed (the tool's API key once it is read). */
-  protected readonly secrets: string[] = []
+  override async init(): Promise<void> {
+    scrubStandardStreams()
+    await super.init()
+  }
 
   protected override async catch(err: Error & {oclif?: {exit?: number}; parse?: unknown}): Promise<unknown> {
     // oclif's parse errors are usage errors; a few (e.g. a value not among a flag's
@@ -47,8 +50,6 @@ export abstract class BaseCommand extends Command {
   }
 
   protected scrub(text: string): string {
-    let out = text
-    for (const s of this.secrets) if (s.length >= 6) out = out.split(s).join('(redacted)')
-    return out
+    return scrub(text)
   }
 }

@@ -1,6 +1,7 @@
 import {resolveConnection} from '../palette/connection.js'
 import {PaletteHttpClient} from '../palette/http-client.js'
 import {PALETTE_RATE_LIMIT} from '../util/rate-limit.js'
+import {registerSecret} from '../util/scrub.js'
 
 export interface ConnectionFlagValues {
   host?: string
@@ -10,10 +11,11 @@ export interface ConnectionFlagValues {
   'rate-limit': number
 }
 
-/** A client from the connection flags and environment; `--trace` lines go to stderr. */
-export async function connect(flags: ConnectionFlagValues, secrets: string[]): Promise<{client: PaletteHttpClient; host: string}> {
+/** A client from the connection flags and environment; `--trace` lines go to stderr. The key is registered with the scrubber. */
+export async function connect(flags: ConnectionFlagValues): Promise<{client: PaletteHttpClient; host: string}> {
   const connection = await resolveConnection({host: flags.host, apiKeyFile: flags['api-key-file'], insecureHttp: flags['insecure-http']})
-  secrets.push(connection.apiKey.reveal())
+  // No output of this process may show it from here on (util/scrub.ts).
+  registerSecret(connection.apiKey.reveal())
   const client = new PaletteHttpClient({
     host: connection.host,
     apiKey: connection.apiKey,

@@ -59,7 +59,7 @@ Exit codes: 0 done (or nothing to do), 1 an action failed, a key was blocked (tw
     const now = saved ? planTime(saved, new Date()) : new Date()
     // Without a plan, a broken file is reported (65) before any credential is looked at.
     let desired = saved ? undefined : await loadDesiredStateFile(flags.file, now)
-    const {client, host} = await connect(flags, this.secrets)
+    const {client, host} = await connect(flags)
     try {
       if (saved) {
         const otherHost = hostProblem(saved, host)
@@ -91,7 +91,7 @@ Exit codes: 0 done (or nothing to do), 1 an action failed, a key was blocked (tw
       if (!saved && !flags['auto-approve'] && !(await this.confirm(plan))) {
         throw new PaletteKeysError('Apply cancelled; nothing was changed.', {code: 'cancelled', exitCode: ExitCode.Error})
       }
-      const lease = await acquireLease({api: client, host, plan, live, settleMs: flags['lease-settle'], breakLease: flags['break-lease'], warn: (m) => this.logToStderr(`Warning: ${m}`)})
+      const lease = await acquireLease({api: client, plan, live, settleMs: flags['lease-settle'], breakLease: flags['break-lease'], warn: (m) => this.logToStderr(`Warning: ${m}`)})
       try {
         return this.finish(plan, await this.execute(plan, live, client, sealDir, flags.parallelism))
       } finally {

@@ -39,7 +39,7 @@ Exit codes: 0 clean, 2 findings, 1 error, 65 invalid file.`
     }
     const now = new Date()
     const desired = await loadDesiredStateFile(flags.file, now)
-    const {client, host} = await connect(flags, this.secrets)
+    const {client, host} = await connect(flags)
     try {
       const {live, plan} = await makePlan({desired, api: client, host, force: true, toolVersion: this.config.version, now})
       const report = audit(desired, live, plan, now, window ?? desired.policy.warnBeforeMs)

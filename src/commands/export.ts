@@ -8,6 +8,7 @@ import {parseDesiredState} from '../config/desired-state.js'
 import {exportTenant} from '../export/export.js'
 import {readLiveState} from '../live/snapshot.js'
 import {writeFileAtomic} from '../util/atomic-write.js'
+import {scrub} from '../util/scrub.js'
 import {PaletteKeysError, UsageError} from '../util/errors.js'
 
 export interface ExportCommandResult {
@@ -43,7 +44,7 @@ Keys left by an interrupted apply, rotated-out keys, the second of two same-name
       throw new UsageError(`${flags.output} exists: refusing to overwrite it.`, ['Pass --force, or choose another file.'], 'output-exists')
     }
     const now = new Date()
-    const {client, host} = await connect(flags, this.secrets)
+    const {client, host} = await connect(flags)
     try {
       const live = await readLiveState(client, host, {declaredEmails: flags.user ?? []})
       const known = new Set(live.users.map((u) => u.email.toLowerCase()))
@@ -56,7 +57,7 @@ Keys left by an interrupted apply, rotated-out keys, the second of two same-name
       // What we write must be a valid file: check it as `validate` would.
       parseDesiredState(result.yaml, flags.output ?? 'export', now)
       if (flags.output) {
-        await writeFileAtomic(flags.output, result.yaml, 0o644)
+        await writeFileAtomic(flags.output, scrub(result.yaml), 0o644)
         this.logToStderr(`Exported ${result.keys} keys of ${result.users} users to ${flags.output}${result.omitted.length > 0 ? ` (${result.omitted.length} not declared: see the comment at its end)` : ''}.`)
       } else if (!this.jsonEnabled()) process.stdout.write(result.yaml)
       return {file: flags.output ?? null, users: result.users, keys: result.keys, omitted: result.omitted}

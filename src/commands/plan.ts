@@ -38,7 +38,7 @@ Exit codes: 0 success (with --detailed-exitcode: no changes), 2 changes present 
     const now = new Date()
     // The file first: a broken file is reported (65) before any credential or request.
     const desired = await loadDesiredStateFile(flags.file, now)
-    const {client, host} = await connect(flags, this.secrets)
+    const {client, host} = await connect(flags)
     try {
       const {plan} = await makePlan({desired, api: client, host, force: flags.force, toolVersion: this.config.version, now})
       if (flags.out) await writePlanFile(flags.out, plan)

@@ -41,7 +41,7 @@ export default class Show extends BaseCommand {
   private async warnIfStale(plan: PlanDocument, flags: Parameters<typeof connect>[0]): Promise<void> {
     if (!apiKeyConfigured({apiKeyFile: flags['api-key-file']})) return
     try {
-      const {client, host} = await connect(flags, this.secrets)
+      const {client, host} = await connect(flags)
       try {
         const otherHost = hostProblem(plan, host)
         if (otherHost) {

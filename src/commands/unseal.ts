@@ -3,16 +3,17 @@ import {stringify} from 'yaml'
 import {BaseCommand} from '../cli/base-command.js'
 import {readIdentityFile} from '../seal/identity.js'
 import type {SealedRecord} from '../seal/sealed-file.js'
-import {unsealPaths} from '../seal/unseal.js'
+import {unsealPaths, unsealProblems} from '../seal/unseal.js'
+import {ExitCode} from '../cli/exit-codes.js'
 import {PaletteKeysError, UsageError} from '../util/errors.js'
 
 type Tree = Record<string, Record<string, {apiKey: string; uid: string; expiry: string; createdAt: string; host: string}>>
 
 export default class Unseal extends BaseCommand {
-  static override summary = 'Open sealed outputs and print the newest value of each key (yaml, json or env).'
+  static override summary = 'Open sealed outputs and print the value of each key (yaml, json or env).'
 
-  static override description = `Decrypts the files (or every *.age file under the folders) with the identities given by -i, and prints the newest value per user and key name. This command prints key values on purpose: send its output where it belongs (a secret store, an env file), not to a log.
-Files sealed only to other recipients are skipped (noted on stderr); a corrupt file is an error (exit 1).`
+  static override description = `Decrypts the files (or every *.age file under the folders) with the identities given by -i, and prints the value of each user and key name. This command prints key values on purpose: send its output where it belongs (a secret store, an env file), not to a log.
+Files sealed only to other recipients are skipped (noted on stderr). A record counts only when its uid is the one in its file name; two records for one key are a conflict (reported, left out). Corrupt, renamed or conflicting files are reported by name and the rest still printed, with exit 1; exit 1 too when nothing could be opened. --format env prints NAME='value' lines (POSIX single quotes) and refuses keys whose names give one variable.`
 
   static override examples = [
     {description: 'Every value under sealed/, as YAML', command: '<%= config.bin %> <%= command.id %> sealed -i identity.txt'},
@@ -35,29 +36,45 @@ Files sealed only to other recipients are skipped (noted on stderr); a corrupt f
     const paths = argv as string[]
     if (paths.length === 0) throw new UsageError('Give at least one sealed file or folder.', ['e.g. palette-keys unseal sealed -i identity.txt'])
     const identities = (await Promise.all(flags.identity.map(readIdentityFile))).flat()
-    const {records, notForUs} = await unsealPaths(paths, identities)
+    const opened = await unsealPaths(paths, identities)
+    const {records, notForUs} = opened
     if (notForUs.length > 0) this.logToStderr(`${notForUs.length} file${notForUs.length === 1 ? ' is' : 's are'} sealed to other recipients only: skipped.`)
+    const problems = unsealProblems(opened)
 
     if (flags.key) {
+      const conflict = opened.conflicts.find((c) => c.key === keyId(flags.key!))
+      if (conflict) throw new PaletteKeysError(`${flags.key} has ${conflict.uids.length} sealed records (uids ${conflict.uids.join(', ')}): unseal cannot tell which key is live.`, {code: 'unseal-conflict', hints: problems?.hints ?? []})
       const record = findKey(records, flags.key)
       if (!this.jsonEnabled()) process.stdout.write(record.apiKey + '\n')
       return tree([record])
     }
+    if (problems && records.length === 0) throw problems
     const result = tree(records)
     if (!this.jsonEnabled()) {
       if (flags.format === 'json') process.stdout.write(JSON.stringify(result, null, 2) + '\n')
-      else if (flags.format === 'env') process.stdout.write(records.map((r) => `${envName(r)}=${r.apiKey}\n`).join(''))
-      else process.stdout.write(records.length === 0 ? '{}\n' : stringify(result))
+      else if (flags.format === 'env') process.stdout.write(envLines(records))
+      else process.stdout.write(stringify(result))
+    }
+    if (problems) {
+      // The rest was served; what could not be is said, and the run fails.
+      this.logToStderr(`Error: ${problems.message}`)
+      for (const h of problems.hints) this.logToStderr(`  - ${h}`)
+      process.exitCode = ExitCode.Error
     }
     return result
   }
 }
 
-function findKey(records: SealedRecord[], key: string): SealedRecord {
+/** `user/name` as unsealPaths keys it (e-mail in lower case). */
+function keyId(key: string): string {
   const slash = key.lastIndexOf('/')
   if (slash <= 0) throw new UsageError(`--key takes USER/NAME, e.g. alice@example.com/ci-deploy; got "${key}".`)
-  const [user, name] = [key.slice(0, slash).toLowerCase(), key.slice(slash + 1)]
-  const found = records.find((r) => r.user.toLowerCase() === user && r.name === name)
+  return `${key.slice(0, slash).toLowerCase()}/${key.slice(slash + 1)}`
+}
+
+function findKey(records: SealedRecord[], key: string): SealedRecord {
+  const id = keyId(key)
+  const found = records.find((r) => `${r.user.toLowerCase()}/${r.name}` === id)
   if (!found) throw new PaletteKeysError(`No sealed value for ${key} in the given files.`, {code: 'unseal-not-found'})
   return found
 }
@@ -66,6 +83,24 @@ function tree(records: SealedRecord[]): Tree {
   const out: Tree = {}
   for (const r of records) (out[r.user] ??= {})[r.name] = {apiKey: r.apiKey, uid: r.uid, expiry: r.expiry, createdAt: r.createdAt, host: r.host}
   return out
+}
+
+/**
+ * `NAME='value'` lines a POSIX shell can source: the value single-quoted (a quote inside
+ * becomes '\''), so whatever a value holds it stays data. Two keys whose names give one
+ * variable (ci-deploy, ci_deploy, ci.deploy) are refused, never one silently dropped.
+ */
+function envLines(records: SealedRecord[]): string {
+  const byName = new Map<string, SealedRecord[]>()
+  for (const r of records) byName.set(envName(r), [...(byName.get(envName(r)) ?? []), r])
+  const clashes = [...byName].filter(([, rs]) => rs.length > 1)
+  if (clashes.length > 0) {
+    throw new PaletteKeysError(`${clashes.length} environment variable name${clashes.length === 1 ? ' stands' : 's stand'} for several keys: ${clashes.map(([n, rs]) => `${n} (${rs.map((r) => `${r.user}/${r.name}`).join(', ')})`).join('; ')}. Nothing was printed.`, {
+      code: 'unseal-env-clash',
+      hints: ['Use --format json or yaml, or --key USER/NAME for each of them.'],
+    })
+  }
+  return records.map((r) => `${envName(r)}='${r.apiKey.replace(/'/g, `'\\''`)}'\n`).join('')
 }
 
 /** PALETTE_KEY_<USER>__<NAME>, upper case, anything but A-Z and 0-9 as _. */

@@ -44,7 +44,7 @@ export interface LiveState {
  */
 export async function readLiveState(api: PaletteApi, host: string, options: {declaredEmails: string[]}): Promise<LiveState> {
   const [info, users, keys] = await Promise.all([api.whoAmI(), api.listUsersMeta(), api.listApiKeys()])
-  checkAnswers(info, users, keys)
+  checkAnswers({info, users, keys})
   let requests = 3
   const callerUid = info.userUid ?? ''
   const liveKeys = keys.map(normaliseKey)
@@ -74,6 +74,13 @@ export async function readLiveState(api: PaletteApi, host: string, options: {dec
     keys: liveKeys,
     requests,
   }
+}
+
+/** The live keys alone (GET /v1/apiKeys, checked as for a plan): one request, for apply's lease. */
+export async function readLiveKeys(api: PaletteApi): Promise<LiveKey[]> {
+  const keys = await api.listApiKeys()
+  checkAnswers({keys})
+  return keys.map(normaliseKey)
 }
 
 function normaliseKey(k: ApiKey): LiveKey {
@@ -110,10 +117,11 @@ const MAX_SHOWN = 8
  * with one uid, two users with one e-mail. Any of these stops the plan, saying where in which
  * answer (never the values, which anybody may have set).
  */
-function checkAnswers(info: UserInfo, users: UserMeta[], keys: ApiKey[]): void {
+function checkAnswers(answers: {info?: UserInfo; users?: UserMeta[]; keys: ApiKey[]}): void {
+  const {users = [], keys} = answers
   const problems: string[] = []
   const validate = schemaValidator('schemas/palette-answers.schema.json')
-  if (!validate({info, users, keys})) {
+  if (!validate({info: {}, users: [], ...answers})) {
     for (const e of validate.errors ?? []) problems.push(`${where(e.instancePath)}: ${e.message ?? 'is invalid'}`)
   } else {
     const keyUids = new Map<string, number>()

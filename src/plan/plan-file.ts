@@ -4,6 +4,7 @@ import {ExitCode} from '../cli/exit-codes.js'
 import {type PlanDocument, planDocument} from '../render/json.js'
 import {writeFileAtomic} from '../util/atomic-write.js'
 import {schemaValidator} from '../util/ajv.js'
+import {scrub} from '../util/scrub.js'
 import {PaletteKeysError, UsageError} from '../util/errors.js'
 import type {Plan} from './model.js'
 
@@ -14,7 +15,8 @@ export function planValidator(): ValidateFunction {
 
 /** Saves a plan (the JSON document, no secrets) atomically. */
 export async function writePlanFile(path: string, plan: Plan): Promise<void> {
-  await writeFileAtomic(path, JSON.stringify(planDocument(plan), null, 2) + '\n', 0o644)
+  // Live names are anybody's text, and a server could echo the key in one: the scrubber sees the file too.
+  await writeFileAtomic(path, scrub(JSON.stringify(planDocument(plan), null, 2) + '\n'), 0o644)
 }
 
 /**

@@ -33,7 +33,14 @@ export async function decryptRecord(text: string, identities: string[]): Promise
     if (/no identity matched/i.test((error as Error).message)) throw new NotForUs('sealed to other recipients')
     throw error
   }
-  const v = JSON.parse(plain) as Partial<SealedRecord>
+  // Never a parser's message: it would quote the plaintext (possibly a value).
+  let v: Partial<SealedRecord>
+  try {
+    v = JSON.parse(plain) as Partial<SealedRecord>
+  } catch {
+    throw new Error('its content is not a palette-keys record')
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('its content is not a palette-keys record')
   for (const field of ['user', 'name', 'uid', 'apiKey', 'createdAt'] as const) {
     if (typeof v[field] !== 'string') throw new Error(`the sealed document lacks "${field}"`)
   }

@@ -1,17 +1,28 @@
 import {readFile, stat} from 'node:fs/promises'
+import {basename} from 'node:path'
 import {ExitCode} from '../cli/exit-codes.js'
 import {PaletteKeysError} from '../util/errors.js'
-import {decryptRecord, NotForUs, type SealedRecord} from './sealed-file.js'
+import {decryptRecord, NotForUs, type SealedRecord, uidOfSealedFileName} from './sealed-file.js'
 import {listSealedFiles} from './seal-dir.js'
 
 export interface UnsealResult {
-  /** The newest record per user and key name, sorted. */
+  /** One record per user and key name, sorted; keys with conflicting records are left out. */
   records: SealedRecord[]
   /** Files sealed to other recipients only (normal in a shared folder). */
   notForUs: string[]
+  /** Files that could not be used, each with why (never any of its plaintext). */
+  broken: string[]
+  /** `user/name` with more than one record (different uids): which one is live, unseal cannot tell. */
+  conflicts: Array<{key: string; uids: string[]}>
 }
 
-/** Opens sealed files and folders; any unreadable or corrupt file is an error (exit 1). */
+/**
+ * Opens sealed files and folders. Anyone holding a public recipient can write a sealed file,
+ * so nothing in a file chooses for the reader: a record counts only when its uid is the one
+ * its file name carries, and two records for one user and key name are a conflict to report,
+ * never a choice made by their createdAt. A corrupt file is reported by name; the rest are
+ * still served.
+ */
 export async function unsealPaths(paths: string[], identities: string[]): Promise<UnsealResult> {
   const files: string[] = []
   for (const p of paths) {
@@ -19,27 +30,51 @@ export async function unsealPaths(paths: string[], identities: string[]): Promis
     if (!s) throw new PaletteKeysError(`${p} does not exist.`, {code: 'unseal-missing', exitCode: ExitCode.Usage})
     files.push(...(s.isDirectory() ? await listSealedFiles(p) : [p]))
   }
-  const newest = new Map<string, SealedRecord>()
+  const byKey = new Map<string, SealedRecord[]>()
   const notForUs: string[] = []
   const broken: string[] = []
   for (const file of files) {
+    let record: SealedRecord
     try {
-      const record = await decryptRecord(await readFile(file, 'utf8'), identities)
-      const id = `${record.user.toLowerCase()}/${record.name}`
-      const seen = newest.get(id)
-      if (!seen || seen.createdAt < record.createdAt || (seen.createdAt === record.createdAt && seen.uid < record.uid)) newest.set(id, record)
+      record = await decryptRecord(await readFile(file, 'utf8'), identities)
     } catch (error) {
       if (error instanceof NotForUs) notForUs.push(file)
       else broken.push(`${file}: ${(error as Error).message}`)
+      continue
     }
+    const named = uidOfSealedFileName(basename(file))
+    if (named !== undefined && named !== record.uid) {
+      broken.push(`${file}: it holds the record of another key than its name says (a file renamed or planted); not used`)
+      continue
+    }
+    const id = `${record.user.toLowerCase()}/${record.name}`
+    const list = byKey.get(id) ?? []
+    if (!list.some((r) => r.uid === record.uid && r.apiKey === record.apiKey)) list.push(record)
+    byKey.set(id, list)
   }
-  if (broken.length > 0) {
-    throw new PaletteKeysError(`${broken.length} sealed file${broken.length === 1 ? '' : 's'} could not be opened:\n  ${broken.join('\n  ')}`, {
-      code: 'unseal-failed',
-      exitCode: ExitCode.Error,
-      hints: ['A truncated or edited file cannot be repaired; the key it held must be rotated.'],
-    })
+  const records: SealedRecord[] = []
+  const conflicts: UnsealResult['conflicts'] = []
+  for (const [key, list] of byKey) {
+    if (list.length === 1) records.push(list[0]!)
+    else conflicts.push({key, uids: list.map((r) => r.uid).sort()})
   }
-  const records = [...newest.values()].sort((a, b) => (a.user === b.user ? (a.name < b.name ? -1 : 1) : a.user < b.user ? -1 : 1))
-  return {records, notForUs}
+  records.sort((a, b) => (a.user === b.user ? (a.name < b.name ? -1 : 1) : a.user < b.user ? -1 : 1))
+  conflicts.sort((a, b) => (a.key < b.key ? -1 : 1))
+  return {records, notForUs, broken, conflicts}
+}
+
+/** Why an unseal that printed something is still not a success (exit 1), for stderr; undefined when it is. */
+export function unsealProblems(result: UnsealResult): PaletteKeysError | undefined {
+  const lines: string[] = []
+  if (result.broken.length > 0) lines.push(`${result.broken.length} sealed file${result.broken.length === 1 ? '' : 's'} could not be used:`, ...result.broken.map((b) => `  ${b}`))
+  for (const c of result.conflicts) lines.push(`${c.key}: ${c.uids.length} sealed records (uids ${c.uids.join(', ')}); left out, as unseal cannot tell which key is live`)
+  if (result.records.length === 0 && lines.length === 0) {
+    lines.push(result.notForUs.length > 0 ? `None of the ${result.notForUs.length} sealed files could be opened with the given identities.` : 'No sealed file was found.')
+  }
+  if (lines.length === 0) return undefined
+  const hints: string[] = []
+  if (result.broken.length > 0) hints.push('A truncated, edited or planted file cannot be trusted; the key it held must be rotated.')
+  if (result.conflicts.length > 0) hints.push('`palette-keys plan` shows which uids are live; delete the sealed files of the others (apply deletes those of keys it deletes).')
+  if (result.records.length === 0 && result.notForUs.length > 0) hints.push('Pass the identity (-i) whose recipient is in seal.recipients.')
+  return new PaletteKeysError(lines.join('\n'), {code: 'unseal-failed', exitCode: ExitCode.Error, hints})
 }

@@ -96,7 +96,7 @@ const cases: Case[] = [
   {name: 'seed alias bomb', args: () => ['emulator', '--seed', here('seed-alias-bomb.yaml')], code: 65, says: /yaml\.alias-limit/},
   {name: 'emulator state file of another format', args: () => ['emulator', '--state', here('state.json')], code: 65, says: /Cannot load emulator state/},
   // Sealed files and identities.
-  {name: 'unseal a truncated sealed file', args: () => ['unseal', here('sealed-bad'), '-i', 'examples/demo-identity.txt'], code: 1, says: /could not be opened/},
+  {name: 'unseal a truncated sealed file', args: () => ['unseal', here('sealed-bad'), '-i', 'examples/demo-identity.txt'], code: 1, says: /could not be used/},
   {name: 'unseal with an identity file holding no identity', args: () => ['unseal', here('sealed-bad'), '-i', here('no-identity.txt')], code: 64, says: /holds no age identity/},
   {name: 'unseal with a missing identity file', args: () => ['unseal', here('sealed-bad'), '-i', here('nope.txt')], code: 64, says: /Cannot read the identity file/},
   {name: 'unseal a path that does not exist', args: () => ['unseal', here('nowhere'), '-i', 'examples/demo-identity.txt'], code: 64, says: /does not exist/},

@@ -63,7 +63,7 @@ describe('--json results validate against the schemas in schemas/', () => {
     expect(r.code, r.stderr).toBe(0)
     expectSchema('schemas/unseal-result.schema.json', JSON.parse(r.stdout))
     const env = await runCli(['unseal', join(dir, 'sealed'), '-i', join(dir, 'me.txt'), '--format', 'env'])
-    expect(env.stdout).toBe('PALETTE_KEY_A_EXAMPLE_COM__K=v-0000000001\n')
+    expect(env.stdout).toBe("PALETTE_KEY_A_EXAMPLE_COM__K='v-0000000001'\n")
     expect((await runCli(['unseal', join(dir, 'sealed'), '-i', join(dir, 'me.txt'), '--key', 'a@example.com/nope'])).code).toBe(1)
   })
 

@@ -285,25 +285,29 @@ describe('a hostile server\'s answers are data', () => {
     expect(emu.stats.mutations).toBe(0)
   })
 
-  it('a create answered with the uid of an existing key (or of its owner): nothing is done under that uid; the new key is found by its mark and sealed', async () => {
+  it('a create answered with the uid of an existing key, of its owner, or of a key this run made: nothing is done under that uid; the new key is found by its mark and sealed', async () => {
     const manual = uidOf('alice@example.com', 'manual')
     const before = structuredClone(emu.state.key(manual)!)
     const aliceUid = before.userUid
     let n = 0
+    let firstMade = ''
     proxy.hooks.after = (req, res) => {
       if (req.method !== 'POST' || req.path !== '/v1/apiKeys' || res.status !== 201) return undefined
-      return {status: 201, body: {...(res.body as object), uid: n++ === 0 ? manual : aliceUid}}
+      const real = (res.body as {uid: string}).uid
+      if (n === 0) firstMade = real
+      return {status: 201, body: {...(res.body as object), uid: [manual, aliceUid, firstMade][n++]}}
     }
-    const users = `  alice@example.com:\n    keys:\n      ci: {}\n      web: {}\n`
-    const r = await cli(['apply', ...file, '--auto-approve'], users, proxy.url)
+    const users = `  alice@example.com:\n    keys:\n      api: {}\n      ci: {}\n      web: {}\n`
+    // One create at a time: creates in flight together cannot be told apart by an answer that swaps their uids (README).
+    const r = await cli(['apply', ...file, '--auto-approve', '--parallelism', '1'], users, proxy.url)
     expect(r.code, r.stdout + r.stderr).toBe(0)
     expect(emu.state.key(manual)).toEqual(before)
     expect(proxy.seen.filter((s) => s.path.includes(manual) || s.path.includes(aliceUid))).toEqual([])
-    const ci = uidOf('alice@example.com', 'ci')
-    const web = uidOf('alice@example.com', 'web')
+    expect(n).toBe(3)
+    const [api, ci, web] = ['api', 'ci', 'web'].map((name) => uidOf('alice@example.com', name))
     const sealed = (await readdir(join(work, 'sealed', 'alice@example.com'))).sort()
-    expect(sealed).toEqual([`ci--${ci}.age`, `web--${web}.age`].sort())
-    for (const uid of [ci, web]) expect(emu.state.key(uid)!.annotations.paletteKeysPending).toBeUndefined()
+    expect(sealed).toEqual([`api--${api}.age`, `ci--${ci}.age`, `web--${web}.age`].sort())
+    for (const uid of [api, ci, web]) expect(emu.state.key(uid)!.annotations.paletteKeysPending).toBeUndefined()
     const again = await cli(['plan', ...file, '--detailed-exitcode'], users)
     expect(again.code, again.stdout).toBe(0)
   })

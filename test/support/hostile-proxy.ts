@@ -8,6 +8,8 @@ export interface SeenRequest {
   path: string
   /** The JSON body, parsed ('' when none). */
   body: unknown
+  /** Request headers (lower-case names), the ApiKey among them: a hostile server sees the credential. */
+  headers: Record<string, string>
 }
 
 /** What a hook answers instead of (or after) the real server; undefined leaves it alone. */
@@ -56,12 +58,12 @@ export async function startHostileProxy(target: string, hooks: HostileHooks = {}
     const chunks: Buffer[] = []
     for await (const c of req) chunks.push(c as Buffer)
     const raw = Buffer.concat(chunks).toString('utf8')
-    const seenReq: SeenRequest = {method: req.method ?? 'GET', path: req.url ?? '/', body: raw === '' ? '' : JSON.parse(raw)}
+    const headers: Record<string, string> = {}
+    for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string' && k !== 'host' && k !== 'connection' && k !== 'content-length') headers[k] = v
+    const seenReq: SeenRequest = {method: req.method ?? 'GET', path: req.url ?? '/', body: raw === '' ? '' : JSON.parse(raw), headers}
     seen.push(seenReq)
     const early = proxy.hooks.before?.(seenReq)
     if (early) return encode(early)
-    const headers: Record<string, string> = {}
-    for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string' && k !== 'host' && k !== 'connection' && k !== 'content-length') headers[k] = v
     const upstream = await request(target + seenReq.path, {method: seenReq.method as 'GET', headers, body: raw === '' ? undefined : raw})
     const text = await upstream.body.text()
     const body = text === '' ? undefined : (JSON.parse(text) as unknown)

@@ -8,7 +8,7 @@ import {identityFileText, newIdentity, readIdentityFile} from '../../src/seal/id
 import {recipientProblem} from '../../src/seal/recipients.js'
 import {decryptRecord, encryptRecord, NotForUs, type SealedRecord, sealedRelativePath} from '../../src/seal/sealed-file.js'
 import {listSealedFiles, SealDir} from '../../src/seal/seal-dir.js'
-import {unsealPaths} from '../../src/seal/unseal.js'
+import {unsealPaths, unsealProblems} from '../../src/seal/unseal.js'
 import {PaletteKeysError} from '../../src/util/errors.js'
 
 const record = (over: Partial<SealedRecord> = {}): SealedRecord => ({
@@ -130,23 +130,49 @@ describe('recipientProblem', () => {
 })
 
 describe('unsealPaths', () => {
-  it('keeps the newest value per user and key, skips files for others, fails on corrupt ones', async () => {
+  it('serves one record per key; two records for one key (a planted far-future one, say) are a conflict, never chosen by createdAt', async () => {
     const me = await newIdentity()
     const other = await newIdentity()
     const seal = new SealDir(dir, [me.recipient])
+    await seal.seal(record({name: 'web', uid: 'web000000000000000000000', apiKey: 'web-value-0001'}))
     await seal.seal(record({uid: 'old000000000000000000000', createdAt: '2026-01-01T00:00:00.000Z', apiKey: 'old-value-0001'}))
-    await seal.seal(record({uid: 'new000000000000000000000', createdAt: '2026-05-01T00:00:00.000Z', apiKey: 'new-value-0001'}))
+    await seal.seal(record({uid: 'new000000000000000000000', createdAt: '2099-05-01T00:00:00.000Z', apiKey: 'planted-value-0001'}))
     await new SealDir(dir, [other.recipient]).seal(record({user: 'bob@example.com', uid: 'bob000000000000000000000'}))
     const result = await unsealPaths([dir], [me.identity])
-    expect(result.records.map((r) => [r.user, r.name, r.apiKey])).toEqual([['alice@example.com', 'ci-deploy', 'new-value-0001']])
+    expect(result.records.map((r) => [r.user, r.name, r.apiKey])).toEqual([['alice@example.com', 'web', 'web-value-0001']])
+    expect(result.conflicts).toEqual([{key: 'alice@example.com/ci-deploy', uids: ['new000000000000000000000', 'old000000000000000000000']}])
     expect(result.notForUs).toHaveLength(1)
+    expect(unsealProblems(result)?.message).toMatch(/alice@example\.com\/ci-deploy: 2 sealed records/)
+  })
 
-    const files = await listSealedFiles(dir)
-    const text = await readFile(files[0]!, 'utf8')
-    await writeFile(files[0]!, text.slice(0, text.length / 2))
-    const error = await unsealPaths([dir], [me.identity]).catch((e: unknown) => e)
-    expect(error).toBeInstanceOf(PaletteKeysError)
-    expect((error as PaletteKeysError).exitCode).toBe(1)
-    expect((error as Error).message).not.toContain('value-0001')
+  it('a record whose uid is not its file name\'s is not used; a corrupt file is reported by name and the rest still served, with no plaintext shown', async () => {
+    const me = await newIdentity()
+    const seal = new SealDir(dir, [me.recipient])
+    const good = await seal.seal(record({name: 'web', uid: 'web000000000000000000000', apiKey: 'web-value-0001'}))
+    const real = await seal.seal(record({uid: 'real00000000000000000000', apiKey: 'real-value-0001'}))
+    await writeFile(join(dir, 'alice@example.com', 'ci-deploy--fake00000000000000000000.age'), await readFile(real, 'utf8'))
+    const encrypter = new Encrypter()
+    encrypter.addRecipient(me.recipient)
+    const notRecord = await encrypter.encrypt('hello world, not a record')
+    const {armor} = await import('age-encryption')
+    await writeFile(join(dir, 'alice@example.com', 'junk--junk00000000000000000000.age'), armor.encode(notRecord))
+    const text = await readFile(good, 'utf8')
+    await writeFile(join(dir, 'alice@example.com', 'cut--cut000000000000000000000.age'), text.slice(0, text.length / 2))
+    const result = await unsealPaths([dir], [me.identity])
+    expect(result.records.map((r) => r.apiKey).sort()).toEqual(['real-value-0001', 'web-value-0001'])
+    expect(result.broken.map((b) => b.split(': ')[0]!.split('/').at(-1))).toEqual(['ci-deploy--fake00000000000000000000.age', 'cut--cut000000000000000000000.age', 'junk--junk00000000000000000000.age'])
+    const problem = unsealProblems(result)!
+    expect(problem).toBeInstanceOf(PaletteKeysError)
+    expect(problem.exitCode).toBe(1)
+    expect(problem.message).not.toMatch(/value-0001|hello/)
+  })
+
+  it('nothing opened (a wrong identity) is a failure, not an empty success', async () => {
+    const me = await newIdentity()
+    const other = await newIdentity()
+    await new SealDir(dir, [me.recipient]).seal(record())
+    const result = await unsealPaths([dir], [other.identity])
+    expect(result.records).toEqual([])
+    expect(unsealProblems(result)?.message).toMatch(/None of the 1 sealed files could be opened/)
   })
 })
