@@ -28,7 +28,7 @@ const settle = () => globalThis.gc?.()
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 const work = await mkdtemp(join(tmpdir(), 'pk-bench-'))
 // `npm run bench -- plan startup` runs only those sections; no argument runs them all.
-const SECTIONS = ['plan', 'rss', 'apply', 'startup']
+const SECTIONS = ['plan', 'rss', 'apply', 'startup', 'validate']
 const chosen = process.argv.slice(2)
 for (const c of chosen) if (!SECTIONS.includes(c)) throw new Error(`bench: unknown section ${c} (sections: ${SECTIONS.join(', ')})`)
 const want = (section) => chosen.length === 0 || chosen.includes(section)
@@ -202,6 +202,32 @@ if (want('startup')) {
   row('start-up: node -e 0', `${node.toFixed(0)} ms`, '')
   row('start-up: palette-keys --version', `${version.toFixed(0)} ms = ${(version / node).toFixed(2)}x node`, '<= 2.5x', version / node <= 2.5)
   row('start-up: palette-keys validate examples/keys.yaml', `${validate.toFixed(0)} ms = ${(validate / node).toFixed(2)}x node`, '')
+}
+
+// 5. validate is linear in the entries of one mapping (yaml's own duplicate-key check was quadratic).
+if (want('validate')) {
+  const per = {}
+  for (const n of [25_000, 50_000, 100_000]) {
+    const oneUser = ['version: 1', 'users:', '  user@example.com:', '    keys:', ...Array.from({length: n}, (_, i) => `      k${i}: {}`)].join('\n') + '\n'
+    const manyUsers = ['version: 1', 'users:', ...Array.from({length: n}, (_, i) => `  u${i}@example.com: {keys: {}}`)].join('\n') + '\n'
+    for (const [kind, text] of [['keys of one user', oneUser], ['users', manyUsers]]) {
+      const file = join(work, `validate-${kind.length}-${n}.yaml`)
+      await writeFile(file, text)
+      const times = []
+      for (let i = 0; i < 3; i++) {
+        const r = await run(process.execPath, [BIN, 'validate', '-f', file])
+        if (r.code !== 0) throw new Error(`validate of ${n} ${kind} failed: ${r.err}`)
+        times.push(r.ms)
+      }
+      const ms = median(times)
+      per[`${kind} ${n}`] = ms
+      row(`validate: ${n.toLocaleString('en')} ${kind} in one mapping (${(text.length / 1e6).toFixed(1)} MB)`, `${ms.toFixed(0)} ms = ${((ms * 1000) / n).toFixed(1)} µs an entry`, '')
+    }
+  }
+  for (const kind of ['keys of one user', 'users']) {
+    const ratio = per[`${kind} 100000`] / per[`${kind} 25000`]
+    row(`validate: ${kind}, time at 100k ÷ time at 25k`, `${ratio.toFixed(2)}x (4x entries)`, 'linear: < 6x', ratio < 6)
+  }
 }
 
 await rm(work, {recursive: true, force: true})

@@ -1,4 +1,5 @@
 import {styleText} from 'node:util'
+import {inertText as t} from '../render/inert.js'
 import {esc} from '../render/markdown.js'
 import {AUDIT_KINDS, type AuditReport, describeKind} from './audit.js'
 
@@ -11,27 +12,38 @@ function summary(r: AuditReport): string {
 
 export function renderAuditText(r: AuditReport, color: boolean): string {
   const paint = (c: 'red' | 'green' | 'yellow' | 'bold', s: string) => (color ? styleText(c, s, {validateStream: false}) : s)
-  const lines = [`palette-keys audit: tenant ${r.tenant.orgName || r.tenant.uid} at ${r.host}, against ${r.desired.file}; expiring within ${r.expiringWithin}`, '']
-  for (const e of r.errors) lines.push(paint('red', `  x ${e.code}: ${e.message}`), ...(e.hint ? [`      hint: ${e.hint}`] : []))
-  const width = Math.min(60, Math.max(0, ...r.findings.map((f) => f.address.length)))
-  for (const f of r.findings) lines.push(`  ${paint('yellow', f.kind.padEnd(24))} ${f.address.padEnd(width)}  ${f.message}${f.uid ? ` [${f.uid}]` : ''}`)
+  const lines = [`palette-keys audit: tenant ${t(r.tenant.orgName || r.tenant.uid)} at ${t(r.host)}, against ${t(r.desired.file)}; expiring within ${r.expiringWithin}`, '']
+  for (const e of r.errors) lines.push(paint('red', `  x ${e.code}: ${t(e.message, 2000)}`), ...(e.hint ? [`      hint: ${t(e.hint)}`] : []))
+  // A loop, not Math.max(...rows): a spread of 100k+ rows overflows the call stack.
+  let width = 0
+  for (const f of r.findings) width = Math.max(width, t(f.address).length)
+  width = Math.min(60, width)
+  for (const f of r.findings) lines.push(`  ${paint('yellow', f.kind.padEnd(24))} ${t(f.address).padEnd(width)}  ${t(f.message, 1000)}${f.uid ? ` [${t(f.uid)}]` : ''}`)
   if (r.findings.length > 0 || r.errors.length > 0) lines.push('')
   if (r.clean) lines.push(paint('green', `Clean: Palette matches ${r.desired.file}, and no declared user's key expires within ${r.expiringWithin}.`))
   else lines.push(paint('bold', `Audit: ${summary(r)}.`))
-  if (r.diff.includes('\n@@')) lines.push('', 'Declared (-) versus live (+), normalised:', r.diff.trimEnd())
+  if (r.diff.includes('\n@@')) lines.push('', 'Declared (-) versus live (+), normalised:', inertLines(r.diff.trimEnd()))
   return lines.join('\n') + '\n'
 }
 
 export function renderAuditMarkdown(r: AuditReport): string {
-  const lines = [AUDIT_MARKER, `### palette-keys audit: ${r.clean ? 'clean' : summary(r)}`, '', `Tenant **${esc(r.tenant.orgName || r.tenant.uid)}** at \`${r.host}\` against \`${esc(r.desired.file)}\`; expiring within ${r.expiringWithin}.`, '']
+  const lines = [AUDIT_MARKER, `### palette-keys audit: ${r.clean ? 'clean' : summary(r)}`, '', `Tenant **${esc(r.tenant.orgName || r.tenant.uid)}** at ${esc(r.host)} against ${esc(r.desired.file)}; expiring within ${r.expiringWithin}.`, '']
   for (const e of r.errors) lines.push(`> **Error** (${e.code}): ${esc(e.message)}`, '')
   if (r.findings.length > 0) {
     lines.push('| finding | key | detail |', '|---|---|---|')
-    for (const f of r.findings) lines.push(`| ${f.kind} | \`${f.address.replace(/`/g, "'")}\` | ${esc(f.message)} |`)
+    for (const f of r.findings) lines.push(`| ${f.kind} | ${esc(f.address)} | ${esc(f.message)} |`)
     lines.push('', '<details><summary>What the findings mean</summary>', '')
     for (const k of AUDIT_KINDS.filter((k) => r.counts[k] > 0)) lines.push(`- **${k}**: ${describeKind(k)}`)
     lines.push('', '</details>', '')
   }
-  if (r.diff.includes('\n@@')) lines.push('<details><summary>Declared versus live (normalised)</summary>', '', '```diff', r.diff.trimEnd().replace(/```/g, "'''"), '```', '', '</details>')
+  if (r.diff.includes('\n@@')) lines.push('<details><summary>Declared versus live (normalised)</summary>', '', '```diff', inertLines(r.diff.trimEnd()).replace(/```/g, "'''"), '```', '', '</details>')
   return lines.join('\n').trimEnd() + '\n'
+}
+
+/** A multi-line text (the unified diff, which quotes live names) with each line made inert. */
+function inertLines(text: string): string {
+  return text
+    .split('\n')
+    .map((l) => t(l, 2000))
+    .join('\n')
 }

@@ -1,5 +1,6 @@
 import {Command, Errors} from '@oclif/core'
 import {formatDiagnostic, PaletteKeysError} from '../util/errors.js'
+import {inertText} from '../render/inert.js'
 import {scrub, scrubStandardStreams} from '../util/scrub.js'
 import {ExitCode} from './exit-codes.js'
 
@@ -19,11 +20,19 @@ export abstract class BaseCommand extends Command {
   }
 
   protected override async catch(err: Error & {oclif?: {exit?: number}; parse?: unknown}): Promise<unknown> {
-    // oclif's parse errors are usage errors; a few (e.g. a value not among a flag's
-    // options) carry no remapped code of their own and would exit 1.
-    if (!(err instanceof PaletteKeysError) && err.parse !== undefined && err.oclif) err.oclif.exit = ExitCode.Usage
-    // oclif's own errors (bad flags, missing args) already carry the remapped exit code.
-    if (!(err instanceof PaletteKeysError) && err.oclif?.exit !== undefined) return super.catch(err)
+    // oclif's parse errors (unknown flag, bad or missing value, extra argument) are usage
+    // errors: exit 64, and under --json one error document with the message, never oclif's
+    // internals (some carry no remapped code of their own and would exit 1).
+    if (!(err instanceof PaletteKeysError) && (err.parse !== undefined || err.oclif?.exit !== undefined)) {
+      if (!this.jsonEnabled()) {
+        if (err.oclif) err.oclif.exit = ExitCode.Usage
+        return super.catch(err)
+      }
+      const message = (err.message || 'invalid arguments').split('\n')[0]!.trim()
+      const result: ErrorResult = {error: {code: 'usage', message, exitCode: ExitCode.Usage, hints: [`palette-keys ${this.id ?? ''} --help`.replace(/ +/g, ' ')], diagnostics: []}}
+      this.logJson(result)
+      throw new Errors.ExitError(ExitCode.Usage)
+    }
     const known = err instanceof PaletteKeysError
     const exitCode = known ? err.exitCode : ExitCode.Error
     const message = this.scrub(known ? err.message : `Unexpected error: ${err.message}`)
@@ -39,10 +48,11 @@ export abstract class BaseCommand extends Command {
       }
       this.logJson(result)
     } else {
-      const lines = [`Error: ${message}`]
+      // A message may quote a server's words or a live name: each line is made inert for the terminal.
+      const lines = [`Error: ${inertLines(message)}`]
       if (known) {
-        for (const d of err.diagnostics) lines.push(`  ${this.scrub(formatDiagnostic(d))}`)
-        if (err.hints.length > 0) lines.push('Try this:', ...err.hints.map((h) => `  - ${this.scrub(h)}`))
+        for (const d of err.diagnostics) lines.push(`  ${inertLines(this.scrub(formatDiagnostic(d)))}`)
+        if (err.hints.length > 0) lines.push('Try this:', ...err.hints.map((h) => `  - ${inertLines(this.scrub(h))}`))
       }
       process.stderr.write(lines.join('\n') + '\n')
     }
@@ -52,4 +62,11 @@ export abstract class BaseCommand extends Command {
   protected scrub(text: string): string {
     return scrub(text)
   }
+}
+
+function inertLines(text: string): string {
+  return text
+    .split('\n')
+    .map((l) => inertText(l, 4000))
+    .join('\n')
 }

@@ -9,6 +9,7 @@ export interface ConnectionFlagValues {
   'insecure-http': boolean
   trace: boolean
   'rate-limit': number
+  'request-timeout'?: number
 }
 
 /** A client from the connection flags and environment; `--trace` lines go to stderr. The key is registered with the scrubber. */
@@ -20,6 +21,7 @@ export async function connect(flags: ConnectionFlagValues): Promise<{client: Pal
     host: connection.host,
     apiKey: connection.apiKey,
     rateLimit: {ratePerSecond: flags['rate-limit'], burst: PALETTE_RATE_LIMIT.burst},
+    deadlineMs: (flags['request-timeout'] ?? 120) * 1000,
     trace: flags.trace
       ? (e) => process.stderr.write(`trace: ${e.method} ${e.path} -> ${e.status ?? e.error} (${e.ms} ms${e.attempt > 1 ? `, attempt ${e.attempt}` : ''})\n`)
       : undefined,

@@ -7,18 +7,20 @@ import {acquireLease} from '../apply/lease.js'
 import {desiredFileProblem, hostProblem, mismatch, planTime, staleness} from '../apply/saved-plan.js'
 import {BaseCommand} from '../cli/base-command.js'
 import {connect, useColor} from '../cli/connect.js'
+import {applyPlatformProblem} from '../cli/platform.js'
 import {ExitCode} from '../cli/exit-codes.js'
 import {connectionFlags, fileFlag} from '../cli/flags.js'
 import {makePlan} from '../cli/planning.js'
-import {loadDesiredStateFile} from '../config/desired-state.js'
+import {checkDemoRecipient, checkRecipientsSealable, loadDesiredStateFile} from '../config/desired-state.js'
 import type {LiveState} from '../live/snapshot.js'
 import type {PaletteHttpClient} from '../palette/http-client.js'
 import type {Action, Plan} from '../plan/model.js'
 import {readPlanFile} from '../plan/plan-file.js'
-import {createdValues} from '../render/summary.js'
+import {createdFor, createdValues} from '../render/summary.js'
 import {actionColumns} from '../render/symbols.js'
+import {inertText} from '../render/inert.js'
 import {renderText} from '../render/text.js'
-import {SealDir} from '../seal/seal-dir.js'
+import {repositoryOf, SealDir} from '../seal/seal-dir.js'
 import {PaletteKeysError, UsageError} from '../util/errors.js'
 
 export default class Apply extends BaseCommand {
@@ -27,7 +29,7 @@ export default class Apply extends BaseCommand {
   static override description = `Without PLAN: plans afresh from -f FILE, shows the plan and asks for confirmation on a terminal (--auto-approve skips it; without a terminal it is required). With PLAN (from \`plan --out\`): applies that plan without asking, but only after recomputing it from -f FILE (the file it was made from, same SHA-256) and the live tenant at the plan's time: any difference (an edited plan, changed live keys, another host, tenant, version or --force) exits 4 with nothing changed.
 Before the first change, apply takes a lease (an annotation on a key of the caller that the plan leaves alone) and stops (exit 1) if another apply holds one; it is renewed while the run goes on and removed at the end.
 Every created value is encrypted to seal.recipients and written under seal.dir before the next change starts. A failure confined to one key (Palette refused that request) does not stop the others; one that would hit every action (credential, rate limit, network, sealing) stops new ones, and after any failure the caller's own keys are left alone. Run apply again to converge.
-Exit codes: 0 done (or nothing to do), 1 an action failed, a key was blocked (twins, a hand-made key in the way) or an error, 3 refused by a safety brake, 4 saved plan is stale, 64 usage (e.g. no terminal and no --auto-approve), 65 invalid file or no recipient for created keys.`
+Exit codes: 0 done (or nothing to do), 1 an action failed, a key was blocked (twins, a hand-made key in the way) or an error, 3 refused by a safety brake, 4 saved plan is stale, 64 usage (e.g. no terminal and no --auto-approve, a seal folder that is a link, outside the repository or not writable), 65 invalid file (a recipient nothing can be sealed to, the demo recipient for a real host).`
 
   static override examples = [
     {description: 'Review and confirm interactively', command: '<%= config.bin %> <%= command.id %> -f keys.yaml'},
@@ -51,6 +53,8 @@ Exit codes: 0 done (or nothing to do), 1 an action failed, a key was blocked (tw
 
   async run(): Promise<ApplyResult> {
     const {args, flags} = await this.parse(Apply)
+    const platform = applyPlatformProblem(process.platform)
+    if (platform) throw platform
     if (!args.plan && !flags['auto-approve'] && !process.stdin.isTTY) {
       throw new UsageError('apply asks for confirmation, but there is no terminal to ask on.', ['Pass --auto-approve, or apply a reviewed plan file: `palette-keys plan --out plan.json` then `palette-keys apply plan.json`.'], 'no-tty')
     }
@@ -68,6 +72,7 @@ Exit codes: 0 done (or nothing to do), 1 an action failed, a key was blocked (tw
         const otherFile = desiredFileProblem(saved, desired)
         if (otherFile) throw otherFile
       }
+      checkDemoRecipient(desired!, host)
       const {plan, live} = await makePlan({desired: desired!, api: client, host, force: flags.force, toolVersion: this.config.version, now})
       if (saved) {
         const problem = staleness(saved, live) ?? mismatch(saved, plan)
@@ -79,14 +84,8 @@ Exit codes: 0 done (or nothing to do), 1 an action failed, a key was blocked (tw
 
       const sealDir = new SealDir(resolve(dirname(flags.file), plan.seal.dir), plan.seal.recipients)
       if (createdValues(plan) > 0) {
-        if (plan.seal.recipients.length === 0) {
-          throw new PaletteKeysError(`The plan creates ${createdValues(plan)} key value(s) but seal.recipients is empty: they could not be kept. Nothing was changed.`, {
-            code: 'no-recipients',
-            exitCode: ExitCode.InvalidInput,
-            hints: ['Add a recipient to seal.recipients (`palette-keys keygen -o identity.txt` prints one).'],
-          })
-        }
-        await sealDir.prepare({allowWorldWritable: flags.force})
+        await checkRecipientsSealable(desired!)
+        await sealDir.prepare({root: repositoryOf(flags.file), users: createdFor(plan), allowWorldWritable: flags.force})
       }
       if (!saved && !flags['auto-approve'] && !(await this.confirm(plan))) {
         throw new PaletteKeysError('Apply cancelled; nothing was changed.', {code: 'cancelled', exitCode: ExitCode.Error})
@@ -106,7 +105,7 @@ Exit codes: 0 done (or nothing to do), 1 an action failed, a key was blocked (tw
   private finish(plan: Plan, result: ApplyResult): ApplyResult {
     if (plan.blocked.length > 0) {
       process.exitCode = ExitCode.Error
-      if (!this.jsonEnabled()) this.log(`\n${plan.blocked.length} declared key${plan.blocked.length === 1 ? ' was' : 's were'} blocked and left alone (see above): ${plan.blocked.map((b) => b.address).join(', ')}. Resolve ${plan.blocked.length === 1 ? 'it' : 'them'} as hinted, then run apply again.`)
+      if (!this.jsonEnabled()) this.log(`\n${plan.blocked.length} declared key${plan.blocked.length === 1 ? ' was' : 's were'} blocked and left alone (see above): ${plan.blocked.map((b) => inertText(b.address ?? '')).join(', ')}. Resolve ${plan.blocked.length === 1 ? 'it' : 'them'} as hinted, then run apply again.`)
     }
     return result
   }
@@ -124,7 +123,7 @@ Exit codes: 0 done (or nothing to do), 1 an action failed, a key was blocked (tw
   private async confirm(plan: Plan): Promise<boolean> {
     const rl = createInterface({input: process.stdin, output: process.stderr})
     try {
-      const answer = await rl.question(`\nApply these changes to tenant ${plan.tenant.orgName || plan.tenant.uid} at ${plan.host}? Only 'yes' is accepted: `)
+      const answer = await rl.question(`\nApply these changes to tenant ${inertText(plan.tenant.orgName || plan.tenant.uid)} at ${inertText(plan.host)}? Only 'yes' is accepted: `)
       return answer.trim() === 'yes'
     } finally {
       rl.close()
@@ -134,10 +133,10 @@ Exit codes: 0 done (or nothing to do), 1 an action failed, a key was blocked (tw
   private async execute(plan: Plan, live: LiveState, client: PaletteHttpClient, sealDir: SealDir, parallelism: number): Promise<ApplyResult> {
     const onOutcome = (o: ActionOutcome, a: Action) => {
       if (this.jsonEnabled()) return
-      const what = o.status === 'done' ? 'done' : `FAILED: ${o.error}`
-      const sealed = o.sealedFile ? `, sealed to ${sealDir.display(o.sealedFile)}` : ''
-      const note = o.note ? ` (${o.note})` : ''
-      this.log(`  ${actionColumns(a.kind)}  ${a.address}  ${what}${sealed}${note}`)
+      const what = o.status === 'done' ? 'done' : `FAILED: ${inertText(o.error ?? '', 1000)}`
+      const sealed = o.sealedFile ? `, sealed to ${inertText(sealDir.display(o.sealedFile))}` : ''
+      const note = o.note ? ` (${inertText(o.note)})` : ''
+      this.log(`  ${actionColumns(a.kind)}  ${inertText(a.address)}  ${what}${sealed}${note}`)
     }
     if (!this.jsonEnabled()) this.log('\nApplying:')
     const outcomes = await execute(plan.actions, {api: client, sealer: sealDir, live, parallelism, onOutcome})

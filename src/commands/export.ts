@@ -1,4 +1,3 @@
-import {existsSync} from 'node:fs'
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base-command.js'
 import {connect} from '../cli/connect.js'
@@ -9,7 +8,8 @@ import {exportTenant} from '../export/export.js'
 import {readLiveState} from '../live/snapshot.js'
 import {writeFileAtomic} from '../util/atomic-write.js'
 import {scrub} from '../util/scrub.js'
-import {PaletteKeysError, UsageError} from '../util/errors.js'
+import {prepareOutput, umaskMode} from '../util/output-file.js'
+import {PaletteKeysError} from '../util/errors.js'
 
 export interface ExportCommandResult {
   file: string | null
@@ -40,9 +40,7 @@ Keys left by an interrupted apply, rotated-out keys, the second of two same-name
 
   async run(): Promise<ExportCommandResult> {
     const {flags} = await this.parse(Export)
-    if (flags.output && existsSync(flags.output) && !flags.force) {
-      throw new UsageError(`${flags.output} exists: refusing to overwrite it.`, ['Pass --force, or choose another file.'], 'output-exists')
-    }
+    if (flags.output) await prepareOutput(flags.output, {flag: '-o', overwrite: () => flags.force, hint: 'Pass --force, or choose another file.'})
     const now = new Date()
     const {client, host} = await connect(flags)
     try {
@@ -57,7 +55,7 @@ Keys left by an interrupted apply, rotated-out keys, the second of two same-name
       // What we write must be a valid file: check it as `validate` would.
       parseDesiredState(result.yaml, flags.output ?? 'export', now)
       if (flags.output) {
-        await writeFileAtomic(flags.output, scrub(result.yaml), 0o644)
+        await writeFileAtomic(flags.output, scrub(result.yaml), umaskMode())
         this.logToStderr(`Exported ${result.keys} keys of ${result.users} users to ${flags.output}${result.omitted.length > 0 ? ` (${result.omitted.length} not declared: see the comment at its end)` : ''}.`)
       } else if (!this.jsonEnabled()) process.stdout.write(result.yaml)
       return {file: flags.output ?? null, users: result.users, keys: result.keys, omitted: result.omitted}

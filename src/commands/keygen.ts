@@ -1,9 +1,9 @@
-import {existsSync} from 'node:fs'
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base-command.js'
 import {identityFileText, newIdentity} from '../seal/identity.js'
 import {writeFileAtomic} from '../util/atomic-write.js'
 import {UsageError} from '../util/errors.js'
+import {prepareOutput} from '../util/output-file.js'
 
 export interface KeygenResult {
   recipient: string
@@ -30,6 +30,8 @@ Keep the identity secret (a password manager, a CI secret); commit only the reci
 
   async run(): Promise<KeygenResult> {
     const {flags} = await this.parse(Keygen)
+    // --json prints only the recipient: without -o the identity would be thrown away.
+    if (this.jsonEnabled() && !flags.output) throw new UsageError('keygen --json needs -o FILE: the identity goes only to a file, and without one it would be lost.', ['palette-keys keygen -o identity.txt --json'], 'keygen-json-needs-output')
     const id = await newIdentity()
     const text = identityFileText(id, new Date())
     if (!flags.output) {
@@ -39,9 +41,8 @@ Keep the identity secret (a password manager, a CI secret); commit only the reci
       }
       return {recipient: id.recipient}
     }
-    if (existsSync(flags.output) && !flags.force) {
-      throw new UsageError(`${flags.output} exists: refusing to overwrite an identity (its sealed files would become unreadable).`, ['Pass --force to replace it, or choose another file.'], 'identity-exists')
-    }
+    // Parent folders are created private (0700), as ssh keeps ~/.ssh.
+    await prepareOutput(flags.output, {flag: '-o', dirMode: 0o700, overwrite: () => flags.force, hint: 'It may be an identity: its sealed files would become unreadable. Pass --force to replace it, or choose another file.'})
     await writeFileAtomic(flags.output, text, 0o600)
     this.log(id.recipient)
     return {recipient: id.recipient, file: flags.output}

@@ -4,8 +4,9 @@ import {connect, useColor} from '../cli/connect.js'
 import {ExitCode} from '../cli/exit-codes.js'
 import {connectionFlags, fileFlag, formatFlag} from '../cli/flags.js'
 import {makePlan} from '../cli/planning.js'
-import {loadDesiredStateFile} from '../config/desired-state.js'
-import {writePlanFile} from '../plan/plan-file.js'
+import {checkDemoRecipient, loadDesiredStateFile} from '../config/desired-state.js'
+import {isPlanFile, writePlanFile} from '../plan/plan-file.js'
+import {prepareOutput} from '../util/output-file.js'
 import type {Plan} from '../plan/model.js'
 import {type PlanDocument, planDocument} from '../render/json.js'
 import {renderPlan} from '../render/render.js'
@@ -38,8 +39,13 @@ Exit codes: 0 success (with --detailed-exitcode: no changes), 2 changes present 
     const now = new Date()
     // The file first: a broken file is reported (65) before any credential or request.
     const desired = await loadDesiredStateFile(flags.file, now)
+    // The output's place is checked before the tenant is read: a plan that cannot be saved is not made.
+    if (flags.out) {
+      await prepareOutput(flags.out, {flag: '--out', inputs: [flags.file], overwrite: isPlanFile, hint: 'It is not a saved plan (those are replaced): remove it, or choose another file.'})
+    }
     const {client, host} = await connect(flags)
     try {
+      checkDemoRecipient(desired, host)
       const {plan} = await makePlan({desired, api: client, host, force: flags.force, toolVersion: this.config.version, now})
       if (flags.out) await writePlanFile(flags.out, plan)
       if (!this.jsonEnabled()) process.stdout.write(renderPlan(plan, flags.format, useColor()))

@@ -1,11 +1,12 @@
 import {createHash} from 'node:crypto'
-import {readFile} from 'node:fs/promises'
 import type {ValidateFunction} from 'ajv'
 import {isMap} from 'yaml'
-import {recipientProblem} from '../seal/recipients.js'
+import {isLoopback} from '../palette/connection.js'
+import {DEMO_RECIPIENT, recipientProblem, trialSealProblems} from '../seal/recipients.js'
 import {schemaValidator} from '../util/ajv.js'
+import {type InputFileError, readInputFile} from '../util/input-file.js'
 import {type Diagnostic, UsageError} from '../util/errors.js'
-import {formatPath, invalidInput, type LoadedYaml, locate, parseYaml, type PathSegment, schemaDiagnostics} from '../yaml/load.js'
+import {formatPath, invalidInput, type LoadedYaml, locate, MAX_YAML_BYTES, parseYaml, type PathSegment, schemaDiagnostics} from '../yaml/load.js'
 import {parseDuration} from './duration.js'
 
 /** The desired-state file, checked and normalised: what the diff reads. */
@@ -14,6 +15,8 @@ export interface DesiredState {
   file: string
   sha256: string
   seal: {recipients: string[]; dir: string}
+  /** Where each recipient stands in the file (for located errors found after parsing). */
+  recipientAt: Array<{line: number; col: number}>
   defaults: {expiresInMs: number; rotateBeforeMs?: number}
   policy: Policy
   /** Sorted by e-mail (lower case). */
@@ -84,12 +87,13 @@ const HINTS: Record<string, string> = {
 export async function loadDesiredStateFile(path: string, now: Date): Promise<DesiredState> {
   let text: string
   try {
-    text = await readFile(path, 'utf8')
+    text = await readInputFile(path, MAX_YAML_BYTES)
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code
+    const reason = (error as InputFileError).reason
+    if ((error as InputFileError).tooLarge) throw invalidInput(path, [{file: path, line: 1, col: 1, path: '', code: 'yaml.too-large', message: `the file is ${reason}`}])
     throw new UsageError(
-      `Cannot read the desired-state file ${path} (${code ?? 'unreadable'}).`,
-      code === 'ENOENT' ? ['Pass the file with -f FILE (or set PALETTE_KEYS_FILE); see examples/keys.yaml.'] : [],
+      `Cannot read the desired-state file ${path} (${reason}).`,
+      reason === 'ENOENT' ? ['Pass the file with -f FILE (or set PALETTE_KEYS_FILE); see examples/keys.yaml.'] : [],
       'file-unreadable',
     )
   }
@@ -111,7 +115,9 @@ export function parseDesiredState(text: string, file: string, now: Date): Desire
   for (const p of problems) if (p.path === 'version' && p.code === 'invalid-value') p.code = 'unsupported-version'
   problems.push(...semanticProblems(loaded, now))
   if (problems.length > 0) throw invalidInput(file, dedupe(problems))
-  return normalise(loaded.value as RawFile, file, text)
+  const state = normalise(loaded.value as RawFile, file, text)
+  state.recipientAt = state.seal.recipients.map((_, i) => locate(loaded, ['seal', 'recipients', i]))
+  return state
 }
 
 /** What a schema cannot say. Written defensively: it also runs when the schema failed. */
@@ -227,6 +233,7 @@ function normalise(raw: RawFile, file: string, text: string): DesiredState {
     file,
     sha256: createHash('sha256').update(text).digest('hex'),
     seal: {recipients: raw.seal?.recipients ?? [], dir: raw.seal?.dir ?? DEFAULT_SEAL_DIR},
+    recipientAt: [],
     defaults,
     policy,
     users,
@@ -257,4 +264,33 @@ export function declaredEmails(desired: DesiredState): string[] {
   const emails = new Set(desired.users.map((u) => u.email))
   for (const u of desired.users) for (const k of u.keys) if (k.movedFrom) emails.add(k.movedFrom)
   return [...emails]
+}
+
+/**
+ * Recipients that parse but cannot be sealed to (exit 65, located): checked by `validate`, and
+ * by `apply` before its first change.
+ */
+export async function checkRecipientsSealable(desired: DesiredState): Promise<void> {
+  const problems = await trialSealProblems(desired.seal.recipients)
+  if (problems.length === 0) return
+  throw invalidInput(
+    desired.file,
+    problems.map(({index, problem}) => ({file: desired.file, ...(desired.recipientAt[index] ?? {line: 1, col: 1}), path: `seal.recipients[${index}]`, code: 'unsealable-recipient', message: problem, hint: 'Use a recipient printed by `palette-keys keygen` or `age-keygen`.'})),
+  )
+}
+
+/** The demo recipient (its identity ships in the package) is for the emulator only: refused (65) for any other host, before a request. */
+export function checkDemoRecipient(desired: DesiredState, host: string): void {
+  const index = desired.seal.recipients.indexOf(DEMO_RECIPIENT)
+  if (index < 0 || isLoopback(new URL(host).hostname)) return
+  throw invalidInput(desired.file, [
+    {
+      file: desired.file,
+      ...(desired.recipientAt[index] ?? {line: 1, col: 1}),
+      path: `seal.recipients[${index}]`,
+      code: 'demo-recipient',
+      message: `this is the demo recipient, whose identity ships with palette-keys (examples/demo-identity.txt): anyone could open values sealed to it, so it is refused for ${host}`,
+      hint: 'Make your own identity with `palette-keys keygen -o identity.txt` and put its recipient here.',
+    },
+  ])
 }

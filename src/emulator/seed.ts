@@ -1,8 +1,8 @@
-import {readFile} from 'node:fs/promises'
 import type {ValidateFunction} from 'ajv'
 import {schemaValidator} from '../util/ajv.js'
 import {type Diagnostic, UsageError} from '../util/errors.js'
-import {formatPath, invalidInput, locate, parseYaml, schemaDiagnostics} from '../yaml/load.js'
+import {type InputFileError, readInputFile} from '../util/input-file.js'
+import {formatPath, invalidInput, locate, MAX_YAML_BYTES, parseYaml, schemaDiagnostics} from '../yaml/load.js'
 
 /** The seed file (PRODUCT.md §6); these field names are a contract. */
 export interface Seed {
@@ -35,9 +35,9 @@ function seedValidator(): ValidateFunction {
 export async function loadSeedFile(path: string): Promise<Seed> {
   let text: string
   try {
-    text = await readFile(path, 'utf8')
+    text = await readInputFile(path, MAX_YAML_BYTES)
   } catch (error) {
-    throw new UsageError(`Cannot read seed file ${path} (${(error as NodeJS.ErrnoException).code ?? 'unreadable'}).`, [], 'seed-unreadable')
+    throw new UsageError(`Cannot read seed file ${path} (${(error as InputFileError).reason}).`, [], 'seed-unreadable')
   }
   return parseSeed(text, path)
 }

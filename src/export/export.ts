@@ -1,5 +1,6 @@
 import {isPair, isScalar} from 'yaml'
 import type {LiveState} from '../live/snapshot.js'
+import {inertText} from '../render/inert.js'
 import {liveView, viewDocument} from './view.js'
 
 export interface ExportResult {
@@ -23,7 +24,8 @@ export function exportTenant(live: LiveState, emails: string[], now: Date): Expo
   const seal = doc.contents && 'items' in doc.contents ? doc.contents.items.find((p) => isPair(p) && isScalar(p.key) && p.key.value === 'seal') : undefined
   if (seal && isPair(seal) && isScalar(seal.key)) seal.key.commentBefore = ' age recipients (age1…) that can open created values: `palette-keys keygen` prints one'
   if (omitted.length > 0) {
-    doc.comment = [' Not declared:', ...omitted.map((o) => `   ${o.email}/${o.key.name} (uid ${o.key.uid}): ${o.why}`)].join('\n')
+    // Live names are anybody's text: shown inert, they cannot end the comment.
+    doc.comment = [' Not declared:', ...omitted.map((o) => `   ${inertText(`${o.email}/${o.key.name}`)} (uid ${inertText(o.key.uid)}): ${o.why}`)].join('\n')
   }
   let keys = 0
   for (const k of view.values()) keys += k.size

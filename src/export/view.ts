@@ -1,3 +1,4 @@
+import {hasUnsafe, inertText} from '../render/inert.js'
 import {Document, isMap, isPair, isScalar, type YAMLMap} from 'yaml'
 import {cmp, type DesiredState} from '../config/desired-state.js'
 import type {LiveKey, LiveState, LiveUser} from '../live/snapshot.js'
@@ -51,7 +52,8 @@ export function liveView(live: LiveState, emails: string[], now: Date): LiveView
       const expired = k.expiry !== '' && Date.parse(k.expiry) <= now.getTime()
       if (ownership === 'pending') omitted.push({email: user.email, key: k, why: 'left by an interrupted apply (its value was never sealed): the next apply deletes it'})
       else if (ownership === 'retired') omitted.push({email: user.email, key: k, why: 'retired by a rotation: deleted after policy.deleteRetiredAfter'})
-      else if (keys.has(k.name)) omitted.push({email: user.email, key: k, why: `a second key named "${k.name}": delete or rename one of the twins in Palette`})
+      else if (!declarableName(k.name)) omitted.push({email: user.email, key: k, why: 'its name cannot be declared in a desired-state file (empty, too long, a slash, spaces at an end, or control or invisible characters): rename it in Palette'})
+      else if (keys.has(k.name)) omitted.push({email: user.email, key: k, why: `a second key named "${inertText(k.name)}": delete or rename one of the twins in Palette`})
       else if (expired && k.isActive && ownership === 'unmanaged') omitted.push({email: user.email, key: k, why: 'expired (not created by palette-keys): declaring it would rotate it'})
       else {
         const v: KeyView = {}
@@ -104,4 +106,9 @@ export function viewDocument(view: TenantView, head: Record<string, unknown> = {
     }
   }
   return doc
+}
+
+/** What the desired-state schema accepts as a key name (1 to 255 characters, no slash, no spaces at an end), and nothing a terminal would act on. */
+function declarableName(name: string): boolean {
+  return name.length >= 1 && name.length <= 255 && /^[^\s/](.*[^\s])?$/s.test(name) && !name.includes('/') && !hasUnsafe(name)
 }

@@ -1,6 +1,8 @@
-import {readFile} from 'node:fs/promises'
+import {lookup} from 'node:dns/promises'
 import {isIP} from 'node:net'
 import {UsageError} from '../util/errors.js'
+import {type InputFileError, readInputFile} from '../util/input-file.js'
+import {readableByOthers} from '../util/output-file.js'
 import {Secret} from '../util/secret.js'
 
 export const DEFAULT_HOST = 'https://api.spectrocloud.com'
@@ -30,9 +32,10 @@ export interface Connection {
  */
 export async function resolveConnection(input: ConnectionInput): Promise<Connection> {
   const env = input.env ?? process.env
-  const host = normaliseHost(input.host ?? env.PALETTE_HOST ?? env.SPECTROCLOUD_HOST ?? DEFAULT_HOST)
+  // An empty variable counts as unset (CI systems often define them empty).
+  const host = normaliseHost(input.host ?? (env.PALETTE_HOST?.trim() || env.SPECTROCLOUD_HOST?.trim() || DEFAULT_HOST))
   const url = new URL(host)
-  if (url.protocol === 'http:' && !isLoopback(url.hostname) && !input.insecureHttp) {
+  if (url.protocol === 'http:' && !input.insecureHttp && !(isLoopback(url.hostname) && (await resolvesToLoopback(url.hostname)))) {
     throw new UsageError(`Refusing plain http:// to ${url.host}: the API key would cross the network unencrypted.`, [
       'Use https://, or pass --insecure-http if you really mean it.',
     ], 'insecure-http')
@@ -54,15 +57,17 @@ async function readApiKey(input: ConnectionInput, env: NodeJS.ProcessEnv): Promi
   if (input.apiKeyFile !== undefined) {
     let text: string
     try {
-      text = await readFile(input.apiKeyFile, 'utf8')
+      text = await readInputFile(input.apiKeyFile, 64 * 1024)
     } catch (error) {
-      const reason = (error as NodeJS.ErrnoException).code ?? 'unreadable'
+      const reason = (error as InputFileError).reason
       throw new UsageError(`Cannot read --api-key-file ${input.apiKeyFile} (${reason}).`, [], 'api-key-file')
     }
     const value = text.trim()
     if (value === '' || /\s/.test(value)) {
       throw new UsageError(`--api-key-file ${input.apiKeyFile} must hold exactly one API key on one line.`, [], 'api-key-file')
     }
+    const exposed = await readableByOthers(input.apiKeyFile)
+    if (exposed) process.stderr.write(`Warning: ${exposed}\n`)
     return {apiKey: new Secret(value), source: `--api-key-file ${input.apiKeyFile}`}
   }
   for (const name of API_KEY_ENV) {
@@ -88,6 +93,21 @@ export function normaliseHost(raw: string): string {
     throw new UsageError(`Invalid host "${raw}": give only scheme, host, port and an optional path.`, [], 'invalid-host')
   }
   return url.toString().replace(/\/+$/, '')
+}
+
+/**
+ * A loopback *name* (`localhost`, `*.localhost`) is looked up, and every address it gives must
+ * be loopback too: /etc/hosts or a resolver can point such a name anywhere.
+ */
+async function resolvesToLoopback(hostname: string): Promise<boolean> {
+  const h = hostname.replace(/^\[|\]$/g, '')
+  if (isIP(h) !== 0) return true
+  try {
+    const addresses = await lookup(h, {all: true})
+    return addresses.length > 0 && addresses.every((a) => isLoopback(a.address))
+  } catch {
+    return false
+  }
 }
 
 export function isLoopback(hostname: string): boolean {

@@ -41,7 +41,7 @@ export class PaletteApiError extends PaletteKeysError {
     super(`Palette API ${d.method} ${d.path} failed, ${what}${code}${msg}${tries}`, {
       code: 'palette-api',
       exitCode: ExitCode.Error,
-      hints: hintsFor(d.status),
+      hints: hintsFor(d.status, d.paletteCode),
     })
     this.name = 'PaletteApiError'
     this.method = d.method
@@ -54,10 +54,15 @@ export class PaletteApiError extends PaletteKeysError {
   }
 }
 
-function hintsFor(status: number | undefined): string[] {
+function hintsFor(status: number | undefined, code: string | undefined): string[] {
   switch (status) {
     case undefined:
-      return ['Check the host (--host / PALETTE_HOST) and the network, then run again.']
+      if (code === 'ResponseTooLarge') return ['Palette\'s answer was larger than palette-keys reads (128 MiB): check that --host is a Palette API endpoint.']
+      if (code === 'RequestDeadline') return ['The request did not finish within --request-timeout (default 120 s); raise it for a slow link, or check the host.']
+      if (code === 'ENOTFOUND') return ['The host name does not resolve: check --host / PALETTE_HOST (behind a proxy, set HTTPS_PROXY).']
+      if (code && /CERT|SELF_SIGNED|UNABLE_TO/.test(code)) return ['The server\'s TLS certificate is not trusted here: for a self-hosted Palette with its own CA, set NODE_EXTRA_CA_CERTS=/path/to/ca.pem.']
+      if (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || code === 'EPROTO') return ['The server does not speak TLS on that port: if it is a plain http:// server on loopback, write http://.']
+      return ['Check the host (--host / PALETTE_HOST) and the network (HTTPS_PROXY, NO_PROXY behind a proxy), then run again.']
     case 401:
       return ['The API key was refused: check PALETTE_API_KEY (or --api-key-file); it may be revoked or expired.']
     case 403:

@@ -1,5 +1,5 @@
 import {setTimeout as delay} from 'node:timers/promises'
-import {Agent, type Dispatcher, request} from 'undici'
+import {Agent, type Dispatcher, EnvHttpProxyAgent, request} from 'undici'
 import {type Clock, PALETTE_RATE_LIMIT, PrefixRateLimiter, type RateLimitSettings, rateLimitPrefix, systemClock} from '../util/rate-limit.js'
 import {redact, Secret} from '../util/secret.js'
 import {PaletteApiError} from './errors.js'
@@ -32,6 +32,10 @@ export interface PaletteHttpClientOptions {
   dispatcher?: Dispatcher
   /** Per-request limit for connect, headers and body, ms. */
   timeoutMs?: number
+  /** Whole-request deadline, ms (default DEFAULT_DEADLINE_MS). */
+  deadlineMs?: number
+  /** Largest answer read (default MAX_RESPONSE_BYTES). */
+  maxResponseBytes?: number
   rateLimit?: RateLimitSettings
   retry?: Partial<RetrySettings>
   trace?: (event: TraceEvent) => void
@@ -43,8 +47,35 @@ export interface PaletteHttpClientOptions {
 
 const DEFAULT_RETRY: RetrySettings = {maxRetries: 4, baseDelayMs: 500, maxDelayMs: 15_000}
 const RETRY_STATUSES = new Set([429, 502, 503, 504])
+/** Errors another attempt cannot fix: a name that does not resolve, a certificate this machine does not trust. */
+const FINAL_NETWORK_ERRORS = new Set(['ResponseTooLarge', 'RequestDeadline', 'ENOTFOUND', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_HAS_EXPIRED', 'ERR_TLS_CERT_ALTNAME_INVALID', 'ERR_SSL_WRONG_VERSION_NUMBER', 'EPROTO'])
 /** Network errors where the request certainly never reached the server. */
 const NOT_SENT_ERRORS = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH'])
+/**
+ * The largest answer read: about 20 times the key list of a 10,000-key tenant (6.3 MB). A larger
+ * one is refused, not retried: reading it whole once took 1.28 GB.
+ */
+export const MAX_RESPONSE_BYTES = 128 * 1024 * 1024
+/** Default whole-request deadline (--request-timeout). */
+export const DEFAULT_DEADLINE_MS = 120_000
+
+class TooLarge extends Error {}
+
+/** The body as text, refusing (and dropping the connection) past `max` bytes. */
+async function readCapped(body: AsyncIterable<Buffer> & {destroy(): unknown}, max: number): Promise<string> {
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of body) {
+    size += chunk.length
+    if (size > max) {
+      body.destroy()
+      throw new TooLarge(`larger than ${max} bytes`)
+    }
+    chunks.push(chunk)
+  }
+  return Buffer.concat(chunks).toString('utf8')
+}
+
 /** Longest Retry-After we honour before giving up on a retry. */
 const MAX_RETRY_AFTER_MS = 60_000
 
@@ -69,6 +100,8 @@ export class PaletteHttpClient implements PaletteApi {
   private readonly dispatcher: Dispatcher
   private readonly ownsDispatcher: boolean
   private readonly timeoutMs: number
+  private readonly deadlineMs: number
+  private readonly maxResponseBytes: number
   private readonly limiter: PrefixRateLimiter
   private readonly retry: RetrySettings
   private readonly trace: ((e: TraceEvent) => void) | undefined
@@ -80,10 +113,10 @@ export class PaletteHttpClient implements PaletteApi {
     this.base = options.host.replace(/\/+$/, '')
     this.apiKey = options.apiKey
     this.timeoutMs = options.timeoutMs ?? 30_000
+    this.deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS
+    this.maxResponseBytes = options.maxResponseBytes ?? MAX_RESPONSE_BYTES
     this.ownsDispatcher = options.dispatcher === undefined
-    this.dispatcher =
-      options.dispatcher ??
-      new Agent({connect: {timeout: this.timeoutMs}, headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs})
+    this.dispatcher = options.dispatcher ?? defaultDispatcher(this.timeoutMs)
     this.clock = options.clock ?? systemClock
     this.limiter = new PrefixRateLimiter(options.rateLimit ?? PALETTE_RATE_LIMIT, this.clock)
     this.retry = {...DEFAULT_RETRY, ...options.retry}
@@ -188,7 +221,7 @@ export class PaletteHttpClient implements PaletteApi {
       // A DELETE whose earlier attempt may have gone through: "not found" now means done.
       if (result.status === 404 && options.goneIsDoneAfterRetry && maybeApplied) return ''
 
-      const retryable = result.networkError !== undefined || RETRY_STATUSES.has(result.status ?? 0)
+      const retryable = (result.networkError !== undefined && !FINAL_NETWORK_ERRORS.has(result.networkError)) || RETRY_STATUSES.has(result.status ?? 0)
       const sent = result.networkError === undefined || !NOT_SENT_ERRORS.has(result.networkError)
       if (sent && result.status !== 429 && (result.status === undefined || result.status >= 500)) maybeApplied = true
       // A success other than the documented one (200 to a create, say) may well have created the key.
@@ -225,15 +258,17 @@ export class PaletteHttpClient implements PaletteApi {
         dispatcher: this.dispatcher,
         headersTimeout: this.timeoutMs,
         bodyTimeout: this.timeoutMs,
+        // A whole-request deadline: the idle timeouts above never fire on a body that trickles.
+        signal: AbortSignal.timeout(this.deadlineMs),
       })
-      const body = await res.body.text()
+      const body = await readCapped(res.body, this.maxResponseBytes)
       this.trace?.({method, path, attempt, status: res.statusCode, ms: this.clock.now() - started})
       // Adaptive pacing: a 429 means the server allows less than configured for this prefix.
       if (res.statusCode === 429) bucket.slowDown()
       else if (res.statusCode < 400) bucket.speedUp()
       return {status: res.statusCode, body, retryAfterMs: parseRetryAfter(res.headers['retry-after'], this.clock.now())}
     } catch (error) {
-      const code = networkErrorCode(error)
+      const code = error instanceof TooLarge ? 'ResponseTooLarge' : (error as Error).name === 'TimeoutError' ? 'RequestDeadline' : networkErrorCode(error)
       this.trace?.({method, path, attempt, error: code, ms: this.clock.now() - started})
       return {networkError: code}
     }
@@ -255,6 +290,24 @@ export class PaletteHttpClient implements PaletteApi {
       attempts,
     })
   }
+}
+
+const PROXY_ENV = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy']
+
+/**
+ * undici's own proxy support when the environment names a proxy (HTTPS_PROXY, HTTP_PROXY and
+ * NO_PROXY, in either case, as curl reads them): requests are tunnelled through it with
+ * CONNECT. Loopback hosts never go through a proxy (the local emulator stays reachable).
+ */
+export function defaultDispatcher(timeoutMs: number, env: NodeJS.ProcessEnv = process.env): Dispatcher {
+  const timeouts = {connect: {timeout: timeoutMs}, headersTimeout: timeoutMs, bodyTimeout: timeoutMs}
+  if (!PROXY_ENV.some((name) => env[name]?.trim())) return new Agent(timeouts)
+  // The first variable that is set and not empty, upper case first; an https proxy defaults to the http one.
+  const first = (...names: string[]) => names.map((n) => env[n]?.trim()).find((v) => v) ?? ''
+  const httpProxy = first('HTTP_PROXY', 'http_proxy')
+  const httpsProxy = first('HTTPS_PROXY', 'https_proxy') || httpProxy
+  const noProxy = [first('NO_PROXY', 'no_proxy'), 'localhost', '127.0.0.1', '::1'].filter(Boolean).join(',')
+  return new EnvHttpProxyAgent({...timeouts, httpProxy, httpsProxy, noProxy, proxyTunnel: true} as ConstructorParameters<typeof EnvHttpProxyAgent>[0])
 }
 
 function enc(uid: string): string {

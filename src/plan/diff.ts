@@ -39,7 +39,7 @@ export function diff(desired: DesiredState, live: LiveState, flags: DiffFlags, n
   if (errors.length === 0) {
     for (const user of desired.users) ctx.matchUser(user)
     for (const user of desired.users) ctx.leftovers(user)
-    errors.push(...ctx.callerProblems())
+    errors.push(...ctx.callerProblems(), ...ctx.sealProblems())
   }
   const actions = errors.length > 0 ? [] : ctx.sortedActions()
   const findings = errors.length > 0 ? [] : ctx.sortedFindings()
@@ -168,6 +168,13 @@ class DiffContext {
         hint: 'Check the API key and the host; a plan that only creates or updates keys still works.',
       },
     ]
+  }
+
+  /** New values with nowhere to go: caught at plan time (a red PR check), not after the merge. */
+  sealProblems(): PlanError[] {
+    const creates = this.actions.filter((a) => a.kind === 'create' || a.kind === 'replace' || a.kind === 'rotate').length
+    if (creates === 0 || this.desired.seal.recipients.length > 0) return []
+    return [{code: 'no-recipients', message: `the plan creates ${creates} key value${creates === 1 ? '' : 's'}, but seal.recipients is empty: they could not be kept`, hint: 'Add a recipient to seal.recipients (`palette-keys keygen -o identity.txt` prints one).'}]
   }
 
   /** The users the file names (declared users and move sources) and its declared keys. */

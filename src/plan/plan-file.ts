@@ -6,17 +6,32 @@ import {writeFileAtomic} from '../util/atomic-write.js'
 import {schemaValidator} from '../util/ajv.js'
 import {scrub} from '../util/scrub.js'
 import {PaletteKeysError, UsageError} from '../util/errors.js'
-import type {Plan} from './model.js'
+import {type InputFileError, readInputFile} from '../util/input-file.js'
+import {umaskMode} from '../util/output-file.js'
+import {type Plan, PLAN_FORMAT} from './model.js'
+
+/** A saved plan of 100,000 actions is about 60 MB. */
+const MAX_PLAN_BYTES = 128 * 1024 * 1024
 
 /** schemas/plan.schema.json */
 export function planValidator(): ValidateFunction {
   return schemaValidator('schemas/plan.schema.json')
 }
 
-/** Saves a plan (the JSON document, no secrets) atomically. */
+/** Saves a plan (the JSON document, no secrets) atomically, with the mode the umask gives. */
 export async function writePlanFile(path: string, plan: Plan): Promise<void> {
   // Live names are anybody's text, and a server could echo the key in one: the scrubber sees the file too.
-  await writeFileAtomic(path, scrub(JSON.stringify(planDocument(plan), null, 2) + '\n'), 0o644)
+  await writeFileAtomic(path, scrub(JSON.stringify(planDocument(plan), null, 2) + '\n'), umaskMode())
+}
+
+/** Whether an existing file is a saved plan (which `plan --out` may replace), not some other file. */
+export async function isPlanFile(path: string): Promise<boolean> {
+  try {
+    const doc = JSON.parse(await readFile(path, 'utf8')) as {format?: unknown}
+    return doc.format === PLAN_FORMAT
+  } catch {
+    return false
+  }
 }
 
 /**
@@ -27,9 +42,9 @@ export async function writePlanFile(path: string, plan: Plan): Promise<void> {
 export async function readPlanFile(path: string): Promise<PlanDocument> {
   let text: string
   try {
-    text = await readFile(path, 'utf8')
+    text = await readInputFile(path, MAX_PLAN_BYTES)
   } catch (error) {
-    throw new UsageError(`Cannot read the plan file ${path} (${(error as NodeJS.ErrnoException).code ?? 'unreadable'}).`, [], 'plan-unreadable')
+    throw new UsageError(`Cannot read the plan file ${path} (${(error as InputFileError).reason}).`, [], 'plan-unreadable')
   }
   let doc: unknown
   try {

@@ -1,4 +1,5 @@
 import type {Plan} from '../plan/model.js'
+import {inertMarkdown} from './inert.js'
 import {sealLine, summaryLine} from './summary.js'
 import {ACTION_SYMBOL, FINDING_LABEL} from './symbols.js'
 
@@ -16,27 +17,32 @@ export function renderMarkdown(plan: Plan, limit = MARKDOWN_PART_LIMIT): string[
   const title = plan.errors.length > 0 ? 'cannot be made' : plan.blocked.length > 0 ? `${plan.blocked.length} key${plan.blocked.length === 1 ? '' : 's'} blocked; ${plan.changes ? summaryLine(plan).replace(/^Plan: /, '').replace(/\.$/, '') : 'no other changes'}` : plan.changes ? summaryLine(plan).replace(/^Plan: /, '').replace(/\.$/, '') : 'no changes'
   head.push(`### palette-keys plan: ${title}`)
   head.push('')
-  head.push(`Tenant **${esc(plan.tenant.orgName || plan.tenant.uid)}** at \`${plan.host}\`, as \`${esc(plan.caller.email || plan.caller.uid)}\`, from \`${esc(plan.desired.file)}\`. Live: ${plan.live.users} users, ${plan.live.keys} keys (${plan.live.requests} requests).`)
+  head.push(`Tenant **${esc(plan.tenant.orgName || plan.tenant.uid)}** at ${esc(plan.host)}, as ${esc(plan.caller.email || plan.caller.uid)}, from ${esc(plan.desired.file)}. Live: ${plan.live.users} users, ${plan.live.keys} keys (${plan.live.requests} requests).`)
   head.push('')
   for (const b of plan.brakes.items) head.push(`> **${b.forceable && plan.policy.force ? 'Brake lifted by --force' : 'Refused'}** (${b.code}): ${esc(b.message)}`, '')
-  for (const e of plan.errors) head.push(`> **Error** (${e.code}): ${esc(e.message)}${e.hint ? ` (${esc(e.hint)})` : ''}`, '')
-  for (const e of plan.blocked) head.push(`> **Blocked** \`${code(e.address ?? '')}\` (${e.code}): ${esc(e.message)}${e.hint ? ` (${esc(e.hint)})` : ''}`, '')
   const seal = sealLine(plan)
-  if (seal) head.push(seal, '')
+  if (seal) head.push(esc(seal), '')
 
+  // Errors are rows too, so that however many there are, no part outgrows the limit.
   const blocks: Array<{header: string[]; rows: string[]; footer: string[]}> = []
+  if (plan.errors.length > 0) {
+    blocks.push({header: ['**Errors** (the plan cannot be made):', ''], rows: plan.errors.map((e) => `- **${e.code}**: ${esc(e.message)}${e.hint ? ` (${esc(e.hint)})` : ''}`), footer: ['']})
+  }
+  if (plan.blocked.length > 0) {
+    blocks.push({header: ['**Blocked** (nothing done for these keys; the others are planned as usual):', ''], rows: plan.blocked.map((e) => `- ${esc(e.address ?? '')} **${e.code}**: ${esc(e.message)}${e.hint ? ` (${esc(e.hint)})` : ''}`), footer: ['']})
+  }
   const shown = plan.actions.filter((a) => a.kind !== 'no-op')
   if (shown.length > 0) {
     blocks.push({
       header: ['<details open><summary>Changes</summary>', '', '| | action | key | reason |', '|---|---|---|---|'],
-      rows: shown.map((a) => `| \`${ACTION_SYMBOL[a.kind]}\` | ${a.kind} | \`${code(a.address)}\` | ${esc(a.reason)} |`),
+      rows: shown.map((a) => `| \`${ACTION_SYMBOL[a.kind]}\` | ${a.kind} | ${esc(a.address)} | ${esc(a.reason)} |`),
       footer: ['', '</details>', ''],
     })
   }
   if (plan.findings.length > 0) {
     blocks.push({
       header: ['<details><summary>Findings (not changed)</summary>', '', '| finding | key | note |', '|---|---|---|'],
-      rows: plan.findings.map((f) => `| ${FINDING_LABEL[f.kind]} | \`${code(f.address)}\` | ${esc(f.message)} |`),
+      rows: plan.findings.map((f) => `| ${FINDING_LABEL[f.kind]} | ${esc(f.address)} | ${esc(f.message)} |`),
       footer: ['', '</details>', ''],
     })
   }
@@ -77,11 +83,8 @@ export function renderMarkdown(plan: Plan, limit = MARKDOWN_PART_LIMIT): string[
   })
 }
 
-/** Escapes text for a Markdown table cell or paragraph. */
+/** Text for a Markdown table cell or paragraph: see inert.ts. */
 export function esc(s: string): string {
-  return s.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/</g, '&lt;').replace(/\r?\n/g, ' ')
+  return inertMarkdown(s, 1000)
 }
 
-function code(s: string): string {
-  return s.replace(/`/g, "'").replace(/\|/g, '\\|')
-}

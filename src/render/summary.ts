@@ -14,6 +14,13 @@ export function createdValues(plan: Plan): number {
   return plan.summary.create + plan.summary.replace + plan.summary.rotate
 }
 
+/** The users whose new values the plan seals (each gets a folder). */
+export function createdFor(plan: Plan): string[] {
+  const out = new Set<string>()
+  for (const a of plan.actions) if (a.kind === 'create' || a.kind === 'replace' || a.kind === 'rotate') out.add(a.target.email)
+  return [...out]
+}
+
 export function sealLine(plan: Plan): string | undefined {
   const n = createdValues(plan)
   if (n === 0) return undefined

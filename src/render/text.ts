@@ -1,6 +1,7 @@
 import {styleText} from 'node:util'
 import {diffWords} from 'diff'
 import type {Action, FieldChange, Plan} from '../plan/model.js'
+import {inertText as t} from './inert.js'
 import {sealLine, summaryLine} from './summary.js'
 import {ACTION_COLOR, actionColumns, FINDING_LABEL} from './symbols.js'
 
@@ -19,46 +20,50 @@ function colour(color: Color, text: string): string {
 /** Values longer than this are shown as a word diff rather than before → after. */
 const LONG_VALUE = 40
 
-/** The human plan, Terraform-style. */
+/** The human plan, Terraform-style. Every string from the plan passes inertText (t): names and descriptions are anybody's text. */
 export function renderText(plan: Plan, options: TextOptions): string {
   const paint = (color: Color, text: string) => (options.color ? colour(color, text) : text)
   const lines: string[] = []
   const who = plan.caller.email || plan.caller.uid
-  lines.push(`palette-keys plan: tenant ${plan.tenant.orgName || plan.tenant.uid} at ${plan.host}, as ${who}`)
+  lines.push(`palette-keys plan: tenant ${t(plan.tenant.orgName || plan.tenant.uid)} at ${t(plan.host)}, as ${t(who)}`)
   lines.push(`Live: ${plan.live.users} users, ${plan.live.keys} keys, ${plan.live.managedKeys} managed (${plan.live.requests} requests)`)
   lines.push('')
 
   if (plan.errors.length > 0) {
     lines.push(paint('red', `The plan cannot be made (${plan.errors.length} problem${plan.errors.length === 1 ? '' : 's'}):`))
     for (const e of plan.errors) {
-      lines.push(`  ${paint('red', 'x')} ${e.code}: ${e.message}`)
-      if (e.hint) lines.push(`      hint: ${e.hint}`)
+      lines.push(`  ${paint('red', 'x')} ${e.code}: ${t(e.message, 2000)}`)
+      if (e.hint) lines.push(`      hint: ${t(e.hint)}`)
     }
     return lines.join('\n') + '\n'
   }
 
   const shown = plan.actions.filter((a) => a.kind !== 'no-op')
-  const width = Math.min(60, Math.max(0, ...shown.map((a) => a.address.length), ...plan.findings.map((f) => f.address.length)))
+  // A loop, not Math.max(...rows): a spread of 100k+ rows overflows the call stack.
+  let width = 0
+  for (const a of shown) width = Math.max(width, t(a.address).length)
+  for (const f of plan.findings) width = Math.max(width, t(f.address).length)
+  width = Math.min(60, width)
   for (const a of shown) {
-    lines.push(`  ${paint(ACTION_COLOR[a.kind], actionColumns(a.kind))}  ${a.address.padEnd(width)}  ${a.reason}`)
+    lines.push(`  ${paint(ACTION_COLOR[a.kind], actionColumns(a.kind))}  ${t(a.address).padEnd(width)}  ${t(a.reason, 1000)}`)
     for (const detail of details(a, options.color)) lines.push(`                    ${detail}`)
   }
   for (const f of plan.findings) {
-    lines.push(`  ${paint('magenta', `!   ${FINDING_LABEL[f.kind].padEnd(10)}`)}  ${f.address.padEnd(width)}  ${f.message}${f.uid ? ` [${f.uid}]` : ''}`)
+    lines.push(`  ${paint('magenta', `!   ${FINDING_LABEL[f.kind].padEnd(10)}`)}  ${t(f.address).padEnd(width)}  ${t(f.message, 1000)}${f.uid ? ` [${t(f.uid)}]` : ''}`)
   }
   if (shown.length > 0 || plan.findings.length > 0) lines.push('')
   if (plan.blocked.length > 0) {
     lines.push(paint('red', `Blocked, nothing done for ${plan.blocked.length} declared key${plan.blocked.length === 1 ? '' : 's'} (every other key is planned as usual):`))
     for (const e of plan.blocked) {
-      lines.push(`  ${paint('red', 'x')} ${e.address}: ${e.code}: ${e.message}`)
-      if (e.hint) lines.push(`      hint: ${e.hint}`)
+      lines.push(`  ${paint('red', 'x')} ${t(e.address ?? '')}: ${e.code}: ${t(e.message, 2000)}`)
+      if (e.hint) lines.push(`      hint: ${t(e.hint)}`)
     }
     lines.push('')
   }
 
   const unchanged = plan.actions.length - shown.length
   if (!plan.changes) {
-    lines.push(paint('green', `No changes. Palette matches ${plan.desired.file}${unchanged > 0 ? ` (${unchanged} key${unchanged === 1 ? '' : 's'} unchanged)` : ''}.`))
+    lines.push(paint('green', `No changes. Palette matches ${t(plan.desired.file)}${unchanged > 0 ? ` (${unchanged} key${unchanged === 1 ? '' : 's'} unchanged)` : ''}.`))
   } else {
     lines.push(paint('bold', summaryLine(plan)) + (unchanged > 0 ? ` ${unchanged} unchanged.` : ''))
     const seal = sealLine(plan)
@@ -66,7 +71,7 @@ export function renderText(plan: Plan, options: TextOptions): string {
   }
   for (const b of plan.brakes.items) {
     const lifted = b.forceable && plan.policy.force
-    lines.push(paint(lifted ? 'yellow' : 'red', `${lifted ? 'Brake lifted by --force' : 'Refused'} (${b.code}): ${b.message}`))
+    lines.push(paint(lifted ? 'yellow' : 'red', `${lifted ? 'Brake lifted by --force' : 'Refused'} (${b.code}): ${t(b.message, 1000)}`))
   }
   return lines.join('\n') + '\n'
 }
@@ -76,13 +81,13 @@ function details(a: Action, color: boolean): string[] {
     case 'update':
       return a.changes.map((c) => fieldLine(c, color))
     case 'replace':
-      return [`from ${a.from.email}/${a.from.name} [${a.from.uid}] to ${a.target.email}, expires ${a.target.expiresAt.slice(0, 10)}`]
+      return [`from ${t(a.from.email)}/${t(a.from.name)} [${t(a.from.uid)}] to ${t(a.target.email)}, expires ${t(a.target.expiresAt.slice(0, 10))}`]
     case 'rotate':
-      return [`predecessor [${a.key.uid}] is ${a.retire === 'delete' ? 'deleted' : 'revoked'} once the successor is sealed`]
+      return [`predecessor [${t(a.key.uid)}] is ${a.retire === 'delete' ? 'deleted' : 'revoked'} once the successor is sealed`]
     case 'revoke':
     case 'reactivate':
     case 'delete':
-      return [`[${a.key.uid}]`]
+      return [`[${t(a.key.uid)}]`]
     case 'create':
     case 'no-op':
       return []
@@ -91,8 +96,9 @@ function details(a: Action, color: boolean): string[] {
 
 function fieldLine(c: FieldChange, color: boolean): string {
   const label = c.field.padEnd(12)
-  if (c.before.length <= LONG_VALUE && c.after.length <= LONG_VALUE) return `${label} ${JSON.stringify(c.before)} -> ${JSON.stringify(c.after)}`
-  const parts = diffWords(c.before, c.after).map((p) => {
+  const [before, after] = [t(c.before), t(c.after)]
+  if (before.length <= LONG_VALUE && after.length <= LONG_VALUE) return `${label} "${before}" -> "${after}"`
+  const parts = diffWords(before, after).map((p) => {
     if (p.added) return color ? colour('green', p.value) : `{+${p.value}+}`
     if (p.removed) return color ? colour('red', p.value) : `[-${p.value}-]`
     return p.value

@@ -1,6 +1,7 @@
-import {readFile} from 'node:fs/promises'
 import {generateX25519Identity, identityToRecipient} from 'age-encryption'
 import {UsageError} from '../util/errors.js'
+import {type InputFileError, readInputFile} from '../util/input-file.js'
+import {readableByOthers} from '../util/output-file.js'
 
 export interface NewIdentity {
   identity: string
@@ -21,14 +22,16 @@ export function identityFileText(id: NewIdentity, now: Date): string {
 export async function readIdentityFile(path: string): Promise<string[]> {
   let text: string
   try {
-    text = await readFile(path, 'utf8')
+    text = await readInputFile(path, 1024 * 1024)
   } catch (error) {
-    throw new UsageError(`Cannot read the identity file ${path} (${(error as NodeJS.ErrnoException).code ?? 'unreadable'}).`, [], 'identity-unreadable')
+    throw new UsageError(`Cannot read the identity file ${path} (${(error as InputFileError).reason}).`, [], 'identity-unreadable')
   }
   const identities = text
     .split(/\r?\n/)
     .map((l) => l.trim())
     .filter((l) => l.startsWith('AGE-SECRET-KEY-'))
+  const exposed = await readableByOthers(path)
+  if (exposed) process.stderr.write(`Warning: ${exposed}\n`)
   if (identities.length === 0) {
     throw new UsageError(`${path} holds no age identity (a line starting with AGE-SECRET-KEY-).`, ['Make one with `palette-keys keygen -o FILE` or `age-keygen -o FILE`.'], 'identity-invalid')
   }

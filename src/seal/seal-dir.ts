@@ -1,8 +1,9 @@
-import {mkdir, readdir, rm, stat} from 'node:fs/promises'
-import {dirname, join, relative} from 'node:path'
-import {writeFileAtomic} from '../util/atomic-write.js'
+import {constants, existsSync} from 'node:fs'
+import {lstat, mkdir, open, readdir, rm} from 'node:fs/promises'
+import {dirname, isAbsolute, join, relative, resolve, sep} from 'node:path'
+import {isAtomicTemp, writeFileAtomic} from '../util/atomic-write.js'
 import {UsageError} from '../util/errors.js'
-import {encryptRecord, isSealedFileName, type SealedRecord, sealedRelativePath, uidOfSealedFileName} from './sealed-file.js'
+import {encryptRecord, isSealedFileName, type SealedRecord, safeName, sealedRelativePath, uidOfSealedFileName} from './sealed-file.js'
 
 /** Where apply puts created values: what the executor needs of sealing. */
 export interface Sealer {
@@ -23,23 +24,41 @@ export class SealDir implements Sealer {
   ) {}
 
   /**
-   * Creates the folder (0700) if needed. A folder anyone may write to is refused unless
-   * `allowWorldWritable`: another user could swap or read files there.
+   * Checks the folder before the first change, so that a value never has nowhere to go. The
+   * seal folder and every folder under it (one per user that gets a value) must be real
+   * directories inside the repository of the desired file (`root`: the nearest folder above
+   * it holding `.git`, else its own folder): no symlink anywhere below the root (git can
+   * commit one, and it could send values out of the repository), no `..` out of it. Missing
+   * folders are created (0700). A folder anyone may write to is refused unless
+   * `allowWorldWritable`: another user could swap or read files there. Then a file is written,
+   * fsync'd and removed in each of them (a read-only or odd folder fails here, not after the
+   * first key was made), and temp files a killed run left are removed.
    */
-  async prepare(options: {allowWorldWritable?: boolean} = {}): Promise<void> {
-    await mkdir(this.dir, {recursive: true, mode: 0o700})
-    const mode = (await stat(this.dir)).mode
+  async prepare(options: {root?: string; users?: string[]; allowWorldWritable?: boolean} = {}): Promise<void> {
+    const root = resolve(options.root ?? dirname(this.dir))
+    const rel = relative(root, this.dir)
+    if (rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
+      throw new UsageError(`The seal folder ${this.dir} is outside ${root}, the repository of the desired-state file: refusing to put key values there.`, ['Set seal.dir to a folder inside the repository (relative to the desired-state file).'], 'seal-dir-outside')
+    }
+    const folders = [this.dir, ...(options.users ?? []).map((u) => join(this.dir, safeName(u)))]
+    for (const folder of folders) await realDirectory(root, folder)
+    const mode = (await lstat(this.dir)).mode
     if (mode & 0o002 && !options.allowWorldWritable) {
       throw new UsageError(`The seal folder ${this.dir} is writable by every user (mode ${(mode & 0o777).toString(8)}): refusing to put key values there.`, [
         `chmod o-w ${this.dir}, or pass --force if this is really intended.`,
       ], 'seal-dir-world-writable')
     }
+    await removeStaleTemps(this.dir)
+    for (const folder of folders) await probe(folder)
   }
 
   async seal(record: SealedRecord): Promise<string> {
     const path = join(this.dir, sealedRelativePath(record))
     const armored = await encryptRecord(record, this.recipients)
     await mkdir(dirname(path), {recursive: true, mode: 0o700})
+    // Checked again right before writing: the folder may have been swapped since prepare().
+    const folder = await lstat(dirname(path))
+    if (folder.isSymbolicLink() || !folder.isDirectory()) throw Object.assign(new Error(`${dirname(path)} is not a real directory`), {code: 'ENOTDIR'})
     await writeFileAtomic(path, armored, 0o600)
     return path
   }
@@ -58,6 +77,65 @@ export class SealDir implements Sealer {
   display(path: string): string {
     const rel = relative(process.cwd(), path)
     return rel === '' || rel.startsWith('..') ? path : rel
+  }
+}
+
+/** The repository a desired-state file belongs to: the nearest folder above it with `.git`, else its own folder. */
+export function repositoryOf(desiredFile: string): string {
+  const start = dirname(resolve(desiredFile))
+  for (let d = start; ; d = dirname(d)) {
+    if (existsSync(join(d, '.git'))) return d
+    if (dirname(d) === d) return start
+  }
+}
+
+/** Every folder from `root` (exclusive) down to `folder` must be a real directory; missing ones are created 0700. */
+async function realDirectory(root: string, folder: string): Promise<void> {
+  let at = root
+  for (const part of relative(root, folder).split(sep).filter(Boolean)) {
+    at = join(at, part)
+    const s = await lstat(at).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ENOENT') throw error
+      return undefined
+    })
+    if (!s) {
+      await mkdir(at, {mode: 0o700})
+      continue
+    }
+    if (s.isSymbolicLink()) throw new UsageError(`${at} is a symbolic link: refusing to put key values through it (it could lead out of the repository).`, ['Make it a real folder, or point seal.dir elsewhere.'], 'seal-dir-symlink')
+    if (!s.isDirectory()) throw new UsageError(`${at} is not a folder: key values cannot be sealed under it.`, ['Move the file out of the way, or point seal.dir elsewhere.'], 'seal-dir-not-a-folder')
+  }
+}
+
+/** Writes, fsyncs and removes a file in `folder`, then fsyncs the folder: what sealing will need. */
+async function probe(folder: string): Promise<void> {
+  const path = join(folder, `.palette-keys-probe-${process.pid}.tmp`)
+  try {
+    const fh = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600)
+    try {
+      await fh.writeFile('probe\n')
+      await fh.sync()
+    } finally {
+      await fh.close()
+    }
+    await rm(path, {force: true})
+    const dh = await open(folder, 'r')
+    try {
+      await dh.sync()
+    } finally {
+      await dh.close()
+    }
+  } catch (error) {
+    await rm(path, {force: true}).catch(() => undefined)
+    throw new UsageError(`The seal folder ${folder} cannot hold key values: writing a file there failed (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}). Nothing was changed.`, ['Make the folder writable for this user, or point seal.dir elsewhere.'], 'seal-dir-unwritable')
+  }
+}
+
+/** Temp files of an atomic write that a killed run left behind (never a sealed file). */
+async function removeStaleTemps(dir: string): Promise<void> {
+  const entries = await readdir(dir, {withFileTypes: true, recursive: true}).catch(() => [])
+  for (const e of entries) {
+    if (e.isFile() && (isAtomicTemp(e.name) || e.name.startsWith('.palette-keys-probe-'))) await rm(join(e.parentPath, e.name), {force: true})
   }
 }
 

@@ -52,7 +52,7 @@ export async function decryptRecord(text: string, identities: string[]): Promise
  * recognisable by uid when the key is deleted.
  */
 export function sealedRelativePath(record: Pick<SealedRecord, 'user' | 'name' | 'uid'>): string {
-  return `${safe(record.user)}/${safe(record.name)}--${safe(record.uid)}${SEALED_SUFFIX}`
+  return `${safeName(record.user)}/${safeName(record.name)}--${safeName(record.uid)}${SEALED_SUFFIX}`
 }
 
 export function isSealedFileName(name: string): boolean {
@@ -63,7 +63,8 @@ export function uidOfSealedFileName(name: string): string | undefined {
   return /--([^/]+)\.age$/.exec(name)?.[1]
 }
 
-function safe(s: string): string {
+/** A path segment from any text: no separators, no leading dots, at most 120 characters. */
+export function safeName(s: string): string {
   const cleaned = s.replace(/[^A-Za-z0-9._@+-]/g, '_').replace(/^\.+/, '_')
   return cleaned === '' ? '_' : cleaned.slice(0, 120)
 }

@@ -1,3 +1,4 @@
+import {execFileSync} from 'node:child_process'
 import {mkdir, mkdtemp, readFile, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
@@ -75,7 +76,7 @@ const cases: Case[] = [
     (f): Case => ({name: `apply with ${f}`, args: () => ['apply', '-f', fixture(f), '--auto-approve'], env, code: 65, says: new RegExp(`${f.replace('.', '\\.')}:\\d+:\\d+: `)}),
   ),
   {name: 'apply with a file that does not exist', args: () => ['apply', '-f', here('nope.yaml'), '--auto-approve'], env, code: 64, says: /Cannot read the desired-state file .*ENOENT/},
-  {name: 'apply with a folder as the file', args: () => ['apply', '-f', dir, '--auto-approve'], env, code: 64, says: /Cannot read the desired-state file .*EISDIR/},
+  {name: 'apply with a folder as the file', args: () => ['apply', '-f', dir, '--auto-approve'], env, code: 64, says: /Cannot read the desired-state file .*a folder, not a file/},
   {name: 'oversized desired file', args: () => ['validate', '-f', here('big.yaml')], code: 65, says: /yaml\.too-large/},
   // Saved plans.
   {name: 'apply a truncated plan', args: () => ['apply', here('truncated-plan.json'), '-f', 'examples/keys.yaml'], env, code: 65, says: /is not a usable palette-keys plan: it is not JSON/},
@@ -107,7 +108,7 @@ const cases: Case[] = [
   {name: 'audit --expiring-within soon', args: () => ['audit', '-f', 'examples/keys.yaml', '--expiring-within', 'soon'], env, code: 64, says: /--expiring-within must be a duration/},
   {name: 'an unknown flag', args: () => ['plan', '--no-such-flag'], env, code: 64, says: /Nonexistent flag/},
   {name: 'emulator --fail-rate 2', args: () => ['emulator', '--seed', 'examples/tenant.yaml', '--fail-rate', '2'], code: 64, says: /--fail-rate must be a number from 0 to 1/},
-  {name: 'keygen over an existing file', args: () => ['keygen', '-o', here('exists.txt')], code: 64, says: /refusing to overwrite an identity/},
+  {name: 'keygen over an existing file', args: () => ['keygen', '-o', here('exists.txt')], code: 64, says: /exists: refusing to overwrite it.*It may be an identity/s},
   {name: 'export over an existing file', args: () => ['export', '-o', here('exists.txt')], env, code: 64, says: /refusing to overwrite it/},
   {name: 'apply without a terminal and without --auto-approve', args: () => ['apply', '-f', 'examples/keys.yaml'], env, code: 64, says: /no terminal to ask on/},
   // Environment and credentials.
@@ -118,13 +119,18 @@ const cases: Case[] = [
   {name: '--api-key-file that does not exist', args: () => ['plan', '-f', 'examples/keys.yaml', '--api-key-file', here('nope.key')], env: () => ({PALETTE_HOST: emu.url, PALETTE_API_KEY: ''}), code: 64, says: /Cannot read --api-key-file/},
   {name: '--api-key-file with two words', args: () => ['plan', '-f', 'examples/keys.yaml', '--api-key-file', here('two-words.key')], env: () => ({PALETTE_HOST: emu.url, PALETTE_API_KEY: ''}), code: 64, says: /exactly one API key/},
   {name: '--api-key-file that is empty', args: () => ['plan', '-f', 'examples/keys.yaml', '--api-key-file', here('empty.key')], env: () => ({PALETTE_HOST: emu.url, PALETTE_API_KEY: ''}), code: 64, says: /exactly one API key/},
+  {name: 'a desired file that is /dev/zero (never read forever)', args: () => ['validate', '-f', '/dev/zero'], code: 64, says: /not a regular file/},
+  {name: 'a desired file that is a FIFO (never hangs)', args: () => ['plan', '-f', here('fifo.yaml')], env, code: 64, says: /not a regular file/},
+  {name: 'a desired file that is a folder', args: () => ['validate', '-f', here('.')], code: 64, says: /a folder, not a file/},
+  {name: 'a saved plan that is a FIFO', args: () => ['show', here('fifo.yaml')], code: 64, says: /not a regular file/},
   {name: 'a wrong API key (refused, never printed)', args: () => ['apply', '-f', 'examples/keys.yaml', '--auto-approve'], env: () => ({PALETTE_HOST: emu.url, PALETTE_API_KEY: 'wrong-key-value-00000001'}), code: 1, says: /HTTP 401/},
   {name: 'a non-admin key applying a file that declares other users', args: () => ['apply', '-f', 'examples/keys.yaml', '--auto-approve'], env: () => ({PALETTE_HOST: emu.url, PALETTE_API_KEY: 'demo-alice-key-0001'}), code: 1, says: /not-tenant-admin/},
 ]
 
 describe('bad input: a clear, located error, the documented exit code, and no change', () => {
   beforeAll(async () => {
-    await writeFile(here('big.yaml'), `version: 1\nusers: {}\n${'# padding\n'.repeat(120_000)}`)
+    await writeFile(here('big.yaml'), `version: 1\nusers: {}\n${'# padding\n'.repeat(1_700_000)}`)
+    execFileSync('mkfifo', [here('fifo.yaml')])
   })
 
   it('has at least 40 cases', () => expect(cases.length).toBeGreaterThanOrEqual(40))

@@ -110,3 +110,25 @@ describe('colour', () => {
     expect(piped.stdout).not.toMatch(ansi)
   })
 })
+
+describe('usage errors', () => {
+  it.each([
+    ['an unknown flag', ['plan', '--no-such-flag'], /Nonexistent flag: --no-such-flag/],
+    ['a value outside the options', ['plan', '--format', 'xml'], /Expected --format=xml to be one of/],
+    ['a flag without its value', ['plan', '--out'], /Flag --out expects a value/],
+    ['an unknown command', ['nosuchcmd'], /Unknown command "nosuchcmd"/],
+    ['an extra argument', ['validate', 'extra-arg'], /validate takes no argument "extra-arg"/],
+    ['a missing argument', ['show'], /Missing 1 required arg/],
+    ['too many arguments', ['apply', 'a.json', 'b.json'], /Unexpected argument: b\.json/],
+  ])('%s: exit 64; with --json, one error document with the message', async (_name, args, says) => {
+    const text = await runCli(args)
+    expect(text.code).toBe(64)
+    expect(text.stderr).toMatch(says)
+    const json = await runCli([...args, '--json'])
+    expect(json.code).toBe(64)
+    expect(json.stdout.length).toBeLessThan(2000)
+    const doc = JSON.parse(json.stdout)
+    expectSchema('schemas/error.schema.json', doc)
+    expect(doc.error.message).toMatch(says)
+  })
+})

@@ -85,7 +85,7 @@ describe('plan against the demo tenant (real CLI process and emulator process)',
   it('--format markdown is a PR comment with the hidden marker', async () => {
     const r = await runCli(['plan', '-f', 'examples/keys.yaml', '--format', 'markdown'], {env: as(DEMO_ADMIN)})
     expect(r.stdout.startsWith('<!-- palette-keys:plan -->\n')).toBe(true)
-    expect(r.stdout).toContain('| `+/-` | replace | `bob@example.com/monitoring` |')
+    expect(r.stdout).toContain('| `+/-` | replace | bob@example.com/monitoring |')
   })
 
   it('exit 1 naming every unknown e-mail in one error', async () => {
@@ -138,7 +138,7 @@ describe('plan against the demo tenant (real CLI process and emulator process)',
   })
 
   it('as a non-admin: planning your own keys works', async () => {
-    const f = await file('alice.yaml', 'version: 1\nusers:\n  alice@example.com:\n    keys:\n      laptop:\n        adopt: true\n        description: Made by hand in the console\n        expiresAt: 2029-06-30T00:00:00Z\n      ci: {}\n')
+    const f = await file('alice.yaml', 'version: 1\nseal: {recipients: [age1kdnug0g69q26qvlaysykz582z2lucrrewkjdyhwmnyucrm6f2fyqangs4c]}\nusers:\n  alice@example.com:\n    keys:\n      laptop:\n        adopt: true\n        description: Made by hand in the console\n        expiresAt: 2029-06-30T00:00:00Z\n      ci: {}\n')
     const r = await runCli(['plan', '-f', f, '--detailed-exitcode'], {env: as(DEMO_ALICE)})
     expect(r.code, r.stdout + r.stderr).toBe(2)
     expect(r.stdout).toContain('as alice@example.com')

@@ -90,7 +90,7 @@ describe('examples/ci/github/palette-keys.yml', () => {
     expect(pr.output).toContain('exitcode=2')
     const md = await readFile(join(dir, 'plan.md'), 'utf8')
     expect(md.startsWith('<!-- palette-keys:plan -->')).toBe(true)
-    expect(md).toContain('| `+` | create | `alice@example.com/ci-deploy` |')
+    expect(md).toContain('| `+` | create | alice@example.com/ci-deploy |')
 
     const merged = await job('apply', dir)
     expect(merged.results.map((r) => r.code), merged.results.map((r) => r.out).join('\n')).toEqual([0])
@@ -102,7 +102,7 @@ describe('examples/ci/github/palette-keys.yml', () => {
     // ci-deploy lives 30 days: the nightly audit with a 30-day window flags it (exit 2).
     const nightly = await job('audit', dir)
     expect(nightly.results[0]!.code).toBe(2)
-    expect(await readFile(join(dir, 'summary.md'), 'utf8')).toMatch(/\| expiring \| `alice@example\.com\/ci-deploy` \|/)
+    expect(await readFile(join(dir, 'summary.md'), 'utf8')).toMatch(/\| expiring \| alice@example\.com\/ci-deploy \|/)
     for (const r of [...pr.results, ...merged.results, ...nightly.results]) expect(r.out).not.toContain('demo-admin-key-0001')
   })
 })
@@ -138,5 +138,37 @@ describe('examples/ci/gitlab/.gitlab-ci.yml', () => {
     const audit = await job('audit', dir)
     expect(audit.code).toBe(2)
     expect(await readFile(join(dir, 'audit.md'), 'utf8')).toContain('<!-- palette-keys:audit -->')
+  })
+})
+
+describe('the CI examples install nothing by a name nobody owns, and keep the key from the install', () => {
+  it('GitHub: a hash-checked tarball with --ignore-scripts; PALETTE_API_KEY only on the steps that run palette-keys', async () => {
+    const text = await readFile(join(ROOT, 'examples/ci/github/palette-keys.yml'), 'utf8')
+    const wf = parse(text) as {env: Record<string, string>; jobs: Record<string, {steps: Array<{name?: string; run?: string; env?: Record<string, string>}>}>}
+    expect(wf.env.PALETTE_API_KEY).toBeUndefined()
+    expect(text).not.toMatch(/npm install[^\n]*palette-keys@/)
+    for (const [name, j] of Object.entries(wf.jobs)) {
+      for (const s of j.steps) {
+        if (!s.run) continue
+        if (/npm install/.test(s.run)) {
+          expect(s.run, `${name}: ${s.name}`).toMatch(/sha256sum -c -/)
+          expect(s.run).toMatch(/--ignore-scripts/)
+          expect(s.env?.PALETTE_API_KEY, `${name}: the install sees no Palette key`).toBeUndefined()
+        } else if (/palette-keys (plan|apply|audit|export|show)/.test(s.run)) {
+          expect(s.env?.PALETTE_API_KEY, `${name}: ${s.name} gets the key`).toBe('${{ secrets.PALETTE_API_KEY }}')
+        } else {
+          expect(s.env?.PALETTE_API_KEY, `${name}: ${s.name} does not need the key`).toBeUndefined()
+        }
+      }
+    }
+  })
+
+  it('GitLab: a hash-checked tarball with --ignore-scripts, installed without the key or the token in its environment', async () => {
+    const text = await readFile(join(ROOT, 'examples/ci/gitlab/.gitlab-ci.yml'), 'utf8')
+    const pipeline = parse(text) as {default: {before_script: string[]}}
+    expect(text).not.toMatch(/npm install[^\n]*palette-keys@/)
+    const install = pipeline.default.before_script.join('\n')
+    expect(install).toMatch(/sha256sum -c -/)
+    expect(install).toMatch(/env -u PALETTE_API_KEY -u GITLAB_API_TOKEN npm install --global --ignore-scripts/)
   })
 })

@@ -60,8 +60,11 @@ export function liveState(keys: LiveKey[], options: {caller?: UserName; callerIs
   }
 }
 
+/** The demo recipient, so that plans which create values have somewhere to seal them. */
+const RECIPIENT = 'age1kdnug0g69q26qvlaysykz582z2lucrrewkjdyhwmnyucrm6f2fyqangs4c'
+
 export function desired(yaml: string) {
-  return parseDesiredState(`version: 1\n${yaml}`, 'keys.yaml', NOW)
+  return parseDesiredState(`version: 1\n${yaml.includes('seal:') ? '' : `seal: {recipients: [${RECIPIENT}]}\n`}${yaml}`, 'keys.yaml', NOW)
 }
 
 export function planOf(yaml: string, keys: LiveKey[], options: {caller?: UserName; callerIsAdmin?: boolean | undefined; force?: boolean} = {}): Plan {

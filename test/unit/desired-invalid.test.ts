@@ -80,7 +80,7 @@ describe('invalid desired-state corpus', () => {
   })
 
   it('refuses an oversized file without reading it as YAML', () => {
-    const big = `version: 1\nusers: {}\n${'# padding\n'.repeat(120_000)}`
+    const big = `version: 1\nusers: {}\n${'# padding\n'.repeat(1_700_000)}`
     expect(() => parseDesiredState(big, 'big.yaml', NOW)).toThrow(expect.objectContaining({diagnostics: [expect.objectContaining({code: 'yaml.too-large'})]}))
   })
 

@@ -54,7 +54,7 @@ describe('text plan', () => {
     expect(text).toMatch(/^ {2}! {3}unmanaged {3}alice@example\.com\/manual/m)
     expect(text).toContain('characters{+, edited+}')
     expect(text).toContain('Plan: 1 to create, 1 to update, 1 to revoke, 1 to delete, 1 to rotate, 1 to replace.')
-    expect(text).toContain('3 new key values will be sealed to 0 recipients in sealed/.')
+    expect(text).toContain('3 new key values will be sealed to 1 recipient in sealed/.')
     expect(text).not.toMatch(/\u001B\[/)
   })
 
@@ -69,7 +69,7 @@ describe('Markdown plan', () => {
     const parts = renderMarkdown(mixed())
     expect(parts).toHaveLength(1)
     expect(parts[0]!.startsWith(`${MARKDOWN_MARKER}\n`)).toBe(true)
-    expect(parts[0]).toContain('`alice@example.com/new\\|pipe`')
+    expect(parts[0]).toContain('alice@example.com/new\\|pipe')
   })
 
   it('splits a plan of 2,000 changes into parts under 65,000 characters, losing no row', () => {

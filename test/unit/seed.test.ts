@@ -79,6 +79,6 @@ describe('emulator seed', () => {
   it('refuses alias bombs and oversized files without hanging', () => {
     const bomb = ['a: &a ["x","x","x","x","x","x","x","x","x"]', 'b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]', 'c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]', 'd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]', 'users: [*d,*d,*d,*d,*d,*d,*d,*d,*d]'].join('\n')
     expect(problems(bomb).map((p) => p[0])).toEqual(['yaml.alias-limit'])
-    expect(problems('#'.repeat(2 * 1024 * 1024)).map((p) => p[0])).toEqual(['yaml.too-large'])
+    expect(problems('#'.repeat(17 * 1024 * 1024)).map((p) => p[0])).toEqual(['yaml.too-large'])
   })
 })

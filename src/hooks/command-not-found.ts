@@ -1,0 +1,22 @@
+import type {Hook} from '@oclif/core'
+import {ExitCode} from '../cli/exit-codes.js'
+
+/**
+ * An unknown command, or an extra argument (oclif reads `validate extra` as the command
+ * `validate:extra`), is a usage error: exit 64, and under --json the error document of
+ * schemas/error.schema.json instead of oclif's plain "command not found".
+ */
+const hook: Hook<'command_not_found'> = async function (opts) {
+  const parts = opts.id.split(':')
+  const known = opts.config.findCommand(parts[0]!) ? parts[0] : undefined
+  const message = known ? `${known} takes no argument "${parts.slice(1).join(' ')}"` : `Unknown command "${parts.join(' ')}"`
+  const hint = known ? `palette-keys ${known} --help` : 'palette-keys --help lists the commands'
+  if ((opts.argv ?? []).includes('--json') || process.argv.includes('--json')) {
+    process.stdout.write(JSON.stringify({error: {code: 'usage', message, exitCode: ExitCode.Usage, hints: [hint], diagnostics: []}}, null, 2) + '\n')
+  } else {
+    process.stderr.write(`Error: ${message}\nTry this:\n  - ${hint}\n`)
+  }
+  process.exit(ExitCode.Usage)
+}
+
+export default hook
