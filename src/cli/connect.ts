@@ -10,7 +10,11 @@ export interface ConnectionFlagValues {
   trace: boolean
   'rate-limit': number
   'request-timeout'?: number
+  deadline?: number
 }
+
+/** When this process started: the command deadline counts from here. */
+const COMMAND_STARTED = Date.now()
 
 /** A client from the connection flags and environment; `--trace` lines go to stderr. The key is registered with the scrubber. */
 export async function connect(flags: ConnectionFlagValues): Promise<{client: PaletteHttpClient; host: string}> {
@@ -22,6 +26,7 @@ export async function connect(flags: ConnectionFlagValues): Promise<{client: Pal
     apiKey: connection.apiKey,
     rateLimit: {ratePerSecond: flags['rate-limit'], burst: PALETTE_RATE_LIMIT.burst},
     deadlineMs: (flags['request-timeout'] ?? 120) * 1000,
+    commandDeadline: COMMAND_STARTED + (flags.deadline ?? 60) * 60_000,
     trace: flags.trace
       ? (e) => process.stderr.write(`trace: ${e.method} ${e.path} -> ${e.status ?? e.error} (${e.ms} ms${e.attempt > 1 ? `, attempt ${e.attempt}` : ''})\n`)
       : undefined,

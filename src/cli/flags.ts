@@ -11,6 +11,7 @@ export const connectionFlags = {
   'api-key-file': Flags.string({description: 'File holding the API key (else env PALETTE_API_KEY or SPECTROCLOUD_APIKEY).'}),
   'insecure-http': Flags.boolean({description: 'Allow plain http:// to a non-loopback host (the key would travel unencrypted).', default: false}),
   trace: Flags.boolean({description: 'Log method, path, status and time of every API call to stderr (never headers or bodies).', default: false}),
+  deadline: Flags.integer({description: 'Minutes the whole command may take; after that no request is sent (apply stops starting actions).', default: 60, min: 1, max: 24 * 60}),
   'request-timeout': Flags.integer({description: 'Seconds one request (answer included) may take before it is given up (not retried).', default: 120, min: 1, max: 3600}),
   'rate-limit': Flags.integer({description: 'Client-side limit, requests per second per path prefix (Palette documents 10); 0 turns it off.', default: 10, min: 0}),
 }

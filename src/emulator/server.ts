@@ -1,4 +1,5 @@
 import {createServer, type IncomingMessage, type Server, type ServerResponse} from 'node:http'
+import {createServer as createTlsServer} from 'node:https'
 import type {AddressInfo} from 'node:net'
 import {setTimeout as delay} from 'node:timers/promises'
 import {writeFileAtomic} from '../util/atomic-write.js'
@@ -23,6 +24,8 @@ export interface EmulatorOptions {
   faultSeed?: number
   /** The emulator's clock (tests move time to expire keys). */
   now?: () => Date
+  /** Serve https with this certificate and key (PEM), as a self-hosted Palette with its own CA would. */
+  tls?: {cert: string; key: string}
 }
 
 /** Counters of what the emulator did; served at GET /__emulator/stats (not a Palette path). */
@@ -119,11 +122,12 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
     send(res, result)
   }
 
-  const server: Server = createServer((req, res) => {
+  const listener = (req: IncomingMessage, res: ServerResponse) => {
     handle(req, res).catch((error: unknown) => {
       if (!res.headersSent) send(res, paletteError(500, 'InternalError', `emulator error: ${(error as Error).message}`))
     })
-  })
+  }
+  const server: Server = options.tls ? createTlsServer({cert: options.tls.cert, key: options.tls.key}, listener) : createServer(listener)
   // Keep-alive connections must not hold the process open at close.
   server.keepAliveTimeout = 5_000
   await new Promise<void>((resolve, reject) => {
@@ -132,7 +136,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
   })
   const {port} = server.address() as AddressInfo
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     port,
     state,
     stats,

@@ -89,6 +89,10 @@ export function normaliseHost(raw: string): string {
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
     throw new UsageError(`Invalid host "${raw}": only https:// (or http:// to loopback) is supported.`, [], 'invalid-host')
   }
+  // The client adds /v1/... itself: a host ending in /v1 would ask for /v1/v1/apiKeys (404 on every call).
+  if (/\/v1\/?$/i.test(url.pathname)) {
+    throw new UsageError(`Invalid host "${raw}": give the host without /v1 (palette-keys adds the API paths itself).`, [`--host ${url.origin}${url.pathname.replace(/\/v1\/?$/i, '')}`], 'invalid-host')
+  }
   if (url.username || url.password || url.search || url.hash) {
     throw new UsageError(`Invalid host "${raw}": give only scheme, host, port and an optional path.`, [], 'invalid-host')
   }

@@ -57,6 +57,7 @@ export class PaletteApiError extends PaletteKeysError {
 function hintsFor(status: number | undefined, code: string | undefined): string[] {
   switch (status) {
     case undefined:
+      if (code === 'CommandDeadline') return ['The command ran past --deadline (default 60 minutes) and sent nothing more; raise it for a large tenant, then run again (apply converges).']
       if (code === 'ResponseTooLarge') return ['Palette\'s answer was larger than palette-keys reads (128 MiB): check that --host is a Palette API endpoint.']
       if (code === 'RequestDeadline') return ['The request did not finish within --request-timeout (default 120 s); raise it for a slow link, or check the host.']
       if (code === 'ENOTFOUND') return ['The host name does not resolve: check --host / PALETTE_HOST (behind a proxy, set HTTPS_PROXY).']

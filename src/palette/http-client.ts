@@ -36,6 +36,8 @@ export interface PaletteHttpClientOptions {
   deadlineMs?: number
   /** Largest answer read (default MAX_RESPONSE_BYTES). */
   maxResponseBytes?: number
+  /** The command's deadline (epoch ms, --deadline): no request starts after it. */
+  commandDeadline?: number
   rateLimit?: RateLimitSettings
   retry?: Partial<RetrySettings>
   trace?: (event: TraceEvent) => void
@@ -48,9 +50,9 @@ export interface PaletteHttpClientOptions {
 const DEFAULT_RETRY: RetrySettings = {maxRetries: 4, baseDelayMs: 500, maxDelayMs: 15_000}
 const RETRY_STATUSES = new Set([429, 502, 503, 504])
 /** Errors another attempt cannot fix: a name that does not resolve, a certificate this machine does not trust. */
-const FINAL_NETWORK_ERRORS = new Set(['ResponseTooLarge', 'RequestDeadline', 'ENOTFOUND', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_HAS_EXPIRED', 'ERR_TLS_CERT_ALTNAME_INVALID', 'ERR_SSL_WRONG_VERSION_NUMBER', 'EPROTO'])
+const FINAL_NETWORK_ERRORS = new Set(['CommandDeadline', 'ResponseTooLarge', 'RequestDeadline', 'ENOTFOUND', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_HAS_EXPIRED', 'ERR_TLS_CERT_ALTNAME_INVALID', 'ERR_SSL_WRONG_VERSION_NUMBER', 'EPROTO'])
 /** Network errors where the request certainly never reached the server. */
-const NOT_SENT_ERRORS = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH'])
+const NOT_SENT_ERRORS = new Set(['CommandDeadline', 'ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH'])
 /**
  * The largest answer read: about 20 times the key list of a 10,000-key tenant (6.3 MB). A larger
  * one is refused, not retried: reading it whole once took 1.28 GB.
@@ -102,6 +104,7 @@ export class PaletteHttpClient implements PaletteApi {
   private readonly timeoutMs: number
   private readonly deadlineMs: number
   private readonly maxResponseBytes: number
+  private readonly commandDeadline: number
   private readonly limiter: PrefixRateLimiter
   private readonly retry: RetrySettings
   private readonly trace: ((e: TraceEvent) => void) | undefined
@@ -115,6 +118,7 @@ export class PaletteHttpClient implements PaletteApi {
     this.timeoutMs = options.timeoutMs ?? 30_000
     this.deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS
     this.maxResponseBytes = options.maxResponseBytes ?? MAX_RESPONSE_BYTES
+    this.commandDeadline = options.commandDeadline ?? Number.POSITIVE_INFINITY
     this.ownsDispatcher = options.dispatcher === undefined
     this.dispatcher = options.dispatcher ?? defaultDispatcher(this.timeoutMs)
     this.clock = options.clock ?? systemClock
@@ -247,6 +251,8 @@ export class PaletteHttpClient implements PaletteApi {
     const bucket = this.limiter.bucket(rateLimitPrefix(path))
     const wait = bucket.reserve()
     if (wait > 0) await this.sleep(wait)
+    // Past the command's deadline nothing new is sent (certainly not sent: a create is not ambiguous).
+    if (Date.now() > this.commandDeadline) return {networkError: 'CommandDeadline'}
     const started = this.clock.now()
     const headers: Record<string, string> = {ApiKey: this.apiKey.reveal(), Accept: 'application/json'}
     if (payload !== undefined) headers['Content-Type'] = 'application/json'

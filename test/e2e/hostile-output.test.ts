@@ -1,4 +1,4 @@
-import {spawn, spawnSync} from 'node:child_process'
+import {execFileSync, spawn, spawnSync} from 'node:child_process'
 import {existsSync} from 'node:fs'
 import {createServer} from 'node:http'
 import type {AddressInfo} from 'node:net'
@@ -408,6 +408,38 @@ describe('corporate networks: a mandatory CONNECT proxy', () => {
     expect(r.stderr).toMatch(/ENOTFOUND/)
     expect(r.stderr).toMatch(/does not resolve/)
     expect(cp.tunnels).toEqual([])
+  })
+
+  it('an https:// self-hosted Palette with its own CA, behind the proxy: untrusted, a final error naming NODE_EXTRA_CA_CERTS; trusted, it goes through the tunnel', async () => {
+    const cert = join(work, 'ca.pem')
+    const key = join(work, 'ca-key.pem')
+    // Inputs written for the test (base64 PEM could look like a value to the leak scan).
+    markInput(cert)
+    markInput(key)
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=palette.corp.test', '-addext', 'subjectAltName=DNS:palette.corp.test'], {stdio: 'ignore'})
+    const tls = await startTestEmulator({tls: {cert: await readFile(cert, 'utf8'), key: await readFile(key, 'utf8')}})
+    try {
+      const host = `https://palette.corp.test:${new URL(tls.url).port}`
+      const untrusted = await plan(host, {HTTPS_PROXY: cp.url})
+      expect(untrusted.code).toBe(1)
+      expect(untrusted.stderr).toMatch(/NODE_EXTRA_CA_CERTS/)
+      // Not retried: one tunnel per read (who am I, users, keys), no more.
+      expect(cp.tunnels.length).toBeLessThanOrEqual(3)
+      const trusted = await plan(host, {HTTPS_PROXY: cp.url, NODE_EXTRA_CA_CERTS: cert})
+      expect(trusted.code, trusted.stderr).toBe(0)
+      expect(trusted.stdout).toContain('palette-keys plan: tenant test at https://palette.corp.test')
+      expect(new Set(cp.tunnels)).toEqual(new Set([`palette.corp.test:${new URL(tls.url).port}`]))
+    } finally {
+      // The proxy first: its tunnels hold the TLS server's connections open.
+      await cp.close()
+      await tls.close()
+    }
+  })
+
+  it('https:// to a plain http server: a final error that says to write http://', async () => {
+    const r = await plan(emu.url.replace('http://', 'https://'), {})
+    expect(r.code).toBe(1)
+    expect(r.stderr).toMatch(/does not speak TLS on that port.*http:\/\//)
   })
 
   it('NO_PROXY (either case) and loopback hosts go direct', async () => {

@@ -64,3 +64,20 @@ describe('response bounds', () => {
     expect(requests).toBe(1)
   })
 })
+
+describe('the command deadline', () => {
+  it('past --deadline no request is sent, and the error says so (not retried, not ambiguous)', async () => {
+    const host = await serve((_req, res) => {
+      res.writeHead(200, {'Content-Type': 'application/json'})
+      res.end('{"items":[]}')
+    })
+    const c = new PaletteHttpClient({host, apiKey: new Secret('bounds-test-key-01'), rateLimit: {ratePerSecond: 0, burst: 1}, sleep: async () => undefined, commandDeadline: Date.now() - 1})
+    const list = await c.listApiKeys().catch((e: unknown) => e)
+    const create = await c.createApiKey({metadata: {name: 'k'}, spec: {expiry: '2099-01-01T00:00:00Z', userUid: 'u'}}).catch((e: unknown) => e)
+    await c.close()
+    expect((list as PaletteApiError).paletteCode).toBe('CommandDeadline')
+    expect((list as PaletteApiError).hints.join(' ')).toMatch(/--deadline/)
+    expect((create as PaletteApiError).ambiguous).toBe(false)
+    expect(requests).toBe(0)
+  })
+})

@@ -73,3 +73,12 @@ describe('apiKeyConfigured', () => {
     expect(apiKeyConfigured({apiKeyFile: 'key.txt', env: {}})).toBe(true)
   })
 })
+
+describe('host mistakes with a clear fix', () => {
+  it('a host ending in /v1 is refused, naming the host without it', () => {
+    for (const h of ['https://api.spectrocloud.com/v1', 'https://palette.example.com/v1/']) {
+      expect(() => normaliseHost(h)).toThrow(/without \/v1/)
+    }
+    expect(normaliseHost('https://palette.example.com/api')).toBe('https://palette.example.com/api')
+  })
+})
