@@ -156,8 +156,9 @@ class Executor {
       }
       case 'rotate': {
         const pred = this.liveKey(a.key.uid)
-        // An adopted key is marked managed first: a successor's SUCCEEDS mark only speaks for managed keys.
-        if (pred.annotations[MANAGED_BY] !== MANAGED_BY_VALUE) {
+        // An adopted key is marked managed first: a successor's SUCCEEDS mark only speaks for managed
+        // keys. (An expired one is deleted at once instead, and may not be updated.)
+        if (pred.annotations[MANAGED_BY] !== MANAGED_BY_VALUE && !(Date.parse(pred.expiry) <= this.now().getTime())) {
           const annotations = {...clientAnnotations(pred.annotations), [MANAGED_BY]: MANAGED_BY_VALUE}
           await this.mutate(() => this.o.api.updateApiKey(pred.uid, {metadata: {name: pred.name, annotations}, spec: {expiry: pred.expiry}}))
         }

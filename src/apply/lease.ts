@@ -80,7 +80,9 @@ export async function acquireLease(o: LeaseOptions): Promise<Lease> {
   const now = o.now ?? (() => new Date())
   const caller = o.live.caller.uid
   const touched = new Set(o.plan.actions.filter((a) => a.kind !== 'no-op').map((a) => touchedKey(a)?.uid))
-  const holder = o.live.keys.filter((k) => k.userUid === caller && caller !== '' && !touched.has(k.uid)).sort((a, b) => (a.uid < b.uid ? -1 : 1))[0]
+  // An active key that stays valid for the run: an update of an expired key may be refused.
+  const lasts = (k: LiveKey) => k.isActive && (k.expiry === '' || Date.parse(k.expiry) > now().getTime() + TTL_MS)
+  const holder = o.live.keys.filter((k) => k.userUid === caller && caller !== '' && !touched.has(k.uid) && lasts(k)).sort((a, b) => (a.uid < b.uid ? -1 : 1))[0]
   const run = randomBytes(8).toString('hex')
   const value = () => `run=${run} until=${new Date(now().getTime() + TTL_MS).toISOString()} host=${hostname()} pid=${process.pid}`
 

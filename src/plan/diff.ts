@@ -288,7 +288,9 @@ class DiffContext {
     // only moving expiresAt forward helps (an update extends the key; see expiryFindings).
     if (Date.parse(target.expiresAt) - this.nowMs <= (window ?? 0) || Date.parse(target.expiresAt) <= expiry) return false
     const why = remaining <= 0 ? `expired ${match.expiry.slice(0, 10)}` : `expires in ${formatDuration(remaining)} (rotateBefore ${formatDuration(window!)})`
-    const retire = this.desired.policy.deleteRetiredAfterMs === 0 ? 'delete' : 'revoke'
+    // An expired predecessor authenticates nothing, so there is nothing to keep it (revoked) for;
+    // and an update of a key whose expiry has passed may be refused (the emulator does).
+    const retire = this.desired.policy.deleteRetiredAfterMs === 0 || remaining <= 0 ? 'delete' : 'revoke'
     this.actions.push({kind: 'rotate', address, key: ref(), target, retire, reason: `${why}: a successor expiring ${target.expiresAt.slice(0, 10)} is created and sealed, then the predecessor is ${retire === 'delete' ? 'deleted' : 'revoked'}`})
     return true
   }

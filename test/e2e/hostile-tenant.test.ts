@@ -321,3 +321,18 @@ describe('a hostile server\'s answers are data', () => {
     expect(await listSealedFiles(join(work, 'sealed'))).toEqual([])
   })
 })
+
+describe('rotation of an expired key', () => {
+  it('the expired predecessor is deleted at once (an update of a key whose expiry passed is refused); apply converges in one run', async () => {
+    const bob = emu.state.allUsers().find((u) => u.email === 'bob@example.com')!.uid
+    const {record} = emu.state.createKey({name: 'old-ci', userUid: bob, expiry: '2099-01-01T00:00:00Z', annotations: {managedBy: 'palette-keys'}, labels: {}}, new Date())
+    emu.state.key(record.uid)!.expiry = '2020-01-01T00:00:00.000Z'
+    const users = `  bob@example.com:\n    keys:\n      old-ci: {rotateBefore: 7d}\n`
+    const r = await cli(['apply', ...file, '--auto-approve'], users)
+    expect(r.code, r.stdout + r.stderr).toBe(0)
+    expect(r.stdout).toMatch(/rotate {6}bob@example\.com\/old-ci {2}done.*predecessor \w+ deleted/)
+    expect(emu.state.key(record.uid)).toBeUndefined()
+    const again = await cli(['plan', ...file, '--detailed-exitcode'], users)
+    expect(again.code, again.stdout).toBe(0)
+  })
+})

@@ -95,7 +95,7 @@ const cases: Case[] = [
   {name: 'replace: a source key claimed by a move is not also deleted by its exclusive user', yaml: 'users:\n  alice@example.com:\n    exclusive: true\n    keys: {}\n  bob@example.com:\n    keys:\n      mon: {movedFrom: alice@example.com}\n', live: [{user: 'alice', name: 'mon'}], actions: ['replace bob@example.com/mon']},
 
   // --- rotation
-  {name: 'rotate: an expired key', yaml: alice('      ci: {expiresIn: 30d}\n'), live: [{user: 'alice', name: 'ci', expires: -1}], actions: ['rotate alice@example.com/ci'], check: (p) => expect(only(p, 'rotate')).toMatchObject({retire: 'revoke', target: {expiresAt: iso(30)}})},
+  {name: 'rotate: an expired key (its predecessor is deleted at once: it authenticates nothing)', yaml: alice('      ci: {expiresIn: 30d}\n'), live: [{user: 'alice', name: 'ci', expires: -1}], actions: ['rotate alice@example.com/ci'], check: (p) => expect(only(p, 'rotate')).toMatchObject({retire: 'delete', target: {expiresAt: iso(30)}})},
   {name: 'rotate: inside rotateBefore', yaml: alice('      ci: {expiresIn: 30d, rotateBefore: 7d}\n'), live: [{user: 'alice', name: 'ci', expires: 5}], actions: ['rotate alice@example.com/ci']},
   {name: 'rotate: not yet, outside rotateBefore', yaml: alice('      ci: {expiresIn: 30d, rotateBefore: 7d}\n'), live: [{user: 'alice', name: 'ci', expires: 8}], actions: ['no-op alice@example.com/ci']},
   {name: 'rotate: exactly at the window edge rotates', yaml: alice('      ci: {expiresIn: 30d, rotateBefore: 7d}\n'), live: [{user: 'alice', name: 'ci', expires: 7}], actions: ['rotate alice@example.com/ci']},
