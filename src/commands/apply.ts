@@ -86,6 +86,9 @@ Exit codes: 0 done (or nothing to do), 1 an action failed, a key was blocked (tw
       if (createdValues(plan) > 0) {
         await checkRecipientsSealable(desired!)
         await sealDir.prepare({root: repositoryOf(flags.file), users: createdFor(plan), allowWorldWritable: flags.force})
+      } else {
+        // Deletes remove the deleted keys' sealed files: through no link, and never outside the repository.
+        await sealDir.check({root: repositoryOf(flags.file)})
       }
       if (!saved && !flags['auto-approve'] && !(await this.confirm(plan))) {
         throw new PaletteKeysError('Apply cancelled; nothing was changed.', {code: 'cancelled', exitCode: ExitCode.Error})

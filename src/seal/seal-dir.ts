@@ -35,13 +35,9 @@ export class SealDir implements Sealer {
    * first key was made), and temp files a killed run left are removed.
    */
   async prepare(options: {root?: string; users?: string[]; allowWorldWritable?: boolean} = {}): Promise<void> {
-    const root = resolve(options.root ?? dirname(this.dir))
-    const rel = relative(root, this.dir)
-    if (rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
-      throw new UsageError(`The seal folder ${this.dir} is outside ${root}, the repository of the desired-state file: refusing to put key values there.`, ['Set seal.dir to a folder inside the repository (relative to the desired-state file).'], 'seal-dir-outside')
-    }
+    const root = this.insideRoot(options.root)
     const folders = [this.dir, ...(options.users ?? []).map((u) => join(this.dir, safeName(u)))]
-    for (const folder of folders) await realDirectory(root, folder)
+    for (const folder of folders) await realDirectory(root, folder, true)
     const mode = (await lstat(this.dir)).mode
     if (mode & 0o002 && !options.allowWorldWritable) {
       throw new UsageError(`The seal folder ${this.dir} is writable by every user (mode ${(mode & 0o777).toString(8)}): refusing to put key values there.`, [
@@ -50,6 +46,23 @@ export class SealDir implements Sealer {
     }
     await removeStaleTemps(this.dir)
     for (const folder of folders) await probe(folder)
+  }
+
+  /**
+   * For a plan that only removes sealed files (of keys it deletes): the same path checks as
+   * prepare(), creating and probing nothing, so no removal reaches through a link.
+   */
+  async check(options: {root?: string} = {}): Promise<void> {
+    await realDirectory(this.insideRoot(options.root), this.dir, false)
+  }
+
+  private insideRoot(given: string | undefined): string {
+    const root = resolve(given ?? dirname(this.dir))
+    const rel = relative(root, this.dir)
+    if (rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
+      throw new UsageError(`The seal folder ${this.dir} is outside ${root}, the repository of the desired-state file: refusing to put key values there.`, ['Set seal.dir to a folder inside the repository (relative to the desired-state file).'], 'seal-dir-outside')
+    }
+    return root
   }
 
   async seal(record: SealedRecord): Promise<string> {
@@ -89,8 +102,8 @@ export function repositoryOf(desiredFile: string): string {
   }
 }
 
-/** Every folder from `root` (exclusive) down to `folder` must be a real directory; missing ones are created 0700. */
-async function realDirectory(root: string, folder: string): Promise<void> {
+/** Every folder from `root` (exclusive) down to `folder` must be a real directory; missing ones are created 0700 (with `create`). */
+async function realDirectory(root: string, folder: string, create: boolean): Promise<void> {
   let at = root
   for (const part of relative(root, folder).split(sep).filter(Boolean)) {
     at = join(at, part)
@@ -99,6 +112,7 @@ async function realDirectory(root: string, folder: string): Promise<void> {
       return undefined
     })
     if (!s) {
+      if (!create) return // nothing there, so nothing to remove
       await mkdir(at, {mode: 0o700})
       continue
     }

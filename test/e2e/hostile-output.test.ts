@@ -213,6 +213,21 @@ describe('the seal folder is data too', () => {
     if (outside) expect(await readdir(outside)).toEqual([])
   })
 
+  it('a plan that only deletes (and so removes sealed files) is refused too (64) when the seal folder is a link', async () => {
+    const alice = emu.state.allUsers().find((u) => u.email === 'alice@example.com')!.uid
+    const {record} = emu.state.createKey({name: 'gone', userUid: alice, expiry: '2099-01-01T00:00:00Z', annotations: {managedBy: 'palette-keys'}, labels: {}}, new Date())
+    const outside = await mkdtemp(join(tmpdir(), 'pk-outside-'))
+    await writeFile(join(outside, `gone--${record.uid}.age`), 'not ours to remove')
+    await symlink(outside, join(work, 'sealed'))
+    // Declares alice with no keys: the plan's only change is the delete of her managed key.
+    const r = await cli(['apply', '-f', 'keys.yaml', '--auto-approve'], '  alice@example.com:\n    keys: {}\n')
+    expect(r.stdout).toMatch(/Plan: 0 to create, 0 to update, 0 to revoke, 1 to delete/)
+    expect(r.code, r.stdout + r.stderr).toBe(64)
+    expect(r.stderr).toMatch(/sealed is a symbolic link/)
+    expect(emu.state.key(record.uid)).toBeDefined()
+    expect(await readdir(outside)).toEqual([`gone--${record.uid}.age`])
+  })
+
   it('temp files a killed run left in the seal folder are removed; values are written through no planted link', async () => {
     await mkdir(join(work, 'sealed', 'alice@example.com'), {recursive: true})
     const stale = join(work, 'sealed', 'alice@example.com', '.ci--0123456789abcdef01234567.age.a1b2c3d4e5f6.tmp')
