@@ -76,9 +76,12 @@ class Executor {
   private failed = false
   /** Keys this run created: a later create's answer naming one of them is not a new key either. */
   private readonly created = new Set<string>()
+  /** Uids a create's answer must not name: the tenant's, the caller's, every user's. */
+  private readonly notKeys: Set<string>
 
   constructor(private readonly o: ExecutorOptions) {
     this.liveByUid = new Map(o.live.keys.map((k) => [k.uid, k]))
+    this.notKeys = new Set([o.live.tenant.uid, o.live.caller.uid, ...o.live.users.map((u) => u.uid)])
     this.now = o.now ?? (() => new Date())
     this.sleep = o.sleep ?? ((ms) => delay(ms))
   }
@@ -258,8 +261,7 @@ class Executor {
    * nothing is done under the uid the answer gave.
    */
   private async confirmedUid(uid: string, nonce: string, target: NewKey): Promise<string> {
-    const live = this.o.live
-    const suspicious = this.liveByUid.has(uid) || this.created.has(uid) || uid === target.userUid || uid === live.caller.uid || uid === live.tenant.uid || live.users.some((u) => u.uid === uid)
+    const suspicious = this.liveByUid.has(uid) || this.created.has(uid) || uid === target.userUid || this.notKeys.has(uid)
     if (!suspicious) return uid
     const carriers = (await this.o.api.listApiKeys()).flatMap((k) => (k.metadata?.annotations?.[PENDING] === nonce && typeof k.metadata.uid === 'string' ? [k.metadata.uid] : []))
     const fresh = carriers.filter((c) => !this.liveByUid.has(c) && !this.created.has(c))

@@ -45,8 +45,6 @@ export interface LeaseOptions {
 }
 
 export interface Lease {
-  /** The key that holds it, if any. */
-  holder?: string
   release(): Promise<void>
 }
 
@@ -146,7 +144,6 @@ export async function acquireLease(o: LeaseOptions): Promise<Lease> {
   const renew = setInterval(() => void write(holder, value()).catch(() => undefined), TTL_MS / 3)
   renew.unref()
   return {
-    holder: holder.uid,
     release: async () => {
       clearInterval(renew)
       await release()

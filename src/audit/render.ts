@@ -1,5 +1,5 @@
 import {styleText} from 'node:util'
-import {inertText as t} from '../render/inert.js'
+import {inertLines, inertText as t} from '../render/inert.js'
 import {esc} from '../render/markdown.js'
 import {AUDIT_KINDS, type AuditReport, describeKind} from './audit.js'
 
@@ -38,12 +38,4 @@ export function renderAuditMarkdown(r: AuditReport): string {
   }
   if (r.diff.includes('\n@@')) lines.push('<details><summary>Declared versus live (normalised)</summary>', '', '```diff', inertLines(r.diff.trimEnd()).replace(/```/g, "'''"), '```', '', '</details>')
   return lines.join('\n').trimEnd() + '\n'
-}
-
-/** A multi-line text (the unified diff, which quotes live names) with each line made inert. */
-function inertLines(text: string): string {
-  return text
-    .split('\n')
-    .map((l) => t(l, 2000))
-    .join('\n')
 }

@@ -1,6 +1,6 @@
 import {Command, Errors} from '@oclif/core'
 import {formatDiagnostic, PaletteKeysError} from '../util/errors.js'
-import {inertText} from '../render/inert.js'
+import {inertLines} from '../render/inert.js'
 import {scrub, scrubStandardStreams} from '../util/scrub.js'
 import {ExitCode} from './exit-codes.js'
 
@@ -62,11 +62,9 @@ export abstract class BaseCommand extends Command {
   protected scrub(text: string): string {
     return scrub(text)
   }
-}
 
-function inertLines(text: string): string {
-  return text
-    .split('\n')
-    .map((l) => inertText(l, 4000))
-    .join('\n')
+  /** A warning or report on stderr that may quote untrusted text (a plan's fields, a file name, a server's words): scrubbed and inert. */
+  protected logInert(text: string): void {
+    this.logToStderr(inertLines(scrub(text)))
+  }
 }

@@ -93,11 +93,11 @@ Exit codes: 0 done (or nothing to do), 1 an action failed, a key was blocked (tw
       if (!saved && !flags['auto-approve'] && !(await this.confirm(plan))) {
         throw new PaletteKeysError('Apply cancelled; nothing was changed.', {code: 'cancelled', exitCode: ExitCode.Error})
       }
-      const lease = await acquireLease({api: client, plan, live, settleMs: flags['lease-settle'], breakLease: flags['break-lease'], warn: (m) => this.logToStderr(`Warning: ${m}`)})
+      const lease = await acquireLease({api: client, plan, live, settleMs: flags['lease-settle'], breakLease: flags['break-lease'], warn: (m) => this.logInert(`Warning: ${m}`)})
       try {
         return this.finish(plan, await this.execute(plan, live, client, sealDir, flags.parallelism))
       } finally {
-        await lease.release().catch((error: Error) => this.logToStderr(this.scrub(`Warning: could not remove this run's lease (it ends by itself within 2 minutes): ${error.message}`)))
+        await lease.release().catch((error: Error) => this.logInert(`Warning: could not remove this run's lease (it ends by itself within 2 minutes): ${error.message}`))
       }
     } finally {
       await client.close()

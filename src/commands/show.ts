@@ -45,7 +45,7 @@ export default class Show extends BaseCommand {
       try {
         const otherHost = hostProblem(plan, host)
         if (otherHost) {
-          this.logToStderr(`Warning: ${otherHost.message}`)
+          this.logInert(`Warning: ${otherHost.message}`)
           return
         }
         if (staleness(plan, await readLiveState(client, host, {declaredEmails: []}))) {
@@ -55,7 +55,7 @@ export default class Show extends BaseCommand {
         await client.close()
       }
     } catch (error) {
-      this.logToStderr(this.scrub(`Warning: could not check whether the plan is stale: ${(error as Error).message}`))
+      this.logInert(`Warning: could not check whether the plan is stale: ${(error as Error).message}`)
     }
   }
 }

@@ -57,8 +57,9 @@ Files sealed only to other recipients are skipped (noted on stderr). A record co
     }
     if (problems) {
       // The rest was served; what could not be is said, and the run fails.
-      this.logToStderr(`Error: ${problems.message}`)
-      for (const h of problems.hints) this.logToStderr(`  - ${h}`)
+      // File names come from the seal folder (anybody's, through git): quoted inertly.
+      this.logInert(`Error: ${problems.message}`)
+      for (const h of problems.hints) this.logInert(`  - ${h}`)
       process.exitCode = ExitCode.Error
     }
     return result

@@ -24,6 +24,8 @@ export function hasUnsafe(s: string): boolean {
 }
 
 function cap(s: string, max: number): string {
+  // Most strings are short: no array of code points for them (the renderers call this per row).
+  if (s.length <= max) return s
   const chars = [...s]
   return chars.length <= max ? s : `${chars.slice(0, max).join('')}…(${chars.length - max} more characters)`
 }
@@ -34,6 +36,14 @@ function cap(s: string, max: number): string {
  */
 export function inertText(s: string, max = MAX_SHOWN): string {
   return cap(scrub(s), max).replace(UNSAFE, (c) => `\\u{${c.codePointAt(0)!.toString(16)}}`)
+}
+
+/** A multi-line text (an error, a unified diff) with each line made inert, the line breaks kept. */
+export function inertLines(text: string, max = 4000): string {
+  return text
+    .split('\n')
+    .map((l) => inertText(l, max))
+    .join('\n')
 }
 
 /** Text for Markdown (a table cell or a paragraph): inert as text, and no Markdown or HTML takes effect. */

@@ -528,3 +528,31 @@ describe('answers a plan cannot be made from', () => {
     }
   })
 })
+
+describe('warnings quote untrusted text inertly too', () => {
+  const CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e]/
+  it('show: a plan whose host holds escape sequences is warned about with them escaped', async () => {
+    const made = await cli(['plan', '-f', 'keys.yaml', '--out', 'plan.json'], '  alice@example.com:\n    keys:\n      ci: {}\n')
+    expect(made.code, made.stderr).toBe(0)
+    const doc = JSON.parse(await readFile(join(work, 'plan.json'), 'utf8'))
+    doc.host = 'https://x\u001b[2K\u001b[1A\u202eevil'
+    await writeFile(join(work, 'edited.json'), JSON.stringify(doc))
+    const r = await runCli(['show', 'edited.json'], {cwd: work, env: {PALETTE_HOST: proxy.url, PALETTE_API_KEY: ADMIN_KEY}})
+    expect(r.stderr).toContain('\\u{1b}[2K')
+    expect(r.stdout + r.stderr).not.toMatch(CONTROL)
+  })
+
+  it('unseal: a planted file whose name holds escape sequences is reported with them escaped, the rest still served', async () => {
+    const IDENTITY = join(process.cwd(), 'examples/demo-identity.txt')
+    const dir = join(work, 'sealed', 'alice@example.com')
+    await mkdir(dir, {recursive: true})
+    const good: SealedRecord = {user: 'alice@example.com', name: 'ci', uid: 'a00000000000000000000001', expiry: '2099-01-01T00:00:00.000Z', host: 'https://h', createdAt: '2026-01-01T00:00:00.000Z', apiKey: 'real-value-00000001'}
+    await writeFile(join(dir, `ci--${good.uid}.age`), await encryptRecord(good, [recipient]))
+    await writeFile(join(dir, 'x\u001b[2K\u001b[1A--b00000000000000000000002.age'), 'not age at all')
+    const r = await runCli(['unseal', join(work, 'sealed'), '-i', IDENTITY, '--format', 'json'])
+    expect(r.code).toBe(1)
+    expect(JSON.parse(r.stdout)['alice@example.com'].ci.uid).toBe(good.uid)
+    expect(r.stderr).toContain('\\u{1b}[2K')
+    expect(r.stderr).not.toMatch(CONTROL)
+  })
+})
