@@ -1,7 +1,7 @@
 import {randomBytes} from 'node:crypto'
 import {setTimeout as delay} from 'node:timers/promises'
 import type {LiveKey, LiveState} from '../live/snapshot.js'
-import {clientAnnotations} from '../palette/annotations.js'
+import {clientAnnotations} from '../contract/palette.js'
 import {PaletteApiError} from '../palette/errors.js'
 import type {CreatedApiKey, PaletteApi} from '../palette/port.js'
 import type {ApiKeyUpdate} from '../palette/types.js'

@@ -1,5 +1,5 @@
 import {isDeepStrictEqual} from 'node:util'
-import {ExitCode} from '../cli/exit-codes.js'
+import {ExitCode} from '../util/exit-codes.js'
 import type {DesiredState} from '../config/desired-state.js'
 import type {LiveState} from '../live/snapshot.js'
 import {liveFingerprint} from '../plan/fingerprint.js'

@@ -2,7 +2,7 @@ import {Command, Errors} from '@oclif/core'
 import {formatDiagnostic, PaletteKeysError} from '../util/errors.js'
 import {inertLines} from '../render/inert.js'
 import {scrub, scrubStandardStreams} from '../util/scrub.js'
-import {ExitCode} from './exit-codes.js'
+import {ExitCode} from '../util/exit-codes.js'
 
 /** The JSON shape of a failure under --json. */
 export interface ErrorResult {

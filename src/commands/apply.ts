@@ -8,7 +8,7 @@ import {desiredFileProblem, hostProblem, mismatch, planTime, staleness} from '..
 import {BaseCommand} from '../cli/base-command.js'
 import {connect, useColor} from '../cli/connect.js'
 import {applyPlatformProblem} from '../cli/platform.js'
-import {ExitCode} from '../cli/exit-codes.js'
+import {ExitCode} from '../util/exit-codes.js'
 import {connectionFlags, fileFlag} from '../cli/flags.js'
 import {makePlan} from '../cli/planning.js'
 import {checkDemoRecipient, checkRecipientsSealable, loadDesiredStateFile} from '../config/desired-state.js'

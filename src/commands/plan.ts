@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base-command.js'
 import {connect, useColor} from '../cli/connect.js'
-import {ExitCode} from '../cli/exit-codes.js'
+import {ExitCode} from '../util/exit-codes.js'
 import {connectionFlags, fileFlag, formatFlag} from '../cli/flags.js'
 import {makePlan} from '../cli/planning.js'
 import {checkDemoRecipient, loadDesiredStateFile} from '../config/desired-state.js'

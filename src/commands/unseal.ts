@@ -4,7 +4,7 @@ import {BaseCommand} from '../cli/base-command.js'
 import {readIdentityFile} from '../seal/identity.js'
 import type {SealedRecord} from '../seal/sealed-file.js'
 import {unsealPaths, unsealProblems} from '../seal/unseal.js'
-import {ExitCode} from '../cli/exit-codes.js'
+import {ExitCode} from '../util/exit-codes.js'
 import {PaletteKeysError, UsageError} from '../util/errors.js'
 
 type Tree = Record<string, Record<string, {apiKey: string; uid: string; expiry: string; createdAt: string; host: string}>>

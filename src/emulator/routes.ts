@@ -1,4 +1,4 @@
-import {paletteSpec} from '../palette/spec.js'
+import {paletteSpec} from '../contract/spec.js'
 import {apiKeyView, type EmulatorState, fullName, type KeyRecord, roleUid, type UserRecord, userSummaryView, userView} from './state.js'
 
 /** What a route handler sees. */

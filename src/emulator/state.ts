@@ -1,6 +1,5 @@
 import {createHash, randomBytes} from 'node:crypto'
-import {clientAnnotations as settable} from '../palette/annotations.js'
-import {ADMIN_ROLES} from '../palette/roles.js'
+import {ADMIN_ROLES, clientAnnotations as settable, KEY_PERMISSIONS_ANNOTATION, ZERO_TIME} from '../contract/palette.js'
 import type {Seed} from './seed.js'
 
 /**
@@ -8,9 +7,6 @@ import type {Seed} from './seed.js'
  * their SHA-256, so a persisted state file holds no secret.
  */
 
-/** Palette's "unset" timestamp (NOTES.md, real list sample). */
-export const ZERO_TIME = '0001-01-01T00:00:00.000Z'
-const KEY_PERMISSIONS = 'apiKey.create,apiKey.delete,apiKey.get,apiKey.list,apiKey.update,tag.update'
 const STATE_FORMAT = 'palette-keys-emulator-state'
 
 export interface TenantRecord {
@@ -223,7 +219,7 @@ export function apiKeyView(state: EmulatorState, k: KeyRecord): object {
       annotations: {
         ...k.annotations,
         ownerUid: k.userUid,
-        permissions: KEY_PERMISSIONS,
+        permissions: KEY_PERMISSIONS_ANNOTATION,
         scope: 'tenant',
         scopeVisibility: '20',
         tenantUid: state.tenant.uid,

@@ -1,5 +1,5 @@
 import type {Hook} from '@oclif/core'
-import {ExitCode} from '../cli/exit-codes.js'
+import {ExitCode} from '../util/exit-codes.js'
 
 /**
  * An unknown command, or an extra argument (oclif reads `validate extra` as the command

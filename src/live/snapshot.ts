@@ -1,7 +1,7 @@
 import type {PaletteApi} from '../palette/port.js'
-import {ADMIN_ROLES} from '../palette/roles.js'
+import {ADMIN_ROLES} from '../contract/palette.js'
 import type {ApiKey, UserInfo, UserMeta} from '../palette/types.js'
-import {ExitCode} from '../cli/exit-codes.js'
+import {ExitCode} from '../util/exit-codes.js'
 import {schemaValidator} from '../util/ajv.js'
 import {PaletteKeysError} from '../util/errors.js'
 

@@ -1,4 +1,4 @@
-import {ExitCode} from '../cli/exit-codes.js'
+import {ExitCode} from '../util/exit-codes.js'
 import {PaletteKeysError} from '../util/errors.js'
 
 export interface PaletteApiErrorDetails {

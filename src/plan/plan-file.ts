@@ -1,6 +1,6 @@
 import {readFile} from 'node:fs/promises'
 import type {ValidateFunction} from 'ajv'
-import {ExitCode} from '../cli/exit-codes.js'
+import {ExitCode} from '../util/exit-codes.js'
 import {type PlanDocument, planDocument} from '../render/json.js'
 import {writeFileAtomic} from '../util/atomic-write.js'
 import {schemaValidator} from '../util/ajv.js'

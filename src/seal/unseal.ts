@@ -1,6 +1,6 @@
 import {readFile, stat} from 'node:fs/promises'
 import {basename} from 'node:path'
-import {ExitCode} from '../cli/exit-codes.js'
+import {ExitCode} from '../util/exit-codes.js'
 import {PaletteKeysError} from '../util/errors.js'
 import {decryptRecord, NotForUs, type SealedRecord, uidOfSealedFileName} from './sealed-file.js'
 import {listSealedFiles} from './seal-dir.js'

@@ -1,4 +1,4 @@
-import {ExitCode} from '../cli/exit-codes.js'
+import {ExitCode} from './exit-codes.js'
 
 /** Where in a file a problem is, and how to fix it. Tests assert on `code` and position, never on wording. */
 export interface Diagnostic {

@@ -1,6 +1,6 @@
 import type {ErrorObject} from 'ajv'
 import {isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument, type Document, visit, type YAMLMap} from 'yaml'
-import {ExitCode} from '../cli/exit-codes.js'
+import {ExitCode} from '../util/exit-codes.js'
 import {type Diagnostic, PaletteKeysError} from '../util/errors.js'
 
 /**

@@ -1,5 +1,5 @@
 import {expect} from 'vitest'
-import {paletteSpec} from '../../src/palette/spec.js'
+import {paletteSpec} from '../../src/contract/spec.js'
 
 /**
  * Asserts that one HTTP exchange matches the official spec: a 2xx status must be one the

@@ -1,6 +1,6 @@
 import {readFileSync} from 'node:fs'
 import {describe, expect, it} from 'vitest'
-import {paletteSpec, toJsonSchema} from '../../src/palette/spec.js'
+import {paletteSpec, toJsonSchema} from '../../src/contract/spec.js'
 
 const raw = JSON.parse(readFileSync('schemas/palette-api/apikeys.openapi.json', 'utf8')) as {
   swagger: string

@@ -3,12 +3,12 @@ import type {ValidateFunction} from 'ajv'
 import {createAjv} from '../util/ajv.js'
 
 /**
- * The official Palette spec subset (schemas/palette-api/apikeys.openapi.json, Swagger 2.0)
- * turned into ajv validators: the emulator checks request bodies with it, and the
+ * The official Palette spec subsets (schemas/palette-api/*.openapi.json, Swagger 2.0, merged:
+ * API keys and users; resource limits and audits) turned into ajv validators: the emulator checks request bodies with it, and the
  * contract tests check every request and response against it.
  */
 
-const SPEC_URL = new URL('../../schemas/palette-api/apikeys.openapi.json', import.meta.url)
+const SPEC_URLS = ['apikeys.openapi.json', 'limits-audits.openapi.json'].map((f) => new URL(`../../schemas/palette-api/${f}`, import.meta.url))
 const SPEC_ID = 'palette-apis'
 
 type Json = null | boolean | number | string | Json[] | {[k: string]: Json}
@@ -37,6 +37,28 @@ export interface PaletteSpec {
   definition(name: string): ValidateFunction
 }
 
+interface SpecSubset {
+  paths: Record<string, Record<string, SwaggerOperation | Json>>
+  definitions: Record<string, Json>
+}
+
+/** The subsets are cut from one spec: a definition both carry must be the same text. */
+function mergeSubsets(subsets: SpecSubset[]): SpecSubset {
+  const out: SpecSubset = {paths: {}, definitions: {}}
+  for (const s of subsets) {
+    for (const [path, item] of Object.entries(s.paths)) {
+      if (out.paths[path]) throw new Error(`Palette spec subsets both define ${path}`)
+      out.paths[path] = item
+    }
+    for (const [name, def] of Object.entries(s.definitions)) {
+      const known = out.definitions[name]
+      if (known !== undefined && JSON.stringify(known) !== JSON.stringify(def)) throw new Error(`Palette spec subsets disagree on ${name}`)
+      out.definitions[name] = def
+    }
+  }
+  return out
+}
+
 let cached: PaletteSpec | undefined
 
 export function paletteSpec(): PaletteSpec {
@@ -45,10 +67,7 @@ export function paletteSpec(): PaletteSpec {
 }
 
 function loadSpec(): PaletteSpec {
-  const raw = JSON.parse(readFileSync(SPEC_URL, 'utf8')) as {
-    paths: Record<string, Record<string, SwaggerOperation | Json>>
-    definitions: Record<string, Json>
-  }
+  const raw = mergeSubsets(SPEC_URLS.map((url) => JSON.parse(readFileSync(url, 'utf8')) as SpecSubset))
   // Swagger 2.0 schemas often give `properties` without `type: object`: not our text to fix.
   const ajv = createAjv({strictTypes: false})
   ajv.addSchema({$id: SPEC_ID, definitions: toJsonSchema(raw.definitions) as Json})

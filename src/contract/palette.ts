@@ -1,0 +1,88 @@
+/**
+ * Palette's contract: the facts about the API that the client and the emulator both rely on,
+ * each with its source (NOTES.md in ../shared/palette-api, schemas/palette-api/). The client
+ * (src/palette, src/live, src/apply) and the emulator (src/emulator) import these from here and
+ * never from each other.
+ */
+
+/**
+ * Annotations Palette sets on a key itself (the real list sample in NOTES.md). Whether an
+ * update may send them back, must send them back (a server that replaces the whole map) or
+ * must not (a server that rejects them) is UNCERTAIN; the client copes with all three.
+ */
+export const SERVER_ANNOTATIONS: readonly string[] = ['ownerUid', 'permissions', 'scope', 'scopeVisibility', 'tenantUid']
+
+/** Every annotation but the server's own. */
+export function clientAnnotations(all: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(all).filter(([k]) => !SERVER_ANNOTATIONS.includes(k)))
+}
+
+/** True when the map holds an annotation only the server sets. */
+export function hasServerAnnotation(map: Record<string, string>): boolean {
+  return SERVER_ANNOTATIONS.some((k) => Object.hasOwn(map, k))
+}
+
+/**
+ * Built-in Palette roles that hold every apiKey permission, so may manage every user's keys.
+ * Source: librarium docs/docs-content/user-management/palette-rbac/tenant-scope-roles-permissions.md.
+ */
+export const ADMIN_ROLES: readonly string[] = ['Tenant Admin', 'Tenant User Admin Role']
+
+/**
+ * The permissions that make a role an API key admin, whatever its name (a custom role holding
+ * all of them works as one). The `permissions` annotation of every real key lists these.
+ */
+export const API_KEY_PERMISSIONS: readonly string[] = ['apiKey.create', 'apiKey.delete', 'apiKey.get', 'apiKey.list', 'apiKey.update']
+
+/** The permission that lists users (GET /v1/users, POST /v1/users/summary). */
+export const USER_LIST_PERMISSION = 'user.list'
+
+/** The `permissions` annotation Palette puts on a key (NOTES.md, real list sample). */
+export const KEY_PERMISSIONS_ANNOTATION = 'apiKey.create,apiKey.delete,apiKey.get,apiKey.list,apiKey.update,tag.update'
+
+/** True when these permissions let a caller manage every user's keys. */
+export function grantsKeyAdmin(permissions: Iterable<string>): boolean {
+  const held = new Set(permissions)
+  return API_KEY_PERMISSIONS.every((p) => held.has(p))
+}
+
+/**
+ * Palette's default cap on API keys per user: docs (librarium tenant-settings/palette-resource-limits.md)
+ * "API Keys | 20 | User"; the Terraform provider's spectrocloud_resource_limit defaults api_keys to 20.
+ * Read from GET /v1/tenants/{tenantUid}/resourceLimits, kind `apiKey`. Whether revoked keys
+ * count is UNCERTAIN: they are counted.
+ */
+export const DEFAULT_API_KEYS_PER_USER = 20
+export const API_KEY_LIMIT_KIND = 'apiKey'
+
+export function resourceLimitsPath(tenantUid: string): string {
+  return `/v1/tenants/${encodeURIComponent(tenantUid)}/resourceLimits`
+}
+
+/** Palette's "unset" timestamp (NOTES.md, real list sample). */
+export const ZERO_TIME = '0001-01-01T00:00:00.000Z'
+
+/** Palette's error codes (v1Error.code) that either side names. */
+export const ErrorCode = {
+  NotFound: 'ResourceNotFound',
+  Unauthorized: 'Unauthorized',
+  Forbidden: 'OperationForbidden',
+  BadRequest: 'BadRequest',
+  TooManyRequests: 'TooManyRequests',
+  /** What the emulator answers a create over the key cap with (the spec declares no code for it). */
+  LimitExceeded: 'ResourceLimitExceeded',
+} as const
+
+/**
+ * Endpoints that act on no object named in the path: a 404 there cannot mean "no such key"
+ * and is read as a refused credential (palette-sdk-go: "redact api keys in auth
+ * ResourceNotFound errors").
+ */
+export function needsNoObject(method: string, path: string): boolean {
+  const p = path.split('?')[0] ?? ''
+  return (method === 'GET' && (p === '/v1/apiKeys' || p === '/v1/users/info' || p === '/v1/users/meta' || p === '/v1/roles')) || (method === 'POST' && p === '/v1/users/summary')
+}
+
+/** How a credential failure may be answered: 401, 403, or 404 ResourceNotFound (UNCERTAIN, NOTES.md). */
+export const AUTH_FAILURE_STATUSES = [401, 403, 404] as const
+export type AuthFailureStatus = (typeof AUTH_FAILURE_STATUSES)[number]
