@@ -1,14 +1,15 @@
 import {randomBytes} from 'node:crypto'
 import {setTimeout as delay} from 'node:timers/promises'
 import type {LiveKey, LiveState} from '../live/snapshot.js'
-import {clientAnnotations} from '../contract/palette.js'
 import {PaletteApiError} from '../palette/errors.js'
 import type {CreatedApiKey, PaletteApi} from '../palette/port.js'
-import type {ApiKeyUpdate} from '../palette/types.js'
-import {type Action, type ActionKind, assertNever, isDestructive, type NewKey, touchesUser} from '../plan/model.js'
+import type {ApiKey} from '../palette/types.js'
+import {type Action, type ActionKind, assertNever, type NewKey} from '../plan/model.js'
+import {lanes} from '../plan/order.js'
 import {MANAGED_BY, MANAGED_BY_VALUE, PENDING, REPLACES, RETIRED_AT, SUCCEEDS} from '../plan/ownership.js'
 import type {Sealer} from '../seal/seal-dir.js'
 import {registerSecret} from '../util/scrub.js'
+import {KeyUpdater} from './key-update.js'
 import {SealGate} from './seal-gate.js'
 
 export type OutcomeStatus = 'done' | 'failed' | 'not-started'
@@ -45,13 +46,17 @@ const PLAIN_TOKEN = /^[A-Za-z0-9._~+/=:-]{8,1024}$/
 const CREATE_ATTEMPTS = 3
 
 class SealFailure extends Error {}
+/** A DELETE answered 404 while a list still shows the key: a failure of that key alone. */
+class StillListed extends Error {}
 /** The server's answer cannot be right: nothing more should be sent to it. */
 class UntrustedAnswer extends Error {}
 
 /**
- * Executes plan actions. Others' keys run first with bounded parallelism, the caller's own
- * keys last and one at a time (destructive ones at the very end: one of them may be the key
- * in use). Each created value is sealed before any further mutation starts.
+ * Executes plan actions in the order of plan/order.ts: others' keys first, one lane per user
+ * (a user's actions one at a time, slots freed before they are taken, so the per-user key cap
+ * holds), lanes side by side up to the parallelism; the caller's own keys last and one at a
+ * time (destructive ones at the very end: one of them may be the key in use). Each created
+ * value is sealed before any further mutation starts.
  *
  * Actions on different keys do not depend on each other, so, as Terraform goes on with
  * resources that do not depend on a failed one, a failure confined to its key (Palette
@@ -67,6 +72,7 @@ export async function execute(actions: Action[], options: ExecutorOptions): Prom
 
 class Executor {
   private readonly gate = new SealGate()
+  private readonly updater: KeyUpdater
   private readonly liveByUid: Map<string, LiveKey>
   private readonly now: () => Date
   private readonly sleep: (ms: number) => Promise<void>
@@ -81,6 +87,7 @@ class Executor {
 
   constructor(private readonly o: ExecutorOptions) {
     this.liveByUid = new Map(o.live.keys.map((k) => [k.uid, k]))
+    this.updater = new KeyUpdater(o.api)
     this.notKeys = new Set([o.live.tenant.uid, o.live.caller.uid, ...o.live.users.map((u) => u.uid)])
     this.now = o.now ?? (() => new Date())
     this.sleep = o.sleep ?? ((ms) => delay(ms))
@@ -89,28 +96,28 @@ class Executor {
   async run(actions: Action[]): Promise<ActionOutcome[]> {
     const outcomes = new Map<Action, ActionOutcome>()
     const work = actions.filter((a) => a.kind !== 'no-op')
-    const mine = (a: Action) => touchesUser(a, this.o.live.caller.uid)
-    const others = work.filter((a) => !mine(a))
-    const own = work.filter(mine)
-    const ownOrdered = [...own.filter((a) => !isDestructive(a)), ...own.filter(isDestructive)]
-
-    await this.pool(others, Math.max(1, this.o.parallelism), outcomes, true)
-    if (!this.failed) await this.pool(ownOrdered, 1, outcomes, false)
+    const {others, own} = lanes(actions, this.o.live.caller.uid)
+    await this.pool([...others.values()], Math.max(1, this.o.parallelism), outcomes, true)
+    if (!this.failed) await this.pool([own], 1, outcomes, false)
     return work.map((a) => outcomes.get(a) ?? {address: a.address, kind: a.kind, status: 'not-started'})
   }
 
-  private async pool(queue: Action[], width: number, outcomes: Map<Action, ActionOutcome>, goOnAfterConfined: boolean): Promise<void> {
+  /** Runs lanes side by side, `width` at a time; each lane one action after another (plan/order.ts). */
+  private async pool(queue: Action[][], width: number, outcomes: Map<Action, ActionOutcome>, goOnAfterConfined: boolean): Promise<void> {
     let next = 0
     const worker = async () => {
       while (!this.stopped && next < queue.length) {
-        const action = queue[next++]!
-        const {outcome, confined} = await this.runOne(action)
-        outcomes.set(action, outcome)
-        if (outcome.status === 'failed') {
-          this.failed = true
-          if (!(confined && goOnAfterConfined)) this.stopped = true
+        const lane = queue[next++]!
+        for (const action of lane) {
+          if (this.stopped) break
+          const {outcome, confined} = await this.runOne(action)
+          outcomes.set(action, outcome)
+          if (outcome.status === 'failed') {
+            this.failed = true
+            if (!(confined && goOnAfterConfined)) this.stopped = true
+          }
+          this.o.onOutcome?.(outcome, action)
         }
-        this.o.onOutcome?.(outcome, action)
       }
     }
     await Promise.all(Array.from({length: Math.min(width, queue.length)}, worker))
@@ -135,14 +142,14 @@ class Executor {
         const k = this.liveKey(a.key.uid)
         let name = k.name
         let expiry = k.expiry
-        const annotations = clientAnnotations(k.annotations)
+        const annotations = {...k.annotations}
         for (const c of a.changes) {
           if (c.field === 'name') name = c.after
           else if (c.field === 'description') annotations.description = c.after
           else if (c.field === 'expiresAt') expiry = c.after
           else annotations[MANAGED_BY] = MANAGED_BY_VALUE
         }
-        await this.mutate(() => this.o.api.updateApiKey(k.uid, {metadata: {name, annotations}, spec: {expiry}}))
+        await this.mutate(() => this.updater.update(k.uid, {name, expiry, annotations}))
         return {}
       }
       case 'revoke':
@@ -162,8 +169,8 @@ class Executor {
         // An adopted key is marked managed first: a successor's SUCCEEDS mark only speaks for managed
         // keys. (An expired one is deleted at once instead, and may not be updated.)
         if (pred.annotations[MANAGED_BY] !== MANAGED_BY_VALUE && !(Date.parse(pred.expiry) <= this.now().getTime())) {
-          const annotations = {...clientAnnotations(pred.annotations), [MANAGED_BY]: MANAGED_BY_VALUE}
-          await this.mutate(() => this.o.api.updateApiKey(pred.uid, {metadata: {name: pred.name, annotations}, spec: {expiry: pred.expiry}}))
+          const annotations = {...pred.annotations, [MANAGED_BY]: MANAGED_BY_VALUE}
+          await this.mutate(() => this.updater.update(pred.uid, {name: pred.name, expiry: pred.expiry, annotations}))
         }
         const {uid, file} = await this.create(a.target, {[SUCCEEDS]: a.key.uid})
         if (a.retire === 'delete') {
@@ -173,8 +180,8 @@ class Executor {
         const k = pred
         // Revoke first: if we stop here, the successor's SUCCEEDS marks the predecessor for deletion.
         await this.mutate(() => this.o.api.setApiKeyActive(k.uid, false))
-        const annotations = {...clientAnnotations(k.annotations), [MANAGED_BY]: MANAGED_BY_VALUE, [RETIRED_AT]: this.now().toISOString()}
-        await this.mutate(() => this.o.api.updateApiKey(k.uid, {metadata: {name: k.name, annotations}, spec: {expiry: k.expiry}}))
+        const annotations = {...k.annotations, [MANAGED_BY]: MANAGED_BY_VALUE, [RETIRED_AT]: this.now().toISOString()}
+        await this.mutate(() => this.updater.update(k.uid, {name: k.name, expiry: k.expiry, annotations}))
         // A retired key stays revoked for good: its sealed value would only be a second record for unseal to refuse.
         const removed = await this.o.sealer.removeFor(k.uid)
         return {createdUid: uid, sealedFile: file, note: `predecessor ${a.key.uid} revoked${removed.length > 0 ? `; ${removed.length} sealed file${removed.length === 1 ? '' : 's'} of it removed` : ''}`}
@@ -216,8 +223,9 @@ class Executor {
     registerSecret(created.apiKey.reveal())
     this.gate.enter()
     let uid: string
+    let read: Record<string, string>
     try {
-      uid = await this.confirmedUid(created.uid, nonce, target)
+      ;({uid, annotations: read} = await this.confirmed(created.uid, nonce, target))
       this.created.add(uid)
       if (!PLAIN_TOKEN.test(created.apiKey.reveal())) {
         // A value that is not a plain token (a newline, quotes, `$(...)`) would be code wherever it is pasted or sourced.
@@ -249,26 +257,43 @@ class Executor {
     } finally {
       this.gate.leave()
     }
-    const update: ApiKeyUpdate = {metadata: {name: target.name, annotations}, spec: {expiry: target.expiresAt}}
-    await this.mutate(() => this.o.api.updateApiKey(uid, update))
+    // Clearing the mark keeps every annotation the server put on the new key (it may replace the whole map).
+    const cleared: Record<string, string> = {...read, ...annotations}
+    delete cleared[PENDING]
+    await this.mutate(() => this.updater.update(uid, {name: target.name, expiry: target.expiresAt, annotations: cleared}))
     return {uid, file}
   }
 
   /**
-   * The create's answer names the new key's uid, but a server's answer is data, not proof: a
-   * uid that was already a key (or is a user's or the tenant's) would make us mark, seal or
-   * delete the wrong key. Then the key is found by this run's nonce (one list) instead, and
-   * nothing is done under the uid the answer gave.
+   * The create's answer may name the new key's uid, but a server's answer is data, not proof:
+   * the spec calls that field "User uid", so it may be the owner's, or absent, and a uid that
+   * was already a key (or is a user's or the tenant's) would make us mark, seal or delete the
+   * wrong key. So the key is confirmed before anything is done under its uid: one GET of the
+   * uid the answer gave must show this run's nonce on a key of the right owner and name. When
+   * it does not (no uid, a known one, 404, another key), the key is found by its nonce (one
+   * list) instead, and nothing is done under the uid the answer gave.
    */
-  private async confirmedUid(uid: string, nonce: string, target: NewKey): Promise<string> {
-    const suspicious = this.liveByUid.has(uid) || this.created.has(uid) || uid === target.userUid || this.notKeys.has(uid)
-    if (!suspicious) return uid
-    const carriers = (await this.o.api.listApiKeys()).flatMap((k) => (k.metadata?.annotations?.[PENDING] === nonce && typeof k.metadata.uid === 'string' ? [k.metadata.uid] : []))
-    const fresh = carriers.filter((c) => !this.liveByUid.has(c) && !this.created.has(c))
-    if (fresh.length === 1 && carriers.length === 1) return fresh[0]!
-    for (const c of fresh) await this.o.api.deleteApiKey(c).catch(() => undefined)
+  private async confirmed(answer: string | undefined, nonce: string, target: NewKey): Promise<{uid: string; annotations: Record<string, string>}> {
+    const ours = (k: ApiKey | undefined): k is ApiKey & {metadata: {uid: string; annotations: Record<string, string>}} => {
+      const owner = k?.spec?.user?.uid ?? k?.metadata?.annotations?.ownerUid
+      return k?.metadata?.annotations?.[PENDING] === nonce && typeof k.metadata.uid === 'string' && k.metadata.name === target.name && (owner === undefined || owner === target.userUid)
+    }
+    const suspicious = answer === undefined || this.liveByUid.has(answer) || this.created.has(answer) || answer === target.userUid || this.notKeys.has(answer)
+    if (!suspicious) {
+      const got = await this.o.api.getApiKey(answer).catch((error: unknown) => {
+        if (error instanceof PaletteApiError && error.status === 404 && !error.credentialRefused) return undefined
+        throw error
+      })
+      if (ours(got) && got.metadata.uid === answer) return {uid: answer, annotations: got.metadata.annotations}
+    }
+    const carriers = (await this.o.api.listApiKeys()).filter((k) => k.metadata?.annotations?.[PENDING] === nonce && typeof k.metadata.uid === 'string')
+    const fresh = carriers.filter((c) => !this.liveByUid.has(c.metadata!.uid!) && !this.created.has(c.metadata!.uid!))
+    const only = fresh[0]
+    if (fresh.length === 1 && carriers.length === 1 && ours(only)) return {uid: only.metadata.uid, annotations: only.metadata.annotations}
+    for (const c of fresh) await this.o.api.deleteApiKey(c.metadata!.uid!).catch(() => undefined)
+    const said = answer === undefined ? 'gave no uid' : `named uid ${answer}, which is not the new key`
     throw new UntrustedAnswer(
-      `Palette's answer to the create of ${target.email}/${target.name} named uid ${uid}, which is not a new key, and ${carriers.length === 0 ? 'no key' : `${carriers.length} keys`} carried this run's mark; nothing was sealed or marked under that uid${fresh.length > 0 ? `, and the ${fresh.length} marked key${fresh.length === 1 ? ' was' : 's were'} deleted` : ''}`,
+      `Palette's answer to the create of ${target.email}/${target.name} ${said}, and ${carriers.length === 0 ? 'no key' : carriers.length === 1 ? 'one key' : `${carriers.length} keys`} carried this run's mark${carriers.length === 1 && fresh.length === 1 ? ' but not its owner and name' : ''}; nothing was sealed or marked${fresh.length > 0 ? `, and the ${fresh.length} marked key${fresh.length === 1 ? ' was' : 's were'} deleted` : ''}`,
     )
   }
 
@@ -276,15 +301,21 @@ class Executor {
   private async removeGhost(nonce: string): Promise<void> {
     const keys = await this.o.api.listApiKeys()
     for (const k of keys) {
-      if (k.metadata?.annotations?.[PENDING] === nonce && k.metadata.uid) await this.o.api.deleteApiKey(k.metadata.uid)
+      if (k.metadata?.annotations?.[PENDING] === nonce && k.metadata.uid) await this.o.api.deleteApiKey(k.metadata.uid).catch(ignoreNotFound)
     }
   }
 
+  /**
+   * Deletes a key and its sealed files. A 404 may mean "already gone" (what was wanted), or,
+   * on a server that answers a refused credential with 404, nothing of the kind: the sealed
+   * files go only when a list confirms the key is gone.
+   */
   private async delete(uid: string): Promise<string | undefined> {
     await this.mutate(() =>
-      this.o.api.deleteApiKey(uid).catch((error: unknown) => {
-        // Already gone is what was wanted.
-        if (!(error instanceof PaletteApiError && error.status === 404)) throw error
+      this.o.api.deleteApiKey(uid).catch(async (error: unknown) => {
+        if (!(error instanceof PaletteApiError && error.status === 404 && !error.credentialRefused)) throw error
+        const still = (await this.o.api.listApiKeys()).some((k) => k.metadata?.uid === uid)
+        if (still) throw new StillListed(`DELETE of key ${uid} was answered 404, but the key is still listed; its sealed files were kept`)
       }),
     )
     const removed = await this.o.sealer.removeFor(uid)
@@ -303,6 +334,10 @@ class Executor {
   }
 }
 
+function ignoreNotFound(error: unknown): void {
+  if (!(error instanceof PaletteApiError && error.status === 404 && !error.credentialRefused)) throw error
+}
+
 /**
  * Palette answered this one request with an error about it (400, 404, 409, 500, ...): other
  * keys' actions may still succeed. Not so for 401/403 (the credential), 429 (the rate limit,
@@ -310,7 +345,8 @@ class Executor {
  * to it is down), a sealing failure, or anything unexpected.
  */
 function confinedToItsKey(error: unknown): boolean {
-  if (!(error instanceof PaletteApiError) || error.status === undefined) return false
+  if (error instanceof StillListed) return true
+  if (!(error instanceof PaletteApiError) || error.status === undefined || error.credentialRefused) return false
   const s = error.status
   return s >= 400 && s !== 401 && s !== 403 && s !== 429 && s < 502
 }

@@ -3,7 +3,7 @@ import {hostname} from 'node:os'
 import {setTimeout as delay} from 'node:timers/promises'
 import {ExitCode} from '../util/exit-codes.js'
 import {type LiveKey, type LiveState, readLiveKeys} from '../live/snapshot.js'
-import {clientAnnotations} from '../contract/palette.js'
+import {KeyUpdater} from './key-update.js'
 import type {PaletteApi} from '../palette/port.js'
 import {liveFingerprint} from '../plan/fingerprint.js'
 import {type Plan, touchedKey} from '../plan/model.js'
@@ -114,11 +114,12 @@ export async function acquireLease(o: LeaseOptions): Promise<Lease> {
     o.warn('No key of the caller is left alone by this plan, so none can hold the lease: this run is not protected against a concurrent apply.')
     return {release: async () => undefined}
   }
+  const updater = new KeyUpdater(o.api)
   const write = async (k: LiveKey, lease: string | undefined) => {
-    const annotations = clientAnnotations(k.annotations)
+    const annotations = {...k.annotations}
     if (lease === undefined) delete annotations[LEASE]
     else annotations[LEASE] = lease
-    await o.api.updateApiKey(k.uid, {metadata: {name: k.name, annotations}, spec: {expiry: k.expiry}})
+    await updater.update(k.uid, {name: k.name, expiry: k.expiry, annotations})
   }
   // Only our own lease is removed: another run's that replaced it stays.
   const release = async () => {

@@ -4,7 +4,7 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base-command.js'
 import {ExitCode} from '../util/exit-codes.js'
 import {loadSeedFile} from '../emulator/seed.js'
-import {startEmulator} from '../emulator/server.js'
+import {type Fidelity, startEmulator} from '../emulator/server.js'
 import {EmulatorState} from '../emulator/state.js'
 import {PaletteKeysError, UsageError} from '../util/errors.js'
 
@@ -18,6 +18,7 @@ With --state FILE the tenant is kept in FILE (written atomically after each chan
   static override examples = [
     {description: 'Start the demo tenant on a free port', command: '<%= config.bin %> <%= command.id %> --seed examples/tenant.yaml --port 0'},
     {description: 'Keep state across restarts, no rate limit', command: '<%= config.bin %> <%= command.id %> --seed examples/tenant.yaml --state .tmp/tenant.json --rate-limit 0'},
+    {description: 'Play a tenant that answers a create with the owner\'s uid, replaces annotations on update and caps keys at 5', command: '<%= config.bin %> <%= command.id %> --seed examples/tenant.yaml --create-uid user --update-annotations replace --key-limit 5'},
     {description: 'Inject faults for reliability tests', command: '<%= config.bin %> <%= command.id %> --seed examples/tenant.yaml --fail-rate 0.2 --drop-after-commit-rate 0.1 --fault-seed 42'},
   ]
 
@@ -31,6 +32,10 @@ With --state FILE the tenant is kept in FILE (written atomically after each chan
     'fail-rate': Flags.string({description: 'Share (0..1) of requests answered 500 or 503.', default: '0'}),
     'drop-after-commit-rate': Flags.string({description: 'Share (0..1) of mutations committed whose connection is then dropped.', default: '0'}),
     'fault-seed': Flags.integer({description: 'Seed of the fault-injection random numbers (reproducible runs).'}),
+    'create-uid': Flags.string({description: 'What a create answer\'s uid holds: the new key\'s uid, the owner\'s ("User uid", as the spec says), or nothing.', options: ['key', 'user', 'absent'], default: 'key'}),
+    'update-annotations': Flags.string({description: 'An update\'s annotations: merged over Palette\'s own, replacing the whole map, or refused (400) when one Palette sets is sent.', options: ['merge', 'replace', 'reject'], default: 'merge'}),
+    'auth-failure': Flags.string({description: 'How a refused API key is answered: 401, 403, or 404 ResourceNotFound.', options: ['401', '403', '404'], default: '401'}),
+    'key-limit': Flags.integer({description: 'API keys a user may hold (revoked and expired ones count); 0 enforces none. Default: the seed\'s limits.apiKeysPerUser, else 20.', min: 0}),
   }
 
   async run(): Promise<void> {
@@ -48,11 +53,18 @@ With --state FILE the tenant is kept in FILE (written atomically after each chan
       failRate,
       dropAfterCommitRate: dropRate,
       faultSeed: flags['fault-seed'],
+      keyLimit: flags['key-limit'],
+      fidelity: {
+        createUid: flags['create-uid'] as Fidelity['createUid'],
+        updateAnnotations: flags['update-annotations'] as Fidelity['updateAnnotations'],
+        authFailure: Number(flags['auth-failure']) as Fidelity['authFailure'],
+      },
     })
     this.log(`listening on ${emulator.url}`)
     const users = state.allUsers().length
     const keys = state.allKeys().length
-    this.logToStderr(`emulator: tenant ${state.tenant.orgName} (${state.tenant.uid}), ${users} users, ${keys} keys; rate limit ${flags['rate-limit'] === 0 ? 'off' : `${flags['rate-limit']}/s burst ${flags.burst}`}`)
+    const limit = state.limits.apiKeysPerUser === 0 ? 'no key limit' : `${state.limits.apiKeysPerUser} keys per user`
+    this.logToStderr(`emulator: tenant ${state.tenant.orgName} (${state.tenant.uid}), ${users} users, ${keys} keys; rate limit ${flags['rate-limit'] === 0 ? 'off' : `${flags['rate-limit']}/s burst ${flags.burst}`}; ${limit}; create uid ${flags['create-uid']}, update annotations ${flags['update-annotations']}, auth failure ${flags['auth-failure']}`)
 
     await new Promise<void>((resolve) => {
       const stop = () => resolve()

@@ -74,13 +74,21 @@ export const ErrorCode = {
 } as const
 
 /**
- * Endpoints that act on no object named in the path: a 404 there cannot mean "no such key"
- * and is read as a refused credential (palette-sdk-go: "redact api keys in auth
- * ResourceNotFound errors").
+ * Endpoints every valid credential may call and that name no object: who am I, and the list of
+ * one's own keys. A 403, or a 404 with ResourceNotFound, there cannot mean "not allowed" or "no
+ * such key", so it is read as a refused credential (palette-sdk-go: "redact api keys in auth
+ * ResourceNotFound errors"; Spectro's Terraform mock answers 403).
  */
-export function needsNoObject(method: string, path: string): boolean {
+export function answersEveryCredential(method: string, path: string): boolean {
   const p = path.split('?')[0] ?? ''
-  return (method === 'GET' && (p === '/v1/apiKeys' || p === '/v1/users/info' || p === '/v1/users/meta' || p === '/v1/roles')) || (method === 'POST' && p === '/v1/users/summary')
+  return method === 'GET' && (p === '/v1/users/info' || p === '/v1/apiKeys')
+}
+
+/** Whether this answer says the credential was refused, however the server words it. */
+export function isCredentialFailure(method: string, path: string, status: number | undefined, code: string | undefined): boolean {
+  if (status === 401) return true
+  if (!answersEveryCredential(method, path)) return false
+  return status === 403 || (status === 404 && (code === undefined || code === ErrorCode.NotFound))
 }
 
 /** How a credential failure may be answered: 401, 403, or 404 ResourceNotFound (UNCERTAIN, NOTES.md). */

@@ -1,9 +1,12 @@
+import {API_KEY_LIMIT_KIND, ErrorCode, hasServerAnnotation, USER_LIST_PERMISSION} from '../contract/palette.js'
 import {paletteSpec} from '../contract/spec.js'
+import type {Fidelity} from './server.js'
 import {apiKeyView, type EmulatorState, fullName, type KeyRecord, roleUid, type UserRecord, userSummaryView, userView} from './state.js'
 
 /** What a route handler sees. */
 export interface RouteContext {
   state: EmulatorState
+  fidelity: Fidelity
   caller: UserRecord
   admin: boolean
   params: Record<string, string>
@@ -53,11 +56,15 @@ export const ROUTES: Route[] = [
       return paletteError(403, 'OperationForbidden', 'only a tenant admin may create API keys for another user')
     }
     if (!state.user(userUid)) return paletteError(404, 'ResourceNotFound', `user ${userUid} not found`)
+    const cap = state.limits.apiKeysPerUser
+    // The spec declares no status for this; a v1Error with 400 is what its other validation errors get.
+    if (cap > 0 && state.keyCount(userUid) >= cap) return paletteError(400, ErrorCode.LimitExceeded, `the user already holds ${cap} API keys, the tenant's limit`)
     const {record, value} = state.createKey(
       {name, userUid, expiry: body.spec!.expiry!, annotations: body.metadata?.annotations ?? {}, labels: body.metadata?.labels ?? {}},
       now,
     )
-    return {status: 201, body: {apiKey: value, uid: record.uid}, mutated: true}
+    const uid = {key: {uid: record.uid}, user: {uid: userUid}, absent: {}}[ctx.fidelity.createUid]
+    return {status: 201, body: {apiKey: value, ...uid}, mutated: true}
   }),
   route('GET', '/v1/apiKeys/{uid}', (ctx) => withKey(ctx, (k) => ({status: 200, body: apiKeyView(ctx.state, k)}))),
   route('PUT', '/v1/apiKeys/{uid}', (ctx) =>
@@ -71,7 +78,12 @@ export const ROUTES: Route[] = [
       if (name !== undefined && name.trim() === '') return paletteError(400, 'BadRequest', 'metadata.name must not be empty')
       const expiryProblem = checkExpiry(body.spec?.expiry, ctx.now, false)
       if (expiryProblem) return expiryProblem
-      ctx.state.updateKey(k.uid, {name, annotations: body.metadata?.annotations, expiry: body.spec?.expiry}, ctx.now)
+      const annotations = body.metadata?.annotations
+      const mode = ctx.fidelity.updateAnnotations
+      if (mode === 'reject' && annotations && hasServerAnnotation(annotations)) {
+        return paletteError(400, ErrorCode.BadRequest, 'metadata.annotations holds an annotation that Palette sets itself')
+      }
+      ctx.state.updateKey(k.uid, {name, annotations, expiry: body.spec?.expiry, exact: mode === 'replace'}, ctx.now)
       return {status: 204, mutated: true}
     }),
   ),
@@ -92,6 +104,25 @@ export const ROUTES: Route[] = [
     body: {items: state.allUsers().map((u) => ({emailId: u.email, name: fullName(u), uid: u.uid}))},
   })),
   route('GET', '/v1/users', listUsers),
+  route('GET', '/v1/roles', listRoles),
+  route('GET', '/v1/tenants/{tenantUid}/resourceLimits', (ctx) =>
+    withTenant(ctx, () => {
+      const cap = ctx.state.limits.apiKeysPerUser
+      return {status: 200, body: {resources: cap > 0 ? [{kind: API_KEY_LIMIT_KIND, label: 'API Keys', limit: cap, maxLimit: Math.max(cap, 100)}] : []}}
+    }),
+  ),
+  route('PATCH', '/v1/tenants/{tenantUid}/resourceLimits', (ctx) =>
+    withTenant(ctx, () => {
+      const invalid = checkBody(ctx, 'PATCH', '/v1/tenants/{tenantUid}/resourceLimits')
+      if (invalid) return invalid
+      const resources = (ctx.body as {resources?: Array<{kind?: string; limit?: number}>}).resources ?? []
+      const entry = resources.find((r) => r.kind === API_KEY_LIMIT_KIND)
+      if (entry?.limit === undefined) return {status: 204}
+      if (!Number.isInteger(entry.limit) || entry.limit < 0) return paletteError(400, ErrorCode.BadRequest, 'limit must be a non-negative integer')
+      ctx.state.limits = {apiKeysPerUser: entry.limit}
+      return {status: 204, mutated: true}
+    }),
+  ),
   route('POST', '/v1/users/summary', usersSummary),
   route('GET', '/v1/users/{uid}', (ctx) => withUser(ctx, (u) => ({status: 200, body: userView(u)}))),
   route('GET', '/v1/users/{uid}/roles', (ctx) =>
@@ -132,6 +163,24 @@ function withKey(ctx: RouteContext, f: (k: KeyRecord) => RouteResult): RouteResu
   return f(k)
 }
 
+/** Tenant settings: the caller's own tenant, tenant admins only. */
+function withTenant(ctx: RouteContext, f: () => RouteResult): RouteResult {
+  if (ctx.params.tenantUid !== ctx.state.tenant.uid) return paletteError(404, ErrorCode.NotFound, `tenant ${ctx.params.tenantUid} not found`)
+  if (!ctx.admin) return paletteError(403, ErrorCode.Forbidden, 'tenant settings need a tenant admin role')
+  return f()
+}
+
+/** GET /v1/roles: every role with its permissions, one page (the emulator has few). */
+function listRoles(ctx: RouteContext): RouteResult {
+  if (!ctx.state.permissions(ctx.caller).has('role.list')) return paletteError(403, ErrorCode.Forbidden, 'listing roles needs the role.list permission')
+  const items = ctx.state.roleNames().map((name) => ({
+    metadata: {name, uid: roleUid(name)},
+    spec: {permissions: [...ctx.state.permissions({...ctx.caller, roles: [name]})].sort(), scope: 'tenant', type: ctx.state.roles[name] ? 'user' : 'system'},
+    status: {},
+  }))
+  return {status: 200, body: {items, listmeta: {continue: '', count: items.length, limit: items.length, offset: items.length}}}
+}
+
 function withUser(ctx: RouteContext, f: (u: UserRecord) => RouteResult): RouteResult {
   const u = ctx.state.user(ctx.params.uid ?? '')
   if (!u) return paletteError(404, 'ResourceNotFound', `user ${ctx.params.uid} not found`)
@@ -152,7 +201,7 @@ function setState(ctx: RouteContext, method: string, template: string): RouteRes
 
 /** GET /v1/users: tenant admins only; limit (max 50), offset, continue; listmeta. */
 function listUsers(ctx: RouteContext): RouteResult {
-  if (!ctx.admin) return paletteError(403, 'OperationForbidden', 'listing users needs a tenant admin role')
+  if (!ctx.state.permissions(ctx.caller).has(USER_LIST_PERMISSION)) return paletteError(403, 'OperationForbidden', 'listing users needs a tenant admin role')
   const users = ctx.state.allUsers()
   const limitRaw = ctx.query.get('limit')
   const limit = limitRaw === null ? PAGE_MAX : Number(limitRaw)
@@ -215,7 +264,7 @@ function matches(value: string, f: FilterString | undefined): boolean {
 
 /** POST /v1/users/summary: emailId / name filters and sort; tenant admins only. */
 function usersSummary(ctx: RouteContext): RouteResult {
-  if (!ctx.admin) return paletteError(403, 'OperationForbidden', 'listing users needs a tenant admin role')
+  if (!ctx.state.permissions(ctx.caller).has(USER_LIST_PERMISSION)) return paletteError(403, 'OperationForbidden', 'listing users needs a tenant admin role')
   const invalid = checkBody(ctx, 'POST', '/v1/users/summary')
   if (invalid) return invalid
   const spec = ctx.body as {filter?: {emailId?: FilterString; name?: FilterString}; sort?: Array<{field?: string | null; order?: string}>}

@@ -7,6 +7,10 @@ import {formatPath, invalidInput, locate, MAX_YAML_BYTES, parseYaml, schemaDiagn
 /** The seed file (PRODUCT.md §6); these field names are a contract. */
 export interface Seed {
   tenant?: {uid?: string; orgName?: string}
+  /** Resource limits; apiKeysPerUser 0 enforces none. */
+  limits?: {apiKeysPerUser?: number}
+  /** Custom roles: name → permissions. */
+  roles?: Record<string, string[]>
   users: SeedUser[]
 }
 
@@ -16,6 +20,11 @@ export interface SeedUser {
   firstName?: string
   lastName?: string
   roles?: string[]
+  /** Removed from the tenant (SSO): absent from user endpoints, keys kept. */
+  removed?: boolean
+  /** false: disabled. */
+  active?: boolean
+  lastSignIn?: string
   apiKeys?: SeedKey[]
 }
 

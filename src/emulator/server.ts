@@ -2,13 +2,32 @@ import {createServer, type IncomingMessage, type Server, type ServerResponse} fr
 import {createServer as createTlsServer} from 'node:https'
 import type {AddressInfo} from 'node:net'
 import {setTimeout as delay} from 'node:timers/promises'
+import {type AuthFailureStatus, ErrorCode} from '../contract/palette.js'
 import {writeFileAtomic} from '../util/atomic-write.js'
 import {PALETTE_RATE_LIMIT, PrefixRateLimiter, type RateLimitSettings, rateLimitPrefix} from '../util/rate-limit.js'
 import {paletteError, ROUTES, type RouteResult} from './routes.js'
 import type {EmulatorState} from './state.js'
 
+/**
+ * How the emulated tenant reads the parts of the spec NOTES.md marks UNCERTAIN: each reading a
+ * real Palette may have, so the suites can prove the client works under all of them.
+ */
+export interface Fidelity {
+  /** What a create's `uid` holds: the new key's uid, the owner's uid (the spec says "User uid"), or nothing. */
+  createUid: 'key' | 'user' | 'absent'
+  /** An update's annotations: merged over the server's own, replacing the whole map, or refused when a server-set one is sent. */
+  updateAnnotations: 'merge' | 'replace' | 'reject'
+  /** The status a refused credential is answered with (404 with ResourceNotFound, as the Go SDK's history suggests). */
+  authFailure: AuthFailureStatus
+}
+
+export const DEFAULT_FIDELITY: Fidelity = {createUid: 'key', updateAnnotations: 'merge', authFailure: 401}
+
 export interface EmulatorOptions {
   state: EmulatorState
+  fidelity?: Partial<Fidelity>
+  /** API keys per user (overrides the state's limit; 0: none). */
+  keyLimit?: number
   /** Persist the state here (atomically) after every mutation. */
   statePath?: string
   host?: string
@@ -52,6 +71,8 @@ export const STATS_PATH = '/__emulator/stats'
 /** Starts the emulator; it binds 127.0.0.1 unless told otherwise. */
 export async function startEmulator(options: EmulatorOptions): Promise<RunningEmulator> {
   const state = options.state
+  const fidelity: Fidelity = {...DEFAULT_FIDELITY, ...options.fidelity}
+  if (options.keyLimit !== undefined) state.limits = {apiKeysPerUser: options.keyLimit}
   const now = options.now ?? (() => new Date())
   const limiter = new PrefixRateLimiter(options.rateLimit ?? PALETTE_RATE_LIMIT)
   const random = options.faultSeed === undefined ? Math.random : mulberry32(options.faultSeed)
@@ -97,12 +118,14 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
     const auth = state.authenticate(Array.isArray(header) ? header[0] : header, now())
     if (!auth.ok) {
       // Never echo the presented key (Palette has been seen to; see NOTES.md "Errors").
-      return send(res, paletteError(401, 'Unauthorized', auth.reason === 'missing' ? 'the ApiKey header is missing' : `the API key is ${auth.reason === 'unknown' ? 'invalid' : auth.reason}`))
+      const message = auth.reason === 'missing' ? 'the ApiKey header is missing' : `the API key is ${auth.reason === 'unknown' ? 'invalid' : auth.reason}`
+      return send(res, paletteError(fidelity.authFailure, AUTH_FAILURE_CODES[fidelity.authFailure], message))
     }
 
     const params = route.pattern.exec(url.pathname)?.groups ?? {}
     const result = route.handler({
       state,
+      fidelity,
       caller: auth.user,
       admin: state.isAdmin(auth.user),
       params: Object.fromEntries(Object.entries(params).map(([k, v]) => [k, decodeURIComponent(v)])),
@@ -147,6 +170,8 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
       }).then(() => persist()),
   }
 }
+
+const AUTH_FAILURE_CODES: Record<AuthFailureStatus, string> = {401: ErrorCode.Unauthorized, 403: ErrorCode.Forbidden, 404: ErrorCode.NotFound}
 
 function send(res: ServerResponse, result: RouteResult): void {
   if (result.body === undefined) {

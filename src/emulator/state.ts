@@ -1,5 +1,5 @@
 import {createHash, randomBytes} from 'node:crypto'
-import {ADMIN_ROLES, clientAnnotations as settable, KEY_PERMISSIONS_ANNOTATION, ZERO_TIME} from '../contract/palette.js'
+import {ADMIN_ROLES, API_KEY_PERMISSIONS, clientAnnotations as settable, DEFAULT_API_KEYS_PER_USER, grantsKeyAdmin, KEY_PERMISSIONS_ANNOTATION, USER_LIST_PERMISSION, ZERO_TIME} from '../contract/palette.js'
 import type {Seed} from './seed.js'
 
 /**
@@ -21,6 +21,18 @@ export interface UserRecord {
   lastName: string
   roles: string[]
   createdAt: string
+  /** Removed (say, through SSO): absent from every user endpoint, while their keys remain and authenticate. */
+  removed?: boolean
+  /** false: the account is disabled (status.isActive). Default true. */
+  active?: boolean
+  /** status.lastSignIn; ZERO_TIME when never. */
+  lastSignIn?: string
+}
+
+/** The tenant's resource limits that the emulator enforces (GET/PATCH /v1/tenants/{uid}/resourceLimits). */
+export interface LimitsRecord {
+  /** API keys per user; 0: none enforced (and none served). */
+  apiKeysPerUser: number
 }
 
 export interface KeyRecord {
@@ -31,6 +43,11 @@ export interface KeyRecord {
   isActive: boolean
   /** Client-settable annotations, description included; server ones are added on output. */
   annotations: Record<string, string>
+  /**
+   * Set by an update under `--update-annotations replace`: the whole map as the client sent
+   * it, served as is (server annotations the client left out are gone).
+   */
+  exactAnnotations?: Record<string, string>
   labels: Record<string, string>
   createdAt: string
   modifiedAt: string
@@ -43,6 +60,9 @@ export interface StateSnapshot {
   tenant: TenantRecord
   users: UserRecord[]
   keys: KeyRecord[]
+  /** Custom roles: name → permissions (built-in admin roles hold every apiKey permission). */
+  roles?: Record<string, string[]>
+  limits?: LimitsRecord
 }
 
 export type AuthResult = {ok: true; user: UserRecord; key: KeyRecord} | {ok: false; reason: 'missing' | 'unknown' | 'revoked' | 'expired'}
@@ -66,9 +86,13 @@ export class EmulatorState {
   private readonly users = new Map<string, UserRecord>()
   private readonly keys = new Map<string, KeyRecord>()
   private readonly byHash = new Map<string, string>()
+  readonly roles: Record<string, string[]>
+  limits: LimitsRecord
 
   constructor(snapshot: StateSnapshot) {
     this.tenant = snapshot.tenant
+    this.roles = snapshot.roles ?? {}
+    this.limits = snapshot.limits ?? {apiKeysPerUser: DEFAULT_API_KEYS_PER_USER}
     for (const u of snapshot.users) this.users.set(u.uid, u)
     for (const k of snapshot.keys) {
       this.keys.set(k.uid, k)
@@ -85,7 +109,17 @@ export class EmulatorState {
     const keys: KeyRecord[] = []
     for (const u of seed.users) {
       const uid = u.uid ?? newUid(`user:${tenant.uid}:${u.email.toLowerCase()}`)
-      users.push({uid, email: u.email, firstName: u.firstName ?? '', lastName: u.lastName ?? '', roles: u.roles ?? [], createdAt: created})
+      users.push({
+        uid,
+        email: u.email,
+        firstName: u.firstName ?? '',
+        lastName: u.lastName ?? '',
+        roles: u.roles ?? [],
+        createdAt: created,
+        ...(u.removed ? {removed: true} : {}),
+        ...(u.active === false ? {active: false} : {}),
+        ...(u.lastSignIn === undefined ? {} : {lastSignIn: timestamp(new Date(u.lastSignIn))}),
+      })
       u.apiKeys?.forEach((k, i) => {
         keys.push({
           uid: newUid(`key:${uid}:${i}:${k.name}`),
@@ -101,7 +135,8 @@ export class EmulatorState {
         })
       })
     }
-    return new EmulatorState({format: STATE_FORMAT, version: 1, tenant, users, keys})
+    const limits = {apiKeysPerUser: seed.limits?.apiKeysPerUser ?? DEFAULT_API_KEYS_PER_USER}
+    return new EmulatorState({format: STATE_FORMAT, version: 1, tenant, users, keys, roles: seed.roles ?? {}, limits})
   }
 
   /** Reads a snapshot written by `snapshot()`; throws a plain Error naming what is wrong. */
@@ -114,7 +149,7 @@ export class EmulatorState {
   }
 
   snapshot(): StateSnapshot {
-    return {format: STATE_FORMAT, version: 1, tenant: this.tenant, users: [...this.users.values()], keys: [...this.keys.values()]}
+    return {format: STATE_FORMAT, version: 1, tenant: this.tenant, users: [...this.users.values()], keys: [...this.keys.values()], roles: this.roles, limits: this.limits}
   }
 
   authenticate(value: string | undefined, now: Date): AuthResult {
@@ -128,16 +163,43 @@ export class EmulatorState {
     return {ok: true, user, key}
   }
 
+  /** What the user's roles allow: built-in admin roles everything this emulator serves; custom roles what the seed gives them. */
+  permissions(user: UserRecord): Set<string> {
+    const held = new Set<string>()
+    for (const r of user.roles) {
+      if (ADMIN_ROLES.includes(r)) for (const p of [...API_KEY_PERMISSIONS, USER_LIST_PERMISSION, 'role.list']) held.add(p)
+      for (const p of this.roles[r] ?? []) held.add(p)
+    }
+    return held
+  }
+
   isAdmin(user: UserRecord): boolean {
-    return user.roles.some((r) => ADMIN_ROLES.includes(r))
+    return grantsKeyAdmin(this.permissions(user))
   }
 
+  /** A user of the tenant (not a removed one). */
   user(uid: string): UserRecord | undefined {
-    return this.users.get(uid)
+    const u = this.users.get(uid)
+    return u?.removed ? undefined : u
   }
 
+  /** The tenant's users, removed ones left out (as every user endpoint leaves them out). */
   allUsers(): UserRecord[] {
-    return [...this.users.values()]
+    return [...this.users.values()].filter((u) => !u.removed)
+  }
+
+  /** Every role name in use or defined: built-in ones and custom ones. */
+  roleNames(): string[] {
+    const names = new Set<string>([...ADMIN_ROLES, ...Object.keys(this.roles)])
+    for (const u of this.users.values()) for (const r of u.roles) names.add(r)
+    return [...names].sort()
+  }
+
+  /** How many keys the user holds, whatever their state (revoked and expired ones count: UNCERTAIN, NOTES.md). */
+  keyCount(userUid: string): number {
+    let n = 0
+    for (const k of this.keys.values()) if (k.userUid === userUid) n++
+    return n
   }
 
   key(uid: string): KeyRecord | undefined {
@@ -170,10 +232,15 @@ export class EmulatorState {
     return {record, value}
   }
 
-  updateKey(uid: string, change: {name?: string; annotations?: Record<string, string>; expiry?: string}, now: Date): void {
+  /** `exact`: the server replaces the whole annotation map with what was sent (--update-annotations replace). */
+  updateKey(uid: string, change: {name?: string; annotations?: Record<string, string>; expiry?: string; exact?: boolean}, now: Date): void {
     const k = this.mustKey(uid)
     if (change.name !== undefined) k.name = change.name
-    if (change.annotations !== undefined) k.annotations = clientAnnotations(change.annotations)
+    if (change.annotations !== undefined) {
+      k.annotations = clientAnnotations(change.annotations)
+      if (change.exact) k.exactAnnotations = {...change.annotations}
+      else delete k.exactAnnotations
+    }
     if (change.expiry !== undefined) k.expiry = timestamp(new Date(change.expiry))
     k.modifiedAt = timestamp(now)
   }
@@ -216,7 +283,7 @@ export function apiKeyView(state: EmulatorState, k: KeyRecord): object {
   const owner = state.user(k.userUid)
   return {
     metadata: {
-      annotations: {
+      annotations: k.exactAnnotations ?? {
         ...k.annotations,
         ownerUid: k.userUid,
         permissions: KEY_PERMISSIONS_ANNOTATION,
@@ -256,7 +323,7 @@ export function userView(u: UserRecord): object {
       uid: u.uid,
     },
     spec: {emailId: u.email, firstName: u.firstName, lastName: u.lastName, roles: u.roles.map(roleUid)},
-    status: {activationLink: '', isActive: true, isPasswordResetting: false, lastSignIn: ZERO_TIME},
+    status: {activationLink: '', isActive: u.active !== false, isPasswordResetting: false, lastSignIn: u.lastSignIn ?? ZERO_TIME},
   }
 }
 

@@ -1,5 +1,6 @@
 import type {PaletteApi} from '../palette/port.js'
-import {ADMIN_ROLES} from '../contract/palette.js'
+import {ADMIN_ROLES, API_KEY_LIMIT_KIND, DEFAULT_API_KEYS_PER_USER} from '../contract/palette.js'
+import {PaletteApiError} from '../palette/errors.js'
 import type {ApiKey, UserInfo, UserMeta} from '../palette/types.js'
 import {ExitCode} from '../util/exit-codes.js'
 import {schemaValidator} from '../util/ajv.js'
@@ -24,6 +25,13 @@ export interface LiveKey {
   createdAt: string
 }
 
+export interface KeyLimit {
+  perUser: number
+  source: 'tenant' | 'assumed'
+  /** Why it was assumed. */
+  note?: string
+}
+
 export interface LiveState {
   host: string
   tenant: {uid: string; orgName: string}
@@ -32,6 +40,8 @@ export interface LiveState {
   callerIsAdmin: boolean | undefined
   users: LiveUser[]
   keys: LiveKey[]
+  /** Palette's cap on API keys per user: the tenant's, or the documented default when it could not be read. */
+  keyLimit: KeyLimit
   /** API calls made to read this state. */
   requests: number
 }
@@ -43,10 +53,12 @@ export interface LiveState {
  * proves admin rights.
  */
 export async function readLiveState(api: PaletteApi, host: string, options: {declaredEmails: string[]}): Promise<LiveState> {
-  const [info, users, keys] = await Promise.all([api.whoAmI(), api.listUsersMeta(), api.listApiKeys()])
+  const [info, users, keys] = await settled([api.whoAmI(), api.listUsersMeta(), api.listApiKeys()] as const)
   checkAnswers({info, users, keys})
-  let requests = 3
+  let requests = 4
   const callerUid = info.userUid ?? ''
+  const limit = readKeyLimit(api, info.tenantUid ?? '')
+  limit.catch(() => undefined) // awaited below; no unhandled rejection if the roles call fails first
   const liveKeys = keys.map(normaliseKey)
   const uidByEmail = new Map(users.map((u) => [(u.emailId ?? '').toLowerCase(), u.uid]))
   const needAdmin = options.declaredEmails.some((e) => uidByEmail.get(e.toLowerCase()) !== callerUid)
@@ -62,6 +74,7 @@ export async function readLiveState(api: PaletteApi, host: string, options: {dec
       },
     )
   }
+  const keyLimit = await limit
   const liveUsers = users
     .filter((u) => u.uid && u.emailId)
     .map((u) => ({uid: u.uid!, email: u.emailId!, name: u.name ?? ''}))
@@ -72,8 +85,39 @@ export async function readLiveState(api: PaletteApi, host: string, options: {dec
     callerIsAdmin,
     users: liveUsers,
     keys: liveKeys,
+    keyLimit,
     requests,
   }
+}
+
+/**
+ * The tenant's API key cap (kind apiKey). Reading it may be refused (a non-admin caller, an
+ * older Palette): then the documented default of 20 is assumed, and the plan says so.
+ */
+async function readKeyLimit(api: PaletteApi, tenantUid: string): Promise<KeyLimit> {
+  const assumed = (why: string): KeyLimit => ({perUser: DEFAULT_API_KEYS_PER_USER, source: 'assumed', note: `${why}; Palette's documented default of ${DEFAULT_API_KEYS_PER_USER} is assumed`})
+  if (tenantUid === '') return assumed('the tenant uid is unknown, so its resource limits cannot be read')
+  try {
+    const answer = await api.getResourceLimits(tenantUid)
+    const entry = Array.isArray(answer?.resources) ? answer.resources.find((r) => r?.kind === API_KEY_LIMIT_KIND) : undefined
+    if (!entry) return assumed('the tenant\'s resource limits name no apiKey limit')
+    if (typeof entry.limit !== 'number' || !Number.isInteger(entry.limit) || entry.limit < 1) return assumed('the tenant\'s apiKey limit is not a positive whole number')
+    return {perUser: entry.limit, source: 'tenant'}
+  } catch (error) {
+    if (!(error instanceof PaletteApiError) || error.status === undefined || error.credentialRefused) throw error
+    return assumed(`GET /v1/tenants/{uid}/resourceLimits was answered ${error.status}${error.paletteCode ? ` ${error.paletteCode}` : ''}`)
+  }
+}
+
+/**
+ * Like Promise.all, but waits for every call and, when several fail, throws a refused
+ * credential first: a server that answers one with 404 would otherwise show as "not found".
+ */
+async function settled<T extends readonly unknown[]>(calls: {[K in keyof T]: Promise<T[K]>}): Promise<T> {
+  const results = await Promise.allSettled(calls)
+  const failures = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []))
+  if (failures.length > 0) throw failures.find((e) => (e as {credentialRefused?: boolean}).credentialRefused) ?? failures[0]
+  return results.map((r) => (r as PromiseFulfilledResult<unknown>).value) as unknown as T
 }
 
 /** The live keys alone (GET /v1/apiKeys, checked as for a plan): one request, for apply's lease. */

@@ -1,3 +1,4 @@
+import {isCredentialFailure} from '../contract/palette.js'
 import {ExitCode} from '../util/exit-codes.js'
 import {PaletteKeysError} from '../util/errors.js'
 
@@ -32,8 +33,11 @@ export class PaletteApiError extends PaletteKeysError {
   readonly paletteMessage: string | undefined
   readonly ambiguous: boolean
   readonly attempts: number
+  /** The server refused the credential (401; or 403 or 404 where any credential may call). */
+  readonly credentialRefused: boolean
 
   constructor(d: PaletteApiErrorDetails) {
+    const credential = isCredentialFailure(d.method, d.path, d.status, d.paletteCode)
     const what = d.status === undefined ? 'no response' : `HTTP ${d.status}`
     const code = d.paletteCode ? ` ${d.paletteCode}` : ''
     const msg = d.paletteMessage ? `: ${d.paletteMessage}` : ''
@@ -41,8 +45,9 @@ export class PaletteApiError extends PaletteKeysError {
     super(`Palette API ${d.method} ${d.path} failed, ${what}${code}${msg}${tries}`, {
       code: 'palette-api',
       exitCode: ExitCode.Error,
-      hints: hintsFor(d.status, d.paletteCode),
+      hints: credential ? [CREDENTIAL_HINT] : hintsFor(d.status, d.paletteCode),
     })
+    this.credentialRefused = credential
     this.name = 'PaletteApiError'
     this.method = d.method
     this.path = d.path
@@ -54,6 +59,8 @@ export class PaletteApiError extends PaletteKeysError {
   }
 }
 
+const CREDENTIAL_HINT = 'The API key was refused: check PALETTE_API_KEY (or --api-key-file); it may be revoked or expired.'
+
 function hintsFor(status: number | undefined, code: string | undefined): string[] {
   switch (status) {
     case undefined:
@@ -64,8 +71,6 @@ function hintsFor(status: number | undefined, code: string | undefined): string[
       if (code && /CERT|SELF_SIGNED|UNABLE_TO/.test(code)) return ['The server\'s TLS certificate is not trusted here: for a self-hosted Palette with its own CA, set NODE_EXTRA_CA_CERTS=/path/to/ca.pem.']
       if (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || code === 'EPROTO') return ['The server does not speak TLS on that port: if it is a plain http:// server on loopback, write http://.']
       return ['Check the host (--host / PALETTE_HOST) and the network (HTTPS_PROXY, NO_PROXY behind a proxy), then run again.']
-    case 401:
-      return ['The API key was refused: check PALETTE_API_KEY (or --api-key-file); it may be revoked or expired.']
     case 403:
       return ['The caller may only manage their own keys; a Tenant Admin key can manage every user\'s keys.']
     case 429:

@@ -4,7 +4,8 @@ import {type Clock, PALETTE_RATE_LIMIT, PrefixRateLimiter, type RateLimitSetting
 import {redact, Secret} from '../util/secret.js'
 import {PaletteApiError} from './errors.js'
 import type {CreatedApiKey, PaletteApi} from './port.js'
-import type {ApiKey, ApiKeyEntity, ApiKeyUpdate, PaletteErrorBody, UserInfo, UserMeta, UserRoles} from './types.js'
+import {resourceLimitsPath} from '../contract/palette.js'
+import type {ApiKey, ApiKeyEntity, ApiKeyUpdate, PaletteErrorBody, TenantResourceLimits, UserInfo, UserMeta, UserRoles} from './types.js'
 
 /** One line of `--trace`: never headers or bodies, so never a key. */
 export interface TraceEvent {
@@ -145,19 +146,20 @@ export class PaletteHttpClient implements PaletteApi {
 
   async createApiKey(entity: ApiKeyEntity): Promise<CreatedApiKey> {
     const body = await this.json<{apiKey?: string; uid?: string}>('POST', '/v1/apiKeys', entity, 201)
-    if (typeof body.apiKey !== 'string' || body.apiKey === '' || typeof body.uid !== 'string' || body.uid === '') {
+    // The uid may be absent, or the owner's (the spec calls it "User uid"): the caller confirms it.
+    if (typeof body.apiKey !== 'string' || body.apiKey === '') {
       // The key may exist now without us knowing its value: ambiguous by definition.
       throw new PaletteApiError({
         method: 'POST',
         path: '/v1/apiKeys',
         status: 201,
         paletteCode: 'InvalidResponse',
-        paletteMessage: 'the create response lacks apiKey or uid',
+        paletteMessage: 'the create response lacks apiKey',
         ambiguous: true,
         attempts: 1,
       })
     }
-    return {uid: body.uid, apiKey: new Secret(body.apiKey)}
+    return {...(typeof body.uid === 'string' && body.uid !== '' ? {uid: body.uid} : {}), apiKey: new Secret(body.apiKey)}
   }
 
   async updateApiKey(uid: string, update: ApiKeyUpdate): Promise<void> {
@@ -169,7 +171,7 @@ export class PaletteHttpClient implements PaletteApi {
   }
 
   async deleteApiKey(uid: string): Promise<void> {
-    await this.send('DELETE', `/v1/apiKeys/${enc(uid)}`, undefined, 204, {goneIsDoneAfterRetry: true})
+    await this.send('DELETE', `/v1/apiKeys/${enc(uid)}`, undefined, 204)
   }
 
   async whoAmI(): Promise<UserInfo> {
@@ -183,6 +185,10 @@ export class PaletteHttpClient implements PaletteApi {
 
   async getUserRoles(uid: string): Promise<UserRoles> {
     return this.json<UserRoles>('GET', `/v1/users/${enc(uid)}/roles`, undefined, 200)
+  }
+
+  async getResourceLimits(tenantUid: string): Promise<TenantResourceLimits> {
+    return this.json<TenantResourceLimits>('GET', resourceLimitsPath(tenantUid), undefined, 200)
   }
 
   private items<T>(body: {items?: T[]}, method: string, path: string): T[] {
@@ -215,15 +221,12 @@ export class PaletteHttpClient implements PaletteApi {
     path: string,
     payload: unknown,
     expected: number,
-    options: {goneIsDoneAfterRetry?: boolean} = {},
   ): Promise<string> {
     const idempotent = method !== 'POST'
     let maybeApplied = false
     for (let attempt = 1; ; attempt++) {
       const result = await this.attempt(method, path, payload, attempt)
       if (result.status === expected) return result.body ?? ''
-      // A DELETE whose earlier attempt may have gone through: "not found" now means done.
-      if (result.status === 404 && options.goneIsDoneAfterRetry && maybeApplied) return ''
 
       const retryable = (result.networkError !== undefined && !FINAL_NETWORK_ERRORS.has(result.networkError)) || RETRY_STATUSES.has(result.status ?? 0)
       const sent = result.networkError === undefined || !NOT_SENT_ERRORS.has(result.networkError)

@@ -1,9 +1,13 @@
 import type {Secret} from '../util/secret.js'
-import type {ApiKey, ApiKeyEntity, ApiKeyUpdate, UserInfo, UserMeta, UserRoles} from './types.js'
+import type {ApiKey, ApiKeyEntity, ApiKeyUpdate, TenantResourceLimits, UserInfo, UserMeta, UserRoles} from './types.js'
 
 /** What a successful create returns: the only time Palette reveals a key's value. */
 export interface CreatedApiKey {
-  uid: string
+  /**
+   * What the answer's `uid` held, if anything: the spec calls it "User uid", so it may be the
+   * owner's uid rather than the key's (UNCERTAIN). Never acted on before it is confirmed.
+   */
+  uid?: string
   apiKey: Secret
 }
 
@@ -31,4 +35,6 @@ export interface PaletteApi {
   listUsersMeta(): Promise<UserMeta[]>
   /** GET /v1/users/{uid}/roles */
   getUserRoles(uid: string): Promise<UserRoles>
+  /** GET /v1/tenants/{tenantUid}/resourceLimits: the per-user API key cap among them. */
+  getResourceLimits(tenantUid: string): Promise<TenantResourceLimits>
 }

@@ -72,3 +72,16 @@ export interface PaletteErrorBody {
   ref?: string
   details?: Record<string, unknown>
 }
+
+/** v1TenantResourceLimit */
+export interface TenantResourceLimit {
+  kind?: string
+  label?: string
+  limit?: number
+  maxLimit?: number
+}
+
+/** v1TenantResourceLimits: GET /v1/tenants/{tenantUid}/resourceLimits */
+export interface TenantResourceLimits {
+  resources?: TenantResourceLimit[]
+}

@@ -19,6 +19,7 @@ import {
   touchedKey,
   touchesUser,
 } from './model.js'
+import {lanes, slotEffect} from './order.js'
 import {ownershipOf, REPLACES, RETIRED_AT, supersededUids} from './ownership.js'
 
 export interface DiffFlags {
@@ -39,7 +40,7 @@ export function diff(desired: DesiredState, live: LiveState, flags: DiffFlags, n
   if (errors.length === 0) {
     for (const user of desired.users) ctx.matchUser(user)
     for (const user of desired.users) ctx.leftovers(user)
-    errors.push(...ctx.callerProblems(), ...ctx.sealProblems())
+    errors.push(...ctx.callerProblems(), ...ctx.sealProblems(), ...ctx.keyLimitProblems())
   }
   const actions = errors.length > 0 ? [] : ctx.sortedActions()
   const findings = errors.length > 0 ? [] : ctx.sortedFindings()
@@ -61,6 +62,7 @@ export function diff(desired: DesiredState, live: LiveState, flags: DiffFlags, n
       managedKeys: live.keys.filter((k) => ownershipOf(k.annotations) !== 'unmanaged').length,
       requests: live.requests,
       fingerprint: liveFingerprint(live.keys),
+      keyLimit: live.keyLimit,
     },
     policy: {
       maxChangeRatio: desired.policy.maxChangeRatio,
@@ -89,7 +91,9 @@ function summarise(actions: Action[]): Summary {
 class DiffContext {
   private readonly blocked: PlanError[] = []
   private readonly actions: Action[] = []
-  private readonly findings: Finding[] = []
+  private findings: Finding[] = []
+  /** Retired keys kept for deleteRetiredAfter that have expired: deleted early when their user needs the slot. */
+  private readonly expiredRetired = new Map<string, LiveKey[]>()
   private readonly claimed = new Set<string>()
   private readonly usersByEmail = new Map<string, LiveUser>()
   private readonly usersByUid = new Map<string, LiveUser>()
@@ -175,6 +179,75 @@ class DiffContext {
     const creates = this.actions.filter((a) => a.kind === 'create' || a.kind === 'replace' || a.kind === 'rotate').length
     if (creates === 0 || this.desired.seal.recipients.length > 0) return []
     return [{code: 'no-recipients', message: `the plan creates ${creates} key value${creates === 1 ? '' : 's'}, but seal.recipients is empty: they could not be kept`, hint: 'Add a recipient to seal.recipients (`palette-keys keygen -o identity.txt` prints one).'}]
+  }
+
+  /**
+   * Palette caps the API keys a user may hold (20 by default; revoked and expired ones are
+   * counted, as it is undocumented whether they are). Apply runs each user's actions one at a
+   * time, freeing slots before taking them (plan/order.ts), so its peak count per user is known
+   * here: a user who would pass the cap has their expired retired keys deleted first (they
+   * authenticate nothing); one who still would refuses the whole plan, before any change, as a
+   * failure in the middle of an apply would leave half a rotation.
+   */
+  keyLimitProblems(): PlanError[] {
+    const limit = this.live.keyLimit
+    const problems: PlanError[] = []
+    for (let pass = 0; pass < 2; pass++) {
+      problems.length = 0
+      const over: string[] = []
+      const {others, own} = lanes(this.sortedActions(), this.live.caller.uid)
+      for (const [user, lane] of [...others, [this.live.caller.uid, own] as const]) {
+        if (lane.length === 0) continue
+        const held = this.keysByUser.get(user)?.length ?? 0
+        let count = held
+        let peak = held
+        for (const a of lane) {
+          const e = slotEffect(a, user)
+          peak = Math.max(peak, count + e.peak)
+          count += e.net
+        }
+        if (peak <= limit.perUser || peak <= held) continue
+        over.push(user)
+        problems.push(this.keyLimitProblem(user, held, peak, lane))
+      }
+      if (problems.length === 0 || pass === 1) break
+      // Free what needs no asking, then count again.
+      let freed = 0
+      for (const user of over) {
+        for (const k of this.expiredRetired.get(user) ?? []) {
+          freed++
+          this.actions.push({kind: 'delete', address: `${this.usersByUid.get(user)?.email ?? user}/${k.name}`, key: this.ref(k), cleanup: true, reason: `retired by a rotation and expired: deleted now to free a slot under Palette's key limit (${limit.perUser} per user)`})
+          this.findings = this.findings.filter((f) => f.uid !== k.uid)
+        }
+        this.expiredRetired.delete(user)
+      }
+      if (freed === 0) break
+    }
+    return problems
+  }
+
+  private keyLimitProblem(user: string, held: number, peak: number, lane: Action[]): PlanError {
+    const limit = this.live.keyLimit
+    const email = this.usersByUid.get(user)?.email ?? user
+    const keys = this.keysByUser.get(user) ?? []
+    const revoked = keys.filter((k) => !k.isActive).length
+    const expired = keys.filter((k) => k.isActive && k.expiry !== '' && Date.parse(k.expiry) <= this.nowMs).length
+    const retired = keys.filter((k) => ownershipOf(k.annotations) === 'retired').length
+    const adds = lane.filter((a) => slotEffect(a, user).peak > 0).length
+    const drops = lane.filter((a) => slotEffect(a, user).net < 0).length
+    const source = limit.source === 'tenant' ? 'the tenant\'s limit' : `assumed: ${limit.note}`
+    const frees = [
+      revoked > 0 ? `delete some of its ${revoked} revoked key${revoked === 1 ? '' : 's'} (in Palette, or make the user exclusive and leave them out of the file)` : '',
+      expired > 0 ? `delete its ${expired} expired key${expired === 1 ? '' : 's'}` : '',
+      retired > 0 ? `lower policy.deleteRetiredAfter (${retired} retired key${retired === 1 ? ' is' : 's are'} kept until then)` : '',
+      'declare fewer keys for this user',
+      'or raise the tenant\'s API key limit (Tenant Settings, Resource Limits)',
+    ].filter(Boolean)
+    return {
+      code: 'key-limit',
+      message: `${email} would hold ${peak} API keys during this apply, more than Palette allows (${limit.perUser} per user; ${source}): ${held} live now (${revoked} revoked, ${expired} expired, ${retired} retired), ${adds} action${adds === 1 ? '' : 's'} adding a key, ${drops} deleting one. Nothing is planned, so nothing fails half-way`,
+      hint: `To free a slot: ${frees.join('; ')}.`,
+    }
   }
 
   /** The users the file names (declared users and move sources) and its declared keys. */
@@ -320,6 +393,11 @@ class DiffContext {
         const until = (Number.isNaN(retiredAt) ? 0 : retiredAt) + this.desired.policy.deleteRetiredAfterMs
         if (until <= this.nowMs) this.actions.push({kind: 'delete', address, key: ref, cleanup: true, reason: `retired by a rotation on ${(k.annotations[RETIRED_AT] ?? '?').slice(0, 10)}`})
         else {
+          if (k.expiry !== '' && Date.parse(k.expiry) <= this.nowMs) {
+            let list = this.expiredRetired.get(k.userUid)
+            if (!list) this.expiredRetired.set(k.userUid, (list = []))
+            list.push(k)
+          }
           if (k.isActive) this.actions.push({kind: 'revoke', address, key: ref, cleanup: true, reason: 'retired by a rotation, so it must stay revoked'})
           this.findings.push({kind: 'retired', address, email: user.email, name: k.name, uid: k.uid, message: `retired by a rotation; deleted after ${new Date(until).toISOString().slice(0, 10)}`})
         }

@@ -103,7 +103,15 @@ export interface Plan {
   tenant: {uid: string; orgName: string}
   caller: {uid: string; email: string; tenantAdmin: boolean | null}
   desired: {file: string; sha256: string}
-  live: {users: number; keys: number; managedKeys: number; requests: number; fingerprint: string}
+  live: {
+    users: number
+    keys: number
+    managedKeys: number
+    requests: number
+    fingerprint: string
+    /** Palette's cap on API keys per user the plan was checked against; `assumed` when the tenant's could not be read. */
+    keyLimit: {perUser: number; source: 'tenant' | 'assumed'; note?: string}
+  }
   policy: {maxChangeRatio: number; adopt: boolean; deleteRetiredAfter: string; warnBefore: string; force: boolean}
   /** Public age recipients (not secrets) and the seal folder, relative to the desired file. */
   seal: {recipients: string[]; dir: string}

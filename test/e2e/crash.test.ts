@@ -111,7 +111,7 @@ describe('crash safety: SIGKILL during an apply of 32 creates, then re-run', () 
   const killPoints = runs > 0 ? Array.from({length: runs}, () => 1 + Math.floor(random() * 64)) : [1, 6, 17, 29, 44, 58]
 
   it.each(killPoints.map((n, i) => [i + 1, n]))('run %i, killed after mutation %i: re-run converges, every value sealed once, no orphan', async (_run, n) => {
-    const emu = await startEmulatorProcess(['--seed', 'examples/tenant.yaml', '--rate-limit', '0', '--latency', '10'])
+    const emu = await startEmulatorProcess(['--seed', 'examples/tenant.yaml', '--rate-limit', '0', '--latency', '10', '--key-limit', '50'])
     try {
       const env = {PALETTE_HOST: emu.url, PALETTE_API_KEY: ADMIN}
       const dir = await checkout(`same-${_run}-${n}`)
@@ -129,7 +129,7 @@ describe('crash safety: SIGKILL during an apply of 32 creates, then re-run', () 
   })
 
   it('re-run from a fresh checkout without the killed run\'s files: recovery needs only the keys\' own marks', async () => {
-    const emu = await startEmulatorProcess(['--seed', 'examples/tenant.yaml', '--rate-limit', '0', '--latency', '10'])
+    const emu = await startEmulatorProcess(['--seed', 'examples/tenant.yaml', '--rate-limit', '0', '--latency', '10', '--key-limit', '50'])
     try {
       const env = {PALETTE_HOST: emu.url, PALETTE_API_KEY: ADMIN}
       const first = await checkout('runner-1')

@@ -1,7 +1,7 @@
 import {EmulatorState, apiKeyView, fullName, roleUid} from '../../src/emulator/state.js'
 import {PaletteApiError} from '../../src/palette/errors.js'
 import type {CreatedApiKey, PaletteApi} from '../../src/palette/port.js'
-import type {ApiKey, ApiKeyEntity, ApiKeyUpdate, UserInfo, UserMeta, UserRoles} from '../../src/palette/types.js'
+import type {ApiKey, ApiKeyEntity, ApiKeyUpdate, TenantResourceLimits, UserInfo, UserMeta, UserRoles} from '../../src/palette/types.js'
 import {Secret} from '../../src/util/secret.js'
 
 /**
@@ -65,6 +65,11 @@ export class MemoryPalette implements PaletteApi {
 
   async listUsersMeta(): Promise<UserMeta[]> {
     return this.state.allUsers().map((u) => ({emailId: u.email, name: fullName(u), uid: u.uid}))
+  }
+
+  async getResourceLimits(): Promise<TenantResourceLimits> {
+    const cap = this.state.limits.apiKeysPerUser
+    return {resources: cap > 0 ? [{kind: 'apiKey', limit: cap}] : []}
   }
 
   async getUserRoles(uid: string): Promise<UserRoles> {

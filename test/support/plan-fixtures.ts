@@ -47,7 +47,7 @@ export function liveKey(s: KeySpec): LiveKey {
   }
 }
 
-export function liveState(keys: LiveKey[], options: {caller?: UserName; callerIsAdmin?: boolean | undefined} = {}): LiveState {
+export function liveState(keys: LiveKey[], options: {caller?: UserName; callerIsAdmin?: boolean | undefined; keyLimit?: number} = {}): LiveState {
   const caller = USERS[options.caller ?? 'admin']
   return {
     host: 'https://palette.test',
@@ -56,7 +56,8 @@ export function liveState(keys: LiveKey[], options: {caller?: UserName; callerIs
     callerIsAdmin: 'callerIsAdmin' in options ? options.callerIsAdmin : true,
     users: Object.values(USERS),
     keys,
-    requests: 3,
+    keyLimit: {perUser: options.keyLimit ?? 20, source: 'tenant'},
+    requests: 4,
   }
 }
 
@@ -67,7 +68,7 @@ export function desired(yaml: string) {
   return parseDesiredState(`version: 1\n${yaml.includes('seal:') ? '' : `seal: {recipients: [${RECIPIENT}]}\n`}${yaml}`, 'keys.yaml', NOW)
 }
 
-export function planOf(yaml: string, keys: LiveKey[], options: {caller?: UserName; callerIsAdmin?: boolean | undefined; force?: boolean} = {}): Plan {
+export function planOf(yaml: string, keys: LiveKey[], options: {caller?: UserName; callerIsAdmin?: boolean | undefined; force?: boolean; keyLimit?: number} = {}): Plan {
   return diff(desired(yaml), liveState(keys, options), {force: options.force ?? false, toolVersion: '0.0.0-test'}, NOW)
 }
 

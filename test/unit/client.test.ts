@@ -247,14 +247,28 @@ describe('retries', () => {
     await expect(client().createApiKey(entity)).rejects.toMatchObject({ambiguous: false, paletteCode: 'ECONNREFUSED', attempts: 1})
   })
 
-  it('treats 404 on a DELETE retried after an ambiguous failure as done', async () => {
+  it('reports a 404 to a DELETE, even one retried after an ambiguous failure: the caller confirms with a list (a 404 may be a refused credential)', async () => {
     const pool = agent.get(HOST)
     pool.intercept({path: '/v1/apiKeys/abc', method: 'DELETE'}).replyWithError(Object.assign(new Error('reset'), {code: 'ECONNRESET'}))
     pool.intercept({path: '/v1/apiKeys/abc', method: 'DELETE'}).reply(record(404, {code: 'ResourceNotFound', message: 'gone'}))
-    await expect(client().deleteApiKey('abc')).resolves.toBeUndefined()
-    // …but a first-attempt 404 is an error: the key was never there.
-    pool.intercept({path: '/v1/apiKeys/abc', method: 'DELETE'}).reply(record(404, {code: 'ResourceNotFound', message: 'gone'}))
-    await expect(client().deleteApiKey('abc')).rejects.toMatchObject({status: 404})
+    await expect(client().deleteApiKey('abc')).rejects.toMatchObject({status: 404, attempts: 2, credentialRefused: false})
+  })
+
+  it('reads 401 anywhere, and 403 or 404 ResourceNotFound where any credential may call, as a refused credential', async () => {
+    const pool = agent.get(HOST)
+    const cases: Array<[string, string, number, string, boolean]> = [
+      ['GET', '/v1/users/info', 404, 'ResourceNotFound', true],
+      ['GET', '/v1/apiKeys', 403, 'OperationForbidden', true],
+      ['GET', '/v1/users/info', 401, 'Unauthorized', true],
+      ['GET', '/v1/apiKeys/abc', 404, 'ResourceNotFound', false],
+      ['GET', '/v1/apiKeys/abc', 401, 'Unauthorized', true],
+    ]
+    for (const [method, path, status, code, credential] of cases) {
+      pool.intercept({path, method}).reply(record(status, {code, message: 'no'}))
+      const call = path === '/v1/users/info' ? client().whoAmI() : path === '/v1/apiKeys' ? client().listApiKeys() : client().getApiKey('abc')
+      const e = await call.then(() => undefined, (error: unknown) => error as PaletteApiError)
+      expect([path, status, e?.credentialRefused, e?.hints.some((h) => h.includes('API key was refused'))]).toEqual([path, status, credential, credential])
+    }
   })
 })
 

@@ -179,6 +179,59 @@ describe('execute', () => {
     })
   }
 
+  it('a DELETE answered 404 removes the sealed files only when a list confirms the key is gone', async () => {
+    const sealDir = new SealDir(join(dir, 'sealed'), [id.recipient])
+    const made = await planFor('users:\n  bob@example.com:\n    keys:\n      a: {}\n      b: {}\n')
+    await execute(made.plan.actions, {api, sealer: sealDir, live: made.live, parallelism: 1})
+    expect(await listSealedFiles(join(dir, 'sealed'))).toHaveLength(2)
+    // A server that answers a refused credential with 404 on a key: the key is still listed.
+    const lying: PaletteApi = Object.create(api)
+    lying.deleteApiKey = async (uid) => {
+      if (emu.state.key(uid)?.name === 'a') throw new PaletteApiError({method: 'DELETE', path: `/v1/apiKeys/${uid}`, status: 404, paletteCode: 'ResourceNotFound', ambiguous: false, attempts: 1})
+      // b really is gone already: deleted behind our back, then 404.
+      await api.deleteApiKey(uid)
+      throw new PaletteApiError({method: 'DELETE', path: `/v1/apiKeys/${uid}`, status: 404, paletteCode: 'ResourceNotFound', ambiguous: false, attempts: 2})
+    }
+    const gone = await planFor('users:\n  bob@example.com:\n    keys: {}\n')
+    const outcomes = await execute(gone.plan.actions, {api: lying, sealer: sealDir, live: gone.live, parallelism: 1})
+    const byName = new Map(outcomes.map((o) => [o.address.split('/')[1], o]))
+    expect(byName.get('a')?.status).toBe('failed')
+    expect(byName.get('a')?.error).toContain('still listed; its sealed files were kept')
+    expect(byName.get('b')?.status).toBe('done')
+    const left = await listSealedFiles(join(dir, 'sealed'))
+    expect(left).toHaveLength(1)
+    expect(left[0]).toContain(`--${emu.state.allKeys().find((k) => k.name === 'a')!.uid}.age`)
+  })
+
+  for (const [reading, answer] of [
+    ['the owner\'s uid ("User uid")', (_key: string, owner: string) => owner],
+    ['no uid', () => undefined],
+    ['the uid of another live key', () => emu.state.allKeys().find((k) => k.name === 'ci')!.uid],
+    ['a uid nobody has (a follow-up GET answers 404)', () => 'ffffffffffffffffffffffff'],
+  ] as const) {
+    it(`a create answered with ${reading} is confirmed by its nonce: the new key is sealed and marked, nothing is done under the answered uid`, async () => {
+      const reader: PaletteApi = Object.create(api)
+      reader.createApiKey = async (entity) => {
+        const created = await api.createApiKey(entity)
+        const uid = answer(created.uid!, entity.spec.userUid)
+        return uid === undefined ? {apiKey: created.apiKey} : {uid, apiKey: created.apiKey}
+      }
+      const before = new Map(emu.state.allKeys().map((k) => [k.uid, JSON.stringify(k)]))
+      const {plan, live} = await planFor('users:\n  bob@example.com:\n    keys:\n      ci: {adopt: true, expiresAt: "2099-01-01T00:00:00Z"}\n      new: {}\n')
+      const outcomes = await execute(plan.actions, {api: reader, sealer: new SealDir(join(dir, 'sealed'), [id.recipient]), live, parallelism: 1})
+      expect(outcomes.map((o) => o.status)).toEqual(outcomes.map(() => 'done'))
+      const created = emu.state.allKeys().find((k) => k.name === 'new')!
+      expect(outcomes.find((o) => o.kind === 'create')?.createdUid).toBe(created.uid)
+      // Every key that was there is as it was, but for the adoption mark on bob's ci.
+      for (const [uid, was] of before) {
+        const now = emu.state.key(uid)
+        expect(now, uid).toBeDefined()
+        if (now!.name !== 'ci') expect(JSON.stringify(now), now!.name).toBe(was)
+      }
+      await expectAllSealed(join(dir, 'sealed'))
+    })
+  }
+
   it("after any failure the caller's own keys are left alone (a run that could not finish must not touch the key it runs with)", async () => {
     const {plan, live} = await planFor('users:\n  admin@example.com:\n    keys:\n      mine: {}\n  bob@example.com:\n    keys:\n      a: {}\n      b: {}\n')
     const outcomes = await execute(plan.actions, {api: failOnSecondCreate(refused(500, 'InternalError')), sealer: new SealDir(join(dir, 'sealed'), [id.recipient]), live, parallelism: 1})

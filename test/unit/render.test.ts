@@ -74,7 +74,7 @@ describe('Markdown plan', () => {
 
   it('splits a plan of 2,000 changes into parts under 65,000 characters, losing no row', () => {
     const yaml = `users:\n  alice@example.com:\n    keys:\n${Array.from({length: 2000}, (_, i) => `      key-with-a-fairly-long-name-${String(i).padStart(4, '0')}: {description: "${'d'.repeat(30)}"}\n`).join('')}`
-    const plan = planOf(yaml, [])
+    const plan = planOf(yaml, [], {keyLimit: 10_000})
     expect(plan.summary.create).toBe(2000)
     const parts = renderMarkdown(plan)
     expect(parts.length).toBeGreaterThan(1)

@@ -1,0 +1,68 @@
+import {type Action, isDestructive, touchedKey, touchesUser} from './model.js'
+
+/**
+ * The order apply runs actions in, shared by the executor and the key-limit check so that the
+ * check counts what will really happen.
+ *
+ * Actions are grouped in lanes, one per user whose key count they change (a replace belongs to
+ * the user it creates a key for). Lanes of other users run side by side; one lane runs one
+ * action at a time, so its key count moves step by step. The caller's own lane runs last:
+ * non-destructive actions first, destructive ones at the very end (one of them may be the key
+ * in use). Any other lane frees slots before it takes them: deletes first, then rotations
+ * that delete their predecessor (a slot for a moment), then the rest in plan order.
+ */
+export interface Lanes {
+  /** Other users' lanes, by user uid, in plan order of their first action. */
+  others: Map<string, Action[]>
+  /** The caller's own actions, in the order they run. */
+  own: Action[]
+}
+
+export function laneUser(a: Action): string {
+  if (a.kind === 'create' || a.kind === 'replace') return a.target.userUid
+  return touchedKey(a)?.userUid ?? ''
+}
+
+function freesFirst(a: Action): number {
+  if (a.kind === 'delete') return 0
+  if (a.kind === 'rotate' && a.retire === 'delete') return 1
+  return 2
+}
+
+export function lanes(actions: Action[], callerUid: string): Lanes {
+  const work = actions.filter((a) => a.kind !== 'no-op')
+  const mine = (a: Action) => touchesUser(a, callerUid)
+  const own = work.filter(mine)
+  const others = new Map<string, Action[]>()
+  for (const a of work) {
+    if (mine(a)) continue
+    const user = laneUser(a)
+    let lane = others.get(user)
+    if (!lane) others.set(user, (lane = []))
+    lane.push(a)
+  }
+  // Array.prototype.sort is stable: plan order is kept within each rank.
+  for (const lane of others.values()) lane.sort((a, b) => freesFirst(a) - freesFirst(b))
+  return {others, own: [...own.filter((a) => !isDestructive(a)), ...own.filter(isDestructive)]}
+}
+
+/** How an action changes the key count of `user` while it runs: the peak above the start, and the change at its end. */
+export function slotEffect(a: Action, user: string): {peak: number; net: number} {
+  switch (a.kind) {
+    case 'create':
+      return a.target.userUid === user ? {peak: 1, net: 1} : {peak: 0, net: 0}
+    case 'replace': {
+      // The new key is made first, then the old one (maybe the same user's) deleted.
+      const into = a.target.userUid === user ? 1 : 0
+      const out = a.from.userUid === user ? 1 : 0
+      return {peak: into, net: into - out}
+    }
+    case 'rotate':
+      if (a.key.userUid !== user) return {peak: 0, net: 0}
+      return {peak: 1, net: a.retire === 'delete' ? 0 : 1}
+    case 'delete':
+      return a.key.userUid === user ? {peak: 0, net: -1} : {peak: 0, net: 0}
+    default:
+      return {peak: 0, net: 0}
+  }
+}

@@ -1,0 +1,81 @@
+import {describe, expect, it} from 'vitest'
+import {lanes} from '../../src/plan/order.js'
+import {RETIRED_AT} from '../../src/plan/ownership.js'
+import {diff} from '../../src/plan/diff.js'
+import {actionLines, DAY, desired, liveKey, liveState, NOW, planOf, USERS} from '../support/plan-fixtures.js'
+
+/** n managed keys of alice named k0.. (declared or not, as the test says). */
+function aliceKeys(n: number, extra: Partial<Parameters<typeof liveKey>[0]> = {}) {
+  return Array.from({length: n}, (_, i) => liveKey({user: 'alice', name: `k${i}`, ...extra}))
+}
+
+/** alice's keys: a name, or [name, flow mapping]. */
+function declared(keys: Array<string | [string, string]>): string {
+  return `users:\n  alice@example.com:\n    keys:\n${keys.map((k) => (typeof k === 'string' ? `      ${k}: {}\n` : `      ${k[0]}: ${k[1]}\n`)).join('')}`
+}
+
+describe('the per-user key cap (issue 12.2)', () => {
+  it('a plan that would take a user past the cap is refused before any change, naming the user, the counts and what frees a slot', () => {
+    const live = aliceKeys(19)
+    const plan = planOf(declared([...live.map((k) => k.name), 'new1', 'new2']), live)
+    expect(plan.actions).toEqual([])
+    expect(plan.errors.map((e) => e.code)).toEqual(['key-limit'])
+    const [e] = plan.errors
+    expect(e!.message).toContain('alice@example.com would hold 21 API keys')
+    expect(e!.message).toContain('20 per user')
+    expect(e!.message).toContain('19 live now')
+    expect(e!.hint).toContain('raise the tenant')
+    // One fewer fits.
+    expect(planOf(declared([...live.map((k) => k.name), 'new1']), live).errors).toEqual([])
+  })
+
+  it('revoked keys count (undocumented, so the safe reading), and the hint names them', () => {
+    const live = [...aliceKeys(15), ...Array.from({length: 5}, (_, i) => liveKey({user: 'alice', name: `old${i}`, active: false}))]
+    const keys = live.map((k): string | [string, string] => (k.isActive ? k.name : [k.name, '{active: false}']))
+    expect(planOf(declared(keys), live).errors).toEqual([])
+    const plan = planOf(declared([...keys, 'new']), live)
+    expect(plan.errors.map((e) => e.code)).toEqual(['key-limit'])
+    expect(plan.errors[0]!.message).toContain('5 revoked')
+    expect(plan.errors[0]!.hint).toContain('5 revoked keys')
+  })
+
+  it('a rotation at the cap fits when the plan deletes a key first: apply runs the delete before the rotation', () => {
+    const live = [...aliceKeys(19), liveKey({user: 'alice', name: 'rot', expires: 3})]
+    const names = live.map((k) => k.name).filter((n) => n !== 'k0')
+    const file = declared(names.map((n) => (n === 'rot' ? ['rot', '{rotateBefore: 7d}'] : n)))
+    const plan = planOf(file, live)
+    expect(plan.errors).toEqual([])
+    expect(actionLines(plan).filter((l) => !l.startsWith('no-op'))).toEqual(['delete alice@example.com/k0', 'rotate alice@example.com/rot'])
+    // Without the delete the rotation needs a 21st slot for a moment.
+    const full = planOf(declared(live.map((k) => (k.name === 'rot' ? ['rot', '{rotateBefore: 7d}'] : k.name))), live)
+    expect(full.errors.map((e) => e.code)).toEqual(['key-limit'])
+    // The order apply uses: deletes first in the user's lane.
+    const lane = lanes(plan.actions, USERS.admin.uid).others.get(USERS.alice.uid)!
+    expect(lane.map((a) => a.kind)).toEqual(['delete', 'rotate'])
+  })
+
+  it('expired retired keys are deleted early when the user needs their slot, and only then', () => {
+    const retired = (i: number) => liveKey({user: 'alice', name: 'ci', active: false, expires: -1, annotations: {[RETIRED_AT]: new Date(NOW.getTime() - DAY).toISOString()}, uid: `a11ce0000000000000000ff${i}`})
+    const live = [...aliceKeys(17), retired(1), retired(2)]
+    const file = (extra: string[]) => `policy: {deleteRetiredAfter: 30d}\n${declared([...Array.from({length: 17}, (_, i) => `k${i}`), ...extra])}`
+    const roomy = planOf(file(['new1']), live)
+    expect(roomy.errors).toEqual([])
+    expect(actionLines(roomy).filter((l) => l.startsWith('delete'))).toEqual([])
+    const tight = planOf(file(['new1', 'new2']), live)
+    expect(tight.errors).toEqual([])
+    expect(actionLines(tight).filter((l) => l.startsWith('delete'))).toEqual(['delete alice@example.com/ci', 'delete alice@example.com/ci'])
+    expect(tight.actions.filter((a) => a.kind === 'delete').every((a) => a.cleanup === true)).toBe(true)
+    expect(tight.findings.filter((f) => f.kind === 'retired')).toEqual([])
+  })
+
+  it('an assumed limit is said in the plan', () => {
+    const state = {...liveState([]), keyLimit: {perUser: 20, source: 'assumed' as const, note: 'GET /v1/tenants/{uid}/resourceLimits was answered 403; Palette\'s documented default of 20 is assumed'}}
+    const plan = diff(desired(declared(['a'])), state, {force: false, toolVersion: 'test'}, NOW)
+    expect(plan.live.keyLimit).toEqual(state.keyLimit)
+  })
+
+  it('a user already over the cap whose plan adds nothing is not refused', () => {
+    const live = aliceKeys(25)
+    expect(planOf(declared(live.map((k) => k.name)), live).errors).toEqual([])
+  })
+})
