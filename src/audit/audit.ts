@@ -17,6 +17,9 @@ export const AUDIT_KINDS = [
   'expired',
   'expiring',
   'unfinished',
+  'orphaned-owner',
+  'owner-disabled',
+  'owner-inactive',
 ] as const
 export type AuditKind = (typeof AUDIT_KINDS)[number]
 
@@ -54,6 +57,9 @@ const DESCRIBE: Record<AuditKind, string> = {
   expired: 'expired',
   expiring: 'expiring soon',
   unfinished: 'left by an interrupted apply, rotation or move, or a twin from concurrent applies (apply would clean it up)',
+  'orphaned-owner': 'its owner is no longer a user of the tenant, but the key remains (policy.orphanedKeys)',
+  'owner-disabled': 'active, but its owner is disabled in Palette',
+  'owner-inactive': 'active, but its owner has not signed in within policy.ownerInactiveAfter',
 }
 
 export function describeKind(kind: AuditKind): string {
@@ -68,8 +74,11 @@ export function audit(desired: DesiredState, live: LiveState, plan: Plan, now: D
   const findings: AuditFinding[] = []
   const liveByUid = new Map(live.keys.map((k) => [k.uid, k]))
   const rotated = new Set<string>()
+  // What the plan does to keys of removed owners is said by their orphaned-owner finding.
+  const orphans = new Set(plan.findings.filter((f) => f.kind === 'orphaned-owner').map((f) => f.uid))
   for (const a of plan.actions) {
     const uid = touchedKey(a)?.uid
+    if (uid !== undefined && orphans.has(uid)) continue
     switch (a.kind) {
       case 'create':
         findings.push({kind: 'missing', address: a.address, message: 'declared, not in Palette'})
@@ -103,7 +112,7 @@ export function audit(desired: DesiredState, live: LiveState, plan: Plan, now: D
     }
   }
   for (const f of plan.findings) {
-    if (f.kind === 'unmanaged') findings.push({kind: 'unmanaged', address: f.address, uid: f.uid, message: f.message})
+    if (f.kind === 'unmanaged' || f.kind === 'orphaned-owner' || f.kind === 'owner-disabled' || f.kind === 'owner-inactive') findings.push({kind: f.kind, address: f.address, uid: f.uid, message: f.message})
   }
   // Expiry of every active key of the declared users, whatever the plan does with it.
   const declared = new Set(desired.users.map((u) => u.email.toLowerCase()))

@@ -28,6 +28,10 @@ export interface Policy {
   adopt: boolean
   deleteRetiredAfterMs: number
   warnBeforeMs: number
+  /** Keys whose owner is no longer a user of the tenant: report them, or revoke or delete them too. */
+  orphanedKeys: 'report' | 'revoke' | 'delete'
+  /** Report active keys of owners who have not signed in for this long; undefined: not checked. */
+  ownerInactiveAfterMs?: number
 }
 
 export interface DesiredUser {
@@ -50,7 +54,7 @@ export interface DesiredKey {
   adopt: boolean
 }
 
-const DEFAULT_POLICY: Policy = {maxChangeRatio: 0.3, adopt: false, deleteRetiredAfterMs: 7 * 86_400_000, warnBeforeMs: 14 * 86_400_000}
+const DEFAULT_POLICY: Policy = {maxChangeRatio: 0.3, adopt: false, deleteRetiredAfterMs: 7 * 86_400_000, warnBeforeMs: 14 * 86_400_000, orphanedKeys: 'report'}
 const DEFAULT_EXPIRES_IN_MS = 90 * 86_400_000
 const DEFAULT_SEAL_DIR = 'sealed'
 
@@ -69,7 +73,7 @@ interface RawFile {
   version: 1
   seal?: {recipients?: string[]; dir?: string}
   defaults?: {expiresIn?: string; rotateBefore?: string}
-  policy?: {maxChangeRatio?: number; adopt?: boolean; deleteRetiredAfter?: string; warnBefore?: string}
+  policy?: {maxChangeRatio?: number; adopt?: boolean; deleteRetiredAfter?: string; warnBefore?: string; orphanedKeys?: Policy['orphanedKeys']; ownerInactiveAfter?: string}
   users: Record<string, {exclusive?: boolean; keys: Record<string, RawKey>}>
 }
 
@@ -204,6 +208,8 @@ function normalise(raw: RawFile, file: string, text: string): DesiredState {
     adopt: raw.policy?.adopt ?? DEFAULT_POLICY.adopt,
     deleteRetiredAfterMs: raw.policy?.deleteRetiredAfter ? parseDuration(raw.policy.deleteRetiredAfter, true)! : DEFAULT_POLICY.deleteRetiredAfterMs,
     warnBeforeMs: raw.policy?.warnBefore ? parseDuration(raw.policy.warnBefore)! : DEFAULT_POLICY.warnBeforeMs,
+    orphanedKeys: raw.policy?.orphanedKeys ?? DEFAULT_POLICY.orphanedKeys,
+    ...(raw.policy?.ownerInactiveAfter ? {ownerInactiveAfterMs: parseDuration(raw.policy.ownerInactiveAfter)!} : {}),
   }
   const users: DesiredUser[] = Object.entries(raw.users)
     .map(([email, u]) => ({

@@ -167,7 +167,7 @@ export class EmulatorState {
   permissions(user: UserRecord): Set<string> {
     const held = new Set<string>()
     for (const r of user.roles) {
-      if (ADMIN_ROLES.includes(r)) for (const p of [...API_KEY_PERMISSIONS, USER_LIST_PERMISSION, 'role.list']) held.add(p)
+      if (ADMIN_ROLES.includes(r)) for (const p of [...API_KEY_PERMISSIONS, USER_LIST_PERMISSION]) held.add(p)
       for (const p of this.roles[r] ?? []) held.add(p)
     }
     return held

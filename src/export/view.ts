@@ -67,6 +67,11 @@ export function liveView(live: LiveState, emails: string[], now: Date): LiveView
       }
     }
   }
+  // Keys of owners who are no longer users (removed through SSO) cannot be declared: there is no e-mail to declare them under.
+  const known = new Set(live.users.map((u) => u.uid))
+  for (const k of live.keys) {
+    if (!known.has(k.userUid) && k.userUid !== live.caller.uid) omitted.push({email: k.userUid, key: k, why: `its owner (uid ${k.userUid}) is no longer a user of the tenant, but the key remains${k.isActive ? ' and still authenticates' : ''}: policy.orphanedKeys decides what plan does with it`})
+  }
   return {view, omitted}
 }
 

@@ -1,5 +1,5 @@
 import type {PaletteApi} from '../palette/port.js'
-import {ADMIN_ROLES, API_KEY_LIMIT_KIND, DEFAULT_API_KEYS_PER_USER} from '../contract/palette.js'
+import {ADMIN_ROLES, API_KEY_LIMIT_KIND, DEFAULT_API_KEYS_PER_USER, grantsKeyAdmin, ZERO_TIME} from '../contract/palette.js'
 import {PaletteApiError} from '../palette/errors.js'
 import type {ApiKey, UserInfo, UserMeta} from '../palette/types.js'
 import {ExitCode} from '../util/exit-codes.js'
@@ -10,6 +10,10 @@ export interface LiveUser {
   uid: string
   email: string
   name: string
+  /** status.isActive from users/summary; undefined when unknown. */
+  active?: boolean
+  /** status.lastSignIn (ISO), '' for never; undefined when unknown. */
+  lastSignIn?: string
 }
 
 /** A live key, normalised from v1ApiKey. Never holds a value: Palette never returns one. */
@@ -42,6 +46,8 @@ export interface LiveState {
   keys: LiveKey[]
   /** Palette's cap on API keys per user: the tenant's, or the documented default when it could not be read. */
   keyLimit: KeyLimit
+  /** Why users' status (disabled, last sign-in) is unknown, when it is. */
+  userStatusNote?: string
   /** API calls made to read this state. */
   requests: number
 }
@@ -53,9 +59,9 @@ export interface LiveState {
  * proves admin rights.
  */
 export async function readLiveState(api: PaletteApi, host: string, options: {declaredEmails: string[]}): Promise<LiveState> {
-  const [info, users, keys] = await settled([api.whoAmI(), api.listUsersMeta(), api.listApiKeys()] as const)
+  const [info, users, keys, summary] = await settled([api.whoAmI(), api.listUsersMeta(), api.listApiKeys(), readUserStatus(api)] as const)
   checkAnswers({info, users, keys})
-  let requests = 4
+  let requests = 5
   const callerUid = info.userUid ?? ''
   const limit = readKeyLimit(api, info.tenantUid ?? '')
   limit.catch(() => undefined) // awaited below; no unhandled rejection if the roles call fails first
@@ -64,20 +70,17 @@ export async function readLiveState(api: PaletteApi, host: string, options: {dec
   const needAdmin = options.declaredEmails.some((e) => uidByEmail.get(e.toLowerCase()) !== callerUid)
   let callerIsAdmin: boolean | undefined = liveKeys.some((k) => k.userUid !== callerUid) ? true : undefined
   if (callerIsAdmin === undefined && needAdmin) {
-    requests++
-    callerIsAdmin = await api.getUserRoles(callerUid).then(
-      (r) => [...(r.roles ?? []), ...(r.inheritedRoles ?? [])].some((role) => ADMIN_ROLES.includes(role.name ?? '')),
-      // Whether a non-admin may read their own roles is undocumented: a refusal means "not admin".
-      (error: {status?: number}) => {
-        if (error.status === 403) return false
-        throw error
-      },
-    )
+    const rights = await callerManagesEveryKey(api, callerUid)
+    requests += rights.requests
+    callerIsAdmin = rights.admin
   }
   const keyLimit = await limit
-  const liveUsers = users
+  const liveUsers: LiveUser[] = users
     .filter((u) => u.uid && u.emailId)
-    .map((u) => ({uid: u.uid!, email: u.emailId!, name: u.name ?? ''}))
+    .map((u) => {
+      const status = summary.byUid.get(u.uid!)
+      return {uid: u.uid!, email: u.emailId!, name: u.name ?? '', ...status}
+    })
   return {
     host,
     tenant: {uid: info.tenantUid ?? '', orgName: info.orgName ?? ''},
@@ -86,7 +89,64 @@ export async function readLiveState(api: PaletteApi, host: string, options: {dec
     users: liveUsers,
     keys: liveKeys,
     keyLimit,
+    ...(summary.note ? {userStatusNote: summary.note} : {}),
     requests,
+  }
+}
+
+/** A refusal of an optional read (the caller may lack the right): anything but a refused credential or no answer at all. */
+function refused(error: unknown): error is PaletteApiError {
+  return error instanceof PaletteApiError && error.status !== undefined && !error.credentialRefused
+}
+
+/**
+ * Each user's status.isActive and lastSignIn, from one POST /v1/users/summary (it needs the
+ * user.list permission: a refusal, or an answer that is not a list of users, leaves the status
+ * unknown, and says why).
+ */
+async function readUserStatus(api: PaletteApi): Promise<{byUid: Map<string, {active: boolean; lastSignIn: string}>; note?: string}> {
+  const byUid = new Map<string, {active: boolean; lastSignIn: string}>()
+  try {
+    const items = await api.listUsersSummary()
+    for (const u of items) {
+      const uid = u?.metadata?.uid
+      if (typeof uid !== 'string' || typeof u.status?.isActive !== 'boolean') continue
+      // Palette's zero time (0001-01-01) means never.
+      const t = typeof u.status.lastSignIn === 'string' ? Date.parse(u.status.lastSignIn) : Number.NaN
+      const signIn = Number.isNaN(t) || t <= Date.parse(ZERO_TIME) ? '' : new Date(t).toISOString()
+      byUid.set(uid, {active: u.status.isActive, lastSignIn: signIn})
+    }
+    return byUid.size === 0 && items.length > 0 ? {byUid, note: 'POST /v1/users/summary gave no user status'} : {byUid}
+  } catch (error) {
+    if (!refused(error)) throw error
+    return {byUid, note: `POST /v1/users/summary was answered ${error.status}${error.paletteCode ? ` ${error.paletteCode}` : ''}, so owners' status is unknown`}
+  }
+}
+
+/**
+ * Whether the caller may manage every user's keys: a built-in admin role by name, or any role
+ * whose permissions hold every apiKey permission (a custom role works as an admin). Reading
+ * one's own roles, or the role list, may be refused (undocumented): a refusal means "no".
+ */
+async function callerManagesEveryKey(api: PaletteApi, callerUid: string): Promise<{admin: boolean; requests: number}> {
+  let held
+  try {
+    const r = await api.getUserRoles(callerUid)
+    held = [...(r.roles ?? []), ...(r.inheritedRoles ?? [])]
+  } catch (error) {
+    if (refused(error) && error.status === 403) return {admin: false, requests: 1}
+    throw error
+  }
+  if (held.some((role) => ADMIN_ROLES.includes(role.name ?? ''))) return {admin: true, requests: 1}
+  if (held.length === 0) return {admin: false, requests: 1}
+  try {
+    const roles = await api.listRoles()
+    const mine = new Set(held.flatMap((r) => [r.uid, r.name].filter((x): x is string => typeof x === 'string' && x !== '')))
+    const permissions = roles.filter((r) => mine.has(r.metadata?.uid ?? '\0') || mine.has(r.metadata?.name ?? '\0')).flatMap((r) => (Array.isArray(r.spec?.permissions) ? r.spec.permissions : []))
+    return {admin: grantsKeyAdmin(permissions.filter((p): p is string => typeof p === 'string')), requests: 2}
+  } catch (error) {
+    if (refused(error) && error.status === 403) return {admin: false, requests: 2}
+    throw error
   }
 }
 
@@ -104,7 +164,7 @@ async function readKeyLimit(api: PaletteApi, tenantUid: string): Promise<KeyLimi
     if (typeof entry.limit !== 'number' || !Number.isInteger(entry.limit) || entry.limit < 1) return assumed('the tenant\'s apiKey limit is not a positive whole number')
     return {perUser: entry.limit, source: 'tenant'}
   } catch (error) {
-    if (!(error instanceof PaletteApiError) || error.status === undefined || error.credentialRefused) throw error
+    if (!refused(error)) throw error
     return assumed(`GET /v1/tenants/{uid}/resourceLimits was answered ${error.status}${error.paletteCode ? ` ${error.paletteCode}` : ''}`)
   }
 }

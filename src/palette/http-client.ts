@@ -5,7 +5,7 @@ import {redact, Secret} from '../util/secret.js'
 import {PaletteApiError} from './errors.js'
 import type {CreatedApiKey, PaletteApi} from './port.js'
 import {resourceLimitsPath} from '../contract/palette.js'
-import type {ApiKey, ApiKeyEntity, ApiKeyUpdate, PaletteErrorBody, TenantResourceLimits, UserInfo, UserMeta, UserRoles} from './types.js'
+import type {ApiKey, ApiKeyEntity, ApiKeyUpdate, PaletteErrorBody, Role, TenantResourceLimits, UserInfo, UserMeta, UserRoles, UserSummary} from './types.js'
 
 /** One line of `--trace`: never headers or bodies, so never a key. */
 export interface TraceEvent {
@@ -187,6 +187,27 @@ export class PaletteHttpClient implements PaletteApi {
     return this.json<UserRoles>('GET', `/v1/users/${enc(uid)}/roles`, undefined, 200)
   }
 
+  async listUsersSummary(): Promise<UserSummary[]> {
+    const body = await this.json<{items?: UserSummary[]}>('POST', '/v1/users/summary', {}, 200, {readOnly: true})
+    return this.items(body, 'POST', '/v1/users/summary')
+  }
+
+  async listRoles(): Promise<Role[]> {
+    const roles: Role[] = []
+    let token = ''
+    // Pages of at most 50 (the spec's maximum); a token seen twice would loop: stop there.
+    const seen = new Set<string>()
+    for (let page = 0; page < 1000; page++) {
+      const path = `/v1/roles?limit=50${token ? `&continue=${encodeURIComponent(token)}` : ''}`
+      const body = await this.json<{items?: Role[]; listmeta?: {continue?: string}}>('GET', path, undefined, 200)
+      roles.push(...this.items(body, 'GET', '/v1/roles'))
+      token = body.listmeta?.continue ?? ''
+      if (token === '' || seen.has(token)) break
+      seen.add(token)
+    }
+    return roles
+  }
+
   async getResourceLimits(tenantUid: string): Promise<TenantResourceLimits> {
     return this.json<TenantResourceLimits>('GET', resourceLimitsPath(tenantUid), undefined, 200)
   }
@@ -198,8 +219,8 @@ export class PaletteHttpClient implements PaletteApi {
     return body.items
   }
 
-  private async json<T>(method: Method, path: string, payload: unknown, expected: number): Promise<T> {
-    const text = await this.send(method, path, payload, expected)
+  private async json<T>(method: Method, path: string, payload: unknown, expected: number, options: {readOnly?: boolean} = {}): Promise<T> {
+    const text = await this.send(method, path, payload, expected, options)
     try {
       return JSON.parse(text) as T
     } catch {
@@ -209,7 +230,7 @@ export class PaletteHttpClient implements PaletteApi {
         status: expected,
         paletteCode: 'InvalidResponse',
         paletteMessage: 'the response is not JSON',
-        ambiguous: method === 'POST',
+        ambiguous: method === 'POST' && options.readOnly !== true,
         attempts: 1,
       })
     }
@@ -221,8 +242,10 @@ export class PaletteHttpClient implements PaletteApi {
     path: string,
     payload: unknown,
     expected: number,
+    options: {readOnly?: boolean} = {},
   ): Promise<string> {
-    const idempotent = method !== 'POST'
+    // A POST that only reads (users/summary) may be retried like a GET.
+    const idempotent = method !== 'POST' || options.readOnly === true
     let maybeApplied = false
     for (let attempt = 1; ; attempt++) {
       const result = await this.attempt(method, path, payload, attempt)

@@ -1,5 +1,5 @@
 import type {Secret} from '../util/secret.js'
-import type {ApiKey, ApiKeyEntity, ApiKeyUpdate, TenantResourceLimits, UserInfo, UserMeta, UserRoles} from './types.js'
+import type {ApiKey, ApiKeyEntity, ApiKeyUpdate, Role, TenantResourceLimits, UserInfo, UserMeta, UserRoles, UserSummary} from './types.js'
 
 /** What a successful create returns: the only time Palette reveals a key's value. */
 export interface CreatedApiKey {
@@ -35,6 +35,10 @@ export interface PaletteApi {
   listUsersMeta(): Promise<UserMeta[]>
   /** GET /v1/users/{uid}/roles */
   getUserRoles(uid: string): Promise<UserRoles>
+  /** POST /v1/users/summary with no filter: every user with status.isActive and lastSignIn, one response (needs user.list). */
+  listUsersSummary(): Promise<UserSummary[]>
+  /** GET /v1/roles, every page: each role's permissions (who may list roles is undocumented). */
+  listRoles(): Promise<Role[]>
   /** GET /v1/tenants/{tenantUid}/resourceLimits: the per-user API key cap among them. */
   getResourceLimits(tenantUid: string): Promise<TenantResourceLimits>
 }

@@ -73,6 +73,19 @@ export interface PaletteErrorBody {
   details?: Record<string, unknown>
 }
 
+/** v1UserSummary (POST /v1/users/summary items) */
+export interface UserSummary {
+  metadata?: ObjectMeta
+  spec?: {emailId?: string; firstName?: string; lastName?: string; roles?: UidSummary[]}
+  status?: {isActive?: boolean; lastSignIn?: string}
+}
+
+/** v1Role (GET /v1/roles items) */
+export interface Role {
+  metadata?: ObjectMeta
+  spec?: {permissions?: string[]; scope?: string; type?: string}
+}
+
 /** v1TenantResourceLimit */
 export interface TenantResourceLimit {
   kind?: string

@@ -24,13 +24,17 @@ export function declaredKeyId(userUid: string, name: string): string {
  * name the file declares for its owner (a pending leftover that is created again, a twin of
  * the key that is kept): the file names that key, and the plan leaves it existing once. The
  * share is of the keys palette-keys manages for the users the file names: marked keys of
- * anybody else cannot dilute it.
+ * anybody else cannot dilute it. Keys of owners who are no longer users, that policy.orphanedKeys
+ * revokes or deletes, count in both.
  */
 export function brakes(actions: Action[], live: LiveState, maxChangeRatio: number, now: Date, declared: DeclaredScope): Brake[] {
   const out: Brake[] = []
   let managed = 0
   for (const k of live.keys) if (declared.userUids.has(k.userUid) && ownershipOf(k.annotations) !== 'unmanaged') managed++
   const named = (a: Action) => a.kind === 'delete' && a.cleanup === true && declared.keys.has(declaredKeyId(a.key.userUid, a.key.name))
+  // Keys of owners who are no longer users, that policy.orphanedKeys revokes or deletes: they join the share's base too.
+  const users = new Set(live.users.map((u) => u.uid))
+  managed += actions.filter((a) => isDestructive(a) && !users.has(touchedKey(a)?.userUid ?? '')).length
   const destructive = actions.filter((a) => isDestructive(a) && !named(a)).length
   if (managed >= MIN_MANAGED_FOR_RATIO && destructive / managed > maxChangeRatio) {
     out.push({

@@ -40,6 +40,7 @@ export function diff(desired: DesiredState, live: LiveState, flags: DiffFlags, n
   if (errors.length === 0) {
     for (const user of desired.users) ctx.matchUser(user)
     for (const user of desired.users) ctx.leftovers(user)
+    ctx.owners()
     errors.push(...ctx.callerProblems(), ...ctx.sealProblems(), ...ctx.keyLimitProblems())
   }
   const actions = errors.length > 0 ? [] : ctx.sortedActions()
@@ -63,12 +64,15 @@ export function diff(desired: DesiredState, live: LiveState, flags: DiffFlags, n
       requests: live.requests,
       fingerprint: liveFingerprint(live.keys),
       keyLimit: live.keyLimit,
+      ...(live.userStatusNote ? {userStatusNote: live.userStatusNote} : {}),
     },
     policy: {
       maxChangeRatio: desired.policy.maxChangeRatio,
       adopt: desired.policy.adopt,
       deleteRetiredAfter: formatDuration(desired.policy.deleteRetiredAfterMs),
       warnBefore: formatDuration(desired.policy.warnBeforeMs),
+      orphanedKeys: desired.policy.orphanedKeys,
+      ownerInactiveAfter: desired.policy.ownerInactiveAfterMs === undefined ? null : formatDuration(desired.policy.ownerInactiveAfterMs),
       force: flags.force,
     },
     seal: {recipients: desired.seal.recipients, dir: desired.seal.dir},
@@ -409,6 +413,43 @@ class DiffContext {
         this.actions.push({kind: 'delete', address, key: ref, reason: `not declared, and ${user.email} is exclusive`})
       } else {
         this.findings.push({kind: 'unmanaged', address, email: user.email, name: k.name, uid: k.uid, expiresAt: k.expiry || undefined, message: 'not created by palette-keys; left alone'})
+      }
+    }
+  }
+
+  /**
+   * What the owner of a key says about it, for every key the caller can see: a key whose owner
+   * is no longer a user of the tenant (removed through SSO: its key stays, and still
+   * authenticates) is `orphaned-owner`, revoked or deleted too under policy.orphanedKeys; an
+   * active key of a disabled user is `owner-disabled`; of a user who has not signed in within
+   * policy.ownerInactiveAfter, `owner-inactive`. The status comes from one users/summary
+   * answer (no request per user); when it could not be read, only orphans are found.
+   */
+  owners(): void {
+    const policy = this.desired.policy
+    // A key this plan retires needs no word about its owner.
+    const retiring = new Set(this.actions.filter(isDestructive).map((a) => touchedKey(a)?.uid))
+    for (const k of this.live.keys) {
+      if (retiring.has(k.uid) || ownershipOf(k.annotations) === 'pending') continue
+      const usable = k.isActive && !(k.expiry !== '' && Date.parse(k.expiry) <= this.nowMs)
+      const owner = this.usersByUid.get(k.userUid)
+      const state = `${k.isActive ? 'active' : 'revoked'}${k.expiry ? `, expires ${k.expiry.slice(0, 10)}` : ''}`
+      if (!owner) {
+        if (k.userUid === this.live.caller.uid) continue
+        const address = `${k.userUid}/${k.name}`
+        this.findings.push({kind: 'orphaned-owner', address, email: '', name: k.name, uid: k.uid, expiresAt: k.expiry || undefined, message: `owner ${k.userUid} is no longer a user of the tenant, but the key remains (${state})${policy.orphanedKeys === 'report' ? '' : `; policy.orphanedKeys: ${policy.orphanedKeys}`}`})
+        if (policy.orphanedKeys === 'delete') this.actions.push({kind: 'delete', address, key: this.ref(k), reason: 'its owner is no longer a user of the tenant (policy.orphanedKeys: delete)'})
+        else if (policy.orphanedKeys === 'revoke' && k.isActive) this.actions.push({kind: 'revoke', address, key: this.ref(k), reason: 'its owner is no longer a user of the tenant (policy.orphanedKeys: revoke)'})
+        continue
+      }
+      if (!usable) continue
+      const address = `${owner.email}/${k.name}`
+      if (owner.active === false) {
+        this.findings.push({kind: 'owner-disabled', address, email: owner.email, name: k.name, uid: k.uid, expiresAt: k.expiry || undefined, message: `${owner.email} is disabled in Palette, but this key of theirs is active (${state})`})
+      }
+      const after = policy.ownerInactiveAfterMs
+      if (after !== undefined && owner.lastSignIn !== undefined && (owner.lastSignIn === '' || Date.parse(owner.lastSignIn) < this.nowMs - after)) {
+        this.findings.push({kind: 'owner-inactive', address, email: owner.email, name: k.name, uid: k.uid, expiresAt: k.expiry || undefined, message: `${owner.email} has ${owner.lastSignIn === '' ? 'never signed in' : `not signed in since ${owner.lastSignIn.slice(0, 10)}`} (policy.ownerInactiveAfter ${formatDuration(after)}), but this key of theirs is active`})
       }
     }
   }

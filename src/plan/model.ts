@@ -63,7 +63,7 @@ export type ActionKind = Action['kind']
 /** Action kinds in display and summary order. */
 export const ACTION_KINDS: ActionKind[] = ['create', 'update', 'revoke', 'reactivate', 'delete', 'replace', 'rotate', 'no-op']
 
-export type FindingKind = 'unmanaged' | 'expiring' | 'expired' | 'absent-inactive' | 'retired'
+export type FindingKind = 'unmanaged' | 'expiring' | 'expired' | 'absent-inactive' | 'retired' | 'orphaned-owner' | 'owner-disabled' | 'owner-inactive'
 
 /** Something worth knowing that the plan does not change. */
 export interface Finding {
@@ -111,8 +111,10 @@ export interface Plan {
     fingerprint: string
     /** Palette's cap on API keys per user the plan was checked against; `assumed` when the tenant's could not be read. */
     keyLimit: {perUser: number; source: 'tenant' | 'assumed'; note?: string}
+    /** Why owners' status (disabled, last sign-in) is unknown, when it is. */
+    userStatusNote?: string
   }
-  policy: {maxChangeRatio: number; adopt: boolean; deleteRetiredAfter: string; warnBefore: string; force: boolean}
+  policy: {maxChangeRatio: number; adopt: boolean; deleteRetiredAfter: string; warnBefore: string; orphanedKeys: 'report' | 'revoke' | 'delete'; ownerInactiveAfter: string | null; force: boolean}
   /** Public age recipients (not secrets) and the seal folder, relative to the desired file. */
   seal: {recipients: string[]; dir: string}
   summary: Summary

@@ -35,4 +35,7 @@ export const FINDING_LABEL: Record<FindingKind, string> = {
   expired: 'expired',
   'absent-inactive': 'absent',
   retired: 'retired',
+  'orphaned-owner': 'orphaned',
+  'owner-disabled': 'disabled',
+  'owner-inactive': 'inactive',
 }

@@ -74,8 +74,8 @@ async function applyUntilDone(env: NodeJS.ProcessEnv, file: string): Promise<num
 }
 
 /** Every sealed value of a live key authenticates as its owner; every live key keeps Palette's own annotations. */
-async function expectSealedValuesWork(emu: EmulatorProcess, sealed: string): Promise<number> {
-  const live = (await get(emu, '/v1/apiKeys')).body.items as Key[]
+async function expectSealedValuesWork(emu: EmulatorProcess, sealed: string, admin = ADMIN): Promise<number> {
+  const live = (await get(emu, '/v1/apiKeys', admin)).body.items as Key[]
   for (const k of live) for (const a of SERVER_ANNOTATIONS) expect(k.metadata.annotations[a], `${k.metadata.name} lost ${a}`).toBeTypeOf('string')
   expect(live.filter((k) => k.metadata.annotations.paletteKeysPending !== undefined)).toEqual([])
   const owners = new Map(live.map((k) => [k.metadata.uid, k.spec.user.uid]))
@@ -132,5 +132,71 @@ describe.each(MODES)('emulator mode: $name', ({flags}) => {
       expect(r.stderr).toContain('The API key was refused')
     }
     expect(JSON.stringify((await get(emu, '/v1/apiKeys')).body)).toBe(before)
+  })
+})
+
+describe('real-tenant users through the CLI: removed owners, disabled owners, a custom admin role', () => {
+  const SEED = `tenant: {uid: 5f0c4e2a9d1b3c4d5e6f7a8b, orgName: people}
+roles:
+  Key Admins: [apiKey.create, apiKey.delete, apiKey.get, apiKey.list, apiKey.update, user.list]
+users:
+  - email: keyadmin@example.com
+    roles: [Key Admins]
+    lastSignIn: 2026-11-30T00:00:00Z
+    apiKeys:
+      - {name: mine, value: fidelity-keyadmin-0001, expiry: 2099-01-01T00:00:00Z}
+  - email: dana@example.com
+    lastSignIn: 2026-11-30T00:00:00Z
+  - email: gone@example.com
+    removed: true
+    apiKeys:
+      - {name: left-behind, value: fidelity-gone-key-0001, expiry: 2099-01-01T00:00:00Z}
+  - email: off@example.com
+    active: false
+    apiKeys:
+      - {name: ci, value: fidelity-off-key-00001, expiry: 2099-01-01T00:00:00Z}
+`
+  let emu: EmulatorProcess
+  let dir: string
+  let env: NodeJS.ProcessEnv
+  beforeAll(async () => {
+    dir = await mkdtemp(join(work, 'people-'))
+    await writeFile(join(dir, 'seed.yaml'), SEED)
+    emu = await startEmulatorProcess(['--seed', join(dir, 'seed.yaml'), '--rate-limit', '0'])
+    env = {PALETTE_HOST: emu.url, PALETTE_API_KEY: 'fidelity-keyadmin-0001'}
+  })
+  afterAll(async () => {
+    await emu.stop()
+  })
+
+  const file = (policy: string) => `version: 1\nseal:\n  recipients: [${recipient}]\npolicy: {${policy}}\nusers:\n  dana@example.com:\n    keys:\n      deploy: {description: deploys}\n`
+
+  it('a custom role holding the apiKey permissions manages another user\'s keys; plan and audit report the orphaned and the disabled owner', async () => {
+    const keys = join(dir, 'keys.yaml')
+    await writeFile(keys, file('orphanedKeys: report'))
+    const r = await runCli(['plan', '-f', keys, '--json', '--rate-limit', '0'], {env})
+    expect(r.code, r.stderr).toBe(0)
+    const plan = JSON.parse(r.stdout)
+    expect(plan.caller.tenantAdmin).toBe(true)
+    expect(plan.summary.create).toBe(1)
+    const kinds = plan.findings.map((f: {kind: string; address: string}) => `${f.kind} ${f.address.replace(/^[0-9a-f]{24}\//, '(uid)/')}`)
+    expect(kinds).toEqual(expect.arrayContaining(['orphaned-owner (uid)/left-behind', 'owner-disabled off@example.com/ci']))
+    const a = await runCli(['audit', '-f', keys, '--json', '--rate-limit', '0'], {env})
+    expect(a.code, a.stderr).toBe(2)
+    const report = JSON.parse(a.stdout)
+    expect(report.counts['orphaned-owner']).toBe(1)
+    expect(report.counts['owner-disabled']).toBe(1)
+  })
+
+  it('policy.orphanedKeys: revoke revokes the removed owner\'s key (it then authenticates no more) and the next plan is empty', async () => {
+    const keys = join(dir, 'keys.yaml')
+    await writeFile(keys, file('orphanedKeys: revoke'))
+    expect((await get(emu, '/v1/users/info', 'fidelity-gone-key-0001')).status).toBe(200)
+    const r = await runCli(['apply', '-f', keys, '--auto-approve', '--rate-limit', '0'], {env})
+    expect(r.code, r.stderr).toBe(0)
+    expect((await get(emu, '/v1/users/info', 'fidelity-gone-key-0001')).status).toBe(401)
+    const again = await runCli(['plan', '-f', keys, '--detailed-exitcode', '--rate-limit', '0'], {env})
+    expect(again.code, again.stdout).toBe(0)
+    expect(await expectSealedValuesWork(emu, join(dir, 'sealed'), 'fidelity-keyadmin-0001')).toBe(1)
   })
 })

@@ -1,7 +1,7 @@
-import {EmulatorState, apiKeyView, fullName, roleUid} from '../../src/emulator/state.js'
+import {EmulatorState, apiKeyView, fullName, roleUid, userSummaryView} from '../../src/emulator/state.js'
 import {PaletteApiError} from '../../src/palette/errors.js'
 import type {CreatedApiKey, PaletteApi} from '../../src/palette/port.js'
-import type {ApiKey, ApiKeyEntity, ApiKeyUpdate, TenantResourceLimits, UserInfo, UserMeta, UserRoles} from '../../src/palette/types.js'
+import type {ApiKey, ApiKeyEntity, ApiKeyUpdate, Role, TenantResourceLimits, UserInfo, UserMeta, UserRoles, UserSummary} from '../../src/palette/types.js'
 import {Secret} from '../../src/util/secret.js'
 
 /**
@@ -65,6 +65,14 @@ export class MemoryPalette implements PaletteApi {
 
   async listUsersMeta(): Promise<UserMeta[]> {
     return this.state.allUsers().map((u) => ({emailId: u.email, name: fullName(u), uid: u.uid}))
+  }
+
+  async listUsersSummary(): Promise<UserSummary[]> {
+    return this.state.allUsers().map((u) => structuredClone(userSummaryView(u)) as UserSummary)
+  }
+
+  async listRoles(): Promise<Role[]> {
+    return this.state.roleNames().map((name) => ({metadata: {name, uid: roleUid(name)}, spec: {permissions: [...(this.state.roles[name] ?? [])]}}))
   }
 
   async getResourceLimits(): Promise<TenantResourceLimits> {

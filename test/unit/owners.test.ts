@@ -1,0 +1,107 @@
+import {describe, expect, it} from 'vitest'
+import {audit} from '../../src/audit/audit.js'
+import {readLiveState} from '../../src/live/snapshot.js'
+import {PaletteHttpClient} from '../../src/palette/http-client.js'
+import {Secret} from '../../src/util/secret.js'
+import {startTestEmulator} from '../support/emulator.js'
+import {diff} from '../../src/plan/diff.js'
+import {actionLines, DAY, desired, findingLines, liveKey, liveState, NOW, USERS} from '../support/plan-fixtures.js'
+
+/** Keys whose owner left (issue 12.5), and owners who are disabled or inactive (12.6). */
+const GONE = 'd0d0d0d0d0d0d0d0d0d0d0d0'
+
+function orphan(name: string, active = true) {
+  const k = liveKey({user: 'bob', name, managed: false, active})
+  return {...k, userUid: GONE}
+}
+
+function plan(yaml: string, keys = [orphan('left-behind'), orphan('old', false), liveKey({user: 'alice', name: 'laptop'})], users = liveState([]).users) {
+  const live = {...liveState(keys), users}
+  const d = desired(yaml)
+  return {plan: diff(d, live, {force: false, toolVersion: 'test'}, NOW), live, d}
+}
+
+const FILE = 'users:\n  alice@example.com:\n    keys:\n      laptop: {}\n'
+
+describe('keys of owners who are no longer users (orphaned-owner)', () => {
+  it('are reported by plan with owner uid, name, expiry and state, and left alone by default', () => {
+    const {plan: p} = plan(FILE)
+    expect(findingLines(p)).toEqual([`orphaned-owner ${GONE}/left-behind`, `orphaned-owner ${GONE}/old`])
+    const f = p.findings[0]!
+    expect(f.uid).toBeDefined()
+    expect(f.expiresAt).toBeDefined()
+    expect(f.message).toContain(`owner ${GONE} is no longer a user of the tenant`)
+    expect(f.message).toContain('active')
+    expect(p.changes).toBe(false)
+  })
+
+  it('policy.orphanedKeys revoke revokes the active ones; delete deletes them all; both count toward the brakes', () => {
+    expect(actionLines(plan(`policy: {orphanedKeys: revoke}\n${FILE}`).plan).filter((l) => !l.startsWith('no-op'))).toEqual([`revoke ${GONE}/left-behind`])
+    expect(actionLines(plan(`policy: {orphanedKeys: delete}\n${FILE}`).plan).filter((l) => !l.startsWith('no-op'))).toEqual([`delete ${GONE}/left-behind`, `delete ${GONE}/old`])
+    // 12 orphans deleted beside one managed key: the change-ratio brake holds (its base counts them).
+    const many = Array.from({length: 12}, (_, i) => orphan(`o${i}`))
+    const braked = plan(`policy: {orphanedKeys: delete}\n${FILE}`, [...many, liveKey({user: 'alice', name: 'laptop'})]).plan
+    expect(braked.brakes.items.map((b) => b.code)).toEqual(['max-change-ratio'])
+    expect(braked.brakes.refused).toBe(true)
+  })
+
+  it('audit reports them as orphaned-owner, not as undeclared keys', () => {
+    const {plan: p, live, d} = plan(`policy: {orphanedKeys: delete}\n${FILE}`)
+    const report = audit(d, live, p, NOW, 14 * DAY)
+    expect(report.findings.map((f) => `${f.kind} ${f.address}`)).toEqual([`orphaned-owner ${GONE}/left-behind`, `orphaned-owner ${GONE}/old`])
+    expect(report.clean).toBe(false)
+  })
+})
+
+describe('owners that are disabled or have not signed in (owner-disabled, owner-inactive)', () => {
+  const users = liveState([]).users.map((u) =>
+    u.uid === USERS.alice.uid ? {...u, active: false, lastSignIn: ''} : u.uid === USERS.bob.uid ? {...u, active: true, lastSignIn: new Date(NOW.getTime() - 200 * DAY).toISOString()} : {...u, active: true, lastSignIn: NOW.toISOString()},
+  )
+  const keys = [liveKey({user: 'alice', name: 'laptop'}), liveKey({user: 'alice', name: 'off', active: false, managed: false}), liveKey({user: 'bob', name: 'ci', managed: false}), liveKey({user: 'carol', name: 'x', managed: false})]
+
+  it('an active key of a disabled user is owner-disabled, declared or not; a revoked one is not', () => {
+    const {plan: p} = plan(FILE, keys, users)
+    expect(findingLines(p).filter((l) => l.startsWith('owner-'))).toEqual(['owner-disabled alice@example.com/laptop'])
+  })
+
+  it('with policy.ownerInactiveAfter, active keys of owners not signed in within it (or never) are owner-inactive', () => {
+    const {plan: p} = plan(`policy: {ownerInactiveAfter: 90d}\n${FILE}`, keys, users)
+    expect(findingLines(p).filter((l) => l.startsWith('owner-'))).toEqual(['owner-disabled alice@example.com/laptop', 'owner-inactive alice@example.com/laptop', 'owner-inactive bob@example.com/ci'])
+    expect(p.findings.find((f) => f.kind === 'owner-inactive' && f.address.startsWith('alice'))?.message).toContain('never signed in')
+    expect(p.policy.ownerInactiveAfter).toBe('90d')
+  })
+
+  it('when the status could not be read, nothing is guessed', () => {
+    const {plan: p} = plan(`policy: {ownerInactiveAfter: 90d}\n${FILE}`, keys)
+    expect(findingLines(p).filter((l) => l.startsWith('owner-'))).toEqual([])
+  })
+})
+
+describe('admin rights from what the caller may do (issue 12.6)', () => {
+  const seed = (role: string) => `tenant: {orgName: roles}
+roles:
+  Key Admins: [apiKey.create, apiKey.delete, apiKey.get, apiKey.list, apiKey.update]
+  Key Readers: [apiKey.get, apiKey.list]
+users:
+  - email: me@example.com
+    roles: [${role}]
+    apiKeys:
+      - {name: mine, value: roles-caller-key-0001, expiry: 2099-01-01T00:00:00Z}
+  - email: other@example.com
+`
+  for (const [role, admin] of [['Key Admins', true], ['Key Readers', false], ['Tenant Admin', true]] as const) {
+    it(`a caller whose only role is ${role} ${admin ? 'is' : 'is not'} an admin (roles, then the role list's permissions when the name is not a built-in one)`, async () => {
+      const emu = await startTestEmulator({}, seed(role))
+      const api = new PaletteHttpClient({host: emu.url, apiKey: new Secret('roles-caller-key-0001'), rateLimit: {ratePerSecond: 0, burst: 1}})
+      try {
+        const live = await readLiveState(api, emu.url, {declaredEmails: ['other@example.com']})
+        expect(live.callerIsAdmin).toBe(admin)
+        // info, meta, keys, users/summary, resourceLimits, the caller's roles, and the role list for a custom role.
+        expect(live.requests).toBe(role === 'Tenant Admin' ? 6 : 7)
+      } finally {
+        await api.close()
+        await emu.close()
+      }
+    })
+  }
+})
