@@ -36,9 +36,11 @@ Exit codes: 0 success (with --detailed-exitcode: no changes), 2 changes present 
 
   async run(): Promise<PlanDocument> {
     const {flags} = await this.parse(PlanCommand)
+    const phase = phaseTimer()
     const now = new Date()
     // The file first: a broken file is reported (65) before any credential or request.
     const desired = await loadDesiredStateFile(flags.file, now)
+    phase('parse')
     // The output's place is checked before the tenant is read: a plan that cannot be saved is not made.
     if (flags.out) {
       await prepareOutput(flags.out, {flag: '--out', inputs: [flags.file], overwrite: isPlanFile, hint: 'It is not a saved plan (those are replaced): remove it, or choose another file.'})
@@ -46,9 +48,11 @@ Exit codes: 0 success (with --detailed-exitcode: no changes), 2 changes present 
     const {client, host} = await connect(flags)
     try {
       checkDemoRecipient(desired, host)
-      const {plan} = await makePlan({desired, api: client, host, force: flags.force, toolVersion: this.config.version, now})
+      const {plan} = await makePlan({desired, api: client, host, force: flags.force, toolVersion: this.config.version, now, phase})
       if (flags.out) await writePlanFile(flags.out, plan)
       if (!this.jsonEnabled()) process.stdout.write(renderPlan(plan, flags.format, useColor()))
+      phase('render')
+      phase.report((line) => this.logToStderr(line))
       if (flags.out && !this.jsonEnabled()) this.logToStderr(`Saved the plan to ${flags.out}: apply it with \`palette-keys apply ${flags.out}\`.`)
       process.exitCode = planExitCode(plan, flags['detailed-exitcode'])
       return planDocument(plan)
@@ -56,6 +60,27 @@ Exit codes: 0 success (with --detailed-exitcode: no changes), 2 changes present 
       await client.close()
     }
   }
+}
+
+/**
+ * PALETTE_KEYS_PHASES=1 (the bench's): one stderr line with the time of each phase of the
+ * process, start-up (node and oclif, before the command runs) included.
+ */
+function phaseTimer(): ((name: string) => void) & {report(log: (line: string) => void): void} {
+  const on = process.env.PALETTE_KEYS_PHASES === '1'
+  const times: Array<[string, number]> = [['startup', performance.now()]]
+  let last = performance.now()
+  const mark = (name: string) => {
+    if (!on) return
+    const t = performance.now()
+    times.push([name, t - last])
+    last = t
+  }
+  return Object.assign(mark, {
+    report: (log: (line: string) => void) => {
+      if (on) log(`phases: ${times.map(([n, ms]) => `${n} ${ms.toFixed(1)} ms`).join(', ')}`)
+    },
+  })
 }
 
 /** 1 when the plan could not be made, 3 when a brake refuses it, 1 when a key is blocked, 2 for changes if asked, else 0. */

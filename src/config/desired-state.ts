@@ -117,7 +117,8 @@ export function parseDesiredState(text: string, file: string, now: Date): Desire
   const validate = desiredStateValidator()
   const problems: Diagnostic[] = validate(loaded.value) ? [] : schemaDiagnostics(loaded, validate.errors ?? [], HINTS)
   for (const p of problems) if (p.path === 'version' && p.code === 'invalid-value') p.code = 'unsupported-version'
-  problems.push(...semanticProblems(loaded, now))
+  // A loop, not push(...): a file of 100k+ problems would overflow the call stack.
+  for (const p of semanticProblems(loaded, now)) problems.push(p)
   if (problems.length > 0) throw invalidInput(file, dedupe(problems))
   const state = normalise(loaded.value as RawFile, file, text)
   state.recipientAt = state.seal.recipients.map((_, i) => locate(loaded, ['seal', 'recipients', i]))

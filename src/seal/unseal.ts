@@ -28,7 +28,7 @@ export async function unsealPaths(paths: string[], identities: string[]): Promis
   for (const p of paths) {
     const s = await stat(p).catch(() => undefined)
     if (!s) throw new PaletteKeysError(`${p} does not exist.`, {code: 'unseal-missing', exitCode: ExitCode.Usage})
-    files.push(...(s.isDirectory() ? await listSealedFiles(p) : [p]))
+    for (const f of s.isDirectory() ? await listSealedFiles(p) : [p]) files.push(f)
   }
   const byKey = new Map<string, SealedRecord[]>()
   const notForUs: string[] = []

@@ -5,6 +5,7 @@ import {resolve} from 'node:path'
 import {createInterface} from 'node:readline'
 import {fileURLToPath} from 'node:url'
 import {parseSeed} from '../../src/emulator/seed.js'
+import {fidelityFlags} from './fidelity.js'
 import {markInput, recordOutput, registerSeed} from './leaks.js'
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url))
@@ -49,7 +50,7 @@ export interface EmulatorProcess {
 export async function startEmulatorProcess(args: string[]): Promise<EmulatorProcess> {
   const seedAt = args.indexOf('--seed')
   if (seedAt >= 0) registerSeedFile(args[seedAt + 1]!)
-  const child = spawn(process.execPath, [BIN, 'emulator', '--port', '0', ...args], {cwd: ROOT, env: {...process.env, NO_COLOR: '1'}})
+  const child = spawn(process.execPath, [BIN, 'emulator', '--port', '0', ...args, ...fidelityFlags(args)], {cwd: ROOT, env: {...process.env, NO_COLOR: '1'}})
   let stderr = ''
   let stdout = ''
   child.stderr.on('data', (d) => (stderr += d))

@@ -2,6 +2,7 @@ import {request} from 'undici'
 import {parseSeed} from '../../src/emulator/seed.js'
 import {type EmulatorOptions, type RunningEmulator, startEmulator} from '../../src/emulator/server.js'
 import {EmulatorState} from '../../src/emulator/state.js'
+import {fidelityOptions} from './fidelity.js'
 import {expectResponseConforms} from './spec-check.js'
 
 export const ADMIN_KEY = 'test-admin-key-000001'
@@ -37,7 +38,7 @@ users:
 
 export async function startTestEmulator(options: Partial<EmulatorOptions> = {}, seed = TEST_SEED): Promise<RunningEmulator> {
   const state = options.state ?? EmulatorState.fromSeed(parseSeed(seed, 'test-seed.yaml'), new Date())
-  return startEmulator({rateLimit: {ratePerSecond: 0, burst: 5}, ...options, state})
+  return startEmulator({rateLimit: {ratePerSecond: 0, burst: 5}, ...fidelityOptions(options), state})
 }
 
 export interface Exchange {

@@ -1,0 +1,35 @@
+import type {EmulatorOptions, Fidelity} from '../../src/emulator/server.js'
+
+/**
+ * `npm run test:fidelity` runs the apply suites once per emulator mode: the mode comes in
+ * PALETTE_KEYS_TEST_FIDELITY as emulator flags without dashes, e.g. `create-uid=user` or
+ * `update-annotations=replace,key-limit=5`. Every emulator a suite starts (a process or in
+ * this process) then plays that reading of the spec. Unset: the emulator's defaults.
+ */
+export function fidelityFromEnv(env: NodeJS.ProcessEnv = process.env): Array<[string, string]> {
+  const raw = env.PALETTE_KEYS_TEST_FIDELITY?.trim()
+  if (!raw) return []
+  return raw.split(',').map((pair) => {
+    const [name, value] = pair.split('=').map((s) => s.trim())
+    if (!name || value === undefined || !['create-uid', 'update-annotations', 'auth-failure', 'key-limit'].includes(name)) throw new Error(`PALETTE_KEYS_TEST_FIDELITY: cannot read "${pair}"`)
+    return [name, value]
+  })
+}
+
+/** The mode as emulator process flags (added after the suite's own: a suite that sets one itself wins). */
+export function fidelityFlags(args: string[]): string[] {
+  return fidelityFromEnv().flatMap(([name, value]) => (args.includes(`--${name}`) ? [] : [`--${name}`, value]))
+}
+
+/** The mode as in-process emulator options (a suite's own options win). */
+export function fidelityOptions(options: Partial<EmulatorOptions>): Partial<EmulatorOptions> {
+  const fidelity: Partial<Fidelity> = {}
+  let keyLimit: number | undefined
+  for (const [name, value] of fidelityFromEnv()) {
+    if (name === 'create-uid') fidelity.createUid = value as Fidelity['createUid']
+    else if (name === 'update-annotations') fidelity.updateAnnotations = value as Fidelity['updateAnnotations']
+    else if (name === 'auth-failure') fidelity.authFailure = Number(value) as Fidelity['authFailure']
+    else keyLimit = Number(value)
+  }
+  return {...(keyLimit === undefined ? {} : {keyLimit}), ...options, fidelity: {...fidelity, ...options.fidelity}}
+}
