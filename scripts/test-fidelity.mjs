@@ -5,12 +5,13 @@ import {spawnSync} from 'node:child_process'
 
 const MODES = ['', 'create-uid=user', 'create-uid=absent', 'update-annotations=replace', 'update-annotations=reject', 'auth-failure=403', 'auth-failure=404', 'key-limit=5']
 const chosen = process.argv.slice(2)
-const SUITES = ['test/e2e/apply.test.ts', 'test/e2e/crash.test.ts', 'test/e2e/concurrent-apply.test.ts', 'test/e2e/hostile-tenant.test.ts', 'test/e2e/export-audit.test.ts', 'test/e2e/saved-plan-tamper.test.ts', 'test/unit/executor.test.ts']
+const SUITES = ['test/property/convergence.test.ts', 'test/e2e/apply.test.ts', 'test/e2e/crash.test.ts', 'test/e2e/concurrent-apply.test.ts', 'test/e2e/hostile-tenant.test.ts', 'test/e2e/export-audit.test.ts', 'test/e2e/saved-plan-tamper.test.ts', 'test/unit/executor.test.ts']
 const rows = []
 let failed = 0
 for (const mode of chosen.length > 0 ? chosen : MODES) {
   const started = Date.now()
-  const env = {...process.env, PALETTE_KEYS_TEST_FIDELITY: mode}
+  // The property test's model of the API plays the mode too (create uid, update annotations), over 2,000 cases.
+  const env = {...process.env, PALETTE_KEYS_TEST_FIDELITY: mode, PROPERTY_RUNS: process.env.PROPERTY_RUNS ?? '2000'}
   const vitest = spawnSync('npx', ['vitest', 'run', ...SUITES, 'test/leaks'], {env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit']})
   const faults = spawnSync('npx', ['vitest', 'run', '--config', 'vitest.reliability.config.ts'], {env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit']})
   const count = (out) => {

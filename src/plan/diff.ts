@@ -200,17 +200,22 @@ class DiffContext {
       problems.length = 0
       const over: string[] = []
       const {others, own} = lanes(this.sortedActions(), this.live.caller.uid)
-      for (const [user, lane] of [...others, [this.live.caller.uid, own] as const]) {
-        if (lane.length === 0) continue
+      // A user's count moves in their own lane, then in the caller's, which runs after every other
+      // lane (a move into or out of the caller's keys sits there). Decreases that another user's
+      // lane makes (a move away from this user) are not counted: when they land is not known.
+      const users = new Set([...others.keys(), this.live.caller.uid, ...own.flatMap((a) => (a.kind === 'create' || a.kind === 'replace' ? [a.target.userUid] : []))])
+      for (const user of users) {
+        const lane = [...(user === this.live.caller.uid ? [] : (others.get(user) ?? [])), ...own]
         const held = this.keysByUser.get(user)?.length ?? 0
+        // Palette refuses a create when the user already holds the limit: only the steps that add a key can pass it.
         let count = held
-        let peak = held
+        let peak = 0
         for (const a of lane) {
           const e = slotEffect(a, user)
-          peak = Math.max(peak, count + e.peak)
+          if (e.peak > 0) peak = Math.max(peak, count + e.peak)
           count += e.net
         }
-        if (peak <= limit.perUser || peak <= held) continue
+        if (peak <= limit.perUser) continue
         over.push(user)
         problems.push(this.keyLimitProblem(user, held, peak, lane))
       }
@@ -220,6 +225,9 @@ class DiffContext {
       for (const user of over) {
         for (const k of this.expiredRetired.get(user) ?? []) {
           freed++
+          // Its clean-up revoke (a retired key must stay revoked) gives way to the delete.
+          const revoke = this.actions.findIndex((x) => x.kind === 'revoke' && x.key.uid === k.uid)
+          if (revoke >= 0) this.actions.splice(revoke, 1)
           this.actions.push({kind: 'delete', address: `${this.usersByUid.get(user)?.email ?? user}/${k.name}`, key: this.ref(k), cleanup: true, reason: `retired by a rotation and expired: deleted now to free a slot under Palette's key limit (${limit.perUser} per user)`})
           this.findings = this.findings.filter((f) => f.uid !== k.uid)
         }
@@ -445,7 +453,7 @@ class DiffContext {
       if (!usable) continue
       const address = `${owner.email}/${k.name}`
       if (owner.active === false) {
-        this.findings.push({kind: 'owner-disabled', address, email: owner.email, name: k.name, uid: k.uid, expiresAt: k.expiry || undefined, message: `${owner.email} is disabled in Palette, but this key of theirs is active (${state})`})
+        this.findings.push({kind: 'owner-disabled', address, email: owner.email, name: k.name, uid: k.uid, expiresAt: k.expiry || undefined, message: `${owner.email} is disabled in Palette, but this key of theirs is active${k.expiry ? ` (expires ${k.expiry.slice(0, 10)})` : ''}`})
       }
       const after = policy.ownerInactiveAfterMs
       if (after !== undefined && owner.lastSignIn !== undefined && (owner.lastSignIn === '' || Date.parse(owner.lastSignIn) < this.nowMs - after)) {

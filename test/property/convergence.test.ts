@@ -2,10 +2,11 @@ import fc from 'fast-check'
 import {stringify} from 'yaml'
 import {describe, expect, it} from 'vitest'
 import {execute} from '../../src/apply/executor.js'
+import {SERVER_ANNOTATIONS} from '../../src/contract/palette.js'
 import {makePlan} from '../../src/cli/planning.js'
 import {parseDesiredState} from '../../src/config/desired-state.js'
 import type {Seed} from '../../src/emulator/seed.js'
-import {EmulatorState} from '../../src/emulator/state.js'
+import {apiKeyView, EmulatorState} from '../../src/emulator/state.js'
 import {diff} from '../../src/plan/diff.js'
 import {MANAGED_BY, MANAGED_BY_VALUE, ownershipOf, PENDING, REPLACES, RETIRED_AT, SUCCEEDS} from '../../src/plan/ownership.js'
 import type {Sealer} from '../../src/seal/seal-dir.js'
@@ -133,14 +134,17 @@ function desiredText(d: DesiredSpec): string {
   return stringify({version: 1, seal: {recipients: ['age1kdnug0g69q26qvlaysykz582z2lucrrewkjdyhwmnyucrm6f2fyqangs4c']}, policy: {adopt: d.adopt, deleteRetiredAfter: d.deleteRetiredAfter, maxChangeRatio: 1}, users})
 }
 
-export const stats = {cases: 0, applied: 0, refused: 0, invalidFile: 0, planErrors: 0, actions: 0, creates: 0, forged: 0, blocked: 0}
+export const stats = {cases: 0, applied: 0, refused: 0, invalidFile: 0, planErrors: 0, keyLimited: 0, actions: 0, creates: 0, forged: 0, blocked: 0}
 
 describe('property: plan → apply → plan converges', () => {
   it(`holds for ${RUNS} random tenants and files`, async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(liveKeyArb, {maxLength: 8}), desiredArb, async (liveSpec, desiredSpec) => {
+      fc.asyncProperty(fc.array(liveKeyArb, {maxLength: 8}), desiredArb, fc.integer({min: 2, max: 9}), async (liveSpec, desiredSpec, keyCap) => {
         stats.cases++
         const state = tenant(liveSpec as LiveSpec[])
+        // Palette's per-user key cap, small enough to bind: a plan that passes the key-limit check
+        // must never meet the cap during its apply (the check counts in apply's own order).
+        state.limits = {apiKeysPerUser: keyCap}
         const admin = state.allUsers().find((u) => u.email === ADMIN)!
         const api = new MemoryPalette(state, admin.uid, () => NOW)
         let desired
@@ -155,7 +159,8 @@ describe('property: plan → apply → plan converges', () => {
         const reversed = {...first.live, keys: [...first.live.keys].reverse()}
         expect(JSON.stringify(diff(desired, reversed, {force: true, toolVersion: 'p'}, NOW))).toBe(JSON.stringify(first.plan))
         if (first.plan.errors.length > 0) {
-          stats.planErrors++
+          if (first.plan.errors.every((e) => e.code === 'key-limit')) stats.keyLimited++
+          else stats.planErrors++
           return
         }
         if (first.plan.blocked.length > 0) stats.blocked++
@@ -191,6 +196,11 @@ describe('property: plan → apply → plan converges', () => {
         stats.applied++
         stats.actions += outcomes.length
         stats.creates += sealed.length
+        // No update loses an annotation Palette set, however the server treats the map it is sent.
+        for (const k of state.allKeys()) {
+          const shown = (apiKeyView(state, k) as {metadata: {annotations: Record<string, string>}}).metadata.annotations
+          for (const name of SERVER_ANNOTATIONS) expect(shown[name], `${k.name} lost ${name}`).toBeDefined()
+        }
 
         // Every key this apply created was sealed once and is no longer marked pending.
         expect(new Set(sealed).size).toBe(sealed.length)

@@ -2,15 +2,20 @@ import {EmulatorState, apiKeyView, fullName, roleUid, userSummaryView} from '../
 import {PaletteApiError} from '../../src/palette/errors.js'
 import type {CreatedApiKey, PaletteApi} from '../../src/palette/port.js'
 import type {ApiKey, ApiKeyEntity, ApiKeyUpdate, Role, TenantResourceLimits, UserInfo, UserMeta, UserRoles, UserSummary} from '../../src/palette/types.js'
+import {hasServerAnnotation} from '../../src/contract/palette.js'
 import {Secret} from '../../src/util/secret.js'
+import {fidelityFromEnv} from './fidelity.js'
 
 /**
  * The Palette API as an in-memory model: the emulator's state behind the PaletteApi port,
  * without HTTP, for property tests that run thousands of plans and applies. The caller is
- * a tenant admin. Responses have the shapes the emulator (and the spec) give.
+ * a tenant admin. Responses have the shapes the emulator (and the spec) give, and a create
+ * over the state's key limit is refused as the emulator refuses it.
  */
 export class MemoryPalette implements PaletteApi {
   readonly calls: string[] = []
+  /** The emulator mode of `npm run test:fidelity` (create uid, update annotations), as the emulator plays it. */
+  private readonly mode = new Map(fidelityFromEnv())
 
   constructor(
     readonly state: EmulatorState,
@@ -34,17 +39,28 @@ export class MemoryPalette implements PaletteApi {
 
   async createApiKey(entity: ApiKeyEntity): Promise<CreatedApiKey> {
     this.calls.push('create')
+    const cap = this.state.limits.apiKeysPerUser
+    if (cap > 0 && this.state.keyCount(entity.spec.userUid) >= cap) {
+      throw new PaletteApiError({method: 'POST', path: '/v1/apiKeys', status: 400, paletteCode: 'ResourceLimitExceeded', paletteMessage: 'key limit', ambiguous: false, attempts: 1})
+    }
     const {record, value} = this.state.createKey(
       {name: entity.metadata.name, userUid: entity.spec.userUid, expiry: entity.spec.expiry, annotations: {...entity.metadata.annotations}, labels: {}},
       this.now(),
     )
+    const uid = this.mode.get('create-uid')
+    if (uid === 'user') return {uid: entity.spec.userUid, apiKey: new Secret(value)}
+    if (uid === 'absent') return {apiKey: new Secret(value)}
     return {uid: record.uid, apiKey: new Secret(value)}
   }
 
   async updateApiKey(uid: string, update: ApiKeyUpdate): Promise<void> {
     this.calls.push('update')
     if (!this.state.key(uid)) this.missing('PUT', uid)
-    this.state.updateKey(uid, {name: update.metadata.name, annotations: update.metadata.annotations, expiry: update.spec.expiry}, this.now())
+    const mode = this.mode.get('update-annotations')
+    if (mode === 'reject' && update.metadata.annotations && hasServerAnnotation(update.metadata.annotations)) {
+      throw new PaletteApiError({method: 'PUT', path: `/v1/apiKeys/${uid}`, status: 400, paletteCode: 'BadRequest', paletteMessage: 'server annotation', ambiguous: false, attempts: 1})
+    }
+    this.state.updateKey(uid, {name: update.metadata.name, annotations: update.metadata.annotations, expiry: update.spec.expiry, exact: mode === 'replace'}, this.now())
   }
 
   async setApiKeyActive(uid: string, isActive: boolean): Promise<void> {

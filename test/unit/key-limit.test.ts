@@ -74,6 +74,21 @@ describe('the per-user key cap (issue 12.2)', () => {
     expect(plan.live.keyLimit).toEqual(state.keyLimit)
   })
 
+  it('a move out of the caller\'s keys counts toward the new owner\'s cap (it runs in the caller\'s lane, after the others)', () => {
+    const live = [liveKey({user: 'admin', name: 'a', managed: false})]
+    const file = 'users:\n  bob@example.com:\n    keys:\n      a: {movedFrom: admin@example.com}\n      c: {}\n      d: {}\n'
+    expect(planOf(file, live, {keyLimit: 3}).errors).toEqual([])
+    const refused = planOf(file, live, {keyLimit: 2})
+    expect(refused.errors.map((e) => e.code)).toEqual(['key-limit'])
+    expect(refused.errors[0]!.message).toContain('bob@example.com would hold 3 API keys')
+  })
+
+  it('a user over the cap already (the limit was lowered) may not add a key even while deleting one', () => {
+    const live = aliceKeys(3)
+    const plan = planOf(declared(['k0', 'k1', 'new']), live, {keyLimit: 2})
+    expect(plan.errors.map((e) => e.code)).toEqual(['key-limit'])
+  })
+
   it('a user already over the cap whose plan adds nothing is not refused', () => {
     const live = aliceKeys(25)
     expect(planOf(declared(live.map((k) => k.name)), live).errors).toEqual([])
