@@ -280,8 +280,9 @@ class Executor {
     }
     const suspicious = answer === undefined || this.liveByUid.has(answer) || this.created.has(answer) || answer === target.userUid || this.notKeys.has(answer)
     if (!suspicious) {
+      // A 404, or any failure of this one read (a 500, say), sends us to the nonce lookup; a refused credential stops.
       const got = await this.o.api.getApiKey(answer).catch((error: unknown) => {
-        if (error instanceof PaletteApiError && error.status === 404 && !error.credentialRefused) return undefined
+        if (error instanceof PaletteApiError && !error.credentialRefused) return undefined
         throw error
       })
       if (ours(got) && got.metadata.uid === answer) return {uid: answer, annotations: got.metadata.annotations}

@@ -14,7 +14,7 @@ import {renderPlan} from '../render/render.js'
 export default class PlanCommand extends BaseCommand {
   static override summary = 'Show what apply would change: the desired-state file against the live Palette tenant.'
 
-  static override description = `Reads the file, then the live tenant in a constant number of requests (who am I, all users, all keys), and prints a deterministic plan. It never changes anything.
+  static override description = `Reads the file, then the live tenant in a constant number of requests (who am I, all users, all keys, the users' status, the tenant's key limit), and prints a deterministic plan. It never changes anything.
 Exit codes: 0 success (with --detailed-exitcode: no changes), 2 changes present (with --detailed-exitcode), 3 refused by a safety brake, 1 error (unknown users, ambiguous keys, API failure), 65 invalid file.`
 
   static override examples = [

@@ -152,7 +152,8 @@ async function callerManagesEveryKey(api: PaletteApi, callerUid: string): Promis
 
 /**
  * The tenant's API key cap (kind apiKey). Reading it may be refused (a non-admin caller, an
- * older Palette): then the documented default of 20 is assumed, and the plan says so.
+ * older Palette): then the documented default of 20 is assumed, and the plan says so. A 5xx
+ * is not a refusal: assuming 20 there could plan past a lower cap.
  */
 async function readKeyLimit(api: PaletteApi, tenantUid: string): Promise<KeyLimit> {
   const assumed = (why: string): KeyLimit => ({perUser: DEFAULT_API_KEYS_PER_USER, source: 'assumed', note: `${why}; Palette's documented default of ${DEFAULT_API_KEYS_PER_USER} is assumed`})
@@ -164,7 +165,8 @@ async function readKeyLimit(api: PaletteApi, tenantUid: string): Promise<KeyLimi
     if (typeof entry.limit !== 'number' || !Number.isInteger(entry.limit) || entry.limit < 1) return assumed('the tenant\'s apiKey limit is not a positive whole number')
     return {perUser: entry.limit, source: 'tenant'}
   } catch (error) {
-    if (!refused(error)) throw error
+    // Refused (4xx: not allowed, not there): the default. A server error is no answer at all: the plan stops, as for the other reads.
+    if (!refused(error) || error.status! >= 500) throw error
     return assumed(`GET /v1/tenants/{uid}/resourceLimits was answered ${error.status}${error.paletteCode ? ` ${error.paletteCode}` : ''}`)
   }
 }

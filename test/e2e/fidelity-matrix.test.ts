@@ -200,3 +200,36 @@ users:
     expect(await expectSealedValuesWork(emu, join(dir, 'sealed'), 'fidelity-keyadmin-0001')).toBe(1)
   })
 })
+
+describe('the key cap through the CLI', () => {
+  let emu: EmulatorProcess
+  let dir: string
+  beforeAll(async () => {
+    emu = await startEmulatorProcess(['--seed', 'examples/tenant.yaml', '--rate-limit', '0', '--key-limit', '3'])
+    dir = await mkdtemp(join(work, 'cap-'))
+  })
+  afterAll(async () => {
+    await emu.stop()
+  })
+
+  it('a plan past the tenant\'s cap is refused by plan and apply (exit 1, key-limit, zero mutations); one that fits applies', async () => {
+    const env = {PALETTE_HOST: emu.url, PALETTE_API_KEY: ADMIN}
+    const file = join(dir, 'keys.yaml')
+    const keys = (n: number) => Array.from({length: n}, (_, i) => `      k${i}: {}\n`).join('')
+    await writeFile(file, `version: 1\nseal:\n  recipients: [${recipient}]\nusers:\n  bob@example.com:\n    keys:\n${keys(4)}`)
+    const before = JSON.stringify((await get(emu, '/v1/apiKeys')).body)
+    const plan = await runCli(['plan', '-f', file, '--json', '--rate-limit', '0'], {env})
+    expect(plan.code).toBe(1)
+    const doc = JSON.parse(plan.stdout)
+    expect(doc.live.keyLimit).toEqual({perUser: 3, source: 'tenant'})
+    expect(doc.errors.map((e: {code: string}) => e.code)).toEqual(['key-limit'])
+    expect(doc.errors[0].message).toContain('bob@example.com would hold 4 API keys')
+    const apply = await runCli(['apply', '-f', file, '--auto-approve', '--rate-limit', '0'], {env})
+    expect(apply.code).toBe(1)
+    expect(apply.stderr + apply.stdout).toContain('key-limit')
+    expect(JSON.stringify((await get(emu, '/v1/apiKeys')).body)).toBe(before)
+    await writeFile(file, `version: 1\nseal:\n  recipients: [${recipient}]\nusers:\n  bob@example.com:\n    keys:\n${keys(3)}`)
+    expect((await runCli(['apply', '-f', file, '--auto-approve', '--rate-limit', '0'], {env})).code).toBe(0)
+    expect(await expectSealedValuesWork(emu, join(dir, 'sealed'))).toBe(3)
+  })
+})

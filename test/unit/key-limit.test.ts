@@ -1,7 +1,15 @@
 import {describe, expect, it} from 'vitest'
 import {lanes} from '../../src/plan/order.js'
 import {RETIRED_AT} from '../../src/plan/ownership.js'
+import {parseSeed} from '../../src/emulator/seed.js'
+import {EmulatorState} from '../../src/emulator/state.js'
+import {readLiveState} from '../../src/live/snapshot.js'
+import {PaletteApiError} from '../../src/palette/errors.js'
+import {PaletteHttpClient} from '../../src/palette/http-client.js'
 import {diff} from '../../src/plan/diff.js'
+import {Secret} from '../../src/util/secret.js'
+import {ALICE_KEY, startTestEmulator, TEST_SEED} from '../support/emulator.js'
+import {MemoryPalette} from '../support/memory-api.js'
 import {actionLines, DAY, desired, liveKey, liveState, NOW, planOf, USERS} from '../support/plan-fixtures.js'
 
 /** n managed keys of alice named k0.. (declared or not, as the test says). */
@@ -92,5 +100,48 @@ describe('the per-user key cap (issue 12.2)', () => {
   it('a user already over the cap whose plan adds nothing is not refused', () => {
     const live = aliceKeys(25)
     expect(planOf(declared(live.map((k) => k.name)), live).errors).toEqual([])
+  })
+})
+
+describe('reading the cap (GET /v1/tenants/{uid}/resourceLimits)', () => {
+  const read = async (answer: () => Promise<unknown>) => {
+    const state = EmulatorState.fromSeed(parseSeed(TEST_SEED, 'seed.yaml'), NOW)
+    const admin = state.allUsers().find((u) => u.email === 'admin@example.com')!
+    const api = new MemoryPalette(state, admin.uid, () => NOW)
+    api.getResourceLimits = answer as MemoryPalette['getResourceLimits']
+    return readLiveState(api, 'mem', {declaredEmails: []})
+  }
+  const refusal = (status: number) => () => Promise.reject(new PaletteApiError({method: 'GET', path: '/v1/tenants/x/resourceLimits', status, paletteCode: 'X', ambiguous: false, attempts: 1}))
+
+  it('takes the tenant\'s apiKey limit', async () => {
+    expect((await read(async () => ({resources: [{kind: 'user', limit: 300}, {kind: 'apiKey', limit: 7}]}))).keyLimit).toEqual({perUser: 7, source: 'tenant'})
+  })
+
+  it('assumes the documented 20, and says why, when the read is refused or the answer names no usable limit', async () => {
+    for (const answer of [refusal(403), refusal(404), async () => ({resources: []}), async () => ({resources: [{kind: 'apiKey', limit: 0}]}), async () => ({resources: 'no'}), async () => null]) {
+      const limit = (await read(answer)).keyLimit
+      expect(limit.perUser).toBe(20)
+      expect(limit.source).toBe('assumed')
+      expect(limit.note).toMatch(/documented default of 20 is assumed/)
+    }
+  })
+
+  it('stops on a server error (assuming 20 there could plan past a lower cap) and on a refused credential', async () => {
+    await expect(read(refusal(500))).rejects.toMatchObject({status: 500})
+    await expect(read(() => Promise.reject(new PaletteApiError({method: 'GET', path: '/v1/users/info', status: 401, ambiguous: false, attempts: 1})))).rejects.toMatchObject({credentialRefused: true})
+  })
+
+  it('a non-admin caller is refused the read by the emulator: 20 is assumed', async () => {
+    const emu = await startTestEmulator()
+    const api = new PaletteHttpClient({host: emu.url, apiKey: new Secret(ALICE_KEY), rateLimit: {ratePerSecond: 0, burst: 1}})
+    try {
+      const live = await readLiveState(api, emu.url, {declaredEmails: ['alice@example.com']})
+      expect(live.keyLimit).toMatchObject({perUser: 20, source: 'assumed'})
+      expect(live.keyLimit.note).toContain('403')
+      expect(live.userStatusNote).toContain('403')
+    } finally {
+      await api.close()
+      await emu.close()
+    }
   })
 })
