@@ -128,8 +128,23 @@ class Executor {
     try {
       return {outcome: {...base, status: 'done', ...(await this.perform(a))}, confined: true}
     } catch (error) {
+      if (await this.credentialRefused(error)) {
+        return {outcome: {...base, status: 'failed', error: `${(error as Error).message}; the API key was refused (GET /v1/users/info failed too), so no further action is started`}, confined: false}
+      }
       return {outcome: {...base, status: 'failed', error: (error as Error).message}, confined: confinedToItsKey(error)}
     }
+  }
+
+  /**
+   * A 404 on a key may be "no such key", or a server answering a refused credential with 404:
+   * one GET /v1/users/info (which any valid key may call) tells them apart.
+   */
+  private async credentialRefused(error: unknown): Promise<boolean> {
+    if (!(error instanceof PaletteApiError) || error.status !== 404 || error.credentialRefused) return false
+    return this.o.api.whoAmI().then(
+      () => false,
+      (probe: unknown) => probe instanceof PaletteApiError && probe.credentialRefused,
+    )
   }
 
   private async perform(a: Action): Promise<Partial<ActionOutcome>> {

@@ -203,6 +203,24 @@ describe('execute', () => {
     expect(left[0]).toContain(`--${emu.state.allKeys().find((k) => k.name === 'a')!.uid}.age`)
   })
 
+  it('a 404 on a key while the credential is refused (a server answering refusals with 404) stops the run, with the credential named', async () => {
+    const {plan, live} = await planFor('users:\n  bob@example.com:\n    keys:\n      a: {}\n      b: {}\n      c: {}\n')
+    let revoked = false
+    const api404: PaletteApi = Object.create(api)
+    const notFound = (path: string, method = 'GET') => new PaletteApiError({method, path, status: 404, paletteCode: 'ResourceNotFound', ambiguous: false, attempts: 1})
+    api404.createApiKey = async (entity) => {
+      if (revoked) throw notFound('/v1/apiKeys', 'POST')
+      const created = await api.createApiKey(entity)
+      revoked = true // the key is revoked just after the first create: every later request is answered 404
+      return created
+    }
+    api404.getApiKey = async (uid) => (revoked && emu.state.key(uid)?.name !== 'a' ? Promise.reject(notFound(`/v1/apiKeys/${uid}`)) : api.getApiKey(uid))
+    api404.whoAmI = async () => Promise.reject(notFound('/v1/users/info'))
+    const outcomes = await execute(plan.actions, {api: api404, sealer: new SealDir(join(dir, 'sealed'), [id.recipient]), live, parallelism: 1})
+    expect(outcomes.map((o) => o.status)).toEqual(['done', 'failed', 'not-started'])
+    expect(outcomes[1]!.error).toContain('the API key was refused')
+  })
+
   for (const [reading, answer] of [
     ['the owner\'s uid ("User uid")', (_key: string, owner: string) => owner],
     ['no uid', () => undefined],
