@@ -10,6 +10,7 @@ import {haveAgeCli} from '../support/age-cli.js'
 import {type CliResult, type EmulatorProcess, ROOT as ROOT_DIR, runCli, startEmulatorProcess} from '../support/cli.js'
 import {demoRecipient} from '../support/demo.js'
 import {recordAndRemove, recordOutput} from '../support/leaks.js'
+import {refusedKeyStatus} from '../support/fidelity.js'
 
 const ADMIN = 'demo-admin-key-0001'
 const IDENTITY = 'examples/demo-identity.txt'
@@ -130,7 +131,7 @@ describe('apply, each action kind, then plan shows no changes (real CLI and emul
     // carol's old key is gone, and the renamed laptop is revoked.
     const list = (await api(emu, 'GET', '/v1/apiKeys')).body.items as Array<{metadata: {name: string}; status: {isActive: boolean}}>
     expect(list.find((k) => k.metadata.name === 'laptop-2024')!.status.isActive).toBe(false)
-    expect((await api(emu, 'GET', '/v1/users/info', 'demo-carol-key-0001')).status).toBe(401)
+    expect((await api(emu, 'GET', '/v1/users/info', 'demo-carol-key-0001')).status).toBe(refusedKeyStatus())
   })
 
   it('reactivate and update a description (--json result valid against its schema)', async () => {
@@ -158,7 +159,7 @@ describe('apply, each action kind, then plan shows no changes (real CLI and emul
     const before = await expectValuesAuthenticate(emu, join(work, 'sealed'))
     const ciValue = before['alice@example.com']!['ci-deploy']!.apiKey
     await applyAndConverge(desired(step3), [/- {3}delete {6}alice@example\.com\/ci-deploy {2}done \(1 sealed file of it removed\)/, /\+ {3}create {6}alice@example\.com\/rotor {2}done/])
-    expect((await api(emu, 'GET', '/v1/users/info', ciValue)).status).toBe(401)
+    expect((await api(emu, 'GET', '/v1/users/info', ciValue)).status).toBe(refusedKeyStatus())
     const after = await expectValuesAuthenticate(emu, join(work, 'sealed'))
     expect(after['alice@example.com']!['ci-deploy']).toBeUndefined()
   })
@@ -168,7 +169,7 @@ describe('apply, each action kind, then plan shows no changes (real CLI and emul
     await applyAndConverge(desired(step3.replace('rotor: {expiresIn: 30d}', 'rotor: {expiresIn: 90d, rotateBefore: 60d}')), [/\+\/- rotate {6}alice@example\.com\/rotor {2}done, sealed to .*predecessor \w+ revoked/])
     const fresh = (await expectValuesAuthenticate(emu, join(work, 'sealed')))['alice@example.com']!.rotor!
     expect(fresh.uid).not.toBe(old.uid)
-    expect((await api(emu, 'GET', '/v1/users/info', old.apiKey)).status).toBe(401)
+    expect((await api(emu, 'GET', '/v1/users/info', old.apiKey)).status).toBe(refusedKeyStatus())
     const plan = await cli(['plan', '-f', keys], env)
     expect(plan.stdout).toMatch(/retired {5}alice@example\.com\/rotor/)
   })

@@ -3,6 +3,8 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {request} from 'undici'
 import {afterAll, beforeAll, beforeEach, describe, expect, it} from 'vitest'
+// An edit by hand sends only the annotations a person would (a server may refuse Palette's own: test:fidelity).
+import {clientAnnotations} from '../../src/contract/palette.js'
 import {schemaValidator} from '../../src/util/ajv.js'
 import {type CliResult, type EmulatorProcess, runCli, startEmulatorProcess} from '../support/cli.js'
 import {demoRecipient} from '../support/demo.js'
@@ -161,7 +163,7 @@ users:
 
   it('drift: a description changed by hand', async () => {
     const b = await keyByName(emu, 'b')
-    await api(emu, 'PUT', `/v1/apiKeys/${b.metadata.uid}`, {metadata: {name: 'b', annotations: {...b.metadata.annotations, description: 'edited'}}, spec: {expiry: b.spec.expiry}})
+    await api(emu, 'PUT', `/v1/apiKeys/${b.metadata.uid}`, {metadata: {name: 'b', annotations: {...clientAnnotations(b.metadata.annotations), description: 'edited'}}, spec: {expiry: b.spec.expiry}})
     const r = await auditFinds('drift')
     expect(JSON.parse(r.stdout).diff).toMatch(/^\+\s+description: edited$/m)
   })
@@ -195,7 +197,7 @@ users:
 
   it('expiring: a key expiring within --expiring-within', async () => {
     const b = await keyByName(emu, 'b')
-    await api(emu, 'PUT', `/v1/apiKeys/${b.metadata.uid}`, {metadata: {name: 'b', annotations: b.metadata.annotations}, spec: {expiry: new Date(Date.now() + 3 * 86_400_000).toISOString()}})
+    await api(emu, 'PUT', `/v1/apiKeys/${b.metadata.uid}`, {metadata: {name: 'b', annotations: clientAnnotations(b.metadata.annotations)}, spec: {expiry: new Date(Date.now() + 3 * 86_400_000).toISOString()}})
     const r = await auditFinds('expiring', ['--expiring-within', '7d'])
     expect(JSON.parse(r.stdout).expiringWithin).toBe('7d')
   })

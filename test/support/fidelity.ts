@@ -33,3 +33,9 @@ export function fidelityOptions(options: Partial<EmulatorOptions>): Partial<Emul
   }
   return {...(keyLimit === undefined ? {} : {keyLimit}), ...options, fidelity: {...fidelity, ...options.fidelity}}
 }
+
+/** The status the emulator answers a refused key with in this mode (401 unless `auth-failure` says otherwise). */
+export function refusedKeyStatus(): number {
+  const mode = fidelityFromEnv().find(([name]) => name === 'auth-failure')
+  return mode ? Number(mode[1]) : 401
+}
