@@ -330,12 +330,29 @@ class Executor {
     await this.mutate(() =>
       this.o.api.deleteApiKey(uid).catch(async (error: unknown) => {
         if (!(error instanceof PaletteApiError && error.status === 404 && !error.credentialRefused)) throw error
-        const still = (await this.o.api.listApiKeys()).some((k) => k.metadata?.uid === uid)
+        const still = (await this.listConfirming()).some((k) => k.metadata?.uid === uid)
         if (still) throw new StillListed(`DELETE of key ${uid} was answered 404, but the key is still listed; its sealed files were kept`)
       }),
     )
     const removed = await this.o.sealer.removeFor(uid)
     return removed.length > 0 ? `${removed.length} sealed file${removed.length === 1 ? '' : 's'} of it removed` : undefined
+  }
+
+  /**
+   * The key list that confirms a 404 DELETE. The key may well be gone already (an earlier
+   * attempt went through): if this list failed, its sealed files would outlive it, so a server
+   * error or a lost answer is tried twice more (a refused credential is not).
+   */
+  private async listConfirming(): Promise<ApiKey[]> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.o.api.listApiKeys()
+      } catch (error) {
+        const transient = error instanceof PaletteApiError && !error.credentialRefused && (error.status === undefined || error.status >= 500)
+        if (!transient || attempt >= 3) throw error
+        await this.sleep(500 * attempt)
+      }
+    }
   }
 
   private async mutate<T>(f: () => Promise<T>): Promise<T> {

@@ -221,6 +221,24 @@ describe('execute', () => {
     expect(outcomes[1]!.error).toContain('the API key was refused')
   })
 
+  it('a DELETE answered 404 whose confirming list fails once with a 500 is confirmed by the next list: no sealed file outlives its key', async () => {
+    const sealDir = new SealDir(join(dir, 'sealed'), [id.recipient])
+    const made = await planFor('users:\n  bob@example.com:\n    keys:\n      a: {}\n')
+    await execute(made.plan.actions, {api, sealer: sealDir, live: made.live, parallelism: 1})
+    const flaky: PaletteApi = Object.create(api)
+    let lists = 0
+    flaky.deleteApiKey = async (uid) => {
+      await api.deleteApiKey(uid) // the first attempt went through; its answer was lost, and the retry found nothing
+      throw new PaletteApiError({method: 'DELETE', path: `/v1/apiKeys/${uid}`, status: 404, paletteCode: 'ResourceNotFound', ambiguous: false, attempts: 2})
+    }
+    flaky.listApiKeys = async () => (++lists === 1 ? Promise.reject(new PaletteApiError({method: 'GET', path: '/v1/apiKeys', status: 500, paletteCode: 'InternalError', ambiguous: false, attempts: 1})) : api.listApiKeys())
+    const gone = await planFor('users:\n  bob@example.com:\n    keys: {}\n')
+    const outcomes = await execute(gone.plan.actions, {api: flaky, sealer: sealDir, live: gone.live, parallelism: 1, sleep: async () => undefined})
+    expect(outcomes.map((o) => o.status)).toEqual(['done'])
+    expect(lists).toBe(2)
+    expect(await listSealedFiles(join(dir, 'sealed'))).toEqual([])
+  })
+
   for (const [reading, answer] of [
     ['the owner\'s uid ("User uid")', (_key: string, owner: string) => owner],
     ['no uid', () => undefined],
