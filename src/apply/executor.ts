@@ -140,7 +140,7 @@ class Executor {
    * one GET /v1/users/info (which any valid key may call) tells them apart.
    */
   private async credentialRefused(error: unknown): Promise<boolean> {
-    if (!(error instanceof PaletteApiError) || error.status !== 404 || error.credentialRefused) return false
+    if (!notFound(error)) return false
     return this.o.api.whoAmI().then(
       () => false,
       (probe: unknown) => probe instanceof PaletteApiError && probe.credentialRefused,
@@ -329,7 +329,7 @@ class Executor {
   private async delete(uid: string): Promise<string | undefined> {
     await this.mutate(() =>
       this.o.api.deleteApiKey(uid).catch(async (error: unknown) => {
-        if (!(error instanceof PaletteApiError && error.status === 404 && !error.credentialRefused)) throw error
+        if (!notFound(error)) throw error
         const still = (await this.listConfirming()).some((k) => k.metadata?.uid === uid)
         if (still) throw new StillListed(`DELETE of key ${uid} was answered 404, but the key is still listed; its sealed files were kept`)
       }),
@@ -367,8 +367,13 @@ class Executor {
   }
 }
 
+/** A 404 that is not a refused credential: "no such key", or what a server answers a refused key with on a key's path. */
+function notFound(error: unknown): error is PaletteApiError {
+  return error instanceof PaletteApiError && error.status === 404 && !error.credentialRefused
+}
+
 function ignoreNotFound(error: unknown): void {
-  if (!(error instanceof PaletteApiError && error.status === 404 && !error.credentialRefused)) throw error
+  if (!notFound(error)) throw error
 }
 
 /**

@@ -105,3 +105,18 @@ users:
     })
   }
 })
+
+describe('an owner uid from Palette is shown inertly (it is server text)', () => {
+  it('a removed owner\'s uid holding terminal escapes and Markdown reaches neither raw', async () => {
+    const {renderText} = await import('../../src/render/text.js')
+    const {renderMarkdown} = await import('../../src/render/markdown.js')
+    const hostile = '\u001b[2J\u001b]8;;http://evil\u0007x|<b>'
+    const k = {...liveKey({user: 'bob', name: 'left', managed: false}), userUid: hostile}
+    const live = {...liveState([k, liveKey({user: 'alice', name: 'laptop'})])}
+    const p = diff(desired(FILE), live, {force: false, toolVersion: 'test'}, NOW)
+    expect(p.findings.map((f) => f.kind)).toContain('orphaned-owner')
+    const text = renderText(p, {color: false})
+    expect(text).not.toMatch(/[\u001b\u0007]/)
+    expect(renderMarkdown(p).join('\n')).not.toContain('<b>')
+  })
+})
