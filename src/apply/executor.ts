@@ -1,6 +1,7 @@
 import {randomBytes} from 'node:crypto'
 import {setTimeout as delay} from 'node:timers/promises'
 import type {LiveKey, LiveState} from '../live/snapshot.js'
+import {isPaletteUid} from '../contract/palette.js'
 import {PaletteApiError} from '../palette/errors.js'
 import type {CreatedApiKey, PaletteApi} from '../palette/port.js'
 import type {ApiKey} from '../palette/types.js'
@@ -8,7 +9,7 @@ import {type Action, type ActionKind, assertNever, type NewKey} from '../plan/mo
 import {lanes} from '../plan/order.js'
 import {MANAGED_BY, MANAGED_BY_VALUE, PENDING, REPLACES, RETIRED_AT, SUCCEEDS} from '../plan/ownership.js'
 import type {Sealer} from '../seal/seal-dir.js'
-import {registerSecret} from '../util/scrub.js'
+import {registerSecret, scrub} from '../util/scrub.js'
 import {KeyUpdater} from './key-update.js'
 import {SealGate} from './seal-gate.js'
 
@@ -293,7 +294,7 @@ class Executor {
       const owner = k?.spec?.user?.uid ?? k?.metadata?.annotations?.ownerUid
       return k?.metadata?.annotations?.[PENDING] === nonce && typeof k.metadata.uid === 'string' && k.metadata.name === target.name && (owner === undefined || owner === target.userUid)
     }
-    const suspicious = answer === undefined || this.liveByUid.has(answer) || this.created.has(answer) || answer === target.userUid || this.notKeys.has(answer)
+    const suspicious = !usableUid(answer) || this.liveByUid.has(answer) || this.created.has(answer) || answer === target.userUid || this.notKeys.has(answer)
     if (!suspicious) {
       // A 404, or any failure of this one read (a 500, say), sends us to the nonce lookup; a refused credential stops.
       const got = await this.o.api.getApiKey(answer).catch((error: unknown) => {
@@ -303,6 +304,10 @@ class Executor {
       if (ours(got) && got.metadata.uid === answer) return {uid: answer, annotations: got.metadata.annotations}
     }
     const carriers = (await this.o.api.listApiKeys()).filter((k) => k.metadata?.annotations?.[PENDING] === nonce && typeof k.metadata.uid === 'string')
+    if (carriers.some((c) => !usableUid(c.metadata!.uid))) {
+      // Not a uid: nothing may be sent, written or shown under it (it could be anything, a secret even).
+      throw new UntrustedAnswer(`Palette's answers name the key just created for ${target.email}/${target.name} with a uid that is not a Palette uid (24 lowercase hex characters) or is a secret; nothing was sent, sealed or marked under it, and it carries this run's pending mark, so the next plan replaces it`)
+    }
     const fresh = carriers.filter((c) => !this.liveByUid.has(c.metadata!.uid!) && !this.created.has(c.metadata!.uid!))
     const only = fresh[0]
     if (fresh.length === 1 && carriers.length === 1 && ours(only)) return {uid: only.metadata.uid, annotations: only.metadata.annotations}
@@ -317,7 +322,7 @@ class Executor {
   private async removeGhost(nonce: string): Promise<void> {
     const keys = await this.o.api.listApiKeys()
     for (const k of keys) {
-      if (k.metadata?.annotations?.[PENDING] === nonce && k.metadata.uid) await this.o.api.deleteApiKey(k.metadata.uid).catch(ignoreNotFound)
+      if (k.metadata?.annotations?.[PENDING] === nonce && usableUid(k.metadata.uid)) await this.o.api.deleteApiKey(k.metadata.uid).catch(ignoreNotFound)
     }
   }
 
@@ -365,6 +370,15 @@ class Executor {
     if (!k) throw new Error(`key ${uid} is no longer in Palette; plan again`)
     return k
   }
+}
+
+/**
+ * A uid from an answer that may be used in a path, a file name or output: Palette's shape
+ * (contract/palette.ts), and none of the secrets this process knows (a server could name a
+ * key with the caller's API key, and sealed files' names are committed to git).
+ */
+function usableUid(uid: unknown): uid is string {
+  return isPaletteUid(uid) && scrub(uid) === uid
 }
 
 /** A 404 that is not a refused credential: "no such key", or what a server answers a refused key with on a key's path. */

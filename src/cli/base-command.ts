@@ -3,6 +3,7 @@ import {formatDiagnostic, PaletteKeysError} from '../util/errors.js'
 import {inertLines} from '../render/inert.js'
 import {scrub, scrubStandardStreams} from '../util/scrub.js'
 import {ExitCode} from '../util/exit-codes.js'
+import {registerEnvironmentSecrets} from '../palette/connection.js'
 
 /** The JSON shape of a failure under --json. */
 export interface ErrorResult {
@@ -16,6 +17,8 @@ export interface ErrorResult {
 export abstract class BaseCommand extends Command {
   override async init(): Promise<void> {
     scrubStandardStreams()
+    // Before the flags are parsed: a usage error quotes argv, which may hold the key.
+    registerEnvironmentSecrets()
     await super.init()
   }
 

@@ -59,6 +59,21 @@ export function resourceLimitsPath(tenantUid: string): string {
   return `/v1/tenants/${encodeURIComponent(tenantUid)}/resourceLimits`
 }
 
+/**
+ * The shape of every Palette uid: 24 lowercase hex characters (a MongoDB ObjectId). Sources:
+ * NOTES.md, the real list sample in librarium delete-api-key.md (`66e844c44bab2337f20c7471`),
+ * and the docs' samples of users, tenants and roles. A uid from a server's answer is data: it
+ * becomes a request path, a sealed file's name and plan output, so nothing is done under one
+ * that does not have this shape (a server answering with the caller's API key as a uid would
+ * otherwise get it written into a file name that CI commits to git).
+ */
+export const PALETTE_UID_PATTERN = '^[0-9a-f]{24}$'
+const PALETTE_UID = new RegExp(PALETTE_UID_PATTERN)
+
+export function isPaletteUid(value: unknown): value is string {
+  return typeof value === 'string' && PALETTE_UID.test(value)
+}
+
 /** Palette's "unset" timestamp (NOTES.md, real list sample). */
 export const ZERO_TIME = '0001-01-01T00:00:00.000Z'
 

@@ -1,5 +1,7 @@
 import type {Hook} from '@oclif/core'
 import {ExitCode} from '../util/exit-codes.js'
+import {registerEnvironmentSecrets} from '../palette/connection.js'
+import {scrubStandardStreams} from '../util/scrub.js'
 
 /**
  * An unknown command, or an extra argument (oclif reads `validate extra` as the command
@@ -7,6 +9,9 @@ import {ExitCode} from '../util/exit-codes.js'
  * schemas/error.schema.json instead of oclif's plain "command not found".
  */
 const hook: Hook<'command_not_found'> = async function (opts) {
+  // The "command" may be a pasted key: what is printed below quotes it.
+  scrubStandardStreams()
+  registerEnvironmentSecrets()
   const parts = opts.id.split(':')
   const known = opts.config.findCommand(parts[0]!) ? parts[0] : undefined
   const message = known ? `${known} takes no argument "${parts.slice(1).join(' ')}"` : `Unknown command "${parts.join(' ')}"`

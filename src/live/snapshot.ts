@@ -1,5 +1,5 @@
 import type {PaletteApi} from '../palette/port.js'
-import {ADMIN_ROLES, API_KEY_LIMIT_KIND, DEFAULT_API_KEYS_PER_USER, grantsKeyAdmin, ZERO_TIME} from '../contract/palette.js'
+import {ADMIN_ROLES, API_KEY_LIMIT_KIND, DEFAULT_API_KEYS_PER_USER, grantsKeyAdmin, isPaletteUid, ZERO_TIME} from '../contract/palette.js'
 import {PaletteApiError} from '../palette/errors.js'
 import type {ApiKey, UserInfo, UserMeta} from '../palette/types.js'
 import {ExitCode} from '../util/exit-codes.js'
@@ -238,6 +238,7 @@ function checkAnswers(answers: {info?: UserInfo; users?: UserMeta[]; keys: ApiKe
       else keyUids.set(uid, i)
       const owner = k.spec?.user?.uid || k.metadata?.annotations?.ownerUid
       if (!owner) problems.push(`${SOURCES.keys}[${i}]: no owner (neither spec.user.uid nor the ownerUid annotation)`)
+      else if (!isPaletteUid(owner)) problems.push(`${SOURCES.keys}[${i}]: its owner (the ownerUid annotation) is not a Palette uid`)
     })
     const userUids = new Map<string, number>()
     const emails = new Map<string, number>()

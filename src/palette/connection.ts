@@ -3,6 +3,7 @@ import {isIP} from 'node:net'
 import {UsageError} from '../util/errors.js'
 import {type InputFileError, readInputFile} from '../util/input-file.js'
 import {readableByOthers} from '../util/output-file.js'
+import {registerSecret} from '../util/scrub.js'
 import {Secret} from '../util/secret.js'
 
 export const DEFAULT_HOST = 'https://api.spectrocloud.com'
@@ -46,6 +47,18 @@ export async function resolveConnection(input: ConnectionInput): Promise<Connect
 
 /** Where the API key may come from in the environment, first match wins. */
 const API_KEY_ENV = ['PALETTE_API_KEY', 'SPECTROCLOUD_APIKEY'] as const
+
+/**
+ * Tells the scrubber every credential the environment holds, before anything else runs: a
+ * usage error quotes argv (`--format $PALETTE_API_KEY`, the key typed as the command), and
+ * argv is parsed long before the key is read for a connection.
+ */
+export function registerEnvironmentSecrets(env: NodeJS.ProcessEnv = process.env): void {
+  for (const name of API_KEY_ENV) {
+    const value = env[name]?.trim()
+    if (value) registerSecret(value)
+  }
+}
 
 /** Whether resolveConnection would find an API key to read (without reading it). */
 export function apiKeyConfigured(input: Pick<ConnectionInput, 'apiKeyFile' | 'env'>): boolean {

@@ -3,6 +3,7 @@ import {lstat, mkdir, open, readdir, rm} from 'node:fs/promises'
 import {dirname, isAbsolute, join, relative, resolve, sep} from 'node:path'
 import {isAtomicTemp, writeFileAtomic} from '../util/atomic-write.js'
 import {UsageError} from '../util/errors.js'
+import {scrub} from '../util/scrub.js'
 import {encryptRecord, isSealedFileName, type SealedRecord, safeName, sealedRelativePath, uidOfSealedFileName} from './sealed-file.js'
 
 /** Where apply puts created values: what the executor needs of sealing. */
@@ -67,6 +68,8 @@ export class SealDir implements Sealer {
 
   async seal(record: SealedRecord): Promise<string> {
     const path = join(this.dir, sealedRelativePath(record))
+    // A file name is committed to git and shown everywhere: it may never hold a secret this process knows.
+    if (scrub(path) !== path) throw Object.assign(new Error('the sealed file\'s name would hold a secret'), {code: 'ESECRETNAME'})
     const armored = await encryptRecord(record, this.recipients)
     await mkdir(dirname(path), {recursive: true, mode: 0o700})
     // Checked again right before writing: the folder may have been swapped since prepare().

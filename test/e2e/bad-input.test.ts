@@ -124,6 +124,15 @@ const cases: Case[] = [
   {name: 'a desired file that is a folder', args: () => ['validate', '-f', here('.')], code: 64, says: /a folder, not a file/},
   {name: 'a saved plan that is a FIFO', args: () => ['show', here('fifo.yaml')], code: 64, says: /not a regular file/},
   {name: 'a wrong API key (refused, never printed)', args: () => ['apply', '-f', 'examples/keys.yaml', '--auto-approve'], env: () => ({PALETTE_HOST: emu.url, PALETTE_API_KEY: 'wrong-key-value-00000001'}), code: 1, says: /HTTP 401/},
+  // Usage errors quote argv; the key may be in it (pasted in the wrong place) before any connection reads it (issue 16, item 10).
+  ...[
+    ['as a flag\'s value', ['plan', '--format', ADMIN]],
+    ['in an unknown flag', ['plan', `--bogus=${ADMIN}`]],
+    ['as the command', [ADMIN]],
+    ['as an extra argument', ['validate', ADMIN]],
+  ].flatMap(([where, args]) =>
+    [[], ['--json']].map((json): Case => ({name: `the API key ${where}${json.length > 0 ? ', with --json' : ''}: a usage error that does not show it`, args: () => [...(args as string[]), ...json], env, code: 64, says: /\(redacted\)/})),
+  ),
   {name: 'a non-admin key applying a file that declares other users', args: () => ['apply', '-f', 'examples/keys.yaml', '--auto-approve'], env: () => ({PALETTE_HOST: emu.url, PALETTE_API_KEY: 'demo-alice-key-0001'}), code: 1, says: /not-tenant-admin/},
 ]
 

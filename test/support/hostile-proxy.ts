@@ -22,6 +22,8 @@ export interface Answer {
 export interface HostileHooks {
   /** Answer without forwarding (the real server never sees the request). */
   before?: (req: SeenRequest) => Answer | undefined
+  /** The path to forward instead of the one asked for (a server that maps its own made-up names back). */
+  forwardPath?: (path: string) => string
   /** Rewrite the real server's answer (`body` is its parsed JSON, or undefined). */
   after?: (req: SeenRequest, res: {status: number; body: unknown}) => Answer | undefined
 }
@@ -64,7 +66,7 @@ export async function startHostileProxy(target: string, hooks: HostileHooks = {}
     seen.push(seenReq)
     const early = proxy.hooks.before?.(seenReq)
     if (early) return encode(early)
-    const upstream = await request(target + seenReq.path, {method: seenReq.method as 'GET', headers, body: raw === '' ? undefined : raw})
+    const upstream = await request(target + (proxy.hooks.forwardPath?.(seenReq.path) ?? seenReq.path), {method: seenReq.method as 'GET', headers, body: raw === '' ? undefined : raw})
     const text = await upstream.body.text()
     const body = text === '' ? undefined : (JSON.parse(text) as unknown)
     const late = proxy.hooks.after?.(seenReq, {status: upstream.statusCode, body})

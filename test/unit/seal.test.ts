@@ -10,6 +10,7 @@ import {decryptRecord, encryptRecord, NotForUs, type SealedRecord, sealedRelativ
 import {listSealedFiles, SealDir} from '../../src/seal/seal-dir.js'
 import {unsealPaths, unsealProblems} from '../../src/seal/unseal.js'
 import {PaletteKeysError} from '../../src/util/errors.js'
+import {registerSecret} from '../../src/util/scrub.js'
 
 const record = (over: Partial<SealedRecord> = {}): SealedRecord => ({
   user: 'alice@example.com',
@@ -55,6 +56,15 @@ describe('sealed files', () => {
     expect(await listSealedFiles(join(dir, 'sealed'))).toEqual([path])
     expect(await seal.removeFor('ffffffffffffffffffffffff')).toEqual([])
     expect(await seal.removeFor(record().uid)).toEqual([path])
+    expect(await listSealedFiles(join(dir, 'sealed'))).toEqual([])
+  })
+
+  it('never writes a file whose name holds a secret this process knows (a uid a server made of the API key)', async () => {
+    const id = await newIdentity()
+    const seal = new SealDir(join(dir, 'sealed'), [id.recipient])
+    await seal.prepare()
+    registerSecret('fedcba9876543210fedcba98')
+    await expect(seal.seal(record({uid: 'fedcba9876543210fedcba98'}))).rejects.toMatchObject({code: 'ESECRETNAME'})
     expect(await listSealedFiles(join(dir, 'sealed'))).toEqual([])
   })
 })

@@ -1,0 +1,122 @@
+import {mkdtemp, writeFile} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {afterEach, beforeAll, beforeEach, describe, expect, it} from 'vitest'
+import type {RunningEmulator} from '../../src/emulator/server.js'
+import {listSealedFiles} from '../../src/seal/seal-dir.js'
+import {type CliResult, runCli} from '../support/cli.js'
+import {demoRecipient} from '../support/demo.js'
+import {startTestEmulator} from '../support/emulator.js'
+import {type HostileProxy, startHostileProxy} from '../support/hostile-proxy.js'
+import {recordAndRemove} from '../support/leaks.js'
+
+/**
+ * Real tenants, second round (issue 16): what a Palette may do, or a hostile server or proxy
+ * may answer, that the tool once assumed away. Every attack runs through the real CLI against
+ * an emulator in this process (mutations counted where they happen), most behind a hostile
+ * proxy (test/support/hostile-proxy.ts) that rewrites answers.
+ */
+const ADMIN = 'hostile2-admin-key-0001'
+/** An admin key of Palette's uid shape: a server naming a key with it passes the uid check, so only the secret check can stop it. */
+const HEX_ADMIN = '0a1b2c3d4e5f60718293a4b5'
+const SEED = `
+tenant: {uid: 5f0c4e2a9d1b3c4d5e6f7a8b, orgName: realtenant}
+users:
+  - email: admin@example.com
+    roles: [Tenant Admin]
+    apiKeys:
+      - {name: bootstrap, value: ${ADMIN}, expiry: 2099-01-01T00:00:00Z}
+      - {name: hex, value: ${HEX_ADMIN}, expiry: 2099-01-01T00:00:00Z}
+  - email: alice@example.com
+    apiKeys: [{name: manual, value: hostile2-alice-manual-1, expiry: 2099-01-01T00:00:00Z}]
+  - email: bob@example.com
+    apiKeys: [{name: bob-own, value: hostile2-bob-key-00001, expiry: 2099-01-01T00:00:00Z}]
+`
+
+let recipient: string
+let emu: RunningEmulator
+let proxy: HostileProxy
+let work: string
+beforeAll(async () => {
+  recipient = await demoRecipient()
+})
+beforeEach(async () => {
+  emu = await startTestEmulator({}, SEED)
+  proxy = await startHostileProxy(emu.url)
+  work = await mkdtemp(join(tmpdir(), 'pk-hostile2-'))
+})
+afterEach(async () => {
+  await proxy.close()
+  await emu.close()
+  await recordAndRemove(work)
+})
+
+function keysFile(users: string, top = ''): string {
+  return `version: 1\nseal:\n  recipients: [${recipient}]\n  dir: sealed\n${top}users:\n${users}`
+}
+
+async function cli(args: string[], users: string, options: {host?: string; key?: string; top?: string; env?: NodeJS.ProcessEnv} = {}): Promise<CliResult> {
+  await writeFile(join(work, 'keys.yaml'), keysFile(users, options.top))
+  return runCli(args, {cwd: work, env: {PALETTE_HOST: options.host ?? emu.url, PALETTE_API_KEY: options.key ?? ADMIN, ...options.env}})
+}
+const file = ['-f', 'keys.yaml']
+
+function userUid(email: string): string {
+  return emu.state.allUsers().find((u) => u.email === email)!.uid
+}
+
+/**
+ * The proxy names every key created from now on by `fake` in every answer (the create's, the
+ * GET's, the list's), and maps `fake` in request paths back to the real uid: a server that lies
+ * consistently.
+ */
+function nameNewKeysAs(fake: string): {real: () => string} {
+  let real = ''
+  const before = new Set(emu.state.allKeys().map((k) => k.uid))
+  proxy.hooks.forwardPath = (path) => (real === '' ? path : path.split(fake).join(real))
+  proxy.hooks.after = (req, res) => {
+    if (req.method === 'POST' && req.path === '/v1/apiKeys' && res.status === 201) {
+      real = emu.state.allKeys().find((k) => !before.has(k.uid))!.uid
+      return {status: 201, body: {...(res.body as object), uid: fake}}
+    }
+    if (real === '' || res.body === undefined) return undefined
+    return {status: res.status, body: JSON.parse(JSON.stringify(res.body).split(real).join(fake))}
+  }
+  return {real: () => real}
+}
+
+describe('uids are checked before they become paths, names or output (item 6)', () => {
+  const users = `  alice@example.com:\n    keys:\n      ci: {}\n`
+
+  it.each([
+    ['the caller\'s API key', ADMIN, ADMIN],
+    ['an API key of Palette\'s uid shape (only the secret check can stop it)', HEX_ADMIN, HEX_ADMIN],
+  ])('a server naming the new key with %s, in every answer: nothing is sent, sealed or named under it; the next honest plan replaces the key', async (_what, fake, key) => {
+    const lie = nameNewKeysAs(fake)
+    const r = await cli(['apply', ...file, '--auto-approve', '--trace'], users, {host: proxy.url, key})
+    expect(r.code, r.stdout + r.stderr).toBe(1)
+    expect(r.stdout).toMatch(/not a Palette uid .* or is a secret/)
+    expect(await listSealedFiles(join(work, 'sealed'))).toEqual([])
+    expect(proxy.seen.filter((s) => s.path.includes(fake))).toEqual([])
+    expect(r.stdout + r.stderr).not.toContain(fake)
+    // The key is left with its pending mark: an honest server's next plan deletes and re-creates it.
+    expect(emu.state.key(lie.real())!.annotations.paletteKeysPending).toBeDefined()
+    const plan = await cli(['plan', ...file], users)
+    expect(plan.stdout).toMatch(/- {3}delete {6}alice@example\.com\/ci +created by an interrupted apply/)
+    expect((await cli(['apply', ...file, '--auto-approve'], users)).code).toBe(0)
+    const files = await listSealedFiles(join(work, 'sealed'))
+    expect(files).toHaveLength(1)
+    expect(files[0]).not.toContain(fake)
+  })
+
+  it('a key list naming a key with a uid of the wrong shape stops the plan (invalid-answer), zero mutations', async () => {
+    const manual = emu.state.allKeys().find((k) => k.name === 'manual')!.uid
+    proxy.hooks.after = (req, res) => (req.path === '/v1/apiKeys' && res.body ? {status: res.status, body: JSON.parse(JSON.stringify(res.body).split(manual).join('../../etc/passwd'))} : undefined)
+    for (const args of [['plan', ...file], ['apply', ...file, '--auto-approve']]) {
+      const r = await cli(args, users, {host: proxy.url})
+      expect(r.code, r.stdout + r.stderr).toBe(1)
+      expect(r.stderr).toMatch(/GET \/v1\/apiKeys items\[\d+\]\.metadata\.uid: must match pattern/)
+    }
+    expect(emu.stats.mutations).toBe(0)
+  })
+})
