@@ -16,7 +16,7 @@ import type {LiveState} from '../live/snapshot.js'
 import type {PaletteHttpClient} from '../palette/http-client.js'
 import type {Action, Plan} from '../plan/model.js'
 import {readPlanFile} from '../plan/plan-file.js'
-import {createdFor, createdValues} from '../render/summary.js'
+import {blockedPhrase, createdFor, createdValues} from '../render/summary.js'
 import {actionColumns} from '../render/symbols.js'
 import {inertText} from '../render/inert.js'
 import {renderText} from '../render/text.js'
@@ -29,7 +29,7 @@ export default class Apply extends BaseCommand {
   static override description = `Without PLAN: plans afresh from -f FILE, shows the plan and asks for confirmation on a terminal (--auto-approve skips it; without a terminal it is required). With PLAN (from \`plan --out\`): applies that plan without asking, but only after recomputing it from -f FILE (the file it was made from, same SHA-256) and the live tenant at the plan's time: any difference (an edited plan, changed live keys, another host, tenant, version or --force) exits 4 with nothing changed.
 Before the first change, apply takes a lease (an annotation on a key of the caller that the plan leaves alone) and stops (exit 1) if another apply holds one; it is renewed while the run goes on and removed at the end.
 Every created value is encrypted to seal.recipients and written under seal.dir before the next change starts. A failure confined to one key (Palette refused that request) does not stop the others; one that would hit every action (credential, rate limit, network, sealing) stops new ones, and after any failure the caller's own keys are left alone. Run apply again to converge.
-Exit codes: 0 done (or nothing to do), 1 an action failed, a key was blocked (twins, a hand-made key in the way) or an error, 3 refused by a safety brake, 4 saved plan is stale, 64 usage (e.g. no terminal and no --auto-approve, a seal folder that is a link, outside the repository or not writable), 65 invalid file (a recipient nothing can be sealed to, the demo recipient for a real host).`
+Exit codes: 0 done (or nothing to do), 1 an action failed, a key was blocked (twins, a hand-made key in the way, a declared user missing from Palette) or an error, 3 refused by a safety brake, 4 saved plan is stale, 64 usage (e.g. no terminal and no --auto-approve, a seal folder that is a link, outside the repository or not writable), 65 invalid file (a recipient nothing can be sealed to, the demo recipient for a real host).`
 
   static override examples = [
     {description: 'Review and confirm interactively', command: '<%= config.bin %> <%= command.id %> -f keys.yaml'},
@@ -108,7 +108,7 @@ Exit codes: 0 done (or nothing to do), 1 an action failed, a key was blocked (tw
   private finish(plan: Plan, result: ApplyResult): ApplyResult {
     if (plan.blocked.length > 0) {
       process.exitCode = ExitCode.Error
-      if (!this.jsonEnabled()) this.log(`\n${plan.blocked.length} declared key${plan.blocked.length === 1 ? ' was' : 's were'} blocked and left alone (see above): ${plan.blocked.map((b) => inertText(b.address ?? '')).join(', ')}. Resolve ${plan.blocked.length === 1 ? 'it' : 'them'} as hinted, then run apply again.`)
+      if (!this.jsonEnabled()) this.log(`\n${blockedPhrase(plan)} ${plan.blocked.length === 1 ? 'was' : 'were'} blocked and left alone (see above): ${plan.blocked.map((b) => inertText(b.address ?? '')).join(', ')}. Resolve ${plan.blocked.length === 1 ? 'it' : 'them'} as hinted, then run apply again.`)
     }
     return result
   }

@@ -99,6 +99,8 @@ class DiffContext {
   /** Retired keys kept for deleteRetiredAfter that have expired: deleted early when their user needs the slot. */
   private readonly expiredRetired = new Map<string, LiveKey[]>()
   private readonly claimed = new Set<string>()
+  /** Declared e-mails (lower case) that are not users of the tenant: their keys are blocked. */
+  private readonly unknown = new Set<string>()
   private readonly usersByEmail = new Map<string, LiveUser>()
   private readonly usersByUid = new Map<string, LiveUser>()
   private readonly keysByUser = new Map<string, LiveKey[]>()
@@ -138,20 +140,28 @@ class DiffContext {
     }
   }
 
-  /** Problems with the file as a whole against this tenant: unknown users, missing rights. */
+  /**
+   * Problems with the file as a whole against this tenant: missing rights. A declared user who
+   * is not a user of the tenant (removed in the identity provider, or not invited yet) blocks
+   * only their own keys: every other user is planned as usual.
+   */
   preflight(): PlanError[] {
     const errors: PlanError[] = []
     const emails = declaredEmails(this.desired)
-    const unknown = emails.filter((e) => !this.usersByEmail.has(e.toLowerCase())).sort(cmp)
-    if (unknown.length > 0) {
-      errors.push({
-        code: 'unknown-users',
-        message: `${unknown.length} e-mail${unknown.length === 1 ? ' is' : 's are'} not ${unknown.length === 1 ? 'a user' : 'users'} of tenant ${this.live.tenant.orgName || this.live.tenant.uid}: ${unknown.join(', ')}`,
-        hint: 'Fix the spelling, or invite the users in Palette first.',
+    const tenant = this.live.tenant.orgName || this.live.tenant.uid
+    for (const email of emails.filter((e) => !this.usersByEmail.has(e.toLowerCase())).sort(cmp)) {
+      this.unknown.add(email.toLowerCase())
+      const declared = this.desired.users.find((u) => u.email.toLowerCase() === email.toLowerCase())
+      const sources = this.desired.users.flatMap((u) => u.keys.filter((k) => k.movedFrom?.toLowerCase() === email.toLowerCase()).map((k) => `${u.email}/${k.name}`))
+      const role = [declared ? `declares ${declared.keys.length} key${declared.keys.length === 1 ? '' : 's'} of this user` : '', sources.length > 0 ? `names them as movedFrom of ${sources.join(', ')}` : ''].filter(Boolean).join(' and ')
+      this.blocked.push({
+        code: 'unknown-user',
+        address: email,
+        message: `${email} is not a user of tenant ${tenant}, but the file ${role}: nothing is done for ${sources.length > 0 && !declared ? 'those keys' : 'them'}; every other user is planned as usual`,
+        hint: `If ${email} was removed (for example through SSO), take them out of the file (their keys stay in Palette: see policy.orphanedKeys); if they are not invited yet, invite them in Palette; or fix the spelling.`,
       })
-      return errors
     }
-    const others = emails.filter((e) => this.usersByEmail.get(e.toLowerCase())!.uid !== this.live.caller.uid).sort(cmp)
+    const others = emails.filter((e) => !this.unknown.has(e.toLowerCase()) && this.usersByEmail.get(e.toLowerCase())!.uid !== this.live.caller.uid).sort(cmp)
     if (others.length > 0 && this.live.callerIsAdmin !== true) {
       errors.push({
         code: 'not-tenant-admin',
@@ -266,6 +276,7 @@ class DiffContext {
   declaredScope(): DeclaredScope {
     const keys = new Set<string>()
     for (const u of this.desired.users) {
+      if (this.unknown.has(u.email.toLowerCase())) continue
       const uid = this.user(u.email).uid
       for (const k of u.keys) keys.add(declaredKeyId(uid, k.name))
     }
@@ -273,6 +284,7 @@ class DiffContext {
   }
 
   matchUser(user: DesiredUser): void {
+    if (this.unknown.has(user.email.toLowerCase())) return
     const owner = this.user(user.email)
     for (const key of user.keys) this.matchKey(user, owner, key)
   }
@@ -292,6 +304,7 @@ class DiffContext {
         this.findings.push({kind: 'absent-inactive', address, email: user.email, name: key.name, message: 'declared active: false and absent from Palette: nothing to revoke'})
         return
       }
+      if (key.movedFrom && this.unknown.has(key.movedFrom.toLowerCase())) return // blocked with its source (preflight)
       if (key.movedFrom) {
         const source = this.user(key.movedFrom)
         let from = this.pick(source, key.name, address)
@@ -354,7 +367,7 @@ class DiffContext {
    */
   private replaceLeftover(user: DesiredUser, key: DesiredKey, match: LiveKey, address: string): void {
     const oldUid = match.annotations[REPLACES]
-    if (oldUid === undefined || ownershipOf(match.annotations) !== 'managed') return
+    if (oldUid === undefined || this.unknown.has(key.movedFrom!.toLowerCase()) || ownershipOf(match.annotations) !== 'managed') return
     const old = this.keysByUid.get(oldUid)
     if (!old || this.claimed.has(old.uid)) return
     if (old.userUid !== this.user(key.movedFrom!).uid || (old.name !== key.name && old.name !== key.renamedFrom)) return
@@ -392,6 +405,7 @@ class DiffContext {
 
   /** Live keys of a declared user that no declaration claimed. */
   leftovers(user: DesiredUser): void {
+    if (this.unknown.has(user.email.toLowerCase())) return
     const owner = this.user(user.email)
     for (const k of this.keysByUser.get(owner.uid) ?? []) {
       if (this.claimed.has(k.uid)) continue

@@ -1,6 +1,6 @@
 import type {Plan} from '../plan/model.js'
 import {inertMarkdown} from './inert.js'
-import {sealLine, summaryLine} from './summary.js'
+import {blockedPhrase, sealLine, summaryLine} from './summary.js'
 import {ACTION_SYMBOL, FINDING_LABEL} from './symbols.js'
 
 /** GitHub refuses comments over 65,536 characters; stay well under. */
@@ -14,7 +14,7 @@ export const MARKDOWN_MARKER = '<!-- palette-keys:plan -->'
  */
 export function renderMarkdown(plan: Plan, limit = MARKDOWN_PART_LIMIT): string[] {
   const head: string[] = []
-  const title = plan.errors.length > 0 ? 'cannot be made' : plan.blocked.length > 0 ? `${plan.blocked.length} key${plan.blocked.length === 1 ? '' : 's'} blocked; ${plan.changes ? summaryLine(plan).replace(/^Plan: /, '').replace(/\.$/, '') : 'no other changes'}` : plan.changes ? summaryLine(plan).replace(/^Plan: /, '').replace(/\.$/, '') : 'no changes'
+  const title = plan.errors.length > 0 ? 'cannot be made' : plan.blocked.length > 0 ? `${blockedPhrase(plan)} blocked; ${plan.changes ? summaryLine(plan).replace(/^Plan: /, '').replace(/\.$/, '') : 'no other changes'}` : plan.changes ? summaryLine(plan).replace(/^Plan: /, '').replace(/\.$/, '') : 'no changes'
   head.push(`### palette-keys plan: ${title}`)
   head.push('')
   head.push(`Tenant **${esc(plan.tenant.orgName || plan.tenant.uid)}** at ${esc(plan.host)}, as ${esc(plan.caller.email || plan.caller.uid)}, from ${esc(plan.desired.file)}. Live: ${plan.live.users} users, ${plan.live.keys} keys (${plan.live.requests} requests).`)

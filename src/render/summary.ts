@@ -27,3 +27,11 @@ export function sealLine(plan: Plan): string | undefined {
   const r = plan.seal.recipients.length
   return `${n} new key value${n === 1 ? '' : 's'} will be sealed to ${r} recipient${r === 1 ? '' : 's'} in ${plan.seal.dir}/.`
 }
+
+/** What is blocked, counted: `2 declared keys`, `1 declared user`, `1 declared key and 1 declared user` (a user's address has no `/`). */
+export function blockedPhrase(plan: Plan): string {
+  const users = plan.blocked.filter((b) => !(b.address ?? '').includes('/')).length
+  const keys = plan.blocked.length - users
+  const part = (n: number, what: string) => `${n} declared ${what}${n === 1 ? '' : 's'}`
+  return [keys > 0 ? part(keys, 'key') : '', users > 0 ? part(users, 'user') : ''].filter(Boolean).join(' and ')
+}

@@ -2,7 +2,7 @@ import {styleText} from 'node:util'
 import {diffWords} from 'diff'
 import type {Action, FieldChange, Plan} from '../plan/model.js'
 import {inertText as t} from './inert.js'
-import {sealLine, summaryLine} from './summary.js'
+import {blockedPhrase, sealLine, summaryLine} from './summary.js'
 import {ACTION_COLOR, actionColumns, FINDING_LABEL} from './symbols.js'
 
 export interface TextOptions {
@@ -54,7 +54,7 @@ export function renderText(plan: Plan, options: TextOptions): string {
   }
   if (shown.length > 0 || plan.findings.length > 0) lines.push('')
   if (plan.blocked.length > 0) {
-    lines.push(paint('red', `Blocked, nothing done for ${plan.blocked.length} declared key${plan.blocked.length === 1 ? '' : 's'} (every other key is planned as usual):`))
+    lines.push(paint('red', `Blocked, nothing done for ${blockedPhrase(plan)} (every other key is planned as usual):`))
     for (const e of plan.blocked) {
       lines.push(`  ${paint('red', 'x')} ${t(e.address ?? '')}: ${e.code}: ${t(e.message, 2000)}`)
       if (e.hint) lines.push(`      hint: ${t(e.hint)}`)

@@ -31,6 +31,9 @@ users:
     apiKeys: [{name: manual, value: hostile2-alice-manual-1, expiry: 2099-01-01T00:00:00Z}]
   - email: bob@example.com
     apiKeys: [{name: bob-own, value: hostile2-bob-key-00001, expiry: 2099-01-01T00:00:00Z}]
+  - email: gone@example.com
+    removed: true
+    apiKeys: [{name: left-behind, value: hostile2-gone-key-0001, expiry: 2099-01-01T00:00:00Z}]
 `
 
 let recipient: string
@@ -118,5 +121,27 @@ describe('uids are checked before they become paths, names or output (item 6)', 
       expect(r.stderr).toMatch(/GET \/v1\/apiKeys items\[\d+\]\.metadata\.uid: must match pattern/)
     }
     expect(emu.stats.mutations).toBe(0)
+  })
+})
+
+describe('a declared user missing from Palette blocks only that user (item 5)', () => {
+  it('a removed declared user and one never invited: both are blocked with the two causes in the hint, every other user is applied, exit 1; audit reports the rest', async () => {
+    const users = `  gone@example.com:\n    keys:\n      ci: {}\n  new@example.com:\n    keys:\n      ci: {}\n  alice@example.com:\n    keys:\n      ci: {}\n`
+    const plan = await cli(['plan', ...file], users)
+    expect(plan.code, plan.stdout + plan.stderr).toBe(1)
+    expect(plan.stdout).toMatch(/x gone@example\.com: unknown-user: gone@example\.com is not a user of tenant realtenant/)
+    expect(plan.stdout).toMatch(/x new@example\.com: unknown-user/)
+    expect(plan.stdout).toMatch(/hint: If new@example\.com was removed .*take them out of the file .*orphanedKeys.*if they are not invited yet, invite them/)
+    expect(plan.stdout).toMatch(/\+ {3}create {6}alice@example\.com\/ci/)
+    const apply = await cli(['apply', ...file, '--auto-approve'], users)
+    expect(apply.code, apply.stdout + apply.stderr).toBe(1)
+    expect(apply.stdout).toMatch(/create {6}alice@example\.com\/ci {2}done/)
+    expect(apply.stdout).toContain('2 declared users were blocked and left alone')
+    expect(emu.state.allKeys().filter((k) => k.name === 'ci')).toHaveLength(1)
+    const audit = await cli(['audit', ...file, '--json'], users)
+    expect(audit.code, audit.stderr).toBe(1)
+    const report = JSON.parse(audit.stdout)
+    expect(report.errors.map((e: {code: string}) => e.code)).toEqual(['unknown-user', 'unknown-user'])
+    expect(report.counts['orphaned-owner']).toBe(1)
   })
 })

@@ -88,11 +88,13 @@ describe('plan against the demo tenant (real CLI process and emulator process)',
     expect(r.stdout).toContain('| `+/-` | replace | bob@example.com/monitoring |')
   })
 
-  it('exit 1 naming every unknown e-mail in one error', async () => {
+  it('exit 1 naming every unknown e-mail as blocked, the others still planned', async () => {
     const f = await file('unknown.yaml', 'version: 1\nusers:\n  zed@example.com:\n    keys: {}\n  yan@example.com:\n    keys: {}\n')
     const r = await runCli(['plan', '-f', f], {env: as(DEMO_ADMIN)})
     expect(r.code).toBe(1)
-    expect(r.stdout).toContain('unknown-users: 2 e-mails are not users of tenant demo: yan@example.com, zed@example.com')
+    expect(r.stdout).toContain('Blocked, nothing done for 2 declared users')
+    expect(r.stdout).toMatch(/x yan@example\.com: unknown-user: yan@example\.com is not a user of tenant demo/)
+    expect(r.stdout).toMatch(/x zed@example\.com: unknown-user/)
   })
 
   it('exit 3 when the plan would revoke every active key of the caller, even with --force', async () => {

@@ -142,7 +142,12 @@ const cases: Case[] = [
   {name: 'marks: a REPLACES mark naming a key of another name is ignored', yaml: 'users:\n  bob@example.com:\n    keys:\n      mon: {movedFrom: alice@example.com}\n', live: [{user: 'alice', name: 'laptop', uid: 'alicelap0000000000000000'}, {user: 'bob', name: 'mon', annotations: {[REPLACES]: 'alicelap0000000000000000'}}], actions: ['no-op bob@example.com/mon']},
 
   // --- who may plan what
-  {name: 'preflight: unknown e-mails → one error listing all of them', yaml: 'users:\n  zed@example.com:\n    keys: {}\n  yan@example.com:\n    keys:\n      k: {movedFrom: xu@example.com}\n', errors: ['unknown-users'], check: (p) => expect(p.errors[0]!.message).toContain('xu@example.com, yan@example.com, zed@example.com')},
+  {name: 'preflight: declared users missing from Palette (removed, not invited) block only their keys and moves from them; every other user is planned', yaml: 'users:\n  zed@example.com:\n    keys: {}\n  yan@example.com:\n    keys:\n      k: {movedFrom: xu@example.com}\n  alice@example.com:\n    keys:\n      ci: {}\n      mon: {movedFrom: xu@example.com}\n', live: [{user: 'alice', name: 'old'}], blocked: ['unknown-user xu@example.com', 'unknown-user yan@example.com', 'unknown-user zed@example.com'], actions: ['create alice@example.com/ci', 'delete alice@example.com/old'], check: (p) => {
+    const xu = p.blocked[0]!
+    expect(xu.message).toContain('names them as movedFrom of alice@example.com/mon, yan@example.com/k')
+    expect(xu.hint).toMatch(/removed .*take them out of the file.*orphanedKeys.*not invited yet, invite them/)
+    expect(renderText(p, {color: false})).toContain('Blocked, nothing done for 3 declared users')
+  }},
   {name: 'preflight: e-mails match case-insensitively', yaml: 'users:\n  Alice@Example.com:\n    keys:\n      ci: {}\n', live: [{user: 'alice', name: 'ci'}], actions: ['no-op Alice@Example.com/ci']},
   {name: 'preflight: a non-admin declaring other users → error naming them', yaml: 'users:\n  alice@example.com:\n    keys: {}\n  bob@example.com:\n    keys: {}\n  carol@example.com:\n    keys: {}\n', caller: 'alice', callerIsAdmin: false, errors: ['not-tenant-admin'], check: (p) => expect(p.errors[0]!.message).toContain('bob@example.com, carol@example.com')},
   {name: 'preflight: a non-admin planning their own keys is fine', yaml: alice('      ci: {}\n'), caller: 'alice', callerIsAdmin: false, live: [{user: 'alice', name: 'own', managed: false}], actions: ['create alice@example.com/ci'], errors: []},
