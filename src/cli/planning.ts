@@ -11,7 +11,7 @@ export interface PlanRun {
 
 /** The one path from a checked file + the tenant to a plan; `plan` prints it, `apply` executes it. */
 export async function makePlan(options: {desired: DesiredState; api: PaletteApi; host: string; force: boolean; toolVersion: string; now: Date; phase?: (name: string) => void}): Promise<PlanRun> {
-  const live = await readLiveState(options.api, options.host, {declaredEmails: declaredEmails(options.desired)})
+  const live = await readLiveState(options.api, options.host, {declaredEmails: declaredEmails(options.desired), confirmOwners: options.desired.policy.orphanedKeys !== 'report'})
   options.phase?.('reads')
   const plan = diff(options.desired, live, {force: options.force, toolVersion: options.toolVersion}, options.now)
   options.phase?.('diff')

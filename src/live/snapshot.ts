@@ -36,6 +36,18 @@ export interface KeyLimit {
   note?: string
 }
 
+/**
+ * What is known of a key owner that GET /v1/users/meta did not list. A list may be cut or an
+ * answer wrong, so absence alone makes no orphan: `listed` (users/summary lists them),
+ * `exists` (GET /v1/users/{uid} answered), `removed` (that GET answered 404: the only
+ * evidence an orphan action may rest on), or `unconfirmed` (not asked, or not answered).
+ */
+export interface OwnerCheck {
+  status: 'listed' | 'exists' | 'removed' | 'unconfirmed'
+  /** Why it is unconfirmed. */
+  note?: string
+}
+
 export interface LiveState {
   host: string
   tenant: {uid: string; orgName: string}
@@ -48,6 +60,8 @@ export interface LiveState {
   keyLimit: KeyLimit
   /** Why users' status (disabled, last sign-in) is unknown, when it is. */
   userStatusNote?: string
+  /** Owners of live keys that users/meta did not list, by uid (the caller aside). */
+  unlistedOwners: Record<string, OwnerCheck>
   /** API calls made to read this state. */
   requests: number
 }
@@ -58,7 +72,7 @@ export interface LiveState {
  * user (only then do admin rights matter). A key list holding other users' keys also
  * proves admin rights.
  */
-export async function readLiveState(api: PaletteApi, host: string, options: {declaredEmails: string[]}): Promise<LiveState> {
+export async function readLiveState(api: PaletteApi, host: string, options: {declaredEmails: string[]; confirmOwners?: boolean}): Promise<LiveState> {
   const [info, users, keys, summary] = await settled([api.whoAmI(), api.listUsersMeta(), api.listApiKeys(), readUserStatus(api)] as const)
   checkAnswers({info, users, keys})
   let requests = 5
@@ -75,6 +89,8 @@ export async function readLiveState(api: PaletteApi, host: string, options: {dec
     callerIsAdmin = rights.admin
   }
   const keyLimit = await limit
+  const owners = await checkUnlistedOwners(api, liveKeys, users, summary.listed, callerUid, options.confirmOwners === true)
+  requests += owners.requests
   const liveUsers: LiveUser[] = users
     .filter((u) => u.uid && u.emailId)
     .map((u) => {
@@ -90,6 +106,7 @@ export async function readLiveState(api: PaletteApi, host: string, options: {dec
     keys: liveKeys,
     keyLimit,
     ...(summary.note ? {userStatusNote: summary.note} : {}),
+    unlistedOwners: owners.checks,
     requests,
   }
 }
@@ -104,23 +121,58 @@ function refused(error: unknown): error is PaletteApiError {
  * user.list permission: a refusal, or an answer that is not a list of users, leaves the status
  * unknown, and says why).
  */
-async function readUserStatus(api: PaletteApi): Promise<{byUid: Map<string, {active: boolean; lastSignIn: string}>; note?: string}> {
+async function readUserStatus(api: PaletteApi): Promise<{byUid: Map<string, {active: boolean; lastSignIn: string}>; listed: Set<string>; note?: string}> {
   const byUid = new Map<string, {active: boolean; lastSignIn: string}>()
+  const listed = new Set<string>()
   try {
     const items = await api.listUsersSummary()
     for (const u of items) {
       const uid = u?.metadata?.uid
+      if (isPaletteUid(uid)) listed.add(uid)
       if (typeof uid !== 'string' || typeof u.status?.isActive !== 'boolean') continue
       // Palette's zero time (0001-01-01) means never.
       const t = typeof u.status.lastSignIn === 'string' ? Date.parse(u.status.lastSignIn) : Number.NaN
       const signIn = Number.isNaN(t) || t <= Date.parse(ZERO_TIME) ? '' : new Date(t).toISOString()
       byUid.set(uid, {active: u.status.isActive, lastSignIn: signIn})
     }
-    return byUid.size === 0 && items.length > 0 ? {byUid, note: 'POST /v1/users/summary gave no user status'} : {byUid}
+    return byUid.size === 0 && items.length > 0 ? {byUid, listed, note: 'POST /v1/users/summary gave no user status'} : {byUid, listed}
   } catch (error) {
     if (!refused(error)) throw error
-    return {byUid, note: `POST /v1/users/summary was answered ${error.status}${error.paletteCode ? ` ${error.paletteCode}` : ''}, so owners' status is unknown`}
+    return {byUid, listed, note: `POST /v1/users/summary was answered ${error.status}${error.paletteCode ? ` ${error.paletteCode}` : ''}, so owners' status is unknown`}
   }
+}
+
+/**
+ * Owners of keys whom users/meta does not list. Absence from one list is no evidence (it may be
+ * cut, or wrong): an owner users/meta lists without an e-mail, or users/summary lists, is not
+ * an orphan. When an orphan action may follow (policy.orphanedKeys revoke or delete), each
+ * remaining owner is asked for with GET /v1/users/{uid}: only a 404 says removed; an answer
+ * says the user exists; anything else leaves it unconfirmed, and nothing is done to their keys.
+ */
+async function checkUnlistedOwners(api: PaletteApi, keys: LiveKey[], users: UserMeta[], summarised: Set<string>, callerUid: string, confirm: boolean): Promise<{checks: Record<string, OwnerCheck>; requests: number}> {
+  const inMeta = new Set(users.flatMap((u) => (u.uid ? [u.uid] : [])))
+  const checks: Record<string, OwnerCheck> = {}
+  const ask: string[] = []
+  for (const k of keys) {
+    const owner = k.userUid
+    if (owner === callerUid || inMeta.has(owner) || Object.hasOwn(checks, owner)) continue
+    if (summarised.has(owner)) checks[owner] = {status: 'listed'}
+    else {
+      checks[owner] = {status: 'unconfirmed', note: 'not asked: policy.orphanedKeys is report'}
+      ask.push(owner)
+    }
+  }
+  if (!confirm) return {checks, requests: 0}
+  for (const uid of ask.sort()) {
+    try {
+      const user = await api.getUser(uid)
+      checks[uid] = user?.metadata?.uid === uid ? {status: 'exists'} : {status: 'unconfirmed', note: `GET /v1/users/${uid} answered a user of another uid`}
+    } catch (error) {
+      if (!(error instanceof PaletteApiError) || error.credentialRefused) throw error
+      checks[uid] = error.status === 404 ? {status: 'removed'} : {status: 'unconfirmed', note: `GET /v1/users/${uid} was answered ${error.status ?? error.paletteCode ?? 'with no answer'}`}
+    }
+  }
+  return {checks, requests: ask.length}
 }
 
 /**

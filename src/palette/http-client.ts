@@ -5,7 +5,7 @@ import {redact, Secret} from '../util/secret.js'
 import {PaletteApiError} from './errors.js'
 import type {CreatedApiKey, PaletteApi} from './port.js'
 import {resourceLimitsPath} from '../contract/palette.js'
-import type {ApiKey, ApiKeyEntity, ApiKeyUpdate, PaletteErrorBody, Role, TenantResourceLimits, UserInfo, UserMeta, UserRoles, UserSummary} from './types.js'
+import type {ApiKey, ApiKeyEntity, ApiKeyUpdate, PaletteErrorBody, Role, User, TenantResourceLimits, UserInfo, UserMeta, UserRoles, UserSummary} from './types.js'
 
 /** One line of `--trace`: never headers or bodies, so never a key. */
 export interface TraceEvent {
@@ -181,6 +181,10 @@ export class PaletteHttpClient implements PaletteApi {
   async listUsersMeta(): Promise<UserMeta[]> {
     const body = await this.json<{items?: UserMeta[]}>('GET', '/v1/users/meta', undefined, 200)
     return this.items(body, 'GET', '/v1/users/meta')
+  }
+
+  async getUser(uid: string): Promise<User> {
+    return this.json<User>('GET', `/v1/users/${enc(uid)}`, undefined, 200)
   }
 
   async getUserRoles(uid: string): Promise<UserRoles> {

@@ -1,5 +1,5 @@
 import type {Secret} from '../util/secret.js'
-import type {ApiKey, ApiKeyEntity, ApiKeyUpdate, Role, TenantResourceLimits, UserInfo, UserMeta, UserRoles, UserSummary} from './types.js'
+import type {ApiKey, ApiKeyEntity, ApiKeyUpdate, Role, User, TenantResourceLimits, UserInfo, UserMeta, UserRoles, UserSummary} from './types.js'
 
 /** What a successful create returns: the only time Palette reveals a key's value. */
 export interface CreatedApiKey {
@@ -33,6 +33,8 @@ export interface PaletteApi {
   whoAmI(): Promise<UserInfo>
   /** GET /v1/users/meta: every user's uid, e-mail and name, one response. */
   listUsersMeta(): Promise<UserMeta[]>
+  /** GET /v1/users/{uid}: one user (a 404 says the user does not exist). */
+  getUser(uid: string): Promise<User>
   /** GET /v1/users/{uid}/roles */
   getUserRoles(uid: string): Promise<UserRoles>
   /** POST /v1/users/summary with no filter: every user with status.isActive and lastSignIn, one response (needs user.list). */

@@ -53,6 +53,13 @@ export interface UserMeta {
   uid?: string
 }
 
+/** v1User (GET /v1/users/{uid}) */
+export interface User {
+  metadata?: ObjectMeta
+  spec?: {emailId?: string; firstName?: string; lastName?: string; roles?: string[]}
+  status?: {isActive?: boolean; lastSignIn?: string}
+}
+
 /** v1UidSummary */
 export interface UidSummary {
   name?: string

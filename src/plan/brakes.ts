@@ -25,7 +25,7 @@ export function declaredKeyId(userUid: string, name: string): string {
  * the key that is kept): the file names that key, and the plan leaves it existing once. The
  * share is of the keys palette-keys manages for the users the file names: marked keys of
  * anybody else cannot dilute it. Keys of owners who are no longer users, that policy.orphanedKeys
- * revokes or deletes, count in both.
+ * revokes or deletes, count in both, and with any of them the ratio holds below 10 keys too.
  */
 export function brakes(actions: Action[], live: LiveState, maxChangeRatio: number, now: Date, declared: DeclaredScope): Brake[] {
   const out: Brake[] = []
@@ -34,13 +34,15 @@ export function brakes(actions: Action[], live: LiveState, maxChangeRatio: numbe
   const named = (a: Action) => a.kind === 'delete' && a.cleanup === true && declared.keys.has(declaredKeyId(a.key.userUid, a.key.name))
   // Keys of owners who are no longer users, that policy.orphanedKeys revokes or deletes: they join the share's base too.
   const users = new Set(live.users.map((u) => u.uid))
-  managed += actions.filter((a) => isDestructive(a) && !users.has(touchedKey(a)?.userUid ?? '')).length
+  const orphans = actions.filter((a) => isDestructive(a) && !users.has(touchedKey(a)?.userUid ?? '')).length
+  managed += orphans
   const destructive = actions.filter((a) => isDestructive(a) && !named(a)).length
-  if (managed >= MIN_MANAGED_FOR_RATIO && destructive / managed > maxChangeRatio) {
+  // Orphan actions rest on server answers about people, not on the file: they are held to the ratio at any tenant size.
+  if ((managed >= MIN_MANAGED_FOR_RATIO || orphans > 0) && destructive / managed > maxChangeRatio) {
     out.push({
       code: 'max-change-ratio',
       forceable: true,
-      message: `${destructive} of ${managed} managed keys would be revoked, deleted, replaced or rotated (${pct(destructive / managed)}), above policy.maxChangeRatio ${pct(maxChangeRatio)}. Review the plan, then pass --force to go ahead.`,
+      message: `${destructive} of ${managed} managed keys${orphans > 0 ? ` (${orphans} of them keys of removed owners, under policy.orphanedKeys)` : ''} would be revoked, deleted, replaced or rotated (${pct(destructive / managed)}), above policy.maxChangeRatio ${pct(maxChangeRatio)}. Review the plan, then pass --force to go ahead.`,
     })
   }
   const lost = new Set(actions.filter(isDestructive).map((a) => touchedKey(a)?.uid))

@@ -458,8 +458,14 @@ class DiffContext {
       const state = `${k.isActive ? 'active' : 'revoked'}${k.expiry ? `, expires ${k.expiry.slice(0, 10)}` : ''}`
       if (!owner) {
         if (k.userUid === this.live.caller.uid) continue
+        const check = this.live.unlistedOwners[k.userUid] ?? {status: 'unconfirmed', note: 'not asked'}
+        // Another answer lists them, or GET /v1/users/{uid} found them: users/meta was cut or wrong, the owner is there.
+        if (check.status === 'listed' || check.status === 'exists') continue
         const address = `${k.userUid}/${k.name}`
-        this.findings.push({kind: 'orphaned-owner', address, email: '', name: k.name, uid: k.uid, expiresAt: k.expiry || undefined, message: `owner ${k.userUid} is no longer a user of the tenant, but the key remains (${state})${policy.orphanedKeys === 'report' ? '' : `; policy.orphanedKeys: ${policy.orphanedKeys}`}`})
+        const removed = check.status === 'removed'
+        const acted = policy.orphanedKeys === 'report' ? '' : removed ? `; policy.orphanedKeys: ${policy.orphanedKeys}` : `; policy.orphanedKeys ${policy.orphanedKeys} is not applied: that the owner was removed is unconfirmed (${check.note ?? 'not asked'})`
+        this.findings.push({kind: 'orphaned-owner', address, email: '', name: k.name, uid: k.uid, expiresAt: k.expiry || undefined, message: `owner ${k.userUid} is no longer a user of the tenant${removed ? ' (GET /v1/users/{uid} answered 404)' : ''}, but the key remains (${state})${acted}`})
+        if (!removed) continue
         if (policy.orphanedKeys === 'delete') this.actions.push({kind: 'delete', address, key: this.ref(k), reason: 'its owner is no longer a user of the tenant (policy.orphanedKeys: delete)'})
         else if (policy.orphanedKeys === 'revoke' && k.isActive) this.actions.push({kind: 'revoke', address, key: this.ref(k), reason: 'its owner is no longer a user of the tenant (policy.orphanedKeys: revoke)'})
         continue

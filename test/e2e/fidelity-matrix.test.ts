@@ -192,7 +192,11 @@ users:
     const keys = join(dir, 'keys.yaml')
     await writeFile(keys, file('orphanedKeys: revoke'))
     expect((await get(emu, '/v1/users/info', 'fidelity-gone-key-0001')).status).toBe(200)
-    const r = await runCli(['apply', '-f', keys, '--auto-approve', '--rate-limit', '0'], {env})
+    // An orphan action is held to the change-ratio brake at any tenant size: here 1 of 1.
+    const braked = await runCli(['apply', '-f', keys, '--auto-approve', '--rate-limit', '0'], {env})
+    expect(braked.code, braked.stderr).toBe(3)
+    expect(braked.stderr).toContain('1 of them keys of removed owners')
+    const r = await runCli(['apply', '-f', keys, '--auto-approve', '--rate-limit', '0', '--force'], {env})
     expect(r.code, r.stderr).toBe(0)
     expect((await get(emu, '/v1/users/info', 'fidelity-gone-key-0001')).status).toBe(401)
     const again = await runCli(['plan', '-f', keys, '--detailed-exitcode', '--rate-limit', '0'], {env})

@@ -145,3 +145,46 @@ describe('a declared user missing from Palette blocks only that user (item 5)', 
     expect(report.counts['orphaned-owner']).toBe(1)
   })
 })
+
+describe('an orphan needs positive evidence (item 3)', () => {
+  const users = `  alice@example.com:\n    keys:\n      manual: {adopt: true}\n`
+  const bob = () => userUid('bob@example.com')
+  const gone = () => emu.state.allKeys().find((k) => k.name === 'left-behind')!.uid
+  const dropBob = (paths: string[]) => (req: {method: string; path: string}, res: {status: number; body: unknown}) => {
+    if (!paths.includes(req.path.split('?')[0]!) || !res.body) return undefined
+    const body = res.body as {items: Array<{uid?: string; metadata?: {uid?: string}}>}
+    return {status: res.status, body: {items: body.items.filter((u) => (u.uid ?? u.metadata?.uid) !== bob())}}
+  }
+
+  it.each([
+    ['dropped from users/meta (users/summary still lists them)', ['/v1/users/meta'], undefined],
+    ['dropped from users/meta and users/summary (GET /v1/users/{uid} finds them)', ['/v1/users/meta', '/v1/users/summary'], undefined],
+    ['dropped from both, and GET /v1/users/{uid} answered 500', ['/v1/users/meta', '/v1/users/summary'], 500],
+  ])('policy.orphanedKeys: delete, a live user %s: their key is not touched; only the removed owner\'s (confirmed by a 404) is deleted', async (_what, paths, userStatus) => {
+    proxy.hooks.after = dropBob(paths)
+    if (userStatus) proxy.hooks.before = (req) => (req.path === `/v1/users/${bob()}` ? {status: userStatus, body: {code: 'InternalError', message: 'injected'}} : undefined)
+    const bobKey = emu.state.allKeys().find((k) => k.name === 'bob-own')!.uid
+    const goneKey = gone()
+    const top = 'policy: {orphanedKeys: delete, maxChangeRatio: 1}\n'
+    const plan = await cli(['plan', ...file, '--json'], users, {host: proxy.url, top})
+    const doc = JSON.parse(plan.stdout)
+    expect(doc.actions.filter((a: {kind: string}) => a.kind === 'delete').map((a: {key: {uid: string}}) => a.key.uid)).toEqual([goneKey])
+    const bobFinding = doc.findings.find((f: {uid: string}) => f.uid === bobKey)
+    if (userStatus) expect(bobFinding.message).toContain(`is not applied: that the owner was removed is unconfirmed (GET /v1/users/${bob()} was answered 500)`)
+    else expect(bobFinding).toBeUndefined()
+    const apply = await cli(['apply', ...file, '--auto-approve'], users, {host: proxy.url, top})
+    expect(apply.code, apply.stdout + apply.stderr).toBe(0)
+    expect(emu.state.key(bobKey)).toBeDefined()
+    expect(emu.state.key(goneKey)).toBeUndefined()
+  })
+
+  it('an orphan action is held to the change-ratio brake at any tenant size (exit 3), lifted by --force', async () => {
+    const top = 'policy: {orphanedKeys: revoke}\n'
+    const r = await cli(['apply', ...file, '--auto-approve'], users, {top})
+    expect(r.code, r.stdout + r.stderr).toBe(3)
+    expect(r.stderr).toContain('keys of removed owners, under policy.orphanedKeys')
+    expect(emu.state.key(gone())!.isActive).toBe(true)
+    expect((await cli(['apply', ...file, '--auto-approve', '--force'], users, {top})).code).toBe(0)
+    expect(emu.state.key(gone())!.isActive).toBe(false)
+  })
+})

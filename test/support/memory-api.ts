@@ -1,7 +1,7 @@
-import {EmulatorState, apiKeyView, fullName, roleUid, userSummaryView} from '../../src/emulator/state.js'
+import {EmulatorState, apiKeyView, fullName, roleUid, userSummaryView, userView} from '../../src/emulator/state.js'
 import {PaletteApiError} from '../../src/palette/errors.js'
 import type {CreatedApiKey, PaletteApi} from '../../src/palette/port.js'
-import type {ApiKey, ApiKeyEntity, ApiKeyUpdate, Role, TenantResourceLimits, UserInfo, UserMeta, UserRoles, UserSummary} from '../../src/palette/types.js'
+import type {ApiKey, ApiKeyEntity, ApiKeyUpdate, Role, TenantResourceLimits, User, UserInfo, UserMeta, UserRoles, UserSummary} from '../../src/palette/types.js'
 import {hasServerAnnotation} from '../../src/contract/palette.js'
 import {Secret} from '../../src/util/secret.js'
 import {fidelityFromEnv} from './fidelity.js'
@@ -94,6 +94,12 @@ export class MemoryPalette implements PaletteApi {
   async getResourceLimits(): Promise<TenantResourceLimits> {
     const cap = this.state.limits.apiKeysPerUser
     return {resources: cap > 0 ? [{kind: 'apiKey', limit: cap}] : []}
+  }
+
+  async getUser(uid: string): Promise<User> {
+    const u = this.state.user(uid)
+    if (!u) throw new PaletteApiError({method: 'GET', path: `/v1/users/${uid}`, status: 404, paletteCode: 'ResourceNotFound', paletteMessage: 'not found', ambiguous: false, attempts: 1})
+    return structuredClone(userView(u)) as User
   }
 
   async getUserRoles(uid: string): Promise<UserRoles> {

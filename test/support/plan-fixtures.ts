@@ -47,7 +47,7 @@ export function liveKey(s: KeySpec): LiveKey {
   }
 }
 
-export function liveState(keys: LiveKey[], options: {caller?: UserName; callerIsAdmin?: boolean | undefined; keyLimit?: number} = {}): LiveState {
+export function liveState(keys: LiveKey[], options: {caller?: UserName; callerIsAdmin?: boolean | undefined; keyLimit?: number; unlistedOwners?: LiveState['unlistedOwners']} = {}): LiveState {
   const caller = USERS[options.caller ?? 'admin']
   return {
     host: 'https://palette.test',
@@ -57,6 +57,7 @@ export function liveState(keys: LiveKey[], options: {caller?: UserName; callerIs
     users: Object.values(USERS),
     keys,
     keyLimit: {perUser: options.keyLimit ?? 20, source: 'tenant'},
+    unlistedOwners: options.unlistedOwners ?? {},
     requests: 4,
   }
 }

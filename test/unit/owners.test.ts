@@ -1,6 +1,6 @@
 import {describe, expect, it} from 'vitest'
 import {audit} from '../../src/audit/audit.js'
-import {readLiveState} from '../../src/live/snapshot.js'
+import {type OwnerCheck, readLiveState} from '../../src/live/snapshot.js'
 import {PaletteHttpClient} from '../../src/palette/http-client.js'
 import {Secret} from '../../src/util/secret.js'
 import {startTestEmulator} from '../support/emulator.js'
@@ -15,8 +15,8 @@ function orphan(name: string, active = true) {
   return {...k, userUid: GONE}
 }
 
-function plan(yaml: string, keys = [orphan('left-behind'), orphan('old', false), liveKey({user: 'alice', name: 'laptop'})], users = liveState([]).users) {
-  const live = {...liveState(keys), users}
+function plan(yaml: string, keys = [orphan('left-behind'), orphan('old', false), liveKey({user: 'alice', name: 'laptop'})], users = liveState([]).users, check: OwnerCheck = {status: 'removed'}) {
+  const live = {...liveState(keys, {unlistedOwners: {[GONE]: check}}), users}
   const d = desired(yaml)
   return {plan: diff(d, live, {force: false, toolVersion: 'test'}, NOW), live, d}
 }
@@ -43,6 +43,22 @@ describe('keys of owners who are no longer users (orphaned-owner)', () => {
     const braked = plan(`policy: {orphanedKeys: delete}\n${FILE}`, [...many, liveKey({user: 'alice', name: 'laptop'})]).plan
     expect(braked.brakes.items.map((b) => b.code)).toEqual(['max-change-ratio'])
     expect(braked.brakes.refused).toBe(true)
+    // Below 10 managed keys too: one orphan revoked beside one managed key is 1 of 2, held to the ratio.
+    const small = plan(`policy: {orphanedKeys: revoke}\n${FILE}`).plan
+    expect(small.brakes.items.map((b) => b.message)).toEqual([expect.stringContaining('1 of 2 managed keys (1 of them keys of removed owners, under policy.orphanedKeys)')])
+    expect(plan(`policy: {orphanedKeys: revoke, maxChangeRatio: 0.5}\n${FILE}`).plan.brakes.refused).toBe(false)
+  })
+
+  it('an orphan action needs positive evidence: an owner another answer lists, or GET /v1/users/{uid} finds, is no orphan; one unconfirmed is reported, never acted on', () => {
+    for (const status of ['listed', 'exists'] as const) {
+      const p = plan(`policy: {orphanedKeys: delete}\n${FILE}`, undefined, undefined, {status}).plan
+      expect(findingLines(p), status).toEqual([])
+      expect(p.changes, status).toBe(false)
+    }
+    const p = plan(`policy: {orphanedKeys: delete}\n${FILE}`, undefined, undefined, {status: 'unconfirmed', note: 'GET /v1/users/x was answered 403'}).plan
+    expect(findingLines(p)).toEqual([`orphaned-owner ${GONE}/left-behind`, `orphaned-owner ${GONE}/old`])
+    expect(p.findings[0]!.message).toContain('policy.orphanedKeys delete is not applied: that the owner was removed is unconfirmed (GET /v1/users/x was answered 403)')
+    expect(p.changes).toBe(false)
   })
 
   it('audit reports them as orphaned-owner, not as undeclared keys', () => {
