@@ -35,6 +35,7 @@ With --state FILE the tenant is kept in FILE (written atomically after each chan
     'create-uid': Flags.string({description: 'What a create answer\'s uid holds: the new key\'s uid, the owner\'s ("User uid", as the spec says), or nothing.', options: ['key', 'user', 'absent'], default: 'key'}),
     'update-annotations': Flags.string({description: 'An update\'s annotations: merged over Palette\'s own, replacing the whole map, or refused (400) when one Palette sets is sent.', options: ['merge', 'replace', 'reject'], default: 'merge'}),
     'auth-failure': Flags.string({description: 'How a refused API key is answered: 401, 403, or 404 ResourceNotFound.', options: ['401', '403', '404'], default: '401'}),
+    'list-keys-with': Flags.string({description: 'The one permission that lets a role list every user\'s keys (e.g. apiKey.list, which Palette\'s docs give Tenant Viewer). Default: every apiKey permission (admins only).'}),
     'key-limit': Flags.integer({description: 'API keys a user may hold (revoked and expired ones count); 0 enforces none. Default: the seed\'s limits.apiKeysPerUser, else 20.', min: 0}),
   }
 
@@ -58,13 +59,14 @@ With --state FILE the tenant is kept in FILE (written atomically after each chan
         createUid: flags['create-uid'] as Fidelity['createUid'],
         updateAnnotations: flags['update-annotations'] as Fidelity['updateAnnotations'],
         authFailure: Number(flags['auth-failure']) as Fidelity['authFailure'],
+        ...(flags['list-keys-with'] ? {listKeysWith: flags['list-keys-with']} : {}),
       },
     })
     this.log(`listening on ${emulator.url}`)
     const users = state.allUsers().length
     const keys = state.allKeys().length
     const limit = state.limits.apiKeysPerUser === 0 ? 'no key limit' : `${state.limits.apiKeysPerUser} keys per user`
-    this.logToStderr(`emulator: tenant ${state.tenant.orgName} (${state.tenant.uid}), ${users} users, ${keys} keys; rate limit ${flags['rate-limit'] === 0 ? 'off' : `${flags['rate-limit']}/s burst ${flags.burst}`}; ${limit}; create uid ${flags['create-uid']}, update annotations ${flags['update-annotations']}, auth failure ${flags['auth-failure']}`)
+    this.logToStderr(`emulator: tenant ${state.tenant.orgName} (${state.tenant.uid}), ${users} users, ${keys} keys; rate limit ${flags['rate-limit'] === 0 ? 'off' : `${flags['rate-limit']}/s burst ${flags.burst}`}; ${limit}; create uid ${flags['create-uid']}, update annotations ${flags['update-annotations']}, auth failure ${flags['auth-failure']}; every key listed with ${flags['list-keys-with'] ?? 'every apiKey permission'}`)
 
     await new Promise<void>((resolve) => {
       const stop = () => resolve()

@@ -34,6 +34,14 @@ export const ADMIN_ROLES: readonly string[] = ['Tenant Admin', 'Tenant User Admi
  */
 export const API_KEY_PERMISSIONS: readonly string[] = ['apiKey.create', 'apiKey.delete', 'apiKey.get', 'apiKey.list', 'apiKey.update']
 
+/**
+ * Built-in roles that may read every key but change none: Palette's docs give Tenant Viewer,
+ * Tenant Project Admin and Tenant Team Admin `apiKey` Get and List only (tenant-scope-roles-permissions.md).
+ * A caller who sees other users' keys is therefore no proof of rights to change them.
+ */
+export const KEY_VIEWER_ROLES: readonly string[] = ['Tenant Viewer', 'Tenant Project Admin', 'Tenant Team Admin']
+export const KEY_VIEWER_PERMISSIONS: readonly string[] = ['apiKey.get', 'apiKey.list']
+
 /** The permission that lists users (GET /v1/users, POST /v1/users/summary). */
 export const USER_LIST_PERMISSION = 'user.list'
 

@@ -9,6 +9,8 @@ export interface RouteContext {
   fidelity: Fidelity
   caller: UserRecord
   admin: boolean
+  /** What the caller's roles hold (admins: every apiKey permission). */
+  permissions: Set<string>
   params: Record<string, string>
   query: URLSearchParams
   body: unknown
@@ -37,10 +39,12 @@ const PAGE_MAX = 50
 
 /** The endpoints the emulator serves, each as the spec and NOTES.md describe it. */
 export const ROUTES: Route[] = [
-  route('GET', '/v1/apiKeys', ({state, caller, admin}) => ({
-    status: 200,
-    body: {items: state.allKeys().filter((k) => admin || k.userUid === caller.uid).map((k) => apiKeyView(state, k))},
-  })),
+  route('GET', '/v1/apiKeys', (ctx) => {
+    const {state, caller, admin} = ctx
+    // Who lists every key: admins, or (--list-keys-with) any role holding that one permission.
+    const all = admin || (ctx.fidelity.listKeysWith !== undefined && ctx.permissions.has(ctx.fidelity.listKeysWith))
+    return {status: 200, body: {items: state.allKeys().filter((k) => all || k.userUid === caller.uid).map((k) => apiKeyView(state, k))}}
+  }),
   route('POST', '/v1/apiKeys', (ctx) => {
     const {state, caller, admin, now} = ctx
     const invalid = checkBody(ctx, 'POST', '/v1/apiKeys')
@@ -52,7 +56,7 @@ export const ROUTES: Route[] = [
     if (expiryProblem) return expiryProblem
     // spec.userUid may be omitted: the key is then the caller's (UNCERTAIN in NOTES.md).
     const userUid = body.spec?.userUid || caller.uid
-    if (userUid !== caller.uid && !admin) {
+    if (userUid !== caller.uid && !admin && !ctx.permissions.has('apiKey.create')) {
       return paletteError(403, 'OperationForbidden', 'only a tenant admin may create API keys for another user')
     }
     if (!state.user(userUid)) return paletteError(404, 'ResourceNotFound', `user ${userUid} not found`)
@@ -66,9 +70,9 @@ export const ROUTES: Route[] = [
     const uid = {key: {uid: record.uid}, user: {uid: userUid}, absent: {}}[ctx.fidelity.createUid]
     return {status: 201, body: {apiKey: value, ...uid}, mutated: true}
   }),
-  route('GET', '/v1/apiKeys/{uid}', (ctx) => withKey(ctx, (k) => ({status: 200, body: apiKeyView(ctx.state, k)}))),
+  route('GET', '/v1/apiKeys/{uid}', (ctx) => withKey(ctx, 'apiKey.get', (k) => ({status: 200, body: apiKeyView(ctx.state, k)}))),
   route('PUT', '/v1/apiKeys/{uid}', (ctx) =>
-    withKey(ctx, (k) => {
+    withKey(ctx, 'apiKey.update', (k) => {
       const invalid = checkBody(ctx, 'PUT', '/v1/apiKeys/{uid}')
       if (invalid) return invalid
       // v1ApiKeySpecUpdate has only `expiry`: a `spec.userUid` sent here is ignored, as a
@@ -90,7 +94,7 @@ export const ROUTES: Route[] = [
   route('PATCH', '/v1/apiKeys/{uid}', (ctx) => setState(ctx, 'PATCH', '/v1/apiKeys/{uid}')),
   route('PUT', '/v1/apiKeys/{uid}/state', (ctx) => setState(ctx, 'PUT', '/v1/apiKeys/{uid}/state')),
   route('DELETE', '/v1/apiKeys/{uid}', (ctx) =>
-    withKey(ctx, (k) => {
+    withKey(ctx, 'apiKey.delete', (k) => {
       ctx.state.deleteKey(k.uid)
       return {status: 204, mutated: true}
     }),
@@ -154,10 +158,11 @@ function checkExpiry(expiry: string | undefined, now: Date, required: boolean): 
   return undefined
 }
 
-function withKey(ctx: RouteContext, f: (k: KeyRecord) => RouteResult): RouteResult {
+/** A key of the caller, or of anyone for a caller whose roles hold `permission` (admins hold every one). */
+function withKey(ctx: RouteContext, permission: string, f: (k: KeyRecord) => RouteResult): RouteResult {
   const k = ctx.state.key(ctx.params.uid ?? '')
   if (!k) return paletteError(404, 'ResourceNotFound', `API key ${ctx.params.uid} not found`)
-  if (k.userUid !== ctx.caller.uid && !ctx.admin) {
+  if (k.userUid !== ctx.caller.uid && !ctx.admin && !ctx.permissions.has(permission)) {
     return paletteError(403, 'OperationForbidden', 'users may only act on their own API keys')
   }
   return f(k)
@@ -192,7 +197,7 @@ function withUser(ctx: RouteContext, f: (u: UserRecord) => RouteResult): RouteRe
 }
 
 function setState(ctx: RouteContext, method: string, template: string): RouteResult {
-  return withKey(ctx, (k) => {
+  return withKey(ctx, 'apiKey.update', (k) => {
     const invalid = checkBody(ctx, method, template)
     if (invalid) return invalid
     const isActive = (ctx.body as {isActive?: unknown}).isActive

@@ -19,6 +19,11 @@ export interface Fidelity {
   updateAnnotations: 'merge' | 'replace' | 'reject'
   /** The status a refused credential is answered with (404 with ResourceNotFound, as the Go SDK's history suggests). */
   authFailure: AuthFailureStatus
+  /**
+   * The permission that lets a caller list every user's keys: undefined for every apiKey
+   * permission (an admin), or one such as `apiKey.list`, which Palette's docs give Tenant Viewer.
+   */
+  listKeysWith?: string
 }
 
 export const DEFAULT_FIDELITY: Fidelity = {createUid: 'key', updateAnnotations: 'merge', authFailure: 401}
@@ -128,6 +133,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
       fidelity,
       caller: auth.user,
       admin: state.isAdmin(auth.user),
+      permissions: state.permissions(auth.user),
       params: Object.fromEntries(Object.entries(params).map(([k, v]) => [k, decodeURIComponent(v)])),
       query: url.searchParams,
       body,

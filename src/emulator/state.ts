@@ -1,5 +1,5 @@
 import {createHash, randomBytes} from 'node:crypto'
-import {ADMIN_ROLES, API_KEY_PERMISSIONS, clientAnnotations as settable, DEFAULT_API_KEYS_PER_USER, grantsKeyAdmin, KEY_PERMISSIONS_ANNOTATION, USER_LIST_PERMISSION, ZERO_TIME} from '../contract/palette.js'
+import {ADMIN_ROLES, API_KEY_PERMISSIONS, clientAnnotations as settable, DEFAULT_API_KEYS_PER_USER, grantsKeyAdmin, KEY_PERMISSIONS_ANNOTATION, KEY_VIEWER_PERMISSIONS, KEY_VIEWER_ROLES, USER_LIST_PERMISSION, ZERO_TIME} from '../contract/palette.js'
 import type {Seed} from './seed.js'
 
 /**
@@ -168,6 +168,7 @@ export class EmulatorState {
     const held = new Set<string>()
     for (const r of user.roles) {
       if (ADMIN_ROLES.includes(r)) for (const p of [...API_KEY_PERMISSIONS, USER_LIST_PERMISSION]) held.add(p)
+      if (KEY_VIEWER_ROLES.includes(r)) for (const p of [...KEY_VIEWER_PERMISSIONS, USER_LIST_PERMISSION]) held.add(p)
       for (const p of this.roles[r] ?? []) held.add(p)
     }
     return held
@@ -190,7 +191,7 @@ export class EmulatorState {
 
   /** Every role name in use or defined: built-in ones and custom ones. */
   roleNames(): string[] {
-    const names = new Set<string>([...ADMIN_ROLES, ...Object.keys(this.roles)])
+    const names = new Set<string>([...ADMIN_ROLES, ...KEY_VIEWER_ROLES, ...Object.keys(this.roles)])
     for (const u of this.users.values()) for (const r of u.roles) names.add(r)
     return [...names].sort()
   }

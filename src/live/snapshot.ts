@@ -1,5 +1,5 @@
 import type {PaletteApi} from '../palette/port.js'
-import {ADMIN_ROLES, API_KEY_LIMIT_KIND, DEFAULT_API_KEYS_PER_USER, grantsKeyAdmin, isPaletteUid, ZERO_TIME} from '../contract/palette.js'
+import {ADMIN_ROLES, API_KEY_LIMIT_KIND, API_KEY_PERMISSIONS, DEFAULT_API_KEYS_PER_USER, grantsKeyAdmin, isPaletteUid, ZERO_TIME} from '../contract/palette.js'
 import {PaletteApiError} from '../palette/errors.js'
 import type {ApiKey, UserInfo, UserMeta} from '../palette/types.js'
 import {ExitCode} from '../util/exit-codes.js'
@@ -54,6 +54,11 @@ export interface LiveState {
   caller: {uid: string; email: string}
   /** undefined when it was not needed, so not asked. */
   callerIsAdmin: boolean | undefined
+  /**
+   * The apiKey permissions the caller's roles hold over every user's keys (sorted); undefined
+   * when not asked (the file declares only the caller's own keys, which anyone may manage).
+   */
+  callerPermissions?: string[]
   users: LiveUser[]
   keys: LiveKey[]
   /** Palette's cap on API keys per user: the tenant's, or the documented default when it could not be read. */
@@ -69,8 +74,7 @@ export interface LiveState {
 /**
  * Reads the live tenant in a constant number of calls, whatever its size: who am I, all
  * users, all keys, and the caller's roles only when one of `declaredEmails` is another
- * user (only then do admin rights matter). A key list holding other users' keys also
- * proves admin rights.
+ * user (only then do admin rights matter).
  */
 export async function readLiveState(api: PaletteApi, host: string, options: {declaredEmails: string[]; confirmOwners?: boolean}): Promise<LiveState> {
   const [info, users, keys, summary] = await settled([api.whoAmI(), api.listUsersMeta(), api.listApiKeys(), readUserStatus(api)] as const)
@@ -82,11 +86,14 @@ export async function readLiveState(api: PaletteApi, host: string, options: {dec
   const liveKeys = keys.map(normaliseKey)
   const uidByEmail = new Map(users.map((u) => [(u.emailId ?? '').toLowerCase(), u.uid]))
   const needAdmin = options.declaredEmails.some((e) => uidByEmail.get(e.toLowerCase()) !== callerUid)
-  let callerIsAdmin: boolean | undefined = liveKeys.some((k) => k.userUid !== callerUid) ? true : undefined
-  if (callerIsAdmin === undefined && needAdmin) {
-    const rights = await callerManagesEveryKey(api, callerUid)
+  // Rights come from roles only: a key list showing other users' keys proves apiKey.list, not the right to change them.
+  let callerIsAdmin: boolean | undefined
+  let callerPermissions: string[] | undefined
+  if (needAdmin) {
+    const rights = await callerKeyPermissions(api, callerUid)
     requests += rights.requests
-    callerIsAdmin = rights.admin
+    callerPermissions = rights.permissions
+    callerIsAdmin = grantsKeyAdmin(rights.permissions)
   }
   const keyLimit = await limit
   const owners = await checkUnlistedOwners(api, liveKeys, users, summary.listed, callerUid, options.confirmOwners === true)
@@ -102,6 +109,7 @@ export async function readLiveState(api: PaletteApi, host: string, options: {dec
     tenant: {uid: info.tenantUid ?? '', orgName: info.orgName ?? ''},
     caller: {uid: callerUid, email: liveUsers.find((u) => u.uid === callerUid)?.email ?? ''},
     callerIsAdmin,
+    ...(callerPermissions ? {callerPermissions} : {}),
     users: liveUsers,
     keys: liveKeys,
     keyLimit,
@@ -176,28 +184,30 @@ async function checkUnlistedOwners(api: PaletteApi, keys: LiveKey[], users: User
 }
 
 /**
- * Whether the caller may manage every user's keys: a built-in admin role by name, or any role
- * whose permissions hold every apiKey permission (a custom role works as an admin). Reading
- * one's own roles, or the role list, may be refused (undocumented): a refusal means "no".
+ * The apiKey permissions the caller holds over every user's keys: a built-in admin role by
+ * name holds them all; otherwise the permissions of the caller's roles, from the role list
+ * (a custom role may hold some or all; a viewer role only get and list). Reading one's own
+ * roles, or the role list, may be refused (undocumented): a refusal means "none".
  */
-async function callerManagesEveryKey(api: PaletteApi, callerUid: string): Promise<{admin: boolean; requests: number}> {
+async function callerKeyPermissions(api: PaletteApi, callerUid: string): Promise<{permissions: string[]; requests: number}> {
   let held
   try {
     const r = await api.getUserRoles(callerUid)
     held = [...(r.roles ?? []), ...(r.inheritedRoles ?? [])]
   } catch (error) {
-    if (refused(error) && error.status === 403) return {admin: false, requests: 1}
+    if (refused(error) && error.status === 403) return {permissions: [], requests: 1}
     throw error
   }
-  if (held.some((role) => ADMIN_ROLES.includes(role.name ?? ''))) return {admin: true, requests: 1}
-  if (held.length === 0) return {admin: false, requests: 1}
+  if (held.some((role) => ADMIN_ROLES.includes(role.name ?? ''))) return {permissions: [...API_KEY_PERMISSIONS], requests: 1}
+  if (held.length === 0) return {permissions: [], requests: 1}
   try {
     const roles = await api.listRoles()
     const mine = new Set(held.flatMap((r) => [r.uid, r.name].filter((x): x is string => typeof x === 'string' && x !== '')))
     const permissions = roles.filter((r) => mine.has(r.metadata?.uid ?? '\0') || mine.has(r.metadata?.name ?? '\0')).flatMap((r) => (Array.isArray(r.spec?.permissions) ? r.spec.permissions : []))
-    return {admin: grantsKeyAdmin(permissions.filter((p): p is string => typeof p === 'string')), requests: 2}
+    const keyPermissions = new Set(permissions.filter((p): p is string => typeof p === 'string' && API_KEY_PERMISSIONS.includes(p)))
+    return {permissions: [...keyPermissions].sort(), requests: 2}
   } catch (error) {
-    if (refused(error) && error.status === 403) return {admin: false, requests: 2}
+    if (refused(error) && error.status === 403) return {permissions: [], requests: 2}
     throw error
   }
 }

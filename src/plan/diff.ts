@@ -1,5 +1,6 @@
 import {cmp, type DesiredKey, type DesiredState, type DesiredUser, declaredEmails} from '../config/desired-state.js'
 import {formatDuration} from '../config/duration.js'
+import {API_KEY_PERMISSIONS} from '../contract/palette.js'
 import type {LiveKey, LiveState, LiveUser} from '../live/snapshot.js'
 import {brakes, type DeclaredScope, declaredKeyId} from './brakes.js'
 import {keyFingerprint, liveFingerprint} from './fingerprint.js'
@@ -15,6 +16,7 @@ import {
   PLAN_FORMAT_VERSION,
   type PlanError,
   type Summary,
+  assertNever,
   isDestructive,
   touchedKey,
   touchesUser,
@@ -41,7 +43,7 @@ export function diff(desired: DesiredState, live: LiveState, flags: DiffFlags, n
     for (const user of desired.users) ctx.matchUser(user)
     for (const user of desired.users) ctx.leftovers(user)
     ctx.owners()
-    errors.push(...ctx.callerProblems(), ...ctx.sealProblems(), ...ctx.keyLimitProblems())
+    errors.push(...ctx.callerProblems(), ...ctx.permissionProblems(), ...ctx.sealProblems(), ...ctx.keyLimitProblems())
   }
   const actions = errors.length > 0 ? [] : ctx.sortedActions()
   const findings = errors.length > 0 ? [] : ctx.sortedFindings()
@@ -99,6 +101,8 @@ class DiffContext {
   /** Retired keys kept for deleteRetiredAfter that have expired: deleted early when their user needs the slot. */
   private readonly expiredRetired = new Map<string, LiveKey[]>()
   private readonly claimed = new Set<string>()
+  /** The apiKey permissions the caller's roles hold over others' keys. */
+  private readonly held: ReadonlySet<string>
   /** Declared e-mails (lower case) that are not users of the tenant: their keys are blocked. */
   private readonly unknown = new Set<string>()
   private readonly usersByEmail = new Map<string, LiveUser>()
@@ -117,6 +121,7 @@ class DiffContext {
     private readonly now: Date,
   ) {
     this.nowMs = now.getTime()
+    this.held = new Set(live.callerPermissions ?? (live.callerIsAdmin === true ? API_KEY_PERMISSIONS : []))
     this.superseded = supersededUids(live.keys)
     for (const u of live.users) {
       this.usersByEmail.set(u.email.toLowerCase(), u)
@@ -162,14 +167,75 @@ class DiffContext {
       })
     }
     const others = emails.filter((e) => !this.unknown.has(e.toLowerCase()) && this.usersByEmail.get(e.toLowerCase())!.uid !== this.live.caller.uid).sort(cmp)
-    if (others.length > 0 && this.live.callerIsAdmin !== true) {
+    // Without apiKey.list the key list holds only the caller's own keys: others' would look absent, and be created twice.
+    if (others.length > 0 && !this.held.has('apiKey.list')) {
       errors.push({
         code: 'not-tenant-admin',
-        message: `${this.live.caller.email || this.live.caller.uid} is not a tenant admin, so may manage only their own keys, but the file declares keys of ${others.join(', ')}`,
+        message: `${this.live.caller.email || this.live.caller.uid} is not a tenant admin (their roles hold no apiKey.list over other users' keys), so may see and manage only their own keys, but the file declares keys of ${others.join(', ')}`,
         hint: 'Run with a Tenant Admin\'s API key, or keep only your own user in the file.',
       })
     }
     return errors
+  }
+
+  /**
+   * What the plan does to other users' keys needs the matching apiKey permission of the
+   * caller's roles: a viewer (apiKey.get and apiKey.list, as Palette's docs give Tenant Viewer)
+   * sees every key, so its plan looks fine, and its apply would fail at the first change. Such
+   * a plan is refused here, before review, naming each missing permission and what needs it.
+   */
+  permissionProblems(): PlanError[] {
+    const caller = this.live.caller.uid
+    const needs = new Map<string, Set<string>>()
+    const need = (permission: string, a: Action) => {
+      if (this.held.has(permission)) return
+      let addresses = needs.get(permission)
+      if (!addresses) needs.set(permission, (addresses = new Set()))
+      addresses.add(a.address)
+    }
+    const other = (uid: string) => uid !== caller
+    for (const a of this.actions) {
+      switch (a.kind) {
+        case 'create':
+          if (other(a.target.userUid)) need('apiKey.create', a)
+          break
+        case 'replace':
+          if (other(a.target.userUid)) need('apiKey.create', a)
+          if (other(a.from.userUid)) need('apiKey.delete', a)
+          break
+        case 'rotate':
+          if (!other(a.key.userUid)) break
+          need('apiKey.create', a)
+          need(a.retire === 'delete' ? 'apiKey.delete' : 'apiKey.update', a)
+          // An adopted predecessor is marked managed first.
+          if (ownershipOf(this.keysByUid.get(a.key.uid)?.annotations ?? {}) === 'unmanaged') need('apiKey.update', a)
+          break
+        case 'update':
+        case 'revoke':
+        case 'reactivate':
+          if (other(a.key.userUid)) need('apiKey.update', a)
+          break
+        case 'delete':
+          if (other(a.key.userUid)) need('apiKey.delete', a)
+          break
+        case 'no-op':
+          break
+        default:
+          assertNever(a)
+      }
+    }
+    if (needs.size === 0) return []
+    const listed = [...needs.entries()].sort(([a], [b]) => cmp(a, b)).map(([p, addresses]) => {
+      const all = [...addresses].sort(cmp)
+      return `${p} (for ${all.slice(0, 5).join(', ')}${all.length > 5 ? ` and ${all.length - 5} more` : ''})`
+    })
+    return [
+      {
+        code: 'missing-permission',
+        message: `${this.live.caller.email || caller}'s roles do not hold what this plan needs on other users' keys: ${listed.join('; ')}. Their roles hold ${this.held.size > 0 ? [...this.held].sort(cmp).join(', ') : 'no apiKey permission'}; nothing is planned, so the apply cannot fail at its first change`,
+        hint: 'Run with a Tenant Admin\'s API key (or a role holding apiKey.create, apiKey.update and apiKey.delete), or change only your own keys.',
+      },
+    ]
   }
 
   /**

@@ -22,6 +22,7 @@ const MODES: Array<{name: string; flags: string[]}> = [
   {name: '--auth-failure 403', flags: ['--auth-failure', '403']},
   {name: '--auth-failure 404', flags: ['--auth-failure', '404']},
   {name: '--key-limit 5', flags: ['--key-limit', '5']},
+  {name: '--list-keys-with apiKey.list', flags: ['--list-keys-with', 'apiKey.list']},
   {
     name: 'all at once, with dropped connections after commits',
     flags: ['--create-uid', 'user', '--update-annotations', 'replace', '--auth-failure', '404', '--key-limit', '5', '--drop-after-commit-rate', '0.15', '--fault-seed', '7'],

@@ -19,6 +19,7 @@ import {recordAndRemove} from '../support/leaks.js'
 const ADMIN = 'hostile2-admin-key-0001'
 /** An admin key of Palette's uid shape: a server naming a key with it passes the uid check, so only the secret check can stop it. */
 const HEX_ADMIN = '0a1b2c3d4e5f60718293a4b5'
+const VIEWER = 'hostile2-viewer-key-001'
 const SEED = `
 tenant: {uid: 5f0c4e2a9d1b3c4d5e6f7a8b, orgName: realtenant}
 users:
@@ -31,6 +32,9 @@ users:
     apiKeys: [{name: manual, value: hostile2-alice-manual-1, expiry: 2099-01-01T00:00:00Z}]
   - email: bob@example.com
     apiKeys: [{name: bob-own, value: hostile2-bob-key-00001, expiry: 2099-01-01T00:00:00Z}]
+  - email: viewer@example.com
+    roles: [Tenant Viewer]
+    apiKeys: [{name: own, value: ${VIEWER}, expiry: 2099-01-01T00:00:00Z}]
   - email: gone@example.com
     removed: true
     apiKeys: [{name: left-behind, value: hostile2-gone-key-0001, expiry: 2099-01-01T00:00:00Z}]
@@ -186,5 +190,32 @@ describe('an orphan needs positive evidence (item 3)', () => {
     expect(emu.state.key(gone())!.isActive).toBe(true)
     expect((await cli(['apply', ...file, '--auto-approve', '--force'], users, {top})).code).toBe(0)
     expect(emu.state.key(gone())!.isActive).toBe(false)
+  })
+})
+
+describe('rights come from roles, not from what is visible (item 4)', () => {
+  it('a Tenant Viewer who lists every key (--list-keys-with apiKey.list) is refused a plan that changes others\' keys, before review, naming the permission; apply changes nothing', async () => {
+    const viewing = await startTestEmulator({fidelity: {listKeysWith: 'apiKey.list'}}, SEED)
+    try {
+      const users = `  alice@example.com:\n    keys:\n      manual: {adopt: true}\n      ci: {}\n`
+      const plan = await cli(['plan', ...file, '--json'], users, {host: viewing.url, key: VIEWER})
+      expect(plan.code, plan.stdout + plan.stderr).toBe(1)
+      const doc = JSON.parse(plan.stdout)
+      expect(doc.caller.tenantAdmin).toBe(false)
+      expect(doc.errors.map((e: {code: string}) => e.code)).toEqual(['missing-permission'])
+      expect(doc.errors[0].message).toContain('apiKey.create (for alice@example.com/ci)')
+      expect(doc.errors[0].message).toContain('apiKey.update (for alice@example.com/manual)')
+      const md = await cli(['plan', ...file, '--format', 'markdown'], users, {host: viewing.url, key: VIEWER})
+      expect(md.stdout).toContain('missing-permission')
+      const apply = await cli(['apply', ...file, '--auto-approve'], users, {host: viewing.url, key: VIEWER})
+      expect(apply.code, apply.stdout + apply.stderr).toBe(1)
+      expect(apply.stdout + apply.stderr).toContain('missing-permission')
+      expect(viewing.stats.mutations).toBe(0)
+      // A plan that changes none of the others' keys is fine for a viewer: review and audit work.
+      const none = await cli(['plan', ...file, '--detailed-exitcode'], `  alice@example.com:\n    keys: {}\n`, {host: viewing.url, key: VIEWER})
+      expect(none.code, none.stdout + none.stderr).toBe(0)
+    } finally {
+      await viewing.close()
+    }
   })
 })

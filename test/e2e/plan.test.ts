@@ -151,7 +151,7 @@ describe('plan against the demo tenant (real CLI process and emulator process)',
     const f = await file('alice-and-bob.yaml', 'version: 1\nusers:\n  alice@example.com:\n    keys: {}\n  bob@example.com:\n    keys:\n      ci: {}\n')
     const r = await runCli(['plan', '-f', f], {env: as(DEMO_ALICE)})
     expect(r.code).toBe(1)
-    expect(r.stdout).toContain('not-tenant-admin: alice@example.com is not a tenant admin, so may manage only their own keys, but the file declares keys of bob@example.com')
+    expect(r.stdout).toContain('not-tenant-admin: alice@example.com is not a tenant admin (their roles hold no apiKey.list over other users\' keys), so may see and manage only their own keys, but the file declares keys of bob@example.com')
   })
 })
 
@@ -217,7 +217,7 @@ describe('plan request count does not grow with the tenant', () => {
       }
     }
     expect(counts[0]).toBe(counts[1])
-    // who am I, users, keys, users/summary (owners' status), resourceLimits (the key cap)
-    expect(counts[0]).toBe(5)
+    // who am I, users, keys, users/summary (owners' status), resourceLimits (the key cap), and the caller's roles (rights come from roles only)
+    expect(counts[0]).toBe(6)
   })
 })

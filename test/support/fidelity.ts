@@ -11,7 +11,7 @@ export function fidelityFromEnv(env: NodeJS.ProcessEnv = process.env): Array<[st
   if (!raw) return []
   return raw.split(',').map((pair) => {
     const [name, value] = pair.split('=').map((s) => s.trim())
-    if (!name || value === undefined || !['create-uid', 'update-annotations', 'auth-failure', 'key-limit'].includes(name)) throw new Error(`PALETTE_KEYS_TEST_FIDELITY: cannot read "${pair}"`)
+    if (!name || value === undefined || !['create-uid', 'update-annotations', 'auth-failure', 'key-limit', 'list-keys-with'].includes(name)) throw new Error(`PALETTE_KEYS_TEST_FIDELITY: cannot read "${pair}"`)
     return [name, value]
   })
 }
@@ -29,6 +29,7 @@ export function fidelityOptions(options: Partial<EmulatorOptions>): Partial<Emul
     if (name === 'create-uid') fidelity.createUid = value as Fidelity['createUid']
     else if (name === 'update-annotations') fidelity.updateAnnotations = value as Fidelity['updateAnnotations']
     else if (name === 'auth-failure') fidelity.authFailure = Number(value) as Fidelity['authFailure']
+    else if (name === 'list-keys-with') fidelity.listKeysWith = value
     else keyLimit = Number(value)
   }
   return {...(keyLimit === undefined ? {} : {keyLimit}), ...options, fidelity: {...fidelity, ...options.fidelity}}

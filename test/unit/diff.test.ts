@@ -244,3 +244,37 @@ describe('diff determinism', () => {
     expect(planOf(yaml, keys).createdAt).toBe(NOW.toISOString())
   })
 })
+
+describe('diff: rights come from roles, not from what the caller sees (issue 16, item 4)', () => {
+  const viewer = (keys: LiveKey[], permissions: string[]) => ({...liveState(keys, {callerIsAdmin: false}), callerPermissions: permissions})
+  const yaml = 'users:\n  alice@example.com:\n    keys:\n      ci: {}\n      laptop: {description: new}\n  bob@example.com:\n    keys:\n      mon: {active: false}\n  admin@example.com:\n    keys:\n      mine: {}\n'
+  const keys = () => [liveKey({user: 'alice', name: 'laptop'}), liveKey({user: 'bob', name: 'mon'}), liveKey({user: 'bob', name: 'gone'}), liveKey({user: 'admin', name: 'old'})]
+
+  it('a viewer (apiKey.get, apiKey.list) who sees every key is refused a plan that changes others\' keys, each missing permission named with what needs it', () => {
+    const plan = diff(desired(yaml), viewer(keys(), ['apiKey.get', 'apiKey.list']), {force: false, toolVersion: 't'}, NOW)
+    expect(plan.errors.map((e) => e.code)).toEqual(['missing-permission'])
+    const m = plan.errors[0]!.message
+    expect(m).toContain('apiKey.create (for alice@example.com/ci)')
+    expect(m).toContain('apiKey.delete (for bob@example.com/gone)')
+    expect(m).toContain('apiKey.update (for alice@example.com/laptop, bob@example.com/mon)')
+    expect(m).toContain('Their roles hold apiKey.get, apiKey.list')
+    expect(plan.actions).toEqual([])
+  })
+
+  it('a viewer may plan what changes only their own keys, and a plan that changes nothing of others', () => {
+    const own = 'users:\n  alice@example.com:\n    keys:\n      laptop: {}\n  admin@example.com:\n    keys:\n      mine: {}\n'
+    const plan = diff(desired(own), viewer([liveKey({user: 'alice', name: 'laptop'}), liveKey({user: 'admin', name: 'old'})], ['apiKey.get', 'apiKey.list']), {force: false, toolVersion: 't'}, NOW)
+    expect(plan.errors).toEqual([])
+    expect(actionLines(plan)).toEqual(['no-op alice@example.com/laptop', 'create admin@example.com/mine', 'delete admin@example.com/old'])
+  })
+
+  it('a custom role with create and update but not delete: only apiKey.delete is missing', () => {
+    const plan = diff(desired(yaml), viewer(keys(), ['apiKey.create', 'apiKey.get', 'apiKey.list', 'apiKey.update']), {force: false, toolVersion: 't'}, NOW)
+    expect(plan.errors.map((e) => e.message.split(': ')[1]!.split('. ')[0])).toEqual(['apiKey.delete (for bob@example.com/gone)'])
+  })
+
+  it('without apiKey.list the caller sees only their own keys, so declaring others is refused (not-tenant-admin)', () => {
+    const plan = diff(desired(yaml), viewer(keys(), ['apiKey.create', 'apiKey.update', 'apiKey.delete']), {force: false, toolVersion: 't'}, NOW)
+    expect(plan.errors.map((e) => e.code)).toEqual(['not-tenant-admin'])
+  })
+})
