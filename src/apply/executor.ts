@@ -1,6 +1,7 @@
 import {randomBytes} from 'node:crypto'
 import {setTimeout as delay} from 'node:timers/promises'
 import type {LiveKey, LiveState} from '../live/snapshot.js'
+import {parseDuration} from '../config/duration.js'
 import {isPaletteUid} from '../contract/palette.js'
 import {PaletteApiError} from '../palette/errors.js'
 import type {CreatedApiKey, PaletteApi} from '../palette/port.js'
@@ -216,6 +217,9 @@ class Executor {
    */
   private async create(target: NewKey, extra: Record<string, string>): Promise<{uid: string; file: string}> {
     const annotations = {description: target.description, [MANAGED_BY]: MANAGED_BY_VALUE, ...extra}
+    // A relative expiry counts from now, not from the plan's time: a saved plan may be days old.
+    const ms = target.expiresIn === undefined ? undefined : parseDuration(target.expiresIn)
+    const expiry = ms === undefined ? target.expiresAt : new Date(this.now().getTime() + ms).toISOString()
     let created: CreatedApiKey | undefined
     let nonce = ''
     for (let attempt = 1; !created; attempt++) {
@@ -224,7 +228,7 @@ class Executor {
         await this.gate.idle()
         created = await this.o.api.createApiKey({
           metadata: {name: target.name, annotations: {...annotations, [PENDING]: nonce}},
-          spec: {expiry: target.expiresAt, userUid: target.userUid},
+          spec: {expiry, userUid: target.userUid},
         })
       } catch (error) {
         if (!(error instanceof PaletteApiError)) throw error
@@ -258,7 +262,7 @@ class Executor {
         user: target.email,
         name: target.name,
         uid,
-        expiry: target.expiresAt,
+        expiry,
         host: this.o.live.host,
         createdAt: this.now().toISOString(),
         apiKey: created.apiKey.reveal(),
@@ -276,7 +280,7 @@ class Executor {
     // Clearing the mark keeps every annotation the server put on the new key (it may replace the whole map).
     const cleared: Record<string, string> = {...read, ...annotations}
     delete cleared[PENDING]
-    await this.mutate(() => this.updater.update(uid, {name: target.name, expiry: target.expiresAt, annotations: cleared}))
+    await this.mutate(() => this.updater.update(uid, {name: target.name, expiry, annotations: cleared}))
     return {uid, file}
   }
 

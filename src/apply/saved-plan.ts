@@ -1,6 +1,7 @@
 import {isDeepStrictEqual} from 'node:util'
 import {ExitCode} from '../util/exit-codes.js'
 import type {DesiredState} from '../config/desired-state.js'
+import {formatDuration} from '../config/duration.js'
 import type {LiveState} from '../live/snapshot.js'
 import {liveFingerprint} from '../plan/fingerprint.js'
 import type {Plan} from '../plan/model.js'
@@ -24,11 +25,26 @@ function refused(message: string, hints: string[] = AGAIN): PaletteKeysError {
   return new PaletteKeysError(message, {code: 'stale-plan', exitCode: ExitCode.Stale, hints})
 }
 
-/** The time the plan is recomputed at: the plan's own, which cannot be in the future. */
-export function planTime(saved: PlanDocument, now: Date): Date {
+/** Default of apply --max-plan-age: a review is about a tenant as it was; a week-old one is no longer that. */
+export const DEFAULT_MAX_PLAN_AGE = '7d'
+
+/**
+ * The time the plan is recomputed at: the plan's own, which cannot be in the future, nor
+ * older than `maxAgeMs`. A plan made on a machine whose clock is behind would otherwise be
+ * recomputed (and its keys' expiries counted) from a past instant; apply counts created keys'
+ * relative expiries from its own time in any case.
+ */
+export function planTime(saved: PlanDocument, now: Date, maxAgeMs: number): Date {
   const at = new Date(saved.createdAt)
   if (at.getTime() > now.getTime() + CLOCK_SKEW_MS) {
     throw refused(`This plan says it was made at ${saved.createdAt}, after this machine's time (${now.toISOString()}): it was edited, or made on a machine with a wrong clock. Nothing was changed.`)
+  }
+  const age = now.getTime() - at.getTime()
+  if (age > maxAgeMs) {
+    throw refused(`This plan says it was made at ${saved.createdAt}, ${formatDuration(age)} before this machine's time (${now.toISOString()}), more than --max-plan-age ${formatDuration(maxAgeMs)}: it is too old to stand for the tenant as it is now, or it was made on a machine with a wrong clock. Nothing was changed.`, [
+      ...AGAIN,
+      'Check the clock of the machine that made the plan (a plan is dated by it).',
+    ])
   }
   return at
 }

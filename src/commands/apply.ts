@@ -4,7 +4,8 @@ import {Args, Flags} from '@oclif/core'
 import {type ActionOutcome, execute} from '../apply/executor.js'
 import {type ApplyResult, applyResult} from '../apply/result.js'
 import {acquireLease} from '../apply/lease.js'
-import {desiredFileProblem, hostProblem, mismatch, planTime, staleness} from '../apply/saved-plan.js'
+import {DEFAULT_MAX_PLAN_AGE, desiredFileProblem, hostProblem, mismatch, planTime, staleness} from '../apply/saved-plan.js'
+import {parseDuration} from '../config/duration.js'
 import {BaseCommand} from '../cli/base-command.js'
 import {connect, useColor} from '../cli/connect.js'
 import {applyPlatformProblem} from '../cli/platform.js'
@@ -26,7 +27,7 @@ import {PaletteKeysError, UsageError} from '../util/errors.js'
 export default class Apply extends BaseCommand {
   static override summary = 'Make the tenant match the desired-state file; seal every created key value at once.'
 
-  static override description = `Without PLAN: plans afresh from -f FILE, shows the plan and asks for confirmation on a terminal (--auto-approve skips it; without a terminal it is required). With PLAN (from \`plan --out\`): applies that plan without asking, but only after recomputing it from -f FILE (the file it was made from, same SHA-256) and the live tenant at the plan's time: any difference (an edited plan, changed live keys, another host, tenant, version or --force) exits 4 with nothing changed.
+  static override description = `Without PLAN: plans afresh from -f FILE, shows the plan and asks for confirmation on a terminal (--auto-approve skips it; without a terminal it is required). With PLAN (from \`plan --out\`): applies that plan without asking, but only after recomputing it from -f FILE (the file it was made from, same SHA-256) and the live tenant at the plan's time: any difference (an edited plan, changed live keys, another host, tenant, version or --force) exits 4 with nothing changed, as does a plan older than --max-plan-age (7d) or dated in the future. Created keys' relative expiries (expiresIn) count from the apply.
 Before the first change, apply takes a lease (an annotation on a key of the caller that the plan leaves alone) and stops (exit 1) if another apply holds one; it is renewed while the run goes on and removed at the end.
 Every created value is encrypted to seal.recipients and written under seal.dir before the next change starts. A failure confined to one key (Palette refused that request) does not stop the others; one that would hit every action (credential, rate limit, network, sealing) stops new ones, and after any failure the caller's own keys are left alone. Run apply again to converge.
 Exit codes: 0 done (or nothing to do), 1 an action failed, a key was blocked (twins, a hand-made key in the way, a declared user missing from Palette) or an error, 3 refused by a safety brake, 4 saved plan is stale, 64 usage (e.g. no terminal and no --auto-approve, a seal folder that is a link, outside the repository or not writable), 65 invalid file (a recipient nothing can be sealed to, the demo recipient for a real host).`
@@ -48,6 +49,7 @@ Exit codes: 0 done (or nothing to do), 1 an action failed, a key was blocked (tw
     parallelism: Flags.integer({description: 'Actions run at once (all under the rate limiter).', default: 4, min: 1, max: 16}),
     force: Flags.boolean({description: 'Lift the change-ratio brake (never the caller-lockout brake), and allow a world-writable seal folder.', default: false}),
     'break-lease': Flags.boolean({description: 'Go on although another apply\'s lease is live (only when you know no other apply is running).', default: false}),
+    'max-plan-age': Flags.string({description: 'Refuse (exit 4) a saved plan older than this (a duration: 12h, 7d, 2w).', default: DEFAULT_MAX_PLAN_AGE, env: 'PALETTE_KEYS_MAX_PLAN_AGE'}),
     'lease-settle': Flags.integer({description: 'Milliseconds between writing the lease and reading it back.', default: 2000, min: 0, max: 60_000, env: 'PALETTE_KEYS_LEASE_SETTLE_MS'}),
   }
 
@@ -60,7 +62,9 @@ Exit codes: 0 done (or nothing to do), 1 an action failed, a key was blocked (tw
     }
     const saved = args.plan ? await readPlanFile(args.plan) : undefined
     // A saved plan is recomputed at its own time from the file the operator names (-f), never from a path in the plan.
-    const now = saved ? planTime(saved, new Date()) : new Date()
+    const maxAge = parseDuration(flags['max-plan-age'])
+    if (maxAge === undefined) throw new UsageError(`--max-plan-age must be a duration such as 12h, 7d or 2w, got "${flags['max-plan-age']}".`, [], 'max-plan-age')
+    const now = saved ? planTime(saved, new Date(), maxAge) : new Date()
     // Without a plan, a broken file is reported (65) before any credential is looked at.
     let desired = saved ? undefined : await loadDesiredStateFile(flags.file, now)
     const {client, host} = await connect(flags)

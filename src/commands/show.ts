@@ -29,7 +29,8 @@ export default class Show extends BaseCommand {
     const {args, flags} = await this.parse(Show)
     const plan = await readPlanFile(args.plan)
     await this.warnIfStale(plan, flags)
-    if (!this.jsonEnabled()) process.stdout.write(renderPlan(plan, flags.format, useColor()))
+    // Relative times from now, with the plan's age said: a saved plan is read later than it was made.
+    if (!this.jsonEnabled()) process.stdout.write(renderPlan(plan, flags.format, useColor(), new Date()))
     return plan
   }
 

@@ -17,3 +17,8 @@ export function formatDuration(ms: number): string {
   if (abs >= UNIT_MS.h) return `${Math.floor(ms / UNIT_MS.h)}h`
   return `${Math.max(0, Math.floor(ms / 60_000))}m`
 }
+
+/** The exact form parseDuration reads back: whole days when it is some, else whole hours (durations are whole hours). */
+export function exactDuration(ms: number): string {
+  return ms % UNIT_MS.d === 0 ? `${ms / UNIT_MS.d}d` : `${Math.round(ms / UNIT_MS.h)}h`
+}

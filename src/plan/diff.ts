@@ -1,5 +1,5 @@
 import {cmp, type DesiredKey, type DesiredState, type DesiredUser, declaredEmails} from '../config/desired-state.js'
-import {formatDuration} from '../config/duration.js'
+import {exactDuration, formatDuration} from '../config/duration.js'
 import {API_KEY_PERMISSIONS} from '../contract/palette.js'
 import type {LiveKey, LiveState, LiveUser} from '../live/snapshot.js'
 import {brakes, type DeclaredScope, declaredKeyId} from './brakes.js'
@@ -383,7 +383,7 @@ class DiffContext {
         }
       }
       const target = this.newKey(user.email, owner, key)
-      this.actions.push({kind: 'create', address, target, reason: `declared, not in Palette; expires ${target.expiresAt.slice(0, 10)} (${this.inWords(Date.parse(target.expiresAt))})`})
+      this.actions.push({kind: 'create', address, target, reason: 'declared, not in Palette'})
       return
     }
     this.claimed.add(match.uid)
@@ -455,7 +455,7 @@ class DiffContext {
     // An expired predecessor authenticates nothing, so there is nothing to keep it (revoked) for;
     // and an update of a key whose expiry has passed may be refused (the emulator does).
     const retire = this.desired.policy.deleteRetiredAfterMs === 0 || remaining <= 0 ? 'delete' : 'revoke'
-    this.actions.push({kind: 'rotate', address, key: ref(), target, retire, reason: `${why}: a successor expiring ${target.expiresAt.slice(0, 10)} is created and sealed, then the predecessor is ${retire === 'delete' ? 'deleted' : 'revoked'}`})
+    this.actions.push({kind: 'rotate', address, key: ref(), target, retire, reason: `${why}: a successor is created and sealed, then the predecessor is ${retire === 'delete' ? 'deleted' : 'revoked'}`})
     return true
   }
 
@@ -603,8 +603,8 @@ class DiffContext {
   }
 
   private newKey(email: string, owner: LiveUser, key: DesiredKey): NewKey {
-    const expiresAt = key.expiry.kind === 'at' ? key.expiry.at : new Date(this.nowMs + key.expiry.ms).toISOString()
-    return {email, userUid: owner.uid, name: key.name, description: key.description, expiresAt}
+    if (key.expiry.kind === 'at') return {email, userUid: owner.uid, name: key.name, description: key.description, expiresAt: key.expiry.at}
+    return {email, userUid: owner.uid, name: key.name, description: key.description, expiresAt: new Date(this.nowMs + key.expiry.ms).toISOString(), expiresIn: exactDuration(key.expiry.ms)}
   }
 
   private inWords(t: number): string {

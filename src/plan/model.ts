@@ -22,8 +22,13 @@ export interface NewKey {
   userUid: string
   name: string
   description: string
-  /** RFC 3339 with milliseconds. */
+  /** RFC 3339 with milliseconds: the declared expiresAt, or (with expiresIn) the plan's time plus it. */
   expiresAt: string
+  /**
+   * The declared expiresIn (`90d`), when the expiry is relative: apply then counts it from the
+   * moment it creates the key, not from the plan's time (a saved plan may be days old).
+   */
+  expiresIn?: string
 }
 
 export type ChangedField = 'name' | 'description' | 'expiresAt' | 'ownership'

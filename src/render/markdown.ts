@@ -2,6 +2,7 @@ import type {Plan} from '../plan/model.js'
 import {inertMarkdown} from './inert.js'
 import {blockedPhrase, sealLine, summaryLine} from './summary.js'
 import {ACTION_SYMBOL, FINDING_LABEL} from './symbols.js'
+import {expiryWords, planAge} from './text.js'
 
 /** GitHub refuses comments over 65,536 characters; stay well under. */
 export const MARKDOWN_PART_LIMIT = 65_000
@@ -12,13 +13,15 @@ export const MARKDOWN_MARKER = '<!-- palette-keys:plan -->'
  * The plan as a pull-request comment, split into parts each under `limit` characters.
  * Every part carries the marker and its number; tables are never cut inside a row.
  */
-export function renderMarkdown(plan: Plan, limit = MARKDOWN_PART_LIMIT): string[] {
+export function renderMarkdown(plan: Plan, limit = MARKDOWN_PART_LIMIT, now = new Date(plan.createdAt)): string[] {
   const head: string[] = []
   const title = plan.errors.length > 0 ? 'cannot be made' : plan.blocked.length > 0 ? `${blockedPhrase(plan)} blocked; ${plan.changes ? summaryLine(plan).replace(/^Plan: /, '').replace(/\.$/, '') : 'no other changes'}` : plan.changes ? summaryLine(plan).replace(/^Plan: /, '').replace(/\.$/, '') : 'no changes'
   head.push(`### palette-keys plan: ${title}`)
   head.push('')
   head.push(`Tenant **${esc(plan.tenant.orgName || plan.tenant.uid)}** at ${esc(plan.host)}, as ${esc(plan.caller.email || plan.caller.uid)}, from ${esc(plan.desired.file)}. Live: ${plan.live.users} users, ${plan.live.keys} keys (${plan.live.requests} requests).`)
   head.push('')
+  const age = planAge(plan, now)
+  if (age) head.push(esc(age), '')
   for (const b of plan.brakes.items) head.push(`> **${b.forceable && plan.policy.force ? 'Brake lifted by --force' : 'Refused'}** (${b.code}): ${esc(b.message)}`, '')
   const seal = sealLine(plan)
   if (seal) head.push(esc(seal), '')
@@ -35,7 +38,7 @@ export function renderMarkdown(plan: Plan, limit = MARKDOWN_PART_LIMIT): string[
   if (shown.length > 0) {
     blocks.push({
       header: ['<details open><summary>Changes</summary>', '', '| | action | key | reason |', '|---|---|---|---|'],
-      rows: shown.map((a) => `| \`${ACTION_SYMBOL[a.kind]}\` | ${a.kind} | ${esc(a.address)} | ${esc(a.reason)} |`),
+      rows: shown.map((a) => `| \`${ACTION_SYMBOL[a.kind]}\` | ${a.kind} | ${esc(a.address)} | ${esc(a.reason)}${'target' in a ? `; ${esc(expiryWords(a.target, now))}` : ''} |`),
       footer: ['', '</details>', ''],
     })
   }

@@ -1,6 +1,7 @@
 import {styleText} from 'node:util'
 import {diffWords} from 'diff'
-import type {Action, FieldChange, Plan} from '../plan/model.js'
+import {formatDuration, parseDuration} from '../config/duration.js'
+import type {Action, FieldChange, NewKey, Plan} from '../plan/model.js'
 import {inertText as t} from './inert.js'
 import {blockedPhrase, sealLine, summaryLine} from './summary.js'
 import {ACTION_COLOR, actionColumns, FINDING_LABEL} from './symbols.js'
@@ -8,6 +9,8 @@ import {ACTION_COLOR, actionColumns, FINDING_LABEL} from './symbols.js'
 export interface TextOptions {
   /** ANSI colour (a TTY without NO_COLOR). */
   color: boolean
+  /** What relative times count from: the plan's own time unless told (show renders a saved plan as of now). */
+  now?: Date
 }
 
 type Color = Parameters<typeof styleText>[0]
@@ -23,11 +26,14 @@ const LONG_VALUE = 40
 /** The human plan, Terraform-style. Every string from the plan passes inertText (t): names and descriptions are anybody's text. */
 export function renderText(plan: Plan, options: TextOptions): string {
   const paint = (color: Color, text: string) => (options.color ? colour(color, text) : text)
+  const now = options.now ?? new Date(plan.createdAt)
   const lines: string[] = []
   const who = plan.caller.email || plan.caller.uid
   lines.push(`palette-keys plan: tenant ${t(plan.tenant.orgName || plan.tenant.uid)} at ${t(plan.host)}, as ${t(who)}`)
   lines.push(`Live: ${plan.live.users} users, ${plan.live.keys} keys, ${plan.live.managedKeys} managed (${plan.live.requests} requests); at most ${plan.live.keyLimit.perUser} keys per user${plan.live.keyLimit.source === 'assumed' ? ' (assumed)' : ''}`)
   if (plan.live.keyLimit.note) lines.push(`Key limit: ${t(plan.live.keyLimit.note)}`)
+  const age = planAge(plan, now)
+  if (age) lines.push(age)
   lines.push('')
 
   if (plan.errors.length > 0) {
@@ -47,7 +53,7 @@ export function renderText(plan: Plan, options: TextOptions): string {
   width = Math.min(60, width)
   for (const a of shown) {
     lines.push(`  ${paint(ACTION_COLOR[a.kind], actionColumns(a.kind))}  ${t(a.address).padEnd(width)}  ${t(a.reason, 1000)}`)
-    for (const detail of details(a, options.color)) lines.push(`                    ${detail}`)
+    for (const detail of details(a, options.color, now)) lines.push(`                    ${detail}`)
   }
   for (const f of plan.findings) {
     lines.push(`  ${paint('magenta', `!   ${FINDING_LABEL[f.kind].padEnd(10)}`)}  ${t(f.address).padEnd(width)}  ${t(f.message, 1000)}${f.uid ? ` [${t(f.uid)}]` : ''}`)
@@ -77,23 +83,48 @@ export function renderText(plan: Plan, options: TextOptions): string {
   return lines.join('\n') + '\n'
 }
 
-function details(a: Action, color: boolean): string[] {
+function details(a: Action, color: boolean, now: Date): string[] {
   switch (a.kind) {
     case 'update':
       return a.changes.map((c) => fieldLine(c, color))
     case 'replace':
-      return [`from ${t(a.from.email)}/${t(a.from.name)} [${t(a.from.uid)}] to ${t(a.target.email)}, expires ${t(a.target.expiresAt.slice(0, 10))}`]
+      return [`from ${t(a.from.email)}/${t(a.from.name)} [${t(a.from.uid)}] to ${t(a.target.email)}, ${expiryWords(a.target, now)}`]
     case 'rotate':
-      return [`predecessor [${t(a.key.uid)}] is ${a.retire === 'delete' ? 'deleted' : 'revoked'} once the successor is sealed`]
+      return [`successor ${expiryWords(a.target, now)}`, `predecessor [${t(a.key.uid)}] is ${a.retire === 'delete' ? 'deleted' : 'revoked'} once the successor is sealed`]
+    case 'create':
+      return [expiryWords(a.target, now)]
     case 'revoke':
     case 'reactivate':
     case 'delete':
       return [`[${t(a.key.uid)}]`]
-    case 'create':
     case 'no-op':
       return []
   }
 }
+
+/** `expires 2027-06-30 (in 210d)`, or for a relative expiry `expires 90d after it is created (2027-03-02 if created at <now>)`. */
+export function expiryWords(target: NewKey, now: Date): string {
+  if (target.expiresIn !== undefined) {
+    const ms = parseDuration(target.expiresIn)
+    const at = ms === undefined ? '' : ` (${new Date(now.getTime() + ms).toISOString().slice(0, 10)} if created ${now.toISOString().slice(0, 10)})`
+    return `expires ${t(target.expiresIn)} after it is created${at}`
+  }
+  return `expires ${t(target.expiresAt.slice(0, 10))} (${relative(Date.parse(target.expiresAt) - now.getTime())})`
+}
+
+/** For a plan rendered later than it was made (show): its age, so that nobody reads its times as today's. */
+export function planAge(plan: Plan, now: Date): string | undefined {
+  const age = now.getTime() - Date.parse(plan.createdAt)
+  if (Number.isNaN(age) || Math.abs(age) < 60_000) return undefined
+  return `Plan made ${t(plan.createdAt)}, ${age < 0 ? `${formatDuration(-age)} in the future` : `${formatDuration(age)} ago`}; relative times count from now, and apply refuses a plan older than --max-plan-age (7d by default).`
+}
+
+function relative(ms: number): string {
+  if (Number.isNaN(ms)) return '?'
+  return ms < 0 ? `${formatDuration(-ms)} ago` : `in ${ms < DAY ? formatDuration(ms) : `${Math.floor(ms / DAY)}d`}`
+}
+
+const DAY = 86_400_000
 
 function fieldLine(c: FieldChange, color: boolean): string {
   const label = c.field.padEnd(12)

@@ -4,7 +4,7 @@ import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import type {RunningEmulator} from '../../src/emulator/server.js'
 import {newIdentity} from '../../src/seal/identity.js'
-import {type CliResult, runCli} from '../support/cli.js'
+import {type CliResult, clockOff, runCli} from '../support/cli.js'
 import {demoRecipient} from '../support/demo.js'
 import {ADMIN_KEY, startTestEmulator} from '../support/emulator.js'
 import {recordAndRemove} from '../support/leaks.js'
@@ -182,5 +182,49 @@ describe('apply PLAN refuses every edit of a saved plan (exit 4, zero mutations)
     expect(r.stdout).toMatch(/create {6}alice@example\.com\/new {2}done, sealed to .*pk-tamper-[^/]+\/sealed\/alice@example\.com\/new--/)
     const again = await cli(['plan', '-f', keys(), '--detailed-exitcode'])
     expect(again.code, again.stdout).toBe(0)
+  })
+})
+
+describe('a saved plan cannot be backdated (issue 16, item 9)', () => {
+  const LATER = USERS.replace('      new: {', '      later: {expiresIn: 30d}\n      new: {')
+  const DAY = 86_400_000
+
+  it('a plan made on a machine whose clock is 30 days behind: show says its age, apply refuses it (exit 4, zero mutations)', async () => {
+    await writeFile(keys(), file(LATER))
+    try {
+      const path = join(work, 'backdated.json')
+      const made = await cli(['plan', '-f', keys(), '--out', path], clockOff(-30))
+      expect(made.code, made.stdout + made.stderr).toBe(0)
+      const shown = await cli(['show', path])
+      expect(shown.stdout).toMatch(/Plan made \S+, 30d ago; relative times count from now/)
+      expect(shown.stdout).toMatch(/create {6}alice@example\.com\/later +declared, not in Palette\n +expires 30d after it is created/)
+      const before = emu.stats.mutations
+      const r = await cli(['apply', path, '-f', keys()])
+      expect(r.code, r.stdout + r.stderr).toBe(4)
+      expect(r.stderr).toMatch(/30d before this machine's time .*more than --max-plan-age 7d/s)
+      expect(emu.stats.mutations).toBe(before)
+    } finally {
+      await writeFile(keys(), file())
+    }
+  })
+
+  it('a plan 3 days old applies, and its created key expires 30d after the apply, not after the plan', async () => {
+    await writeFile(keys(), file(LATER))
+    try {
+      const path = join(work, 'older.json')
+      expect((await cli(['plan', '-f', keys(), '--out', path], clockOff(-3))).code).toBe(0)
+      const planned = (JSON.parse(await readFile(path, 'utf8')) as Doc).actions.find((a: Doc) => a.address === 'alice@example.com/later').target
+      expect(planned.expiresIn).toBe('30d')
+      const started = Date.now()
+      const r = await cli(['apply', path, '-f', keys()])
+      expect(r.code, r.stdout + r.stderr).toBe(0)
+      const key = emu.state.allKeys().find((k) => k.name === 'later')!
+      const expiry = Date.parse(key.expiry)
+      expect(expiry).toBeGreaterThanOrEqual(started + 30 * DAY - 1000)
+      expect(expiry).toBeLessThanOrEqual(Date.now() + 30 * DAY)
+      expect(expiry - Date.parse(planned.expiresAt)).toBeGreaterThan(2.9 * DAY)
+    } finally {
+      await writeFile(keys(), file())
+    }
   })
 })

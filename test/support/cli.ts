@@ -95,3 +95,9 @@ export function registerSeedFile(file: string): void {
     // an invalid seed (bad-input tests): the emulator refuses it, so it serves no value
   }
 }
+
+/** The environment of a CLI process whose machine clock is `days` off (negative: behind); see clock-shift.mjs. */
+export function clockOff(days: number): NodeJS.ProcessEnv {
+  const preload = new URL('./clock-shift.mjs', import.meta.url).href
+  return {NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${preload}`.trim(), PALETTE_KEYS_TEST_CLOCK_SHIFT_MS: String(Math.round(days * 86_400_000))}
+}
