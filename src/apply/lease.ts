@@ -1,5 +1,4 @@
 import {randomBytes} from 'node:crypto'
-import {hostname} from 'node:os'
 import {setTimeout as delay} from 'node:timers/promises'
 import {ExitCode} from '../util/exit-codes.js'
 import {type LiveKey, type LiveState, readLiveKeys} from '../live/snapshot.js'
@@ -29,7 +28,10 @@ import {PaletteKeysError} from '../util/errors.js'
  */
 export const LEASE = 'paletteKeysLease'
 const TTL_MS = 120_000
-const LEASE_VALUE = /^run=([0-9a-f]{16}) until=(\S{1,40}) host=(\S{1,100}) pid=(\d{1,10})$/
+/** How far past a fresh lease's end another run's may lie before it counts as forged (expired): Palette's clock is one, give or take its Date header's second. */
+const AHEAD_MS = 30_000
+/** `run=ID until=TIME`; a lease written by an older version also names `host=` and `pid=`, which mean nothing here (pid namespaces). */
+const LEASE_VALUE = /^run=([0-9a-f]{16}) until=(\S{1,40})(?: host=(\S{1,100}) pid=(\d{1,10}))?$/
 
 export interface LeaseOptions {
   api: PaletteApi
@@ -39,6 +41,7 @@ export interface LeaseOptions {
   settleMs: number
   /** --break-lease: the operator says no other apply is running. */
   breakLease: boolean
+  /** The lease's clock; by default Palette's (the Date header of its answers), this machine's only when Palette sends none. */
   now?: () => Date
   /** Told when the run goes on without a lease, or breaks one. */
   warn: (message: string) => void
@@ -51,52 +54,52 @@ export interface Lease {
 interface Holding {
   run: string
   until: number
-  host: string
-  pid: number
+  host?: string
 }
 
 function parse(value: string | undefined): Holding | undefined {
   const m = value === undefined ? null : LEASE_VALUE.exec(value)
   if (!m) return undefined
   const until = Date.parse(m[2]!)
-  return Number.isNaN(until) ? undefined : {run: m[1]!, until, host: m[3]!, pid: Number(m[4])}
+  return Number.isNaN(until) ? undefined : {run: m[1]!, until, ...(m[3] ? {host: m[3]} : {})}
 }
 
-/** A lease of a process of this machine that no longer exists holds nothing (a killed apply). */
-function alive(h: Holding, nowMs: number): boolean {
-  if (h.until <= nowMs) return false
-  if (h.host !== hostname()) return true
-  try {
-    process.kill(h.pid, 0)
-    return true
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM'
-  }
+/**
+ * A lease holds until its time, by Palette's clock, and no longer than a fresh one would: one
+ * that claims to last longer than the protocol allows was not written by it. No process id
+ * decides: two containers may share a host name, and each would see the other's pid as dead.
+ */
+function live(h: Holding, nowMs: number): boolean {
+  return h.until > nowMs && h.until <= nowMs + TTL_MS + AHEAD_MS
 }
 
 export async function acquireLease(o: LeaseOptions): Promise<Lease> {
-  const now = o.now ?? (() => new Date())
+  // Palette's clock, not this machine's: a run whose clock is minutes behind would write a lease that others read as expired.
+  const now = o.now ?? (() => o.api.serverTime?.() ?? new Date())
   const caller = o.live.caller.uid
   const touched = new Set(o.plan.actions.filter((a) => a.kind !== 'no-op').map((a) => touchedKey(a)?.uid))
   // An active key that stays valid for the run: an update of an expired key may be refused.
   const lasts = (k: LiveKey) => k.isActive && (k.expiry === '' || Date.parse(k.expiry) > now().getTime() + TTL_MS)
   const holder = o.live.keys.filter((k) => k.userUid === caller && caller !== '' && !touched.has(k.uid) && lasts(k)).sort((a, b) => (a.uid < b.uid ? -1 : 1))[0]
   const run = randomBytes(8).toString('hex')
-  const value = () => `run=${run} until=${new Date(now().getTime() + TTL_MS).toISOString()} host=${hostname()} pid=${process.pid}`
+  const value = () => `run=${run} until=${new Date(now().getTime() + TTL_MS).toISOString()}`
+  /** Leases --break-lease broke: removed once the run has its own. */
+  const broken = new Map<string, LiveKey>()
 
   const check = (keys: LiveKey[], ours: boolean): void => {
     for (const k of keys) {
       if (k.userUid !== caller) continue
       const h = parse(k.annotations[LEASE])
-      if (!h || h.run === run || !alive(h, now().getTime())) continue
+      if (!h || h.run === run || !live(h, now().getTime())) continue
       if (o.breakLease) {
-        o.warn(`Breaking the lease of apply run ${h.run} (on key ${k.uid}, until ${new Date(h.until).toISOString()}), as --break-lease asks.`)
+        if (!broken.has(k.uid)) o.warn(`Breaking the lease of apply run ${h.run} (on key ${k.uid}, until ${new Date(h.until).toISOString()}), as --break-lease asks; it is removed.`)
+        broken.set(k.uid, k)
         continue
       }
-      throw new PaletteKeysError(`Another apply (run ${h.run} on ${h.host}) holds the lease on key ${k.uid} until ${new Date(h.until).toISOString()}: two applies at once could create twins or undo each other. Nothing was changed${ours ? ' (this run\'s own lease was removed)' : ''}.`, {
+      throw new PaletteKeysError(`Another apply (run ${h.run}${h.host ? ` on ${h.host}` : ''}) holds the lease on key ${k.uid} until ${new Date(h.until).toISOString()} (Palette's time): two applies at once could create twins or undo each other. Nothing was changed${ours ? ' (this run\'s own lease was removed)' : ''}.`, {
         code: 'apply-in-progress',
         exitCode: ExitCode.Error,
-        hints: ['Wait for the other apply to end, then plan again.', 'If no other apply is running (it was killed on another machine), wait until the lease ends or pass --break-lease.'],
+        hints: ['Wait for the other apply to end, then plan again.', 'If no other apply is running (one was killed), wait until the lease ends (at most 2 minutes) or pass --break-lease.'],
       })
     }
     if (liveFingerprint(keys) !== o.plan.live.fingerprint) {
@@ -110,6 +113,7 @@ export async function acquireLease(o: LeaseOptions): Promise<Lease> {
   const read = () => readLiveKeys(o.api)
 
   check(await read(), false)
+  if (o.now === undefined && o.api.serverTime?.() === undefined) o.warn('Palette sent no Date header, so the lease is timed by this machine\'s clock: a clock that is wrong by minutes defeats it.')
   if (!holder) {
     o.warn('No key of the caller is left alone by this plan, so none can hold the lease: this run is not protected against a concurrent apply.')
     return {release: async () => undefined}
@@ -130,6 +134,10 @@ export async function acquireLease(o: LeaseOptions): Promise<Lease> {
   }
 
   await write(holder, value())
+  // The broken leases go: a lease nobody holds must not stop the next run either.
+  for (const k of broken.values()) {
+    if (k.uid !== holder.uid) await write(k, undefined).catch((error: Error) => o.warn(`Could not remove the broken lease on key ${k.uid}: ${error.message}`))
+  }
   try {
     await delay(o.settleMs)
     const after = await read()

@@ -85,37 +85,38 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
   const persist = serialisedWriter(options.statePath, () => JSON.stringify(state.snapshot(), null, 1))
   await persist()
 
+  const reply = (res: ServerResponse, result: RouteResult) => send(res, result, now())
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     stats.requests++
     const url = new URL(req.url ?? '/', 'http://emulator')
     const method = req.method ?? 'GET'
-    if (url.pathname === STATS_PATH && method === 'GET') return send(res, {status: 200, body: stats})
+    if (url.pathname === STATS_PATH && method === 'GET') return reply(res, {status: 200, body: stats})
 
     const bucket = limiter.bucket(`${req.socket.remoteAddress}|${rateLimitPrefix(url.pathname)}`)
     if (!bucket.tryTake()) {
       stats.rateLimited++
       // Palette documents no Retry-After header, so none is sent.
-      return send(res, paletteError(429, 'TooManyRequests', `Too Many Requests, [${method}] ${url.pathname}`))
+      return reply(res, paletteError(429, 'TooManyRequests', `Too Many Requests, [${method}] ${url.pathname}`))
     }
     if (options.latencyMs) await delay(options.latencyMs)
     if (options.failRate && random() < options.failRate) {
       stats.injectedFailures++
       const status = random() < 0.5 ? 500 : 503
-      return send(res, paletteError(status, status === 500 ? 'InternalError' : 'ServiceUnavailable', 'injected fault'))
+      return reply(res, paletteError(status, status === 500 ? 'InternalError' : 'ServiceUnavailable', 'injected fault'))
     }
 
     let body: unknown
     try {
       body = await readJsonBody(req)
     } catch (error) {
-      return send(res, paletteError(400, 'BadRequest', (error as Error).message))
+      return reply(res, paletteError(400, 'BadRequest', (error as Error).message))
     }
 
     const candidates = ROUTES.filter((r) => r.pattern.test(url.pathname))
     const route = candidates.find((r) => r.method === method)
     if (!route) {
-      if (candidates.length > 0) return send(res, paletteError(405, 'MethodNotAllowed', `${method} is not allowed on ${url.pathname}`))
-      return send(res, paletteError(404, 'ResourceNotFound', `no such endpoint ${url.pathname} in the emulator`))
+      if (candidates.length > 0) return reply(res, paletteError(405, 'MethodNotAllowed', `${method} is not allowed on ${url.pathname}`))
+      return reply(res, paletteError(404, 'ResourceNotFound', `no such endpoint ${url.pathname} in the emulator`))
     }
     stats.byOperation[`${method} ${route.template}`] = (stats.byOperation[`${method} ${route.template}`] ?? 0) + 1
 
@@ -124,7 +125,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
     if (!auth.ok) {
       // Never echo the presented key (Palette has been seen to; see NOTES.md "Errors").
       const message = auth.reason === 'missing' ? 'the ApiKey header is missing' : `the API key is ${auth.reason === 'unknown' ? 'invalid' : auth.reason}`
-      return send(res, paletteError(fidelity.authFailure, AUTH_FAILURE_CODES[fidelity.authFailure], message))
+      return reply(res, paletteError(fidelity.authFailure, AUTH_FAILURE_CODES[fidelity.authFailure], message))
     }
 
     const params = route.pattern.exec(url.pathname)?.groups ?? {}
@@ -148,7 +149,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
         return
       }
     }
-    send(res, result)
+    reply(res, result)
   }
 
   const listener = (req: IncomingMessage, res: ServerResponse) => {
@@ -179,7 +180,9 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
 
 const AUTH_FAILURE_CODES: Record<AuthFailureStatus, string> = {401: ErrorCode.Unauthorized, 403: ErrorCode.Forbidden, 404: ErrorCode.NotFound}
 
-function send(res: ServerResponse, result: RouteResult): void {
+function send(res: ServerResponse, result: RouteResult, date?: Date): void {
+  // Palette's clock as HTTP gives it (the emulator's own, which tests may move); clients time leases by it.
+  if (date) res.setHeader('Date', date.toUTCString())
   if (result.body === undefined) {
     res.writeHead(result.status)
     res.end()

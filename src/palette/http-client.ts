@@ -298,6 +298,7 @@ export class PaletteHttpClient implements PaletteApi {
         signal: AbortSignal.timeout(this.deadlineMs),
       })
       const body = await readCapped(res.body, this.maxResponseBytes)
+      this.noteServerDate(res.headers.date)
       this.trace?.({method, path, attempt, status: res.statusCode, ms: this.clock.now() - started})
       // Adaptive pacing: a 429 means the server allows less than configured for this prefix.
       if (res.statusCode === 429) bucket.slowDown()
@@ -308,6 +309,20 @@ export class PaletteHttpClient implements PaletteApi {
       this.trace?.({method, path, attempt, error: code, ms: this.clock.now() - started})
       return {networkError: code}
     }
+  }
+
+  /** Palette's clock, from the `Date` header of its newest answer, moved on by the time since (this machine's clock may be wrong). */
+  serverTime(): Date | undefined {
+    if (!this.serverDate) return undefined
+    return new Date(this.serverDate.at + (Date.now() - this.serverDate.receivedAt))
+  }
+
+  private serverDate: {at: number; receivedAt: number} | undefined
+
+  private noteServerDate(header: string | string[] | undefined): void {
+    const at = Date.parse(Array.isArray(header) ? (header[0] ?? '') : (header ?? ''))
+    // Elapsed time is measured on this machine's clock: its offset cancels out, whatever it is.
+    if (!Number.isNaN(at)) this.serverDate = {at, receivedAt: Date.now()}
   }
 
   private failure(method: Method, path: string, result: Attempt, attempts: number, ambiguous: boolean): PaletteApiError {

@@ -41,6 +41,8 @@ export interface PaletteApi {
   listUsersSummary(): Promise<UserSummary[]>
   /** GET /v1/roles, every page: each role's permissions (who may list roles is undocumented). */
   listRoles(): Promise<Role[]>
+  /** Palette's clock (its answers' `Date` header), when it has sent one; this machine's may be wrong. */
+  serverTime?(): Date | undefined
   /** GET /v1/tenants/{tenantUid}/resourceLimits: the per-user API key cap among them. */
   getResourceLimits(tenantUid: string): Promise<TenantResourceLimits>
 }

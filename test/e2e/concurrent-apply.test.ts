@@ -1,5 +1,5 @@
 import {mkdir, mkdtemp, writeFile} from 'node:fs/promises'
-import {tmpdir} from 'node:os'
+import {hostname, tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {setTimeout as delay} from 'node:timers/promises'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
@@ -7,7 +7,7 @@ import {LEASE} from '../../src/apply/lease.js'
 import type {RunningEmulator} from '../../src/emulator/server.js'
 import {listSealedFiles} from '../../src/seal/seal-dir.js'
 import {uidOfSealedFileName} from '../../src/seal/sealed-file.js'
-import {type CliResult, runCli} from '../support/cli.js'
+import {type CliResult, clockOff, runCli} from '../support/cli.js'
 import {demoRecipient} from '../support/demo.js'
 import {ADMIN_KEY, startTestEmulator} from '../support/emulator.js'
 import {recordAndRemove} from '../support/leaks.js'
@@ -77,24 +77,53 @@ describe('concurrent applies', () => {
     expect(again.code, again.stdout).toBe(0)
   })
 
-  it('a lease left by a killed apply of this machine holds nothing; a live one of another machine stops the run unless --break-lease', async () => {
+  it('a live lease stops the run whatever host and process it names (another container may share the host name); --break-lease goes on and removes it', async () => {
     const dir = await checkout('stale', 7)
     const boot = emu.state.allKeys().find((k) => k.name === 'bootstrap')!
     const until = new Date(Date.now() + 60_000).toISOString()
-    emu.state.updateKey(boot.uid, {annotations: {...boot.annotations, [LEASE]: `run=00000000000000aa until=${until} host=other-runner pid=1`}}, new Date())
+    // What another container of this host name leaves: a pid that does not exist in this pid namespace.
+    emu.state.updateKey(boot.uid, {annotations: {...boot.annotations, [LEASE]: `run=00000000000000aa until=${until} host=${hostname()} pid=4194303`}}, new Date())
     const before = emu.stats.mutations
     const blocked = await apply(dir)
     expect(blocked.code, blocked.stdout + blocked.stderr).toBe(1)
-    expect(blocked.stderr).toMatch(/Another apply \(run 00000000000000aa on other-runner\) holds the lease/)
+    expect(blocked.stderr).toMatch(new RegExp(`Another apply \\(run 00000000000000aa on ${hostname().replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\) holds the lease`))
     expect(emu.stats.mutations).toBe(before)
     // A forged lease on another user's key counts for nothing: only the caller's keys hold leases.
     const alice = emu.state.allKeys().find((k) => k.name === 'laptop')!
-    emu.state.updateKey(alice.uid, {annotations: {...alice.annotations, [LEASE]: `run=00000000000000bb until=${until} host=other-runner pid=1`}}, new Date())
+    emu.state.updateKey(alice.uid, {annotations: {...alice.annotations, [LEASE]: `run=00000000000000bb until=${until}`}}, new Date())
     const broken = await apply(dir, ['--break-lease'])
     expect(broken.code, broken.stdout + broken.stderr).toBe(0)
     expect(broken.stderr).toContain('Breaking the lease of apply run 00000000000000aa')
     expect(broken.stderr).not.toContain('00000000000000bb')
+    expect(emu.state.key(boot.uid)!.annotations[LEASE]).toBeUndefined()
     const {[LEASE]: _forged, ...rest} = emu.state.key(alice.uid)!.annotations
     emu.state.updateKey(alice.uid, {annotations: rest}, new Date())
+  })
+
+  it('a lease that claims to last longer than the protocol allows (a day) counts as expired', async () => {
+    const dir = await checkout('forever', 8)
+    const boot = emu.state.allKeys().find((k) => k.name === 'bootstrap')!
+    emu.state.updateKey(boot.uid, {annotations: {...boot.annotations, [LEASE]: `run=00000000000000cc until=${new Date(Date.now() + 86_400_000).toISOString()}`}}, new Date())
+    const r = await apply(dir)
+    expect(r.code, r.stdout + r.stderr).toBe(0)
+    expect(emu.state.key(boot.uid)!.annotations[LEASE]).toBeUndefined()
+  })
+
+  it('a run whose clock is 3 minutes behind holds the lease by Palette\'s clock: a run with a right clock that starts meanwhile stops (exit 1), no twins', async () => {
+    const a = await checkout('slow-clock', 9)
+    const b = await checkout('right-clock', 9)
+    const env = {PALETTE_HOST: emu.url, PALETTE_API_KEY: ADMIN_KEY}
+    const first = runCli(['apply', '-f', join(a, 'keys.yaml'), '--auto-approve'], {env: {...env, ...clockOff(-3 / 1440), PALETTE_KEYS_LEASE_SETTLE_MS: '4000'}})
+    // Once the slow run's lease is written, the other starts.
+    const boot = emu.state.allKeys().find((k) => k.name === 'bootstrap')!
+    for (let i = 0; i < 200 && emu.state.key(boot.uid)!.annotations[LEASE] === undefined; i++) await delay(25)
+    expect(emu.state.key(boot.uid)!.annotations[LEASE]).toBeDefined()
+    const second = await runCli(['apply', '-f', join(b, 'keys.yaml'), '--auto-approve'], {env: {...env, PALETTE_KEYS_LEASE_SETTLE_MS: '0'}})
+    expect(second.code, second.stdout + second.stderr).toBe(1)
+    expect(second.stderr).toMatch(/Another apply \(run [0-9a-f]{16}\) holds the lease/)
+    expect(second.stdout).not.toContain('Applying:')
+    const done = await first
+    expect(done.code, done.stdout + done.stderr).toBe(0)
+    await expectOneSealedKeyEach(9, [a, b])
   })
 })
