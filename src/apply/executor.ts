@@ -5,7 +5,8 @@ import {parseDuration} from '../config/duration.js'
 import {isPaletteUid} from '../contract/palette.js'
 import {PaletteApiError} from '../palette/errors.js'
 import type {CreatedApiKey, PaletteApi} from '../palette/port.js'
-import type {ApiKey} from '../palette/types.js'
+import type {ApiKey, UserInfo} from '../palette/types.js'
+import type {Secret} from '../util/secret.js'
 import {type Action, type ActionKind, assertNever, type NewKey} from '../plan/model.js'
 import {lanes} from '../plan/order.js'
 import {MANAGED_BY, MANAGED_BY_VALUE, PENDING, REPLACES, RETIRED_AT, SUCCEEDS} from '../plan/ownership.js'
@@ -252,6 +253,12 @@ class Executor {
         const removed = await this.o.api.deleteApiKey(uid).then(() => 'the key was deleted', () => `the key (${uid}) could not be deleted; it carries the pending mark, so the next apply deletes it`)
         throw new UntrustedAnswer(`Palette's answer to the create of ${target.email}/${target.name} holds a value that is not a plain token (it was not sealed); ${removed}`)
       }
+      const problem = await this.proofProblem(created.apiKey, target)
+      if (problem) {
+        // Whoever holds this key's own value (another answer may have carried it), nobody sealed it: it goes, and the next plan creates it again.
+        const removed = await this.o.api.deleteApiKey(uid).then(() => `the key made (${uid}) was deleted, so the next apply creates it again`, () => `the key made (${uid}) could not be deleted; it carries the pending mark, so the next apply replaces it`)
+        throw new UntrustedAnswer(`the value Palette answered the create of ${target.email}/${target.name} with ${problem}; it was not sealed, and ${removed}`)
+      }
     } catch (error) {
       this.gate.leave()
       throw error
@@ -320,6 +327,25 @@ class Executor {
     throw new UntrustedAnswer(
       `Palette's answer to the create of ${target.email}/${target.name} ${said}, and ${carriers.length === 0 ? 'no key' : carriers.length === 1 ? 'one key' : `${carriers.length} keys`} carried this run's mark${carriers.length === 1 && fresh.length === 1 ? ' but not its owner and name' : ''}; nothing was sealed or marked${fresh.length > 0 ? `, and the ${fresh.length} marked key${fresh.length === 1 ? ' was' : 's were'} deleted` : ''}`,
     )
+  }
+
+  /**
+   * A value is proven before it is sealed: GET /v1/users/info with it must name the key's
+   * owner in this tenant. The nonce check confirms the key's uid, never the value: a proxy that
+   * swaps the answers of two creates in flight would otherwise get each value sealed under the
+   * other user's key. (It also proves the value works. The call is on the /v1/users prefix,
+   * whose rate-limit budget is apart from /v1/apiKeys.)
+   */
+  private async proofProblem(value: Secret, target: NewKey): Promise<string | undefined> {
+    let who: UserInfo
+    try {
+      who = await this.o.api.whoIs(value)
+    } catch (error) {
+      const e = error as PaletteApiError
+      return `could not be proven to be a key of ${target.email}: GET /v1/users/info with it failed (${e.status === undefined ? (e.paletteCode ?? 'no answer') : `HTTP ${e.status}${e.paletteCode ? ` ${e.paletteCode}` : ''}`})`
+    }
+    if (who.userUid === target.userUid && who.tenantUid === this.o.live.tenant.uid) return undefined
+    return `authenticates as ${who.userUid === undefined ? 'nobody named' : `user ${usableUid(who.userUid) ? who.userUid : '(not a uid)'}`}${who.tenantUid === this.o.live.tenant.uid ? '' : ' of another tenant'}, not as ${target.email} (${target.userUid}): it is another key's value`
   }
 
   /** After an ambiguous create: find the key that request may have made, by its nonce, and delete it. */

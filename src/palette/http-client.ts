@@ -84,6 +84,13 @@ const MAX_RETRY_AFTER_MS = 60_000
 
 type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
 
+interface RequestOptions {
+  /** A POST that only reads (users/summary): retried like a GET. */
+  readOnly?: boolean
+  /** Another credential than the client's own (whoIs). */
+  credential?: Secret
+}
+
 interface Attempt {
   status?: number
   body?: string
@@ -178,6 +185,10 @@ export class PaletteHttpClient implements PaletteApi {
     return this.json<UserInfo>('GET', '/v1/users/info', undefined, 200)
   }
 
+  async whoIs(credential: Secret): Promise<UserInfo> {
+    return this.json<UserInfo>('GET', '/v1/users/info', undefined, 200, {credential})
+  }
+
   async listUsersMeta(): Promise<UserMeta[]> {
     const body = await this.json<{items?: UserMeta[]}>('GET', '/v1/users/meta', undefined, 200)
     return this.items(body, 'GET', '/v1/users/meta')
@@ -223,7 +234,7 @@ export class PaletteHttpClient implements PaletteApi {
     return body.items
   }
 
-  private async json<T>(method: Method, path: string, payload: unknown, expected: number, options: {readOnly?: boolean} = {}): Promise<T> {
+  private async json<T>(method: Method, path: string, payload: unknown, expected: number, options: RequestOptions = {}): Promise<T> {
     const text = await this.send(method, path, payload, expected, options)
     try {
       return JSON.parse(text) as T
@@ -246,13 +257,13 @@ export class PaletteHttpClient implements PaletteApi {
     path: string,
     payload: unknown,
     expected: number,
-    options: {readOnly?: boolean} = {},
+    options: RequestOptions = {},
   ): Promise<string> {
     // A POST that only reads (users/summary) may be retried like a GET.
     const idempotent = method !== 'POST' || options.readOnly === true
     let maybeApplied = false
     for (let attempt = 1; ; attempt++) {
-      const result = await this.attempt(method, path, payload, attempt)
+      const result = await this.attempt(method, path, payload, attempt, options.credential ?? this.apiKey)
       if (result.status === expected) return result.body ?? ''
 
       const retryable = (result.networkError !== undefined && !FINAL_NETWORK_ERRORS.has(result.networkError)) || RETRY_STATUSES.has(result.status ?? 0)
@@ -262,10 +273,10 @@ export class PaletteHttpClient implements PaletteApi {
       if (!idempotent && result.status !== undefined && result.status >= 200 && result.status < 300) maybeApplied = true
 
       if (!idempotent || !retryable || attempt > this.retry.maxRetries) {
-        throw this.failure(method, path, result, attempt, !idempotent && maybeApplied)
+        throw this.failure(method, path, result, attempt, !idempotent && maybeApplied, options.credential)
       }
       const wait = this.backoff(attempt, result.retryAfterMs)
-      if (wait === undefined) throw this.failure(method, path, result, attempt, false)
+      if (wait === undefined) throw this.failure(method, path, result, attempt, false, options.credential)
       await this.sleep(wait)
     }
   }
@@ -277,14 +288,14 @@ export class PaletteHttpClient implements PaletteApi {
     return Math.round(ceiling / 2 + (this.random() * ceiling) / 2)
   }
 
-  private async attempt(method: Method, path: string, payload: unknown, attempt: number): Promise<Attempt> {
+  private async attempt(method: Method, path: string, payload: unknown, attempt: number, credential: Secret): Promise<Attempt> {
     const bucket = this.limiter.bucket(rateLimitPrefix(path))
     const wait = bucket.reserve()
     if (wait > 0) await this.sleep(wait)
     // Past the command's deadline nothing new is sent (certainly not sent: a create is not ambiguous).
     if (Date.now() > this.commandDeadline) return {networkError: 'CommandDeadline'}
     const started = this.clock.now()
-    const headers: Record<string, string> = {ApiKey: this.apiKey.reveal(), Accept: 'application/json'}
+    const headers: Record<string, string> = {ApiKey: credential.reveal(), Accept: 'application/json'}
     if (payload !== undefined) headers['Content-Type'] = 'application/json'
     try {
       const res = await request(this.base + path, {
@@ -325,7 +336,7 @@ export class PaletteHttpClient implements PaletteApi {
     if (!Number.isNaN(at)) this.serverDate = {at, receivedAt: Date.now()}
   }
 
-  private failure(method: Method, path: string, result: Attempt, attempts: number, ambiguous: boolean): PaletteApiError {
+  private failure(method: Method, path: string, result: Attempt, attempts: number, ambiguous: boolean, credential?: Secret): PaletteApiError {
     if (result.networkError !== undefined) {
       return new PaletteApiError({method, path, paletteCode: result.networkError, ambiguous, attempts})
     }
@@ -336,7 +347,7 @@ export class PaletteHttpClient implements PaletteApi {
       status: result.status,
       paletteCode: body.code ?? (result.status === 429 ? 'TooManyRequests' : undefined),
       // Palette has been seen echoing the key in auth errors: redact before keeping it.
-      paletteMessage: body.message === undefined ? undefined : redact(body.message, [this.apiKey]).slice(0, 500),
+      paletteMessage: body.message === undefined ? undefined : redact(body.message, [this.apiKey, credential]).slice(0, 500),
       ambiguous,
       attempts,
     })

@@ -31,6 +31,11 @@ export interface PaletteApi {
   deleteApiKey(uid: string): Promise<void>
   /** GET /v1/users/info: the caller. */
   whoAmI(): Promise<UserInfo>
+  /**
+   * GET /v1/users/info with another credential (a value just created): whose key it is. It
+   * proves a value before it is sealed; the /v1/users prefix has its own rate-limit budget.
+   */
+  whoIs(credential: Secret): Promise<UserInfo>
   /** GET /v1/users/meta: every user's uid, e-mail and name, one response. */
   listUsersMeta(): Promise<UserMeta[]>
   /** GET /v1/users/{uid}: one user (a 404 says the user does not exist). */

@@ -6,7 +6,7 @@ import type {RunningEmulator} from '../../src/emulator/server.js'
 import {listSealedFiles} from '../../src/seal/seal-dir.js'
 import {type CliResult, runCli} from '../support/cli.js'
 import {demoRecipient} from '../support/demo.js'
-import {startTestEmulator} from '../support/emulator.js'
+import {call, startTestEmulator} from '../support/emulator.js'
 import {type HostileProxy, startHostileProxy} from '../support/hostile-proxy.js'
 import {recordAndRemove} from '../support/leaks.js'
 
@@ -216,6 +216,45 @@ describe('rights come from roles, not from what is visible (item 4)', () => {
       expect(none.code, none.stdout + none.stderr).toBe(0)
     } finally {
       await viewing.close()
+    }
+  })
+})
+
+describe('a sealed value is proven to be the owner\'s (item 7)', () => {
+  it('a proxy swapping the whole answers of two creates in flight: neither value is sealed under the other user\'s key, both keys go, the next run converges with each value its owner\'s', async () => {
+    let held: {body: unknown; give: (a: {status: number; body: unknown}) => void} | undefined
+    let swapped = 0
+    proxy.hooks.after = (req, res) => {
+      if (req.method !== 'POST' || req.path !== '/v1/apiKeys' || res.status !== 201) return undefined
+      if (!held) {
+        // Hold the first answer until the second create's comes (or give up after 10 s).
+        return new Promise((resolve) => {
+          held = {body: res.body, give: resolve}
+          setTimeout(() => resolve(undefined), 10_000).unref()
+        })
+      }
+      const first = held
+      held = undefined
+      swapped++
+      first.give({status: 201, body: res.body})
+      return {status: 201, body: first.body}
+    }
+    const users = `  alice@example.com:\n    keys:\n      ci: {}\n  bob@example.com:\n    keys:\n      ci: {}\n`
+    const r = await cli(['apply', ...file, '--auto-approve', '--parallelism', '2'], users, {host: proxy.url})
+    expect(swapped).toBe(1)
+    expect(r.code, r.stdout + r.stderr).toBe(1)
+    expect(r.stdout).toMatch(/authenticates as user [0-9a-f]{24}, not as (alice|bob)@example\.com .*it is another key's value/)
+    expect(await listSealedFiles(join(work, 'sealed'))).toEqual([])
+    expect(emu.state.allKeys().filter((k) => k.name === 'ci')).toEqual([])
+    proxy.hooks.after = undefined
+    const again = await cli(['apply', ...file, '--auto-approve'], users, {host: proxy.url})
+    expect(again.code, again.stdout + again.stderr).toBe(0)
+    const unseal = await runCli(['unseal', join(work, 'sealed'), '-i', join(process.cwd(), 'examples/demo-identity.txt'), '--format', 'json'])
+    expect(unseal.code, unseal.stderr).toBe(0)
+    const tree = JSON.parse(unseal.stdout) as Record<string, Record<string, {apiKey: string}>>
+    for (const email of ['alice@example.com', 'bob@example.com']) {
+      const who = await call(emu, 'GET', '/v1/users/info', {key: tree[email]!.ci!.apiKey})
+      expect(who.body.userUid, email).toBe(userUid(email))
     }
   })
 })

@@ -24,8 +24,8 @@ export interface HostileHooks {
   before?: (req: SeenRequest) => Answer | undefined
   /** The path to forward instead of the one asked for (a server that maps its own made-up names back). */
   forwardPath?: (path: string) => string
-  /** Rewrite the real server's answer (`body` is its parsed JSON, or undefined). */
-  after?: (req: SeenRequest, res: {status: number; body: unknown}) => Answer | undefined
+  /** Rewrite the real server's answer (`body` is its parsed JSON, or undefined); may wait (to hold one answer for another). */
+  after?: (req: SeenRequest, res: {status: number; body: unknown}) => Answer | undefined | Promise<Answer | undefined>
 }
 
 export interface HostileProxy {
@@ -69,7 +69,7 @@ export async function startHostileProxy(target: string, hooks: HostileHooks = {}
     const upstream = await request(target + (proxy.hooks.forwardPath?.(seenReq.path) ?? seenReq.path), {method: seenReq.method as 'GET', headers, body: raw === '' ? undefined : raw})
     const text = await upstream.body.text()
     const body = text === '' ? undefined : (JSON.parse(text) as unknown)
-    const late = proxy.hooks.after?.(seenReq, {status: upstream.statusCode, body})
+    const late = await proxy.hooks.after?.(seenReq, {status: upstream.statusCode, body})
     return late ? encode(late) : {status: upstream.statusCode, text}
   }
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))

@@ -79,6 +79,12 @@ export class MemoryPalette implements PaletteApi {
     return {orgName: this.state.tenant.orgName, tenantUid: this.state.tenant.uid, userUid: this.callerUid}
   }
 
+  async whoIs(credential: Secret): Promise<UserInfo> {
+    const auth = this.state.authenticate(credential.reveal(), this.now())
+    if (!auth.ok) throw new PaletteApiError({method: 'GET', path: '/v1/users/info', status: 401, paletteCode: 'Unauthorized', paletteMessage: 'the API key is invalid', ambiguous: false, attempts: 1})
+    return {orgName: this.state.tenant.orgName, tenantUid: this.state.tenant.uid, userUid: auth.user.uid}
+  }
+
   async listUsersMeta(): Promise<UserMeta[]> {
     return this.state.allUsers().map((u) => ({emailId: u.email, name: fullName(u), uid: u.uid}))
   }
