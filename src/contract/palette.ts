@@ -82,6 +82,19 @@ export function isPaletteUid(value: unknown): value is string {
   return typeof value === 'string' && PALETTE_UID.test(value)
 }
 
+/**
+ * The docs' page size: "Default and maximum value of the limit is 50" (spec, GET /v1/users;
+ * the docs say list endpoints return at most 50 items a page). GET /v1/apiKeys, GET
+ * /v1/users/meta and POST /v1/users/summary declare no paging, so a server that cuts them
+ * there says nothing: an answer of exactly this many items may be cut (UNCERTAIN), and
+ * nothing may be done on the absence of what it may not show.
+ */
+export const DOCUMENTED_PAGE_SIZE = 50
+
+export function possiblyCut(items: number): boolean {
+  return items === DOCUMENTED_PAGE_SIZE
+}
+
 /** Palette's "unset" timestamp (NOTES.md, real list sample). */
 export const ZERO_TIME = '0001-01-01T00:00:00.000Z'
 

@@ -43,7 +43,7 @@ export const ROUTES: Route[] = [
     const {state, caller, admin} = ctx
     // Who lists every key: admins, or (--list-keys-with) any role holding that one permission.
     const all = admin || (ctx.fidelity.listKeysWith !== undefined && ctx.permissions.has(ctx.fidelity.listKeysWith))
-    return {status: 200, body: {items: state.allKeys().filter((k) => all || k.userUid === caller.uid).map((k) => apiKeyView(state, k))}}
+    return {status: 200, body: {items: cut(ctx, state.allKeys().filter((k) => all || k.userUid === caller.uid)).map((k) => apiKeyView(state, k))}}
   }),
   route('POST', '/v1/apiKeys', (ctx) => {
     const {state, caller, admin, now} = ctx
@@ -103,9 +103,9 @@ export const ROUTES: Route[] = [
     status: 200,
     body: {orgName: state.tenant.orgName, tenantUid: state.tenant.uid, userUid: caller.uid},
   })),
-  route('GET', '/v1/users/meta', ({state}) => ({
+  route('GET', '/v1/users/meta', (ctx) => ({
     status: 200,
-    body: {items: state.allUsers().map((u) => ({emailId: u.email, name: fullName(u), uid: u.uid}))},
+    body: {items: cut(ctx, ctx.state.allUsers()).map((u) => ({emailId: u.email, name: fullName(u), uid: u.uid}))},
   })),
   route('GET', '/v1/users', listUsers),
   route('GET', '/v1/roles', listRoles),
@@ -181,12 +181,58 @@ function withTenant(ctx: RouteContext, f: () => RouteResult): RouteResult {
  * admin rights".
  */
 function listRoles(ctx: RouteContext): RouteResult {
-  const items = ctx.state.roleNames().map((name) => ({
+  const all = ctx.state.roleNames().map((name) => ({
     metadata: {name, uid: roleUid(name)},
     spec: {permissions: [...ctx.state.permissions({...ctx.caller, roles: [name]})].sort(), scope: 'tenant', type: ctx.state.roles[name] ? 'user' : 'system'},
     status: {},
   }))
-  return {status: 200, body: {items, listmeta: {continue: '', count: items.length, limit: items.length, offset: items.length}}}
+  const filters = parseFilters(ctx.query.get('filters'), ROLE_FILTER_FIELDS)
+  if (typeof filters === 'string') return paletteError(400, ErrorCode.BadRequest, filters)
+  const items = all.filter((r) => filters.every(([field, value]) => ROLE_FILTER_FIELDS[field]!(r) === value))
+  return page(ctx, items)
+}
+
+/** The role fields `filters` may name (the spec gives only the syntax: "metadata.name=TestServiceANDspec.cloudType=aws"; which fields are indexed is undocumented). */
+const ROLE_FILTER_FIELDS: Record<string, (r: {metadata: {name: string; uid: string}; spec: {scope: string; type: string}}) => string> = {
+  'metadata.name': (r) => r.metadata.name,
+  'metadata.uid': (r) => r.metadata.uid,
+  'spec.scope': (r) => r.spec.scope,
+  'spec.type': (r) => r.spec.type,
+}
+
+/** `a=xANDb=y` → [[a, x], [b, y]], or why it cannot be read. */
+function parseFilters(raw: string | null, fields: Record<string, unknown>): Array<[string, string]> | string {
+  if (raw === null || raw === '') return []
+  const out: Array<[string, string]> = []
+  for (const part of raw.split('AND')) {
+    const at = part.indexOf('=')
+    const field = part.slice(0, at)
+    if (at <= 0 || !Object.hasOwn(fields, field)) return `filters: cannot filter on "${at <= 0 ? part : field}" (indexed fields: ${Object.keys(fields).join(', ')})`
+    out.push([field, part.slice(at + 1)])
+  }
+  return out
+}
+
+/** A page of a list the spec pages: limit (at most 50; 0 means 50), offset or continue, and listmeta. */
+function page<T>(ctx: RouteContext, all: T[]): RouteResult {
+  const limitRaw = ctx.query.get('limit')
+  const limit = limitRaw === null ? PAGE_MAX : Number(limitRaw)
+  if (!Number.isInteger(limit) || limit < 0) return paletteError(400, 'BadRequest', 'limit must be a non-negative integer')
+  const size = limit === 0 || limit > PAGE_MAX ? PAGE_MAX : limit
+  let offset = 0
+  const token = ctx.query.get('continue')
+  if (token) {
+    const decoded = decodeContinue(token)
+    if (decoded === undefined) return paletteError(400, 'BadRequest', 'invalid continue token')
+    offset = decoded
+  } else if (ctx.query.get('offset') !== null) {
+    offset = Number(ctx.query.get('offset'))
+    if (!Number.isInteger(offset) || offset < 0) return paletteError(400, 'BadRequest', 'offset must be a non-negative integer')
+  }
+  const items = all.slice(offset, offset + size)
+  const next = offset + items.length
+  const more = next < all.length
+  return {status: 200, body: {items, listmeta: {continue: more ? encodeContinue(next, all.length) : '', count: all.length, limit: size, offset: next}}}
 }
 
 function withUser(ctx: RouteContext, f: (u: UserRecord) => RouteResult): RouteResult {
@@ -210,31 +256,7 @@ function setState(ctx: RouteContext, method: string, template: string): RouteRes
 /** GET /v1/users: tenant admins only; limit (max 50), offset, continue; listmeta. */
 function listUsers(ctx: RouteContext): RouteResult {
   if (!ctx.state.permissions(ctx.caller).has(USER_LIST_PERMISSION)) return paletteError(403, 'OperationForbidden', 'listing users needs a tenant admin role')
-  const users = ctx.state.allUsers()
-  const limitRaw = ctx.query.get('limit')
-  const limit = limitRaw === null ? PAGE_MAX : Number(limitRaw)
-  if (!Number.isInteger(limit) || limit < 0) return paletteError(400, 'BadRequest', 'limit must be a non-negative integer')
-  const size = limit === 0 || limit > PAGE_MAX ? PAGE_MAX : limit
-  let offset = 0
-  const token = ctx.query.get('continue')
-  if (token) {
-    const decoded = decodeContinue(token)
-    if (decoded === undefined) return paletteError(400, 'BadRequest', 'invalid continue token')
-    offset = decoded
-  } else if (ctx.query.get('offset') !== null) {
-    offset = Number(ctx.query.get('offset'))
-    if (!Number.isInteger(offset) || offset < 0) return paletteError(400, 'BadRequest', 'offset must be a non-negative integer')
-  }
-  const page = users.slice(offset, offset + size)
-  const next = offset + page.length
-  const more = next < users.length
-  return {
-    status: 200,
-    body: {
-      items: page.map(userView),
-      listmeta: {continue: more ? encodeContinue(next, users.length) : '', count: users.length, limit: size, offset: next},
-    },
-  }
+  return page(ctx, ctx.state.allUsers().map(userView))
 }
 
 // The token is opaque to clients; its shape copies the docs' example ({"offset":50,"count":117,"token":""}).
@@ -283,5 +305,15 @@ function usersSummary(ctx: RouteContext): RouteResult {
     const keyOf = (u: UserRecord) => (s.field === 'name' ? fullName(u).toLowerCase() : u.createdAt)
     users = [...users].sort((a, b) => sign * keyOf(a).localeCompare(keyOf(b)))
   }
-  return {status: 200, body: {items: users.map(userSummaryView)}}
+  return {status: 200, body: {items: cut(ctx, users).map(userSummaryView)}}
+}
+
+/**
+ * --list-limit N: a list the spec gives no paging (no listmeta: apiKeys, users/meta,
+ * users/summary) is cut to its first N items, with nothing to say so, as a server that caps
+ * every list at the documented page size of 50 would answer.
+ */
+function cut<T>(ctx: RouteContext, items: T[]): T[] {
+  const n = ctx.fidelity.listLimit
+  return n === undefined || items.length <= n ? items : items.slice(0, n)
 }

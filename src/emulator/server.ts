@@ -24,6 +24,8 @@ export interface Fidelity {
    * permission (an admin), or one such as `apiKey.list`, which Palette's docs give Tenant Viewer.
    */
   listKeysWith?: string
+  /** Cut every list without listmeta (apiKeys, users/meta, users/summary) to this many items, saying nothing. */
+  listLimit?: number
 }
 
 export const DEFAULT_FIDELITY: Fidelity = {createUid: 'key', updateAnnotations: 'merge', authFailure: 401}

@@ -1,5 +1,5 @@
 import type {PaletteApi} from '../palette/port.js'
-import {ADMIN_ROLES, API_KEY_LIMIT_KIND, API_KEY_PERMISSIONS, DEFAULT_API_KEYS_PER_USER, grantsKeyAdmin, isPaletteUid, ZERO_TIME} from '../contract/palette.js'
+import {ADMIN_ROLES, API_KEY_LIMIT_KIND, API_KEY_PERMISSIONS, DEFAULT_API_KEYS_PER_USER, DOCUMENTED_PAGE_SIZE, grantsKeyAdmin, isPaletteUid, possiblyCut, ZERO_TIME} from '../contract/palette.js'
 import {PaletteApiError} from '../palette/errors.js'
 import type {ApiKey, UserInfo, UserMeta} from '../palette/types.js'
 import {ExitCode} from '../util/exit-codes.js'
@@ -65,6 +65,12 @@ export interface LiveState {
   keyLimit: KeyLimit
   /** Why users' status (disabled, last sign-in) is unknown, when it is. */
   userStatusNote?: string
+  /**
+   * Lists whose answer may have been cut (exactly the documented page size, and no paging in
+   * the spec). `keys`: GET /v1/apiKeys, which has no other read, so nothing may be created on
+   * a key's absence; `users`: what was done about the user lists (the paged GET /v1/users).
+   */
+  listsCut: {keys: boolean; users?: string}
   /** Owners of live keys that users/meta did not list, by uid (the caller aside). */
   unlistedOwners: Record<string, OwnerCheck>
   /** API calls made to read this state. */
@@ -77,9 +83,19 @@ export interface LiveState {
  * user (only then do admin rights matter).
  */
 export async function readLiveState(api: PaletteApi, host: string, options: {declaredEmails: string[]; confirmOwners?: boolean}): Promise<LiveState> {
-  const [info, users, keys, summary] = await settled([api.whoAmI(), api.listUsersMeta(), api.listApiKeys(), readUserStatus(api)] as const)
-  checkAnswers({info, users, keys})
+  const [info, metaUsers, keys, summary] = await settled([api.whoAmI(), api.listUsersMeta(), api.listApiKeys(), readUserStatus(api)] as const)
+  checkAnswers({info, users: metaUsers, keys})
   let requests = 5
+  // A user list of exactly the page size may be cut: the paged GET /v1/users is read too, and what it adds is merged.
+  let users = metaUsers
+  let usersNote: string | undefined
+  if (possiblyCut(metaUsers.length) || possiblyCut(summary.count)) {
+    const more = await readPagedUsers(api, metaUsers, summary)
+    requests += more.requests
+    users = more.users
+    usersNote = more.note
+    checkAnswers({users, keys})
+  }
   const callerUid = info.userUid ?? ''
   const limit = readKeyLimit(api, info.tenantUid ?? '')
   limit.catch(() => undefined) // awaited below; no unhandled rejection if the roles call fails first
@@ -115,6 +131,7 @@ export async function readLiveState(api: PaletteApi, host: string, options: {dec
     keyLimit,
     ...(summary.note ? {userStatusNote: summary.note} : {}),
     unlistedOwners: owners.checks,
+    listsCut: {keys: possiblyCut(keys.length), ...(usersNote ? {users: usersNote} : {})},
     requests,
   }
 }
@@ -129,7 +146,7 @@ function refused(error: unknown): error is PaletteApiError {
  * user.list permission: a refusal, or an answer that is not a list of users, leaves the status
  * unknown, and says why).
  */
-async function readUserStatus(api: PaletteApi): Promise<{byUid: Map<string, {active: boolean; lastSignIn: string}>; listed: Set<string>; note?: string}> {
+async function readUserStatus(api: PaletteApi): Promise<{byUid: Map<string, {active: boolean; lastSignIn: string}>; listed: Set<string>; count: number; note?: string}> {
   const byUid = new Map<string, {active: boolean; lastSignIn: string}>()
   const listed = new Set<string>()
   try {
@@ -143,11 +160,43 @@ async function readUserStatus(api: PaletteApi): Promise<{byUid: Map<string, {act
       const signIn = Number.isNaN(t) || t <= Date.parse(ZERO_TIME) ? '' : new Date(t).toISOString()
       byUid.set(uid, {active: u.status.isActive, lastSignIn: signIn})
     }
-    return byUid.size === 0 && items.length > 0 ? {byUid, listed, note: 'POST /v1/users/summary gave no user status'} : {byUid, listed}
+    return byUid.size === 0 && items.length > 0 ? {byUid, listed, count: items.length, note: 'POST /v1/users/summary gave no user status'} : {byUid, listed, count: items.length}
   } catch (error) {
     if (!refused(error)) throw error
-    return {byUid, listed, note: `POST /v1/users/summary was answered ${error.status}${error.paletteCode ? ` ${error.paletteCode}` : ''}, so owners' status is unknown`}
+    return {byUid, listed, count: 0, note: `POST /v1/users/summary was answered ${error.status}${error.paletteCode ? ` ${error.paletteCode}` : ''}, so owners' status is unknown`}
   }
+}
+
+/**
+ * GET /v1/users/meta or POST /v1/users/summary answered exactly the documented page size: it
+ * may be cut. GET /v1/users is the one user list the spec pages, so every page of it is read,
+ * and the users (with their status) it adds are merged in. It needs user.list: when it is
+ * refused, the lists stay as they are, and only the safe consequences follow (a declared user
+ * not seen is blocked; an owner not seen is no orphan without GET /v1/users/{uid}).
+ */
+async function readPagedUsers(api: PaletteApi, meta: UserMeta[], summary: {byUid: Map<string, {active: boolean; lastSignIn: string}>; listed: Set<string>}): Promise<{users: UserMeta[]; requests: number; note: string}> {
+  let paged
+  try {
+    paged = await api.listUsers()
+  } catch (error) {
+    if (!refused(error)) throw error
+    return {users: meta, requests: 1, note: `a user list answered exactly ${DOCUMENTED_PAGE_SIZE} items, so may be cut, and GET /v1/users (the paged one) was answered ${error.status}: users past the ${DOCUMENTED_PAGE_SIZE}th may be unseen (their keys are left alone)`}
+  }
+  const known = new Set(meta.flatMap((u) => (u.uid ? [u.uid] : [])))
+  const users = [...meta]
+  for (const u of paged) {
+    const uid = u?.metadata?.uid
+    if (!isPaletteUid(uid)) continue
+    summary.listed.add(uid)
+    if (!summary.byUid.has(uid) && typeof u.status?.isActive === 'boolean') {
+      const t = typeof u.status.lastSignIn === 'string' ? Date.parse(u.status.lastSignIn) : Number.NaN
+      summary.byUid.set(uid, {active: u.status.isActive, lastSignIn: Number.isNaN(t) || t <= Date.parse(ZERO_TIME) ? '' : new Date(t).toISOString()})
+    }
+    if (known.has(uid) || typeof u.spec?.emailId !== 'string') continue
+    known.add(uid)
+    users.push({uid, emailId: u.spec.emailId, name: u.metadata?.name ?? ''})
+  }
+  return {users, requests: Math.max(1, Math.ceil(paged.length / DOCUMENTED_PAGE_SIZE)), note: `a user list answered exactly ${DOCUMENTED_PAGE_SIZE} items, so may be cut: GET /v1/users (paged) was read too, ${users.length - meta.length} more user${users.length - meta.length === 1 ? '' : 's'} found`}
 }
 
 /**

@@ -208,19 +208,27 @@ export class PaletteHttpClient implements PaletteApi {
   }
 
   async listRoles(): Promise<Role[]> {
-    const roles: Role[] = []
+    return this.allPages<Role>('/v1/roles')
+  }
+
+  async listUsers(): Promise<User[]> {
+    return this.allPages<User>('/v1/users')
+  }
+
+  /** Every page of a list the spec pages (limit at most 50, `continue`); a token seen twice would loop: stop there. */
+  private async allPages<T>(base: string): Promise<T[]> {
+    const all: T[] = []
     let token = ''
-    // Pages of at most 50 (the spec's maximum); a token seen twice would loop: stop there.
     const seen = new Set<string>()
     for (let page = 0; page < 1000; page++) {
-      const path = `/v1/roles?limit=50${token ? `&continue=${encodeURIComponent(token)}` : ''}`
-      const body = await this.json<{items?: Role[]; listmeta?: {continue?: string}}>('GET', path, undefined, 200)
-      roles.push(...this.items(body, 'GET', '/v1/roles'))
+      const path = `${base}?limit=50${token ? `&continue=${encodeURIComponent(token)}` : ''}`
+      const body = await this.json<{items?: T[]; listmeta?: {continue?: string}}>('GET', path, undefined, 200)
+      all.push(...this.items(body, 'GET', base))
       token = body.listmeta?.continue ?? ''
       if (token === '' || seen.has(token)) break
       seen.add(token)
     }
-    return roles
+    return all
   }
 
   async getResourceLimits(tenantUid: string): Promise<TenantResourceLimits> {

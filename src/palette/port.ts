@@ -44,6 +44,8 @@ export interface PaletteApi {
   getUserRoles(uid: string): Promise<UserRoles>
   /** POST /v1/users/summary with no filter: every user with status.isActive and lastSignIn, one response (needs user.list). */
   listUsersSummary(): Promise<UserSummary[]>
+  /** GET /v1/users, every page (the one user list the spec pages; needs user.list). */
+  listUsers(): Promise<User[]>
   /** GET /v1/roles, every page: each role's permissions (who may list roles is undocumented). */
   listRoles(): Promise<Role[]>
   /** Palette's clock (its answers' `Date` header), when it has sent one; this machine's may be wrong. */

@@ -1,6 +1,6 @@
 import {cmp, type DesiredKey, type DesiredState, type DesiredUser, declaredEmails} from '../config/desired-state.js'
 import {exactDuration, formatDuration} from '../config/duration.js'
-import {API_KEY_PERMISSIONS} from '../contract/palette.js'
+import {API_KEY_PERMISSIONS, DOCUMENTED_PAGE_SIZE} from '../contract/palette.js'
 import type {LiveKey, LiveState, LiveUser} from '../live/snapshot.js'
 import {brakes, type DeclaredScope, declaredKeyId} from './brakes.js'
 import {keyFingerprint, liveFingerprint} from './fingerprint.js'
@@ -67,6 +67,7 @@ export function diff(desired: DesiredState, live: LiveState, flags: DiffFlags, n
       fingerprint: liveFingerprint(live.keys),
       keyLimit: live.keyLimit,
       ...(live.userStatusNote ? {userStatusNote: live.userStatusNote} : {}),
+      ...(listNotes(live).length > 0 ? {listNotes: listNotes(live)} : {}),
     },
     policy: {
       maxChangeRatio: desired.policy.maxChangeRatio,
@@ -86,6 +87,13 @@ export function diff(desired: DesiredState, live: LiveState, flags: DiffFlags, n
     actions,
     findings,
   }
+}
+
+function listNotes(live: LiveState): string[] {
+  const notes: string[] = []
+  if (live.listsCut.keys) notes.push(`GET /v1/apiKeys answered exactly ${DOCUMENTED_PAGE_SIZE} keys, Palette's documented page size, and the spec gives it no paging: keys past the ${DOCUMENTED_PAGE_SIZE}th may exist unseen, so no key is created (a create could make a second key of one name)`)
+  if (live.listsCut.users) notes.push(live.listsCut.users)
+  return notes
 }
 
 function summarise(actions: Action[]): Summary {
@@ -378,10 +386,12 @@ class DiffContext {
         if (from === null) return
         if (from) {
           this.claimed.add(from.uid)
+          if (this.cutList(address)) return
           this.actions.push({kind: 'replace', address, from: this.ref(from), target: this.newKey(user.email, owner, key), reason: `moved from ${key.movedFrom}: Palette cannot reassign a key, so a new one is created for ${user.email} and the old one deleted`})
           return
         }
       }
+      if (this.cutList(address)) return
       const target = this.newKey(user.email, owner, key)
       this.actions.push({kind: 'create', address, target, reason: 'declared, not in Palette'})
       return
@@ -451,6 +461,8 @@ class DiffContext {
     // A fixed expiresAt no later than the window gives a successor that needs rotating too:
     // only moving expiresAt forward helps (an update extends the key; see expiryFindings).
     if (Date.parse(target.expiresAt) - this.nowMs <= (window ?? 0) || Date.parse(target.expiresAt) <= expiry) return false
+    // A successor left by an interrupted rotation may be among the keys not listed.
+    if (this.cutList(address)) return true
     const why = remaining <= 0 ? `expired ${match.expiry.slice(0, 10)}` : `expires in ${formatDuration(remaining)} (rotateBefore ${formatDuration(window!)})`
     // An expired predecessor authenticates nothing, so there is nothing to keep it (revoked) for;
     // and an update of a key whose expiry has passed may be refused (the emulator does).
@@ -581,6 +593,22 @@ class DiffContext {
       hint: `Delete (or rename in Palette) the one nobody uses, often the newer, ${newest.uid}; the next plan then ${adopting ? 'adopts the one left' : 'finds one hand-made key, which needs adopt: true to be managed'}.`,
     })
     return null
+  }
+
+  /**
+   * A create rests on a key's absence from GET /v1/apiKeys; when that list may be cut (it has
+   * no other read), the key may exist unseen, and creating it would make a second one: the key
+   * is blocked instead (true).
+   */
+  private cutList(address: string): boolean {
+    if (!this.live.listsCut.keys) return false
+    this.blocked.push({
+      code: 'key-list-cut',
+      address,
+      message: `GET /v1/apiKeys answered exactly ${DOCUMENTED_PAGE_SIZE} keys, Palette's documented page size, and the spec gives it no paging: ${address} may exist among keys not listed, so it is not created (that could make a second key)`,
+      hint: `palette-keys cannot tell a tenant of exactly ${DOCUMENTED_PAGE_SIZE} keys from a list cut there: delete an unused key in Palette (or let this plan's deletes run first), then plan again.`,
+    })
+    return true
   }
 
   private desiredKeyAdopts(owner: LiveUser, name: string): boolean {

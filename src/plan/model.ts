@@ -118,6 +118,8 @@ export interface Plan {
     keyLimit: {perUser: number; source: 'tenant' | 'assumed'; note?: string}
     /** Why owners' status (disabled, last sign-in) is unknown, when it is. */
     userStatusNote?: string
+    /** Lists that may have been cut at the documented page size, and what that changed. */
+    listNotes?: string[]
   }
   policy: {maxChangeRatio: number; adopt: boolean; deleteRetiredAfter: string; warnBefore: string; orphanedKeys: 'report' | 'revoke' | 'delete'; ownerInactiveAfter: string | null; force: boolean}
   /** Public age recipients (not secrets) and the seal folder, relative to the desired file. */

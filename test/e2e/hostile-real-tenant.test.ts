@@ -258,3 +258,45 @@ describe('a sealed value is proven to be the owner\'s (item 7)', () => {
     }
   })
 })
+
+describe('lists may be cut at 50 (item 2)', () => {
+  const seedOf = (users: number, keysEach: number) =>
+    `tenant: {uid: 5f0c4e2a9d1b3c4d5e6f7a8b, orgName: big}\nusers:\n  - email: admin@example.com\n    roles: [Tenant Admin]\n    apiKeys: [{name: bootstrap, value: ${ADMIN}, expiry: 2099-01-01T00:00:00Z}]\n` +
+    Array.from({length: users}, (_, u) => `  - email: user${String(u).padStart(2, '0')}@example.com\n${keysEach > 0 ? `    apiKeys:\n${Array.from({length: keysEach}, (_, k) => `      - {name: k${k}, value: cut-u${u}-k${k}-value, expiry: 2099-01-01T00:00:00Z}\n`).join('')}` : ''}`).join('')
+
+  it('a key list cut at 50 (--list-limit 50): a declared key past the 50th is not created again; the others are planned and applied; exit 1 naming the list', async () => {
+    const cut = await startTestEmulator({fidelity: {listLimit: 50}}, seedOf(5, 11))
+    try {
+      const users = `  user04@example.com:\n    keys:\n      k10: {adopt: true}\n      new: {}\n  user00@example.com:\n    keys:\n      k0: {adopt: true, description: changed}\n`
+      const plan = await cli(['plan', ...file], users, {host: cut.url})
+      expect(plan.code, plan.stdout + plan.stderr).toBe(1)
+      expect(plan.stdout).toMatch(/Lists: GET \/v1\/apiKeys answered exactly 50 keys/)
+      expect(plan.stdout).toMatch(/x user04@example\.com\/k10: key-list-cut: GET \/v1\/apiKeys answered exactly 50 keys/)
+      expect(plan.stdout).toMatch(/x user04@example\.com\/new: key-list-cut/)
+      expect(plan.stdout).toMatch(/~ {3}update {6}user00@example\.com\/k0/)
+      const apply = await cli(['apply', ...file, '--auto-approve'], users, {host: cut.url})
+      expect(apply.code, apply.stdout + apply.stderr).toBe(1)
+      const u4 = cut.state.allUsers().find((u) => u.email === 'user04@example.com')!.uid
+      expect(cut.state.allKeys().filter((k) => k.userUid === u4).map((k) => k.name).sort()).toEqual(Array.from({length: 11}, (_, k) => `k${k}`).sort())
+      expect(cut.state.allKeys().find((k) => k.name === 'k0' && k.annotations.description === 'changed')).toBeDefined()
+    } finally {
+      await cut.close()
+    }
+  })
+
+  it('a user list cut at 50: the paged GET /v1/users is read too, so a declared user past the 50th is planned and applied as usual', async () => {
+    const cut = await startTestEmulator({fidelity: {listLimit: 50}}, seedOf(55, 0))
+    try {
+      const users = `  user54@example.com:\n    keys:\n      ci: {}\n`
+      const plan = await cli(['plan', ...file, '--json'], users, {host: cut.url})
+      expect(plan.code, plan.stdout + plan.stderr).toBe(0)
+      const doc = JSON.parse(plan.stdout)
+      expect(doc.live.listNotes).toEqual([expect.stringContaining('GET /v1/users (paged) was read too, 6 more users found')])
+      expect(doc.actions.map((a: {kind: string; address: string}) => `${a.kind} ${a.address}`)).toEqual(['create user54@example.com/ci'])
+      expect((await cli(['apply', ...file, '--auto-approve'], users, {host: cut.url})).code).toBe(0)
+      expect(cut.state.allKeys().filter((k) => k.name === 'ci')).toHaveLength(1)
+    } finally {
+      await cut.close()
+    }
+  })
+})

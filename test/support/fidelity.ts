@@ -11,7 +11,7 @@ export function fidelityFromEnv(env: NodeJS.ProcessEnv = process.env): Array<[st
   if (!raw) return []
   return raw.split(',').map((pair) => {
     const [name, value] = pair.split('=').map((s) => s.trim())
-    if (!name || value === undefined || !['create-uid', 'update-annotations', 'auth-failure', 'key-limit', 'list-keys-with'].includes(name)) throw new Error(`PALETTE_KEYS_TEST_FIDELITY: cannot read "${pair}"`)
+    if (!name || value === undefined || !['create-uid', 'update-annotations', 'auth-failure', 'key-limit', 'list-keys-with', 'list-limit', 'unique-key-names'].includes(name)) throw new Error(`PALETTE_KEYS_TEST_FIDELITY: cannot read "${pair}"`)
     return [name, value]
   })
 }
@@ -30,7 +30,9 @@ export function fidelityOptions(options: Partial<EmulatorOptions>): Partial<Emul
     else if (name === 'update-annotations') fidelity.updateAnnotations = value as Fidelity['updateAnnotations']
     else if (name === 'auth-failure') fidelity.authFailure = Number(value) as Fidelity['authFailure']
     else if (name === 'list-keys-with') fidelity.listKeysWith = value
-    else keyLimit = Number(value)
+    else if (name === 'list-limit') fidelity.listLimit = Number(value)
+    else if (name === 'key-limit') keyLimit = Number(value)
+    else throw new Error(`PALETTE_KEYS_TEST_FIDELITY: ${name} is not played in this process yet`)
   }
   return {...(keyLimit === undefined ? {} : {keyLimit}), ...options, fidelity: {...fidelity, ...options.fidelity}}
 }

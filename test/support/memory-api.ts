@@ -93,6 +93,10 @@ export class MemoryPalette implements PaletteApi {
     return this.state.allUsers().map((u) => structuredClone(userSummaryView(u)) as UserSummary)
   }
 
+  async listUsers(): Promise<User[]> {
+    return this.state.allUsers().map((u) => structuredClone(userView(u)) as User)
+  }
+
   async listRoles(): Promise<Role[]> {
     return this.state.roleNames().map((name) => ({metadata: {name, uid: roleUid(name)}, spec: {permissions: [...(this.state.roles[name] ?? [])]}}))
   }

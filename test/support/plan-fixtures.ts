@@ -58,6 +58,7 @@ export function liveState(keys: LiveKey[], options: {caller?: UserName; callerIs
     keys,
     keyLimit: {perUser: options.keyLimit ?? 20, source: 'tenant'},
     unlistedOwners: options.unlistedOwners ?? {},
+    listsCut: {keys: false},
     requests: 4,
   }
 }
