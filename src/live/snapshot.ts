@@ -105,7 +105,8 @@ export async function readLiveState(api: PaletteApi, host: string, options: {dec
   // Rights come from roles only: a key list showing other users' keys proves apiKey.list, not the right to change them.
   let callerIsAdmin: boolean | undefined
   let callerPermissions: string[] | undefined
-  if (needAdmin) {
+  // Without the caller's uid its roles cannot be asked for: no rights are assumed (callerProblems says why).
+  if (needAdmin && callerUid !== '') {
     const rights = await callerKeyPermissions(api, callerUid)
     requests += rights.requests
     callerPermissions = rights.permissions

@@ -176,7 +176,7 @@ class DiffContext {
     }
     const others = emails.filter((e) => !this.unknown.has(e.toLowerCase()) && this.usersByEmail.get(e.toLowerCase())!.uid !== this.live.caller.uid).sort(cmp)
     // Without apiKey.list the key list holds only the caller's own keys: others' would look absent, and be created twice.
-    if (others.length > 0 && !this.held.has('apiKey.list')) {
+    if (others.length > 0 && !this.held.has('apiKey.list') && this.live.caller.uid !== '') {
       errors.push({
         code: 'not-tenant-admin',
         message: `${this.live.caller.email || this.live.caller.uid} is not a tenant admin (their roles hold no apiKey.list over other users' keys), so may see and manage only their own keys, but the file declares keys of ${others.join(', ')}`,
