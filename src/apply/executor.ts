@@ -9,7 +9,7 @@ import type {ApiKey, UserInfo} from '../palette/types.js'
 import type {Secret} from '../util/secret.js'
 import {type Action, type ActionKind, assertNever, type NewKey} from '../plan/model.js'
 import {lanes} from '../plan/order.js'
-import {MANAGED_BY, MANAGED_BY_VALUE, PENDING, REPLACES, RETIRED_AT, SUCCEEDS} from '../plan/ownership.js'
+import {MANAGED_BY, MANAGED_BY_VALUE, NAME, PENDING, REPLACES, RETIRED_AT, SUCCEEDS} from '../plan/ownership.js'
 import type {Sealer} from '../seal/seal-dir.js'
 import {registerSecret, scrub} from '../util/scrub.js'
 import {KeyUpdater} from './key-update.js'
@@ -47,6 +47,17 @@ const PLAIN_TOKEN = /^[A-Za-z0-9._~+/=:-]{8,1024}$/
 
 /** How often an unambiguous create failure (429, or a lost request that did not take effect) is tried again. */
 const CREATE_ATTEMPTS = 3
+
+/** A key this run created and sealed. */
+interface Made {
+  uid: string
+  file: string
+  /** The name it was created under. */
+  name: string
+  expiry: string
+  /** Its annotations once the pending mark was cleared (what the next update sends). */
+  annotations: Record<string, string>
+}
 
 class SealFailure extends Error {}
 /** A DELETE answered 404 while a list still shows the key: a failure of that key alone. */
@@ -162,8 +173,11 @@ class Executor {
         let expiry = k.expiry
         const annotations = {...k.annotations}
         for (const c of a.changes) {
-          if (c.field === 'name') name = c.after
-          else if (c.field === 'description') annotations.description = c.after
+          if (c.field === 'name') {
+            name = c.after
+            // A key under a transient name takes its declared one: the mark has done its job.
+            if (annotations[NAME] === c.after) delete annotations[NAME]
+          } else if (c.field === 'description') annotations.description = c.after
           else if (c.field === 'expiresAt') expiry = c.after
           else annotations[MANAGED_BY] = MANAGED_BY_VALUE
         }
@@ -178,9 +192,10 @@ class Executor {
         return {note: await this.delete(a.key.uid)}
       case 'replace': {
         // The mark lets the next plan finish the move if the old key's DELETE fails or is cut short.
-        const {uid, file} = await this.create(a.target, {[REPLACES]: a.from.uid})
+        const made = await this.create(a.target, {[REPLACES]: a.from.uid})
         const note = await this.delete(a.from.uid)
-        return {createdUid: uid, sealedFile: file, note: `old key ${a.from.uid} deleted${note ? `; ${note}` : ''}`}
+        const named = await this.takeName(made, a.target)
+        return {createdUid: made.uid, sealedFile: made.file, note: [`old key ${a.from.uid} deleted`, note, named].filter(Boolean).join('; ')}
       }
       case 'rotate': {
         const pred = this.liveKey(a.key.uid)
@@ -190,19 +205,22 @@ class Executor {
           const annotations = {...pred.annotations, [MANAGED_BY]: MANAGED_BY_VALUE}
           await this.mutate(() => this.updater.update(pred.uid, {name: pred.name, expiry: pred.expiry, annotations}))
         }
-        const {uid, file} = await this.create(a.target, {[SUCCEEDS]: a.key.uid})
+        const made = await this.create(a.target, {[SUCCEEDS]: a.key.uid})
         if (a.retire === 'delete') {
           const note = await this.delete(a.key.uid)
-          return {createdUid: uid, sealedFile: file, note: `predecessor ${a.key.uid} deleted${note ? `; ${note}` : ''}`}
+          const named = await this.takeName(made, a.target)
+          return {createdUid: made.uid, sealedFile: made.file, note: [`predecessor ${a.key.uid} deleted`, note, named].filter(Boolean).join('; ')}
         }
         const k = pred
         // Revoke first: if we stop here, the successor's SUCCEEDS marks the predecessor for deletion.
         await this.mutate(() => this.o.api.setApiKeyActive(k.uid, false))
+        // Retired, and renamed out of the successor's way (Palette may refuse two keys of one name).
         const annotations = {...k.annotations, [MANAGED_BY]: MANAGED_BY_VALUE, [RETIRED_AT]: this.now().toISOString()}
-        await this.mutate(() => this.updater.update(k.uid, {name: k.name, expiry: k.expiry, annotations}))
+        await this.mutate(() => this.updater.update(k.uid, {name: a.retiredAs ?? k.name, expiry: k.expiry, annotations}))
         // A retired key stays revoked for good: its sealed value would only be a second record for unseal to refuse.
         const removed = await this.o.sealer.removeFor(k.uid)
-        return {createdUid: uid, sealedFile: file, note: `predecessor ${a.key.uid} revoked${removed.length > 0 ? `; ${removed.length} sealed file${removed.length === 1 ? '' : 's'} of it removed` : ''}`}
+        const named = await this.takeName(made, a.target)
+        return {createdUid: made.uid, sealedFile: made.file, note: [`predecessor ${a.key.uid} revoked${a.retiredAs ? ` and renamed ${a.retiredAs}` : ''}`, removed.length > 0 ? `${removed.length} sealed file${removed.length === 1 ? '' : 's'} of it removed` : '', named].filter(Boolean).join('; ')}
       }
       case 'no-op':
         return {}
@@ -216,8 +234,10 @@ class Executor {
    * A crash at any point leaves either nothing, or a key whose pending mark tells the next
    * plan that its value was never known to be sealed, so it is replaced.
    */
-  private async create(target: NewKey, extra: Record<string, string>): Promise<{uid: string; file: string}> {
-    const annotations = {description: target.description, [MANAGED_BY]: MANAGED_BY_VALUE, ...extra}
+  private async create(target: NewKey, extra: Record<string, string>): Promise<Made> {
+    // Under a transient name while the key it replaces holds the declared one; the mark says which name it stands for.
+    const name = target.createAs ?? target.name
+    const annotations = {description: target.description, [MANAGED_BY]: MANAGED_BY_VALUE, ...(target.createAs === undefined ? {} : {[NAME]: target.name}), ...extra}
     // A relative expiry counts from now, not from the plan's time: a saved plan may be days old.
     const ms = target.expiresIn === undefined ? undefined : parseDuration(target.expiresIn)
     const expiry = ms === undefined ? target.expiresAt : new Date(this.now().getTime() + ms).toISOString()
@@ -228,7 +248,7 @@ class Executor {
       try {
         await this.gate.idle()
         created = await this.o.api.createApiKey({
-          metadata: {name: target.name, annotations: {...annotations, [PENDING]: nonce}},
+          metadata: {name, annotations: {...annotations, [PENDING]: nonce}},
           spec: {expiry, userUid: target.userUid},
         })
       } catch (error) {
@@ -246,7 +266,7 @@ class Executor {
     let uid: string
     let read: Record<string, string>
     try {
-      ;({uid, annotations: read} = await this.confirmed(created.uid, nonce, target))
+      ;({uid, annotations: read} = await this.confirmed(created.uid, nonce, target, name))
       this.created.add(uid)
       if (!PLAIN_TOKEN.test(created.apiKey.reveal())) {
         // A value that is not a plain token (a newline, quotes, `$(...)`) would be code wherever it is pasted or sourced.
@@ -287,8 +307,26 @@ class Executor {
     // Clearing the mark keeps every annotation the server put on the new key (it may replace the whole map).
     const cleared: Record<string, string> = {...read, ...annotations}
     delete cleared[PENDING]
-    await this.mutate(() => this.updater.update(uid, {name: target.name, expiry, annotations: cleared}))
-    return {uid, file}
+    await this.mutate(() => this.updater.update(uid, {name, expiry, annotations: cleared}))
+    return {uid, file, name, expiry, annotations: cleared}
+  }
+
+  /**
+   * A key created under a transient name takes its declared one, now that the key it replaces
+   * no longer holds it. A refusal (a tenant whose names are unique across users, say) leaves it
+   * working under the transient name: said in the outcome, and the next plan tries again.
+   */
+  private async takeName(made: Made, target: NewKey): Promise<string | undefined> {
+    if (target.createAs === undefined) return undefined
+    const annotations = {...made.annotations}
+    delete annotations[NAME]
+    try {
+      await this.mutate(() => this.updater.update(made.uid, {name: target.name, expiry: made.expiry, annotations}))
+      return `renamed ${target.name} from ${made.name}`
+    } catch (error) {
+      if (!confinedToItsKey(error)) throw error
+      return `kept its transient name ${made.name}: renaming it ${target.name} was refused (${(error as Error).message}); the next apply tries again`
+    }
   }
 
   /**
@@ -300,10 +338,10 @@ class Executor {
    * it does not (no uid, a known one, 404, another key), the key is found by its nonce (one
    * list) instead, and nothing is done under the uid the answer gave.
    */
-  private async confirmed(answer: string | undefined, nonce: string, target: NewKey): Promise<{uid: string; annotations: Record<string, string>}> {
+  private async confirmed(answer: string | undefined, nonce: string, target: NewKey, name: string): Promise<{uid: string; annotations: Record<string, string>}> {
     const ours = (k: ApiKey | undefined): k is ApiKey & {metadata: {uid: string; annotations: Record<string, string>}} => {
       const owner = k?.spec?.user?.uid ?? k?.metadata?.annotations?.ownerUid
-      return k?.metadata?.annotations?.[PENDING] === nonce && typeof k.metadata.uid === 'string' && k.metadata.name === target.name && (owner === undefined || owner === target.userUid)
+      return k?.metadata?.annotations?.[PENDING] === nonce && typeof k.metadata.uid === 'string' && k.metadata.name === name && (owner === undefined || owner === target.userUid)
     }
     const suspicious = !usableUid(answer) || this.liveByUid.has(answer) || this.created.has(answer) || answer === target.userUid || this.notKeys.has(answer)
     if (!suspicious) {

@@ -36,6 +36,7 @@ With --state FILE the tenant is kept in FILE (written atomically after each chan
     'update-annotations': Flags.string({description: 'An update\'s annotations: merged over Palette\'s own, replacing the whole map, or refused (400) when one Palette sets is sent.', options: ['merge', 'replace', 'reject'], default: 'merge'}),
     'auth-failure': Flags.string({description: 'How a refused API key is answered: 401, 403, or 404 ResourceNotFound.', options: ['401', '403', '404'], default: '401'}),
     'list-keys-with': Flags.string({description: 'The one permission that lets a role list every user\'s keys (e.g. apiKey.list, which Palette\'s docs give Tenant Viewer). Default: every apiKey permission (admins only).'}),
+    'unique-key-names': Flags.string({description: 'Whether two keys may share a name: yes (none), not within a user\'s keys (user), not within the tenant (tenant); revoked keys count. A clash is answered 409 ResourceConflict.', options: ['none', 'user', 'tenant'], default: 'none'}),
     'list-limit': Flags.integer({description: 'Cut every list the spec gives no paging (apiKeys, users/meta, users/summary) to its first N items, with no continuation (the docs\' page size is 50).', min: 1}),
     'key-limit': Flags.integer({description: 'API keys a user may hold (revoked and expired ones count); 0 enforces none. Default: the seed\'s limits.apiKeysPerUser, else 20.', min: 0}),
   }
@@ -62,13 +63,14 @@ With --state FILE the tenant is kept in FILE (written atomically after each chan
         authFailure: Number(flags['auth-failure']) as Fidelity['authFailure'],
         ...(flags['list-keys-with'] ? {listKeysWith: flags['list-keys-with']} : {}),
         ...(flags['list-limit'] ? {listLimit: flags['list-limit']} : {}),
+        uniqueKeyNames: flags['unique-key-names'] as Fidelity['uniqueKeyNames'],
       },
     })
     this.log(`listening on ${emulator.url}`)
     const users = state.allUsers().length
     const keys = state.allKeys().length
     const limit = state.limits.apiKeysPerUser === 0 ? 'no key limit' : `${state.limits.apiKeysPerUser} keys per user`
-    this.logToStderr(`emulator: tenant ${state.tenant.orgName} (${state.tenant.uid}), ${users} users, ${keys} keys; rate limit ${flags['rate-limit'] === 0 ? 'off' : `${flags['rate-limit']}/s burst ${flags.burst}`}; ${limit}; create uid ${flags['create-uid']}, update annotations ${flags['update-annotations']}, auth failure ${flags['auth-failure']}; every key listed with ${flags['list-keys-with'] ?? 'every apiKey permission'}; lists ${flags['list-limit'] ? `cut at ${flags['list-limit']}` : 'whole'}`)
+    this.logToStderr(`emulator: tenant ${state.tenant.orgName} (${state.tenant.uid}), ${users} users, ${keys} keys; rate limit ${flags['rate-limit'] === 0 ? 'off' : `${flags['rate-limit']}/s burst ${flags.burst}`}; ${limit}; create uid ${flags['create-uid']}, update annotations ${flags['update-annotations']}, auth failure ${flags['auth-failure']}; every key listed with ${flags['list-keys-with'] ?? 'every apiKey permission'}; lists ${flags['list-limit'] ? `cut at ${flags['list-limit']}` : 'whole'}; unique key names ${flags['unique-key-names']}`)
 
     await new Promise<void>((resolve) => {
       const stop = () => resolve()

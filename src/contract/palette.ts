@@ -105,6 +105,8 @@ export const ErrorCode = {
   Forbidden: 'OperationForbidden',
   BadRequest: 'BadRequest',
   TooManyRequests: 'TooManyRequests',
+  /** What the emulator answers a create or rename to a name another key holds with, under --unique-key-names (the spec declares none). */
+  Conflict: 'ResourceConflict',
   /** What the emulator answers a create over the key cap with (the spec declares no code for it). */
   LimitExceeded: 'ResourceLimitExceeded',
 } as const

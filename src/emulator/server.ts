@@ -26,9 +26,11 @@ export interface Fidelity {
   listKeysWith?: string
   /** Cut every list without listmeta (apiKeys, users/meta, users/summary) to this many items, saying nothing. */
   listLimit?: number
+  /** Whether two keys may share a name: yes (`none`), not within one user's keys, or not within the tenant (revoked keys count). */
+  uniqueKeyNames: 'none' | 'user' | 'tenant'
 }
 
-export const DEFAULT_FIDELITY: Fidelity = {createUid: 'key', updateAnnotations: 'merge', authFailure: 401}
+export const DEFAULT_FIDELITY: Fidelity = {createUid: 'key', updateAnnotations: 'merge', authFailure: 401, uniqueKeyNames: 'none'}
 
 export interface EmulatorOptions {
   state: EmulatorState

@@ -22,7 +22,7 @@ import {
   touchesUser,
 } from './model.js'
 import {lanes, slotEffect} from './order.js'
-import {ownershipOf, REPLACES, RETIRED_AT, supersededUids} from './ownership.js'
+import {intendedName, ownershipOf, REPLACES, RETIRED_AT, retiredName, supersededUids, transientName} from './ownership.js'
 
 export interface DiffFlags {
   /** --force: lift the forceable brakes. */
@@ -42,6 +42,7 @@ export function diff(desired: DesiredState, live: LiveState, flags: DiffFlags, n
   if (errors.length === 0) {
     for (const user of desired.users) ctx.matchUser(user)
     for (const user of desired.users) ctx.leftovers(user)
+    ctx.settleNames()
     ctx.owners()
     errors.push(...ctx.callerProblems(), ...ctx.permissionProblems(), ...ctx.sealProblems(), ...ctx.keyLimitProblems())
   }
@@ -111,6 +112,10 @@ class DiffContext {
   private readonly claimed = new Set<string>()
   /** The apiKey permissions the caller's roles hold over others' keys. */
   private readonly held: ReadonlySet<string>
+  /** Creates whose name another key of the owner may still hold (settleNames). */
+  private readonly creates: Array<Extract<Action, {kind: 'create'}>> = []
+  /** Matched keys under a transient name, to be given their declared name (settleNames). */
+  private readonly renames: Array<{key: LiveKey; name: string; address: string; email: string}> = []
   /** Declared e-mails (lower case) that are not users of the tenant: their keys are blocked. */
   private readonly unknown = new Set<string>()
   private readonly usersByEmail = new Map<string, LiveUser>()
@@ -146,9 +151,11 @@ class DiffContext {
       if (ownership === 'managed' || ownership === 'unmanaged') {
         let byName = this.byUserAndName.get(k.userUid)
         if (!byName) this.byUserAndName.set(k.userUid, (byName = new Map()))
-        const same = byName.get(k.name)
+        // A key under a transient name (its NAME mark) stands for the declared name it will take.
+        const name = intendedName(k)
+        const same = byName.get(name)
         if (same) same.push(k)
-        else byName.set(k.name, [k])
+        else byName.set(name, [k])
       }
     }
   }
@@ -387,13 +394,15 @@ class DiffContext {
         if (from) {
           this.claimed.add(from.uid)
           if (this.cutList(address)) return
-          this.actions.push({kind: 'replace', address, from: this.ref(from), target: this.newKey(user.email, owner, key), reason: `moved from ${key.movedFrom}: Palette cannot reassign a key, so a new one is created for ${user.email} and the old one deleted`})
+          this.actions.push({kind: 'replace', address, from: this.ref(from), target: {...this.newKey(user.email, owner, key), createAs: transientName(key.name, from.uid)}, reason: `moved from ${key.movedFrom}: Palette cannot reassign a key, so a new one is created for ${user.email} and the old one deleted`})
           return
         }
       }
       if (this.cutList(address)) return
       const target = this.newKey(user.email, owner, key)
-      this.actions.push({kind: 'create', address, target, reason: 'declared, not in Palette'})
+      const create: Action = {kind: 'create', address, target, reason: 'declared, not in Palette'}
+      this.actions.push(create)
+      this.creates.push(create)
       return
     }
     this.claimed.add(match.uid)
@@ -418,6 +427,8 @@ class DiffContext {
 
     const changes: FieldChange[] = []
     if (renamedFrom) changes.push({field: 'name', before: match.name, after: key.name})
+    // A successor or moved key still under its transient name: it takes the declared name once no other key of its owner holds it (settleNames).
+    else if (match.name !== key.name) this.renames.push({key: match, name: key.name, address, email: user.email})
     if (match.description !== key.description) changes.push({field: 'description', before: match.description, after: key.description})
     if (key.expiry.kind === 'at' && match.expiry !== key.expiry.at) changes.push({field: 'expiresAt', before: match.expiry, after: key.expiry.at})
     if (adopt) changes.push({field: 'ownership', before: 'unmanaged', after: 'managed'})
@@ -451,13 +462,59 @@ class DiffContext {
     this.actions.push({kind: 'delete', address, key: this.ref(old), cleanup: true, reason: `the old key of ${key.movedFrom}, left by an interrupted move to ${user.email} (the new key exists and is sealed)`})
   }
 
+  /**
+   * Keys palette-keys made under a transient name (an interrupted rotation or move, or one whose
+   * predecessor kept the name) take their declared name once no other key of their owner holds
+   * it: that key is gone, or this plan deletes it earlier in the same lane (another user's lane
+   * runs its deletes first; the caller's runs them last, so the caller's key waits for the next
+   * apply). Until then the key keeps working under its transient name, and a finding says why.
+   */
+  settleNames(): void {
+    // Deletes that run before a create or rename of the same user: every delete in another user's lane; in the caller's,
+    // only the clean-up ones of a name it creates (plan/order.ts).
+    const deletes = new Map(this.actions.flatMap((a) => (a.kind === 'delete' ? [[a.key.uid, a] as const] : [])))
+    const caller = this.live.caller.uid
+    const goneFirst = (k: LiveKey) => {
+      const d = deletes.get(k.uid)
+      return d !== undefined && (k.userUid !== caller || d.cleanup === true)
+    }
+    // A key of the owner that no declaration takes still holds a created key's name (a retired predecessor, say):
+    // the new key is made under a transient name, and takes the declared one once that key is gone.
+    for (const c of this.creates) {
+      const holder = (this.keysByUser.get(c.target.userUid) ?? []).find((k) => k.name === c.target.name && !goneFirst(k))
+      if (!holder) continue
+      c.target.createAs = transientName(c.target.name, holder.uid)
+      c.reason = `declared, not in Palette; made as "${c.target.createAs}" while key ${holder.uid} holds the name`
+    }
+    for (const r of this.renames) {
+      const holders = (this.keysByUser.get(r.key.userUid) ?? []).filter((k) => k.uid !== r.key.uid && k.name === r.name)
+      // The caller's renames run before its deletes, so there a holder must be gone already.
+      const freed = holders.length === 0 || (r.key.userUid !== caller && holders.every(goneFirst))
+      if (!freed) {
+        const held = holders.find((h) => !goneFirst(h)) ?? holders[0]!
+        this.findings.push({kind: 'transient-name', address: r.address, email: r.email, name: r.name, uid: r.key.uid, message: `keeps its transient name "${r.key.name}" while key ${held.uid} holds "${r.name}" (Palette may refuse two keys of one name); it takes "${r.name}" once that key is gone`})
+        continue
+      }
+      const change: FieldChange = {field: 'name', before: r.key.name, after: r.name}
+      const update = this.actions.find((a): a is Extract<Action, {kind: 'update'}> => a.kind === 'update' && a.key.uid === r.key.uid)
+      if (update) {
+        update.changes.unshift(change)
+        update.reason = `${changeReason(change)}; ${update.reason}`
+        continue
+      }
+      const noop = this.actions.findIndex((a) => a.kind === 'no-op' && a.key.uid === r.key.uid)
+      if (noop >= 0) this.actions.splice(noop, 1)
+      this.actions.push({kind: 'update', address: r.address, key: this.ref(r.key), changes: [change], reason: changeReason(change)})
+    }
+  }
+
   /** Rotation: an active key that has expired or is inside its rotateBefore window. */
   private rotate(user: DesiredUser, owner: LiveUser, key: DesiredKey, match: LiveKey, expiry: number, ref: () => KeyRef, address: string): boolean {
     if (!key.active || match.expiry === '') return false
     const remaining = expiry - this.nowMs
     const window = key.rotateBeforeMs
     if (!(remaining <= 0 || (window !== undefined && remaining <= window))) return false
-    const target = this.newKey(user.email, owner, key)
+    const target = {...this.newKey(user.email, owner, key), createAs: transientName(key.name, match.uid)}
     // A fixed expiresAt no later than the window gives a successor that needs rotating too:
     // only moving expiresAt forward helps (an update extends the key; see expiryFindings).
     if (Date.parse(target.expiresAt) - this.nowMs <= (window ?? 0) || Date.parse(target.expiresAt) <= expiry) return false
@@ -467,7 +524,7 @@ class DiffContext {
     // An expired predecessor authenticates nothing, so there is nothing to keep it (revoked) for;
     // and an update of a key whose expiry has passed may be refused (the emulator does).
     const retire = this.desired.policy.deleteRetiredAfterMs === 0 || remaining <= 0 ? 'delete' : 'revoke'
-    this.actions.push({kind: 'rotate', address, key: ref(), target, retire, reason: `${why}: a successor is created and sealed, then the predecessor is ${retire === 'delete' ? 'deleted' : 'revoked'}`})
+    this.actions.push({kind: 'rotate', address, key: ref(), target, retire, ...(retire === 'revoke' ? {retiredAs: retiredName(key.name, match.uid)} : {}), reason: `${why}: a successor is created and sealed, then the predecessor is ${retire === 'delete' ? 'deleted' : 'revoked'}`})
     return true
   }
 
@@ -491,7 +548,8 @@ class DiffContext {
       const ref = this.ref(k)
       const ownership = ownershipOf(k.annotations)
       if (ownership === 'pending') {
-        this.actions.push({kind: 'delete', address, key: ref, cleanup: true, reason: 'created by an interrupted apply; its value was never sealed'})
+        const again = this.actions.some((a) => a.kind === 'create' && a.target.userUid === k.userUid && a.target.name === k.name)
+        this.actions.push({kind: 'delete', address, key: ref, cleanup: true, reason: `created by an interrupted apply; its value was never sealed${again ? ' (deleted before the key is created again: it holds the name, which Palette may not let two keys share, and nobody has its value)' : ''}`})
       } else if (ownership === 'retired') {
         const retiredAt = Date.parse(k.annotations[RETIRED_AT] ?? '')
         const until = (Number.isNaN(retiredAt) ? 0 : retiredAt) + this.desired.policy.deleteRetiredAfterMs

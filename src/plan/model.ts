@@ -29,6 +29,12 @@ export interface NewKey {
    * moment it creates the key, not from the plan's time (a saved plan may be days old).
    */
   expiresIn?: string
+  /**
+   * The name the key is created under when it is not `name` (a rotation's successor, a moved
+   * key: the key it replaces still holds `name`, and Palette may refuse two keys of one name).
+   * It takes `name` in the same action once the other key is gone.
+   */
+  createAs?: string
 }
 
 export type ChangedField = 'name' | 'description' | 'expiresAt' | 'ownership'
@@ -59,8 +65,11 @@ export type Action =
   | (Base & {kind: 'delete'; key: KeyRef})
   /** Palette cannot reassign a key: create the new owner's key, seal it, delete the old one. */
   | (Base & {kind: 'replace'; from: KeyRef; target: NewKey})
-  /** Create the successor, seal it, then retire the predecessor (revoke, or delete). */
-  | (Base & {kind: 'rotate'; key: KeyRef; target: NewKey; retire: 'revoke' | 'delete'})
+  /**
+   * Create the successor (under `target.createAs`), seal it, then retire the predecessor
+   * (revoke and rename it `retiredAs`, or delete it), then give the successor the declared name.
+   */
+  | (Base & {kind: 'rotate'; key: KeyRef; target: NewKey; retire: 'revoke' | 'delete'; retiredAs?: string})
   | (Base & {kind: 'no-op'; key: KeyRef})
 
 export type ActionKind = Action['kind']
@@ -68,7 +77,7 @@ export type ActionKind = Action['kind']
 /** Action kinds in display and summary order. */
 export const ACTION_KINDS: ActionKind[] = ['create', 'update', 'revoke', 'reactivate', 'delete', 'replace', 'rotate', 'no-op']
 
-export type FindingKind = 'unmanaged' | 'expiring' | 'expired' | 'absent-inactive' | 'retired' | 'orphaned-owner' | 'owner-disabled' | 'owner-inactive'
+export type FindingKind = 'unmanaged' | 'expiring' | 'expired' | 'absent-inactive' | 'retired' | 'orphaned-owner' | 'owner-disabled' | 'owner-inactive' | 'transient-name'
 
 /** Something worth knowing that the plan does not change. */
 export interface Finding {

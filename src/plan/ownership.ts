@@ -19,6 +19,30 @@ export const SUCCEEDS = 'paletteKeysSucceeds'
 /** Set on the new owner's key of a replace (a move): the uid of the old owner's key, deleted once the new one is sealed. */
 export const REPLACES = 'paletteKeysReplaces'
 
+/**
+ * Set on a key created under a transient name (a rotation's successor, a moved key): the
+ * declared name it takes once the key that holds that name is gone. Palette may require key
+ * names to be unique, per user or per tenant (v1ObjectMeta: "Name must be unique within a
+ * namespace"; UNCERTAIN), so no key is ever created under a name a live key holds.
+ */
+export const NAME = 'paletteKeysName'
+
+/** The name a rotation's successor or a moved key is created under: the declared name and a part of the uid of the key it replaces. */
+export function transientName(name: string, replacedUid: string): string {
+  return `${name}-next-${replacedUid.slice(0, 8)}`
+}
+
+/** The name a retired predecessor takes, so that its successor can take the declared one. */
+export function retiredName(name: string, uid: string): string {
+  return `${name}-retired-${uid.slice(0, 8)}`
+}
+
+/** The name a key palette-keys manages stands for: its NAME mark while it carries a transient name, else its own. */
+export function intendedName(k: MarkedKey): string {
+  const mark = k.annotations[NAME]
+  return mark !== undefined && mark !== '' && ownershipOf(k.annotations) !== 'unmanaged' ? mark : k.name
+}
+
 export type Ownership = 'unmanaged' | 'managed' | 'pending' | 'retired'
 
 export function ownershipOf(annotations: Record<string, string>): Ownership {
@@ -37,7 +61,7 @@ interface MarkedKey {
 
 /**
  * The predecessors of interrupted rotations: keys named by a live managed successor's
- * SUCCEEDS mark, honoured only when the predecessor has the successor's owner and name and
+ * SUCCEEDS mark, honoured only when the predecessor has the successor's owner and (intended) name and
  * is itself a key palette-keys manages. A mark can thus never reach another user's key, a
  * key made by hand, nor another declared key. (The diff acts on them only for users the file
  * declares.)
@@ -50,7 +74,7 @@ export function supersededUids(keys: ReadonlyArray<MarkedKey>): Set<string> {
     const predecessor = k.annotations[SUCCEEDS]
     if (predecessor === undefined || predecessor === k.uid || ownershipOf(k.annotations) !== 'managed') continue
     const p = byUid.get(predecessor)
-    if (p && p.userUid === k.userUid && p.name === k.name && ownershipOf(p.annotations) !== 'unmanaged') out.add(predecessor)
+    if (p && p.userUid === k.userUid && p.name === intendedName(k) && ownershipOf(p.annotations) !== 'unmanaged') out.add(predecessor)
   }
   return out
 }

@@ -38,4 +38,5 @@ export const FINDING_LABEL: Record<FindingKind, string> = {
   'orphaned-owner': 'orphaned',
   'owner-disabled': 'disabled',
   'owner-inactive': 'inactive',
+  'transient-name': 'renaming',
 }

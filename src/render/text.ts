@@ -89,11 +89,15 @@ function details(a: Action, color: boolean, now: Date): string[] {
     case 'update':
       return a.changes.map((c) => fieldLine(c, color))
     case 'replace':
-      return [`from ${t(a.from.email)}/${t(a.from.name)} [${t(a.from.uid)}] to ${t(a.target.email)}, ${expiryWords(a.target, now)}`]
+      return [`from ${t(a.from.email)}/${t(a.from.name)} [${t(a.from.uid)}] to ${t(a.target.email)}, ${expiryWords(a.target, now)}`, ...namedWords(a.target, 'the old key is deleted')]
     case 'rotate':
-      return [`successor ${expiryWords(a.target, now)}`, `predecessor [${t(a.key.uid)}] is ${a.retire === 'delete' ? 'deleted' : 'revoked'} once the successor is sealed`]
+      return [
+        `successor ${expiryWords(a.target, now)}`,
+        ...namedWords(a.target, `the predecessor is ${a.retire === 'delete' ? 'deleted' : 'revoked'}`),
+        `predecessor [${t(a.key.uid)}] is ${a.retire === 'delete' ? 'deleted' : `revoked${a.retiredAs ? ` and renamed "${t(a.retiredAs)}"` : ''}`} once the successor is sealed`,
+      ]
     case 'create':
-      return [expiryWords(a.target, now)]
+      return [expiryWords(a.target, now), ...(a.target.createAs ? [`created as "${t(a.target.createAs)}"; it takes "${t(a.target.name)}" once the key holding that name is gone`] : [])]
     case 'revoke':
     case 'reactivate':
     case 'delete':
@@ -101,6 +105,11 @@ function details(a: Action, color: boolean, now: Date): string[] {
     case 'no-op':
       return []
   }
+}
+
+/** The names a key replacing another takes: Palette may refuse two keys of one name, so it is made under a transient one. */
+function namedWords(target: NewKey, when: string): string[] {
+  return target.createAs ? [`created as "${t(target.createAs)}", renamed "${t(target.name)}" once ${when}`] : []
 }
 
 /** `expires 2027-06-30 (in 210d)`, or for a relative expiry `expires 90d after it is created (2027-03-02 if created at <now>)`. */

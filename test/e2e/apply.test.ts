@@ -175,7 +175,7 @@ describe('apply, each action kind, then plan shows no changes (real CLI and emul
   })
 
   it('a retired predecessor is deleted once deleteRetiredAfter has passed (0d)', async () => {
-    await applyAndConverge(desired(step3.replace('rotor: {expiresIn: 30d}', 'rotor: {expiresIn: 90d, rotateBefore: 60d}'), 'policy:\n  deleteRetiredAfter: 0d\n'), [/- {3}delete {6}alice@example\.com\/rotor {2}done/])
+    await applyAndConverge(desired(step3.replace('rotor: {expiresIn: 30d}', 'rotor: {expiresIn: 90d, rotateBefore: 60d}'), 'policy:\n  deleteRetiredAfter: 0d\n'), [/- {3}delete {6}alice@example\.com\/rotor-retired-[0-9a-f]{8} {2}done/])
     const names = ((await api(emu, 'GET', '/v1/apiKeys')).body.items as Array<{metadata: {name: string}}>).map((k) => k.metadata.name)
     expect(names.filter((n) => n === 'rotor')).toHaveLength(1)
   })

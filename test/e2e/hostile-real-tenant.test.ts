@@ -300,3 +300,66 @@ describe('lists may be cut at 50 (item 2)', () => {
     }
   })
 })
+
+describe('key names may be unique (item 1)', () => {
+  it.each(['user', 'tenant'] as const)('--unique-key-names %s: a rotation and a move never make two keys of one name; the plan names each step; every value works; an interrupted rotation is finished', async (scope) => {
+    const unique = await startTestEmulator({fidelity: {uniqueKeyNames: scope}}, SEED)
+    const names = () => unique.state.allKeys().map((k) => k.name)
+    const env = {host: unique.url}
+    try {
+      const first = `  alice@example.com:\n    keys:\n      ci: {expiresIn: 30d}\n  bob@example.com:\n    keys:\n      mon: {}\n`
+      expect((await cli(['apply', ...file, '--auto-approve'], first, env)).code).toBe(0)
+      const ci = unique.state.allKeys().find((k) => k.name === 'ci')!
+      // Round two: ci is inside its rotation window, mon moves from bob to alice.
+      const second = `  alice@example.com:\n    keys:\n      ci: {expiresIn: 90d, rotateBefore: 60d}\n      mon: {movedFrom: bob@example.com}\n  bob@example.com:\n    keys: {}\n`
+      const plan = await cli(['plan', ...file], second, env)
+      expect(plan.stdout).toContain(`created as "ci-next-${ci.uid.slice(0, 8)}", renamed "ci" once the predecessor is revoked`)
+      expect(plan.stdout).toContain(`revoked and renamed "ci-retired-${ci.uid.slice(0, 8)}"`)
+      expect(plan.stdout).toMatch(/created as "mon-next-[0-9a-f]{8}", renamed "mon" once the old key is deleted/)
+      const r = await cli(['apply', ...file, '--auto-approve'], second, env)
+      expect(r.code, r.stdout + r.stderr).toBe(0)
+      expect(r.stdout).toMatch(/renamed ci from ci-next-/)
+      expect(names().filter((n) => n === 'ci' || n === 'mon')).toHaveLength(2)
+      expect(names()).toContain(`ci-retired-${ci.uid.slice(0, 8)}`)
+      expect((await cli(['plan', ...file, '--detailed-exitcode'], second, env)).code).toBe(0)
+      const unseal = await runCli(['unseal', join(work, 'sealed'), '-i', join(process.cwd(), 'examples/demo-identity.txt'), '--format', 'json'])
+      const tree = JSON.parse(unseal.stdout) as Record<string, Record<string, {apiKey: string}>>
+      for (const name of ['ci', 'mon']) expect((await call(unique, 'GET', '/v1/users/info', {key: tree['alice@example.com']![name]!.apiKey})).body.userUid).toBe(unique.state.allUsers().find((u) => u.email === 'alice@example.com')!.uid)
+
+      // An apply killed between sealing a successor and retiring its predecessor: the successor is under its transient name.
+      const succ = unique.state.allKeys().find((k) => k.name === 'ci')!
+      const {record} = unique.state.createKey({name: `ci-next-${succ.uid.slice(0, 8)}`, userUid: succ.userUid, expiry: '2099-01-01T00:00:00Z', annotations: {managedBy: 'palette-keys', paletteKeysName: 'ci', paletteKeysSucceeds: succ.uid, description: ''}, labels: {}}, new Date())
+      const again = await cli(['plan', ...file], second, env)
+      expect(again.stdout).toMatch(/- {3}delete {6}alice@example\.com\/ci +predecessor of a rotation whose successor exists/)
+      expect(again.stdout).toMatch(/~ {3}update {6}alice@example\.com\/ci +renamed from "ci-next-/)
+      expect((await cli(['apply', ...file, '--auto-approve'], second, env)).code).toBe(0)
+      expect(unique.state.key(record.uid)!.name).toBe('ci')
+      expect(unique.state.key(record.uid)!.annotations.paletteKeysName).toBeUndefined()
+      expect(unique.state.key(succ.uid)).toBeUndefined()
+      expect((await cli(['plan', ...file, '--detailed-exitcode'], second, env)).code).toBe(0)
+    } finally {
+      await unique.close()
+    }
+  })
+
+  it('the emulator refuses a second key of one name in its scope (409 ResourceConflict, a v1Error), revoked keys counting', async () => {
+    const unique = await startTestEmulator({fidelity: {uniqueKeyNames: 'user'}}, SEED)
+    try {
+      const alice = userUid('alice@example.com')
+      const body = (name: string, user = alice) => ({metadata: {name}, spec: {expiry: '2099-01-01T00:00:00Z', userUid: user}})
+      const made = await call(unique, 'POST', '/v1/apiKeys', {key: ADMIN, body: body('dup')})
+      expect(made.status).toBe(201)
+      const uid = unique.state.allKeys().find((k) => k.name === 'dup')!.uid
+      await call(unique, 'PUT', `/v1/apiKeys/${uid}/state`, {key: ADMIN, body: {isActive: false}})
+      const again = await call(unique, 'POST', '/v1/apiKeys', {key: ADMIN, body: body('dup')})
+      expect([again.status, again.body.code]).toEqual([409, 'ResourceConflict'])
+      // Another user may (scope user), and renaming onto a taken name is refused too.
+      expect((await call(unique, 'POST', '/v1/apiKeys', {key: ADMIN, body: body('dup', userUid('bob@example.com'))})).status).toBe(201)
+      const manual = unique.state.allKeys().find((k) => k.name === 'manual')!
+      const rename = await call(unique, 'PUT', `/v1/apiKeys/${manual.uid}`, {key: ADMIN, body: {metadata: {name: 'dup'}, spec: {expiry: '2099-01-01T00:00:00Z'}}})
+      expect(rename.status).toBe(409)
+    } finally {
+      await unique.close()
+    }
+  })
+})

@@ -31,6 +31,7 @@ export function fidelityOptions(options: Partial<EmulatorOptions>): Partial<Emul
     else if (name === 'auth-failure') fidelity.authFailure = Number(value) as Fidelity['authFailure']
     else if (name === 'list-keys-with') fidelity.listKeysWith = value
     else if (name === 'list-limit') fidelity.listLimit = Number(value)
+    else if (name === 'unique-key-names') fidelity.uniqueKeyNames = value as Fidelity['uniqueKeyNames']
     else if (name === 'key-limit') keyLimit = Number(value)
     else throw new Error(`PALETTE_KEYS_TEST_FIDELITY: ${name} is not played in this process yet`)
   }

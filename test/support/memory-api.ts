@@ -27,6 +27,15 @@ export class MemoryPalette implements PaletteApi {
     throw new PaletteApiError({method, path: `/v1/apiKeys/${uid}`, status: 404, paletteCode: 'ResourceNotFound', paletteMessage: 'not found', ambiguous: false, attempts: 1})
   }
 
+  /** --unique-key-names user|tenant, as the emulator plays it: a create or rename to a name another key holds is refused (409). */
+  private nameTaken(method: string, path: string, name: string, userUid: string, self?: string): void {
+    const scope = this.mode.get('unique-key-names') ?? 'none'
+    if (scope === 'none') return
+    if (this.state.allKeys().some((k) => k.name === name && k.uid !== self && (scope === 'tenant' || k.userUid === userUid))) {
+      throw new PaletteApiError({method, path, status: 409, paletteCode: 'ResourceConflict', paletteMessage: 'name taken', ambiguous: false, attempts: 1})
+    }
+  }
+
   async listApiKeys(): Promise<ApiKey[]> {
     this.calls.push('list')
     return this.state.allKeys().map((k) => structuredClone(apiKeyView(this.state, k)) as ApiKey)
@@ -39,6 +48,7 @@ export class MemoryPalette implements PaletteApi {
 
   async createApiKey(entity: ApiKeyEntity): Promise<CreatedApiKey> {
     this.calls.push('create')
+    this.nameTaken('POST', '/v1/apiKeys', entity.metadata.name, entity.spec.userUid)
     const cap = this.state.limits.apiKeysPerUser
     if (cap > 0 && this.state.keyCount(entity.spec.userUid) >= cap) {
       throw new PaletteApiError({method: 'POST', path: '/v1/apiKeys', status: 400, paletteCode: 'ResourceLimitExceeded', paletteMessage: 'key limit', ambiguous: false, attempts: 1})
@@ -55,7 +65,8 @@ export class MemoryPalette implements PaletteApi {
 
   async updateApiKey(uid: string, update: ApiKeyUpdate): Promise<void> {
     this.calls.push('update')
-    if (!this.state.key(uid)) this.missing('PUT', uid)
+    const k = this.state.key(uid) ?? this.missing('PUT', uid)
+    if (update.metadata.name !== k.name) this.nameTaken('PUT', `/v1/apiKeys/${uid}`, update.metadata.name, k.userUid, uid)
     const mode = this.mode.get('update-annotations')
     if (mode === 'reject' && update.metadata.annotations && hasServerAnnotation(update.metadata.annotations)) {
       throw new PaletteApiError({method: 'PUT', path: `/v1/apiKeys/${uid}`, status: 400, paletteCode: 'BadRequest', paletteMessage: 'server annotation', ambiguous: false, attempts: 1})
