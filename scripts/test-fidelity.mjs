@@ -3,7 +3,7 @@
 import {spawnSync} from 'node:child_process'
 
 
-const MODES = ['', 'create-uid=user', 'create-uid=absent', 'update-annotations=replace', 'update-annotations=reject', 'auth-failure=403', 'auth-failure=404', 'key-limit=5', 'list-keys-with=apiKey.list']
+const MODES = ['', 'create-uid=user', 'create-uid=absent', 'update-annotations=replace', 'update-annotations=reject', 'auth-failure=403', 'auth-failure=404', 'key-limit=5', 'list-keys-with=apiKey.list', 'list-limit=50', 'unique-key-names=user', 'unique-key-names=tenant']
 const chosen = process.argv.slice(2)
 const SUITES = ['test/property/convergence.test.ts', 'test/e2e/apply.test.ts', 'test/e2e/crash.test.ts', 'test/e2e/concurrent-apply.test.ts', 'test/e2e/hostile-tenant.test.ts', 'test/e2e/hostile-real-tenant.test.ts', 'test/e2e/export-audit.test.ts', 'test/e2e/saved-plan-tamper.test.ts', 'test/unit/executor.test.ts']
 /**
