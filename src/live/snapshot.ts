@@ -156,16 +156,19 @@ async function readUserStatus(api: PaletteApi): Promise<{byUid: Map<string, {act
       const uid = u?.metadata?.uid
       if (isPaletteUid(uid)) listed.add(uid)
       if (typeof uid !== 'string' || typeof u.status?.isActive !== 'boolean') continue
-      // Palette's zero time (0001-01-01) means never.
-      const t = typeof u.status.lastSignIn === 'string' ? Date.parse(u.status.lastSignIn) : Number.NaN
-      const signIn = Number.isNaN(t) || t <= Date.parse(ZERO_TIME) ? '' : new Date(t).toISOString()
-      byUid.set(uid, {active: u.status.isActive, lastSignIn: signIn})
+      byUid.set(uid, {active: u.status.isActive, lastSignIn: signInOf(u.status.lastSignIn)})
     }
     return byUid.size === 0 && items.length > 0 ? {byUid, listed, count: items.length, note: 'POST /v1/users/summary gave no user status'} : {byUid, listed, count: items.length}
   } catch (error) {
     if (!refused(error)) throw error
     return {byUid, listed, count: 0, note: `POST /v1/users/summary was answered ${error.status}${error.paletteCode ? ` ${error.paletteCode}` : ''}, so owners' status is unknown`}
   }
+}
+
+/** status.lastSignIn as ISO, '' for never (Palette's zero time, 0001-01-01, or nothing readable). */
+function signInOf(value: unknown): string {
+  const t = typeof value === 'string' ? Date.parse(value) : Number.NaN
+  return Number.isNaN(t) || t <= Date.parse(ZERO_TIME) ? '' : new Date(t).toISOString()
 }
 
 /**
@@ -190,8 +193,7 @@ async function readPagedUsers(api: PaletteApi, meta: UserMeta[], summary: {byUid
     if (!isPaletteUid(uid)) continue
     summary.listed.add(uid)
     if (!summary.byUid.has(uid) && typeof u.status?.isActive === 'boolean') {
-      const t = typeof u.status.lastSignIn === 'string' ? Date.parse(u.status.lastSignIn) : Number.NaN
-      summary.byUid.set(uid, {active: u.status.isActive, lastSignIn: Number.isNaN(t) || t <= Date.parse(ZERO_TIME) ? '' : new Date(t).toISOString()})
+      summary.byUid.set(uid, {active: u.status.isActive, lastSignIn: signInOf(u.status.lastSignIn)})
     }
     if (known.has(uid) || typeof u.spec?.emailId !== 'string') continue
     known.add(uid)
