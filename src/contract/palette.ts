@@ -45,6 +45,26 @@ export const KEY_VIEWER_PERMISSIONS: readonly string[] = ['apiKey.get', 'apiKey.
 /** The permission that lists users (GET /v1/users, POST /v1/users/summary). */
 export const USER_LIST_PERMISSION = 'user.list'
 
+/**
+ * The audit log (GET /v1/audits, GET /v1/audits/{uid}, .../sysMsg, PATCH .../userMsg). Which
+ * roles may read it is undocumented for the API (UNCERTAIN): the emulator gives these to the
+ * admin roles only, and a refusal is an ordinary 403.
+ */
+export const AUDIT_LIST_PERMISSION = 'audit.list'
+export const AUDIT_GET_PERMISSION = 'audit.get'
+export const AUDIT_UPDATE_PERMISSION = 'audit.update'
+export const AUDIT_PERMISSIONS: readonly string[] = [AUDIT_GET_PERMISSION, AUDIT_LIST_PERMISSION, AUDIT_UPDATE_PERMISSION]
+
+/**
+ * The `resourceKind` of an API key in the audit log. The spec gives the filter no values; the
+ * one place it names the kind of an API key is v1ResourceLimitType (`apiKey`), so that is used.
+ * UNCERTAIN: a client should find a key's entries by `resourceUid`, never by kind alone.
+ */
+export const AUDIT_API_KEY_KIND = 'apiKey'
+
+/** The audit log's retention: "audits are retained for one year" (docs, audit-logs/audit-logs.md). */
+export const AUDIT_RETENTION_DAYS = 365
+
 /** The `permissions` annotation Palette puts on a key (NOTES.md, real list sample). */
 export const KEY_PERMISSIONS_ANNOTATION = 'apiKey.create,apiKey.delete,apiKey.get,apiKey.list,apiKey.update,tag.update'
 

@@ -1,7 +1,7 @@
-import {API_KEY_LIMIT_KIND, ErrorCode, hasServerAnnotation, USER_LIST_PERMISSION} from '../contract/palette.js'
+import {API_KEY_LIMIT_KIND, AUDIT_API_KEY_KIND, AUDIT_GET_PERMISSION, AUDIT_LIST_PERMISSION, AUDIT_UPDATE_PERMISSION, ErrorCode, hasServerAnnotation, USER_LIST_PERMISSION} from '../contract/palette.js'
 import {paletteSpec} from '../contract/spec.js'
 import type {Fidelity} from './server.js'
-import {apiKeyView, type EmulatorState, fullName, type KeyRecord, roleUid, type UserRecord, userSummaryView, userView} from './state.js'
+import {apiKeyView, type AuditRecord, auditView, type EmulatorState, fullName, type KeyRecord, roleUid, type UserRecord, userSummaryView, userView} from './state.js'
 
 /** What a route handler sees. */
 export interface RouteContext {
@@ -69,6 +69,7 @@ export const ROUTES: Route[] = [
       {name, userUid, expiry: body.spec!.expiry!, annotations: body.metadata?.annotations ?? {}, labels: body.metadata?.labels ?? {}},
       now,
     )
+    auditKey(ctx, 'create', record, `API key '${name}' created`, `owner ${state.user(userUid)!.email}, expiry ${record.expiry}`)
     const uid = {key: {uid: record.uid}, user: {uid: userUid}, absent: {}}[ctx.fidelity.createUid]
     return {status: 201, body: {apiKey: value, ...uid}, mutated: true}
   }),
@@ -91,7 +92,10 @@ export const ROUTES: Route[] = [
       if (mode === 'reject' && annotations && hasServerAnnotation(annotations)) {
         return paletteError(400, ErrorCode.BadRequest, 'metadata.annotations holds an annotation that Palette sets itself')
       }
+      const before = k.name
       ctx.state.updateKey(k.uid, {name, annotations, expiry: body.spec?.expiry, exact: mode === 'replace'}, ctx.now)
+      const changed = [name !== undefined && name !== before ? `name '${before}' → '${name}'` : '', annotations ? 'annotations' : '', body.spec?.expiry ? `expiry ${k.expiry}` : '']
+      auditKey(ctx, 'update', k, `API key '${k.name}' updated`, changed.filter(Boolean).join(', '))
       return {status: 204, mutated: true}
     }),
   ),
@@ -100,6 +104,7 @@ export const ROUTES: Route[] = [
   route('DELETE', '/v1/apiKeys/{uid}', (ctx) =>
     withKey(ctx, 'apiKey.delete', (k) => {
       ctx.state.deleteKey(k.uid)
+      auditKey(ctx, 'delete', k, `API key '${k.name}' deleted`, '')
       return {status: 204, mutated: true}
     }),
   ),
@@ -133,6 +138,19 @@ export const ROUTES: Route[] = [
   ),
   route('POST', '/v1/users/summary', usersSummary),
   route('GET', '/v1/users/{uid}', (ctx) => withUser(ctx, (u) => ({status: 200, body: userView(u)}))),
+  route('GET', '/v1/audits', listAudits),
+  route('GET', '/v1/audits/{uid}', (ctx) => withAudit(ctx, AUDIT_GET_PERMISSION, (a) => ({status: 200, body: auditView(ctx.state, a)}))),
+  route('GET', '/v1/audits/{uid}/sysMsg', (ctx) => withAudit(ctx, AUDIT_GET_PERMISSION, (a) => ({status: 200, body: {actionMsg: a.actionMsg, contentMsg: a.contentMsg}}))),
+  route('PATCH', '/v1/audits/{uid}/userMsg', (ctx) =>
+    withAudit(ctx, AUDIT_UPDATE_PERMISSION, (a) => {
+      const invalid = checkBody(ctx, 'PATCH', '/v1/audits/{uid}/userMsg')
+      if (invalid) return invalid
+      const userMsg = (ctx.body as {userMsg?: string}).userMsg
+      if (userMsg === undefined) return paletteError(400, ErrorCode.BadRequest, 'userMsg is required')
+      ctx.state.setAuditUserMsg(a.uid, userMsg, ctx.now)
+      return {status: 204, mutated: true}
+    }),
+  ),
   route('GET', '/v1/users/{uid}/roles', (ctx) =>
     withUser(ctx, (u) => ({status: 200, body: {roles: u.roles.map((name) => ({name, uid: roleUid(name)})), inheritedRoles: []}})),
   ),
@@ -232,8 +250,12 @@ function parseFilters(raw: string | null, fields: Record<string, unknown>): Arra
   return out
 }
 
-/** A page of a list the spec pages: limit (at most 50; 0 means 50), offset or continue, and listmeta. */
-function page<T>(ctx: RouteContext, all: T[]): RouteResult {
+/**
+ * A page of a list the spec pages: limit (at most 50; 0 means 50), offset or continue, and
+ * listmeta. `mark` travels in the continue token (its `token` field) for lists that need more
+ * than an offset to page consistently.
+ */
+function page<T>(ctx: RouteContext, all: T[], mark = ''): RouteResult {
   const limitRaw = ctx.query.get('limit')
   const limit = limitRaw === null ? PAGE_MAX : Number(limitRaw)
   if (!Number.isInteger(limit) || limit < 0) return paletteError(400, 'BadRequest', 'limit must be a non-negative integer')
@@ -243,7 +265,7 @@ function page<T>(ctx: RouteContext, all: T[]): RouteResult {
   if (token) {
     const decoded = decodeContinue(token)
     if (decoded === undefined) return paletteError(400, 'BadRequest', 'invalid continue token')
-    offset = decoded
+    offset = decoded.offset
   } else if (ctx.query.get('offset') !== null) {
     offset = Number(ctx.query.get('offset'))
     if (!Number.isInteger(offset) || offset < 0) return paletteError(400, 'BadRequest', 'offset must be a non-negative integer')
@@ -251,7 +273,7 @@ function page<T>(ctx: RouteContext, all: T[]): RouteResult {
   const items = all.slice(offset, offset + size)
   const next = offset + items.length
   const more = next < all.length
-  return {status: 200, body: {items, listmeta: {continue: more ? encodeContinue(next, all.length) : '', count: all.length, limit: size, offset: next}}}
+  return {status: 200, body: {items, listmeta: {continue: more ? encodeContinue(next, all.length, mark) : '', count: all.length, limit: size, offset: next}}}
 }
 
 function withUser(ctx: RouteContext, f: (u: UserRecord) => RouteResult): RouteResult {
@@ -268,6 +290,7 @@ function setState(ctx: RouteContext, method: string, template: string): RouteRes
     const isActive = (ctx.body as {isActive?: unknown}).isActive
     if (typeof isActive !== 'boolean') return paletteError(400, 'BadRequest', 'isActive (boolean) is required')
     ctx.state.setActive(k.uid, isActive, ctx.now)
+    auditKey(ctx, 'update', k, `API key '${k.name}' ${isActive ? 'activated' : 'revoked'}`, `isActive ${isActive}`)
     return {status: 204, mutated: true}
   })
 }
@@ -279,17 +302,87 @@ function listUsers(ctx: RouteContext): RouteResult {
 }
 
 // The token is opaque to clients; its shape copies the docs' example ({"offset":50,"count":117,"token":""}).
-function encodeContinue(offset: number, count: number): string {
-  return Buffer.from(JSON.stringify({offset, count, token: ''})).toString('base64')
+function encodeContinue(offset: number, count: number, token: string): string {
+  return Buffer.from(JSON.stringify({offset, count, token})).toString('base64')
 }
 
-function decodeContinue(token: string): number | undefined {
+function decodeContinue(token: string): {offset: number; token: string} | undefined {
   try {
-    const v = JSON.parse(Buffer.from(token, 'base64').toString('utf8')) as {offset?: unknown}
-    return typeof v.offset === 'number' && Number.isInteger(v.offset) && v.offset >= 0 ? v.offset : undefined
+    const v = JSON.parse(Buffer.from(token, 'base64').toString('utf8')) as {offset?: unknown; token?: unknown}
+    if (typeof v.offset !== 'number' || !Number.isInteger(v.offset) || v.offset < 0) return undefined
+    return {offset: v.offset, token: typeof v.token === 'string' ? v.token : ''}
   } catch {
     return undefined
   }
+}
+
+/** Records a committed mutation of key `k` in the audit log, with the caller as its actor. */
+function auditKey(ctx: RouteContext, actionType: AuditRecord['actionType'], k: KeyRecord, actionMsg: string, contentMsg: string): void {
+  const {uid, email, firstName, lastName} = ctx.caller
+  ctx.state.recordAudit({actionType, actor: {uid, email, firstName, lastName}, resource: {kind: AUDIT_API_KEY_KIND, uid: k.uid, name: k.name}, actionMsg, contentMsg}, ctx.now)
+}
+
+const AUDIT_ACTION_TYPES = new Set(['create', 'update', 'delete', 'publish', 'deploy', 'activity', 'action'])
+
+/**
+ * GET /v1/audits: newest first, within the retention year; startTime (inclusive), endTime
+ * (exclusive), userUid (the actor), resourceKind, resourceUid, actionType, projectUid and
+ * tenantUid (every entry here is the tenant's, none a project's). Pages of at most 50: the
+ * continue token remembers the newest entry of the first page, so entries recorded while a
+ * client pages do not shift the later pages (they are seen by the next listing).
+ */
+function listAudits(ctx: RouteContext): RouteResult {
+  if (!ctx.permissions.has(AUDIT_LIST_PERMISSION)) return paletteError(403, ErrorCode.Forbidden, 'listing audit logs needs a tenant admin role')
+  const q = ctx.query
+  const times: Record<string, number | undefined> = {}
+  for (const name of ['startTime', 'endTime']) {
+    const raw = q.get(name)
+    if (raw === null || raw === '') continue
+    const at = Date.parse(raw)
+    if (Number.isNaN(at)) return paletteError(400, ErrorCode.BadRequest, `${name} must be an RFC 3339 date-time`)
+    times[name] = at
+  }
+  const actionType = q.get('actionType')
+  if (actionType && !AUDIT_ACTION_TYPES.has(actionType)) return paletteError(400, ErrorCode.BadRequest, `actionType must be one of ${[...AUDIT_ACTION_TYPES].join(', ')}`)
+  let bound = Number.POSITIVE_INFINITY
+  const token = q.get('continue')
+  if (token) {
+    const decoded = decodeContinue(token)
+    if (decoded === undefined || !/^\d+$/.test(decoded.token)) return paletteError(400, ErrorCode.BadRequest, 'invalid continue token')
+    bound = Number(decoded.token)
+  }
+  const want = (param: string, value: string) => {
+    const v = q.get(param)
+    return v === null || v === '' || v === value
+  }
+  const all = ctx.state.audits(ctx.now)
+  const items = all.filter((a) => {
+    const at = Date.parse(a.at)
+    return (
+      a.seq <= bound &&
+      (times.startTime === undefined || at >= times.startTime) &&
+      (times.endTime === undefined || at < times.endTime) &&
+      want('userUid', a.actor.uid) &&
+      want('resourceKind', a.resource.kind) &&
+      want('resourceUid', a.resource.uid) &&
+      want('actionType', a.actionType) &&
+      want('tenantUid', ctx.state.tenant.uid) &&
+      want('projectUid', '')
+    )
+  })
+  const mark = String(Number.isFinite(bound) ? bound : (all[0]?.seq ?? 0))
+  const result = page(ctx, items, mark)
+  if (result.status !== 200) return result
+  const body = result.body as {items: AuditRecord[]}
+  return {...result, body: {...body, items: body.items.map((a) => auditView(ctx.state, a))}}
+}
+
+/** One audit entry, for a caller holding `permission`. */
+function withAudit(ctx: RouteContext, permission: string, f: (a: AuditRecord) => RouteResult): RouteResult {
+  if (!ctx.permissions.has(permission)) return paletteError(403, ErrorCode.Forbidden, 'audit logs need a tenant admin role')
+  const a = ctx.state.audit(ctx.params.uid ?? '', ctx.now)
+  if (!a) return paletteError(404, ErrorCode.NotFound, `audit ${ctx.params.uid} not found`)
+  return f(a)
 }
 
 interface FilterString {

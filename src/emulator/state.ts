@@ -1,5 +1,5 @@
 import {createHash, randomBytes} from 'node:crypto'
-import {ADMIN_ROLES, API_KEY_PERMISSIONS, clientAnnotations as settable, DEFAULT_API_KEYS_PER_USER, grantsKeyAdmin, KEY_PERMISSIONS_ANNOTATION, KEY_VIEWER_PERMISSIONS, KEY_VIEWER_ROLES, USER_LIST_PERMISSION, ZERO_TIME} from '../contract/palette.js'
+import {ADMIN_ROLES, API_KEY_PERMISSIONS, AUDIT_PERMISSIONS, AUDIT_RETENTION_DAYS, clientAnnotations as settable, DEFAULT_API_KEYS_PER_USER, grantsKeyAdmin, KEY_PERMISSIONS_ANNOTATION, KEY_VIEWER_PERMISSIONS, KEY_VIEWER_ROLES, USER_LIST_PERMISSION, ZERO_TIME} from '../contract/palette.js'
 import type {Seed} from './seed.js'
 
 /**
@@ -54,6 +54,25 @@ export interface KeyRecord {
   valueHash: string
 }
 
+/**
+ * One entry of the audit log (v1Audit): what was done (actionType), by whom (the caller whose
+ * key made the request) and to what (kind, uid and name of the resource), at Palette's time.
+ * Never a key value: messages name keys by name and uid only.
+ */
+export interface AuditRecord {
+  uid: string
+  /** Order of recording (timestamps may tie). */
+  seq: number
+  at: string
+  actionType: 'create' | 'update' | 'delete'
+  actor: {uid: string; email: string; firstName: string; lastName: string}
+  resource: {kind: string; uid: string; name: string}
+  actionMsg: string
+  contentMsg: string
+  userMsg?: string
+  modifiedAt: string
+}
+
 export interface StateSnapshot {
   format: typeof STATE_FORMAT
   version: 1
@@ -63,6 +82,8 @@ export interface StateSnapshot {
   /** Custom roles: name → permissions (built-in admin roles hold every apiKey permission). */
   roles?: Record<string, string[]>
   limits?: LimitsRecord
+  /** The audit log, oldest first. */
+  audits?: AuditRecord[]
 }
 
 export type AuthResult = {ok: true; user: UserRecord; key: KeyRecord} | {ok: false; reason: 'missing' | 'unknown' | 'revoked' | 'expired'}
@@ -88,10 +109,12 @@ export class EmulatorState {
   private readonly byHash = new Map<string, string>()
   readonly roles: Record<string, string[]>
   limits: LimitsRecord
+  private readonly auditLog: AuditRecord[]
 
   constructor(snapshot: StateSnapshot) {
     this.tenant = snapshot.tenant
     this.roles = snapshot.roles ?? {}
+    this.auditLog = snapshot.audits ?? []
     this.limits = snapshot.limits ?? {apiKeysPerUser: DEFAULT_API_KEYS_PER_USER}
     for (const u of snapshot.users) this.users.set(u.uid, u)
     for (const k of snapshot.keys) {
@@ -149,7 +172,7 @@ export class EmulatorState {
   }
 
   snapshot(): StateSnapshot {
-    return {format: STATE_FORMAT, version: 1, tenant: this.tenant, users: [...this.users.values()], keys: [...this.keys.values()], roles: this.roles, limits: this.limits}
+    return {format: STATE_FORMAT, version: 1, tenant: this.tenant, users: [...this.users.values()], keys: [...this.keys.values()], roles: this.roles, limits: this.limits, audits: this.auditLog}
   }
 
   authenticate(value: string | undefined, now: Date): AuthResult {
@@ -167,7 +190,7 @@ export class EmulatorState {
   permissions(user: UserRecord): Set<string> {
     const held = new Set<string>()
     for (const r of user.roles) {
-      if (ADMIN_ROLES.includes(r)) for (const p of [...API_KEY_PERMISSIONS, USER_LIST_PERMISSION]) held.add(p)
+      if (ADMIN_ROLES.includes(r)) for (const p of [...API_KEY_PERMISSIONS, USER_LIST_PERMISSION, ...AUDIT_PERMISSIONS]) held.add(p)
       if (KEY_VIEWER_ROLES.includes(r)) for (const p of [...KEY_VIEWER_PERMISSIONS, USER_LIST_PERMISSION]) held.add(p)
       for (const p of this.roles[r] ?? []) held.add(p)
     }
@@ -258,6 +281,31 @@ export class EmulatorState {
     this.byHash.delete(k.valueHash)
   }
 
+  /** Records one audit entry (the routes call this after each mutation they commit). */
+  recordAudit(entry: Omit<AuditRecord, 'uid' | 'seq' | 'at' | 'modifiedAt'>, now: Date): AuditRecord {
+    const at = timestamp(now)
+    const record: AuditRecord = {...entry, uid: this.freshUid(), seq: (this.auditLog.at(-1)?.seq ?? 0) + 1, at, modifiedAt: at}
+    this.auditLog.push(record)
+    return record
+  }
+
+  /** The audit log within its retention (one year back from `now`), newest first. */
+  audits(now: Date): AuditRecord[] {
+    const oldest = now.getTime() - AUDIT_RETENTION_DAYS * 24 * 3600 * 1000
+    return this.auditLog.filter((a) => Date.parse(a.at) >= oldest).reverse()
+  }
+
+  audit(uid: string, now: Date): AuditRecord | undefined {
+    return this.audits(now).find((a) => a.uid === uid)
+  }
+
+  setAuditUserMsg(uid: string, userMsg: string, now: Date): void {
+    const a = this.auditLog.find((x) => x.uid === uid)
+    if (!a) throw new Error(`no audit ${uid}`)
+    a.userMsg = userMsg
+    a.modifiedAt = timestamp(now)
+  }
+
   private mustKey(uid: string): KeyRecord {
     const k = this.keys.get(uid)
     if (!k) throw new Error(`no key ${uid}`)
@@ -267,7 +315,7 @@ export class EmulatorState {
   private freshUid(): string {
     let uid: string
     do uid = newUid()
-    while (this.keys.has(uid) || this.users.has(uid))
+    while (this.keys.has(uid) || this.users.has(uid) || this.auditLog.some((a) => a.uid === uid))
     return uid
   }
 }
@@ -342,5 +390,23 @@ export function userSummaryView(u: UserRecord): object {
       teams: [],
     },
     status,
+  }
+}
+
+/** v1Audit */
+export function auditView(state: EmulatorState, a: AuditRecord): object {
+  return {
+    metadata: {creationTimestamp: a.at, deletionTimestamp: ZERO_TIME, lastModifiedTimestamp: a.modifiedAt, name: a.actionMsg, uid: a.uid},
+    spec: {
+      actionMsg: a.actionMsg,
+      actionType: a.actionType,
+      actor: {
+        actorType: 'user',
+        user: {emailId: a.actor.email, firstName: a.actor.firstName, lastName: a.actor.lastName, org: state.tenant.orgName, uid: a.actor.uid},
+      },
+      contentMsg: a.contentMsg,
+      resource: {kind: a.resource.kind, label: 'API Key', name: a.resource.name, uid: a.resource.uid},
+      userMsg: a.userMsg ?? '',
+    },
   }
 }
