@@ -482,9 +482,14 @@ class DiffContext {
     // the new key is made under a transient name, and takes the declared one once that key is gone.
     for (const c of this.creates) {
       const holder = (this.keysByUser.get(c.target.userUid) ?? []).find((k) => k.name === c.target.name && !goneFirst(k))
-      if (!holder) continue
-      c.target.createAs = transientName(c.target.name, holder.uid)
-      c.reason = `declared, not in Palette; made as "${c.target.createAs}" while key ${holder.uid} holds the name`
+      if (holder) {
+        c.target.createAs = transientName(c.target.name, holder.uid)
+        c.reason = `declared, not in Palette; made as "${c.target.createAs}" while key ${holder.uid} holds the name`
+      }
+      // Whether names are unique within the whole tenant is UNCERTAIN (README, row 7): where they are, no
+      // order can make two users' keys of one name, so the plan says so before review.
+      const shared = this.live.keys.some((k) => k.name === c.target.name && k.userUid !== c.target.userUid) || this.creates.some((o) => o !== c && o.target.name === c.target.name && o.target.userUid !== c.target.userUid)
+      if (shared) c.reason += `; another user's key has the name "${c.target.name}" too: should Palette keep key names unique within the tenant, it refuses this create (409), and one of the names must change`
     }
     for (const r of this.renames) {
       const holders = (this.keysByUser.get(r.key.userUid) ?? []).filter((k) => k.uid !== r.key.uid && k.name === r.name)

@@ -342,6 +342,25 @@ describe('key names may be unique (item 1)', () => {
     }
   })
 
+  it('--unique-key-names tenant: a create whose name another user\'s key holds is flagged in the plan before review; apply makes the rest, reports the refusal (exit 1), seals nothing for it', async () => {
+    const unique = await startTestEmulator({fidelity: {uniqueKeyNames: 'tenant'}}, SEED)
+    try {
+      const users = `  alice@example.com:\n    keys:\n      bob-own: {}\n      fine: {}\n`
+      const plan = await cli(['plan', ...file, '--format', 'json'], users, {host: unique.url})
+      const reasons = Object.fromEntries(JSON.parse(plan.stdout).actions.map((a: {address: string; reason: string}) => [a.address, a.reason]))
+      expect(reasons['alice@example.com/bob-own']).toContain('another user\'s key has the name "bob-own" too')
+      expect(reasons['alice@example.com/fine']).not.toContain('another user')
+      const r = await cli(['apply', ...file, '--auto-approve'], users, {host: unique.url})
+      expect(r.code).toBe(1)
+      expect(r.stdout + r.stderr).toMatch(/bob-own[^\n]*already exists in this tenant/)
+      const alice = userUid('alice@example.com')
+      expect(unique.state.allKeys().filter((k) => k.userUid === alice).map((k) => k.name).sort()).toEqual(['fine', 'manual'])
+      expect((await listSealedFiles(join(work, 'sealed'))).length).toBe(1)
+    } finally {
+      await unique.close()
+    }
+  })
+
   it('the emulator refuses a second key of one name in its scope (409 ResourceConflict, a v1Error), revoked keys counting', async () => {
     const unique = await startTestEmulator({fidelity: {uniqueKeyNames: 'user'}}, SEED)
     try {
