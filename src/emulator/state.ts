@@ -110,11 +110,13 @@ export class EmulatorState {
   readonly roles: Record<string, string[]>
   limits: LimitsRecord
   private readonly auditLog: AuditRecord[]
+  private readonly auditUids: Set<string>
 
   constructor(snapshot: StateSnapshot) {
     this.tenant = snapshot.tenant
     this.roles = snapshot.roles ?? {}
     this.auditLog = snapshot.audits ?? []
+    this.auditUids = new Set(this.auditLog.map((a) => a.uid))
     this.limits = snapshot.limits ?? {apiKeysPerUser: DEFAULT_API_KEYS_PER_USER}
     for (const u of snapshot.users) this.users.set(u.uid, u)
     for (const k of snapshot.keys) {
@@ -286,6 +288,7 @@ export class EmulatorState {
     const at = timestamp(now)
     const record: AuditRecord = {...entry, uid: this.freshUid(), seq: (this.auditLog.at(-1)?.seq ?? 0) + 1, at, modifiedAt: at}
     this.auditLog.push(record)
+    this.auditUids.add(record.uid)
     return record
   }
 
@@ -315,7 +318,7 @@ export class EmulatorState {
   private freshUid(): string {
     let uid: string
     do uid = newUid()
-    while (this.keys.has(uid) || this.users.has(uid) || this.auditLog.some((a) => a.uid === uid))
+    while (this.keys.has(uid) || this.users.has(uid) || this.auditUids.has(uid))
     return uid
   }
 }

@@ -480,6 +480,13 @@ class DiffContext {
     }
     // A key of the owner that no declaration takes still holds a created key's name (a retired predecessor, say):
     // the new key is made under a transient name, and takes the declared one once that key is gone.
+    // Who holds or is given each name: live keys and this plan's creates.
+    const ownersOf = new Map<string, Set<string>>()
+    for (const {name, userUid} of [...this.live.keys, ...this.creates.map((c) => c.target)]) {
+      let owners = ownersOf.get(name)
+      if (!owners) ownersOf.set(name, (owners = new Set()))
+      owners.add(userUid)
+    }
     for (const c of this.creates) {
       const holder = (this.keysByUser.get(c.target.userUid) ?? []).find((k) => k.name === c.target.name && !goneFirst(k))
       if (holder) {
@@ -488,8 +495,7 @@ class DiffContext {
       }
       // Whether names are unique within the whole tenant is UNCERTAIN (README, row 7): where they are, no
       // order can make two users' keys of one name, so the plan says so before review.
-      const shared = this.live.keys.some((k) => k.name === c.target.name && k.userUid !== c.target.userUid) || this.creates.some((o) => o !== c && o.target.name === c.target.name && o.target.userUid !== c.target.userUid)
-      if (shared) c.reason += `; another user's key has the name "${c.target.name}" too: should Palette keep key names unique within the tenant, it refuses this create (409), and one of the names must change`
+      if (ownersOf.get(c.target.name)!.size > 1) c.reason += `; another user's key has the name "${c.target.name}" too: should Palette keep key names unique within the tenant, it refuses this create (409), and one of the names must change`
     }
     for (const r of this.renames) {
       const holders = (this.keysByUser.get(r.key.userUid) ?? []).filter((k) => k.uid !== r.key.uid && k.name === r.name)
