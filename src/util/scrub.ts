@@ -11,13 +11,64 @@ const REDACTED = '(redacted)'
 /** Shorter values would redact ordinary words; real key values are long. */
 const MIN_LENGTH = 6
 
+/**
+ * The forms are found through an index that grows by one entry a form, never rebuilt: each form
+ * is filed under a hash of its first MIN_LENGTH characters (ASCII letters folded to lower case),
+ * and scrub() rolls that hash along the text once, comparing the whole form only where a hash
+ * hits. Its cost is the text's length (plus the hits), whatever the number of values; a regex
+ * of every form, rebuilt after each created value, made an apply quadratic in its creates.
+ * Letter case is folded for ASCII only: a form holding another character is kept in a small
+ * regex instead (case-insensitive as before), which no value from Palette (plain tokens) needs.
+ */
 const values = new Set<string>()
-let pattern: RegExp | undefined
+/** hash of a form's first MIN_LENGTH folded characters → its forms (folded), longest first. */
+const index = new Map<number, string[]>()
+const otherForms = new Set<string>()
+let otherPattern: RegExp | undefined
+
+const BASE = 0x01000193
+
+function fold(code: number): number {
+  return code >= 65 && code <= 90 ? code + 32 : code
+}
+
+/** The hash of MIN_LENGTH folded characters from `at`. */
+function hashAt(text: string, at: number): number {
+  let h = 0
+  for (let i = at; i < at + MIN_LENGTH; i++) h = (Math.imul(h, BASE) + fold(text.charCodeAt(i))) >>> 0
+  return h
+}
+
+/** BASE^(MIN_LENGTH-1) mod 2^32: what the leaving character weighs in a rolled hash. */
+const LEAVING = (() => {
+  let p = 1
+  for (let i = 1; i < MIN_LENGTH; i++) p = Math.imul(p, BASE) >>> 0
+  return p
+})()
+
+function foldAll(text: string): string {
+  return text.replace(/[A-Z]+/g, (m) => m.toLowerCase())
+}
 
 export function registerSecret(value: string): void {
   if (value.length < MIN_LENGTH || values.has(value)) return
   values.add(value)
-  pattern = undefined
+  for (const form of forms(value)) {
+    if (form.length < MIN_LENGTH) continue
+    if (/[^\x00-\x7f]/.test(form)) {
+      otherForms.add(form)
+      otherPattern = undefined
+      continue
+    }
+    const folded = foldAll(form)
+    const h = hashAt(folded, 0)
+    const bucket = index.get(h)
+    if (!bucket) index.set(h, [folded])
+    else if (!bucket.includes(folded)) {
+      bucket.push(folded)
+      bucket.sort((a, b) => b.length - a.length)
+    }
+  }
 }
 
 function forms(v: string): string[] {
@@ -25,13 +76,50 @@ function forms(v: string): string[] {
   return [v, encodeURIComponent(v), JSON.stringify(v).slice(1, -1), bytes.toString('base64'), bytes.toString('base64url')]
 }
 
+/** The longest registered form that starts at `at` (folded comparison), or 0. */
+function matchAt(text: string, at: number, bucket: string[]): number {
+  for (const form of bucket) {
+    if (at + form.length > text.length) continue
+    let i = 0
+    while (i < form.length && fold(text.charCodeAt(at + i)) === form.charCodeAt(i)) i++
+    if (i === form.length) return form.length
+  }
+  return 0
+}
+
 export function scrub(text: string): string {
   if (values.size === 0) return text
-  if (!pattern) {
-    const all = [...new Set([...values].flatMap(forms))].filter((f) => f.length >= MIN_LENGTH).sort((a, b) => b.length - a.length)
-    pattern = new RegExp(all.map((f) => f.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|'), 'gi')
+  let out = ''
+  let copied = 0
+  if (text.length >= MIN_LENGTH && index.size > 0) {
+    let at = 0
+    let h = hashAt(text, 0)
+    while (at + MIN_LENGTH <= text.length) {
+      const bucket = index.get(h)
+      const length = bucket ? matchAt(text, at, bucket) : 0
+      if (length > 0) {
+        out += text.slice(copied, at) + REDACTED
+        at += length
+        copied = at
+        if (at + MIN_LENGTH <= text.length) h = hashAt(text, at)
+        continue
+      }
+      if (at + MIN_LENGTH < text.length) {
+        h = (Math.imul((h - Math.imul(fold(text.charCodeAt(at)), LEAVING)) >>> 0, BASE) + fold(text.charCodeAt(at + MIN_LENGTH))) >>> 0
+      }
+      at++
+    }
   }
-  return text.replace(pattern, REDACTED)
+  const result = copied === 0 ? text : out + text.slice(copied)
+  if (otherForms.size === 0) return result
+  otherPattern ??= new RegExp(
+    [...otherForms]
+      .sort((a, b) => b.length - a.length)
+      .map((f) => f.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+      .join('|'),
+    'gi',
+  )
+  return result.replace(otherPattern, REDACTED)
 }
 
 let installed = false
