@@ -19,6 +19,12 @@ export interface Sealer {
  * same folder, fsync, rename, fsync the folder) with mode 0600.
  */
 export class SealDir implements Sealer {
+  /**
+   * The folder's sealed files by key uid, listed once (at the first removeFor) and kept up to
+   * date by seal() and removeFor(): a rotation or delete no longer lists the whole folder.
+   */
+  private index: Promise<Map<string, Set<string>>> | undefined
+
   constructor(
     readonly dir: string,
     private readonly recipients: string[],
@@ -76,16 +82,26 @@ export class SealDir implements Sealer {
     const folder = await lstat(dirname(path))
     if (folder.isSymbolicLink() || !folder.isDirectory()) throw Object.assign(new Error(`${dirname(path)} is not a real directory`), {code: 'ENOTDIR'})
     await writeFileAtomic(path, armored, 0o600)
+    // An index being listed may or may not have seen the new file: adding it again is harmless.
+    if (this.index) filed(await this.index, uidOfSealedFileName(path) ?? record.uid).add(path)
     return path
   }
 
   async removeFor(uid: string): Promise<string[]> {
-    const removed: string[] = []
-    for (const file of await listSealedFiles(this.dir)) {
-      if (uidOfSealedFileName(file) === uid) {
-        await rm(file, {force: true})
-        removed.push(file)
+    this.index ??= listSealedFiles(this.dir).then((files) => {
+      const byUid = new Map<string, Set<string>>()
+      for (const file of files) {
+        const owner = uidOfSealedFileName(file)
+        if (owner !== undefined) filed(byUid, owner).add(file)
       }
+      return byUid
+    })
+    const files = (await this.index).get(uid)
+    if (!files) return []
+    const removed = [...files].sort()
+    for (const file of removed) {
+      await rm(file, {force: true})
+      files.delete(file)
     }
     return removed
   }
@@ -146,6 +162,12 @@ async function probe(folder: string): Promise<void> {
     await rm(path, {force: true}).catch(() => undefined)
     throw new UsageError(`The seal folder ${folder} cannot hold key values: writing a file there failed (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}). Nothing was changed.`, ['Make the folder writable for this user, or point seal.dir elsewhere.'], 'seal-dir-unwritable')
   }
+}
+
+function filed(index: Map<string, Set<string>>, uid: string): Set<string> {
+  let set = index.get(uid)
+  if (!set) index.set(uid, (set = new Set()))
+  return set
 }
 
 /** Temp files of an atomic write that a killed run left behind (never a sealed file). */

@@ -59,6 +59,24 @@ describe('sealed files', () => {
     expect(await listSealedFiles(join(dir, 'sealed'))).toEqual([])
   })
 
+  it('SealDir lists the folder once: files there before (any user folder, renamed), files sealed after, each removed by uid exactly once', async () => {
+    const id = await newIdentity()
+    const sealed = join(dir, 'sealed')
+    const seal = new SealDir(sealed, [id.recipient])
+    await seal.prepare()
+    const before = await seal.seal(record())
+    // Another file of the same key, under another user's folder and name (a rename, a move).
+    const planted = join(sealed, 'bob@example.com', `old-name--${record().uid}.age`)
+    await seal.seal(record({user: 'bob@example.com', name: 'old-name'}))
+    expect(await seal.removeFor('ffffffffffffffffffffffff')).toEqual([])
+    const second = record({uid: 'abcdefabcdefabcdefabcdef', name: 'second'})
+    const after = await seal.seal(second)
+    expect((await seal.removeFor(record().uid)).sort()).toEqual([before, planted].sort())
+    expect(await seal.removeFor(record().uid)).toEqual([])
+    expect(await seal.removeFor(second.uid)).toEqual([after])
+    expect(await listSealedFiles(sealed)).toEqual([])
+  })
+
   it('never writes a file whose name holds a secret this process knows (a uid a server made of the API key)', async () => {
     const id = await newIdentity()
     const seal = new SealDir(join(dir, 'sealed'), [id.recipient])
