@@ -377,7 +377,9 @@ class Executor {
   private async proofProblem(value: Secret, target: NewKey): Promise<string | undefined> {
     let who: UserInfo
     try {
-      who = await this.o.api.whoIs(value)
+      // The key exists by now: a server error or a lost answer here is tried twice more (the
+      // client retries no 500), as giving up costs the key, a delete and a create again.
+      who = await this.transientRetried(() => this.o.api.whoIs(value))
     } catch (error) {
       const e = error as PaletteApiError
       return `could not be proven to be a key of ${target.email}: GET /v1/users/info with it failed (${e.status === undefined ? (e.paletteCode ?? 'no answer') : `HTTP ${e.status}${e.paletteCode ? ` ${e.paletteCode}` : ''}`})`
@@ -417,9 +419,14 @@ class Executor {
    * error or a lost answer is tried twice more (a refused credential is not).
    */
   private async listConfirming(): Promise<ApiKey[]> {
+    return this.transientRetried(() => this.o.api.listApiKeys())
+  }
+
+  /** `f`, tried up to three times while it fails with a server error or no answer (never a refused credential). */
+  private async transientRetried<T>(f: () => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.o.api.listApiKeys()
+        return await f()
       } catch (error) {
         const transient = error instanceof PaletteApiError && !error.credentialRefused && (error.status === undefined || error.status >= 500)
         if (!transient || attempt >= 3) throw error

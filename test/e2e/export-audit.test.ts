@@ -9,6 +9,7 @@ import {schemaValidator} from '../../src/util/ajv.js'
 import {type CliResult, type EmulatorProcess, runCli, startEmulatorProcess} from '../support/cli.js'
 import {demoRecipient} from '../support/demo.js'
 import {recordAndRemove} from '../support/leaks.js'
+import {TWINS_IMPOSSIBLE} from '../support/fidelity.js'
 
 const ADMIN = 'demo-admin-key-0001'
 let work: string
@@ -78,7 +79,7 @@ describe('export: adopting an existing tenant', () => {
     expect(json.keys).toBeGreaterThanOrEqual(2)
   })
 
-  it('keys it cannot declare (left pending, twins) are listed, not declared', async () => {
+  it.skipIf(TWINS_IMPOSSIBLE)('keys it cannot declare (left pending, twins) are listed, not declared', async () => {
     const bob = await userUid(emu, 'bob@example.com')
     const expiry = new Date(Date.now() + 86_400_000).toISOString()
     for (const annotations of [{managedBy: 'palette-keys', paletteKeysPending: 'abc'}, {}, {}]) {
@@ -185,7 +186,7 @@ users:
     await auditFinds('undeclared')
   })
 
-  it('unfinished: a key left pending by an interrupted apply', async () => {
+  it.skipIf(TWINS_IMPOSSIBLE)('unfinished: a key left pending by an interrupted apply', async () => {
     await api(emu, 'POST', '/v1/apiKeys', {metadata: {name: 'b', annotations: {managedBy: 'palette-keys', paletteKeysPending: 'x'}}, spec: {expiry: new Date(Date.now() + 86_400_000).toISOString(), userUid: await userUid(emu, 'alice@example.com')}})
     await auditFinds('unfinished')
   })

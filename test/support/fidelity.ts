@@ -43,3 +43,18 @@ export function refusedKeyStatus(): number {
   const mode = fidelityFromEnv().find(([name]) => name === 'auth-failure')
   return mode ? Number(mode[1]) : 401
 }
+
+/** Whether this mode's emulator keeps key names unique (--unique-key-names), and within what. */
+export function uniqueKeyNames(): 'none' | 'user' | 'tenant' {
+  const mode = fidelityFromEnv().find(([name]) => name === 'unique-key-names')
+  return (mode?.[1] as 'user' | 'tenant' | undefined) ?? 'none'
+}
+
+/**
+ * Tests whose setup this mode's reading forbids, skipped in that mode only (`npm run
+ * test:fidelity` counts them as not run): twins, two keys of one user under one name, cannot
+ * exist where names are unique; two users' keys of one name cannot where they are unique in the
+ * whole tenant.
+ */
+export const TWINS_IMPOSSIBLE = uniqueKeyNames() !== 'none'
+export const SHARED_NAMES_IMPOSSIBLE = uniqueKeyNames() === 'tenant'

@@ -17,6 +17,7 @@ import {listSealedFiles, SealDir, type Sealer} from '../../src/seal/seal-dir.js'
 import {unsealPaths} from '../../src/seal/unseal.js'
 import {Secret} from '../../src/util/secret.js'
 import {ADMIN_KEY, startTestEmulator} from '../support/emulator.js'
+import {SHARED_NAMES_IMPOSSIBLE} from '../support/fidelity.js'
 
 let emu: RunningEmulator
 let api: PaletteHttpClient
@@ -70,7 +71,7 @@ const users = `users:
 `
 
 describe('execute', () => {
-  it('applies a plan; each created value is sealed; the next plan has no changes', async () => {
+  it.skipIf(SHARED_NAMES_IMPOSSIBLE)('applies a plan; each created value is sealed; the next plan has no changes', async () => {
     const {plan, live} = await planFor(users)
     const sealDir = new SealDir(join(dir, 'sealed'), [id.recipient])
     const outcomes = await execute(plan.actions, {api, sealer: sealDir, live, parallelism: 4})
@@ -113,7 +114,7 @@ describe('execute', () => {
     await expectAllSealed(join(dir, 'sealed'))
   })
 
-  it('no mutation starts while a created value is not yet sealed', async () => {
+  it.skipIf(SHARED_NAMES_IMPOSSIBLE)('no mutation starts while a created value is not yet sealed', async () => {
     const events: string[] = []
     let sealing = 0
     const spy: PaletteApi = Object.create(api)
