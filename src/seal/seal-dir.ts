@@ -83,7 +83,7 @@ export class SealDir implements Sealer {
     if (folder.isSymbolicLink() || !folder.isDirectory()) throw Object.assign(new Error(`${dirname(path)} is not a real directory`), {code: 'ENOTDIR'})
     await writeFileAtomic(path, armored, 0o600)
     // An index being listed may or may not have seen the new file: adding it again is harmless.
-    if (this.index) filed(await this.index, uidOfSealedFileName(path) ?? record.uid).add(path)
+    if (this.index) filed(await this.index, record.uid).add(path)
     return path
   }
 

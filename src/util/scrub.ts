@@ -46,10 +46,6 @@ const LEAVING = (() => {
   return p
 })()
 
-function foldAll(text: string): string {
-  return text.replace(/[A-Z]+/g, (m) => m.toLowerCase())
-}
-
 export function registerSecret(value: string): void {
   if (value.length < MIN_LENGTH || values.has(value)) return
   values.add(value)
@@ -60,7 +56,8 @@ export function registerSecret(value: string): void {
       otherPattern = undefined
       continue
     }
-    const folded = foldAll(form)
+    // ASCII only here, so toLowerCase folds exactly what fold() does.
+    const folded = form.toLowerCase()
     const h = hashAt(folded, 0)
     const bucket = index.get(h)
     if (!bucket) index.set(h, [folded])
