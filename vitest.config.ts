@@ -3,8 +3,8 @@ import {recordOutput} from './test/support/leaks.js'
 
 export default defineConfig({
   test: {
-    // The JSON report is what .ci/run counts ("N passed, N failed").
-    reporters: ['default', ['json', {outputFile: 'reports/vitest.json'}]],
+    // The JSON report is what .ci/run counts ("N passed, N failed"); test:fidelity names one per mode.
+    reporters: ['default', ['json', {outputFile: process.env.VITEST_JSON_REPORT ?? 'reports/vitest.json'}]],
     // Two files at a time, also on 2 cores (vitest's default there is one): most of a suite's time
     // is spent waiting on the CLI and emulator processes it starts. Fresh clone, 2 cores: 404 s, was 660 s.
     maxWorkers: 2,

@@ -5,6 +5,8 @@ import {recordOutput} from './test/support/leaks.js'
 // runs after them, over everything they printed and wrote, as it does after npm test.
 export default defineConfig({
   test: {
+    // test:fidelity reads the counts and failed tests' names from the JSON report.
+    reporters: ['default', ['json', {outputFile: process.env.VITEST_JSON_REPORT ?? 'reports/vitest-faults.json'}]],
     testTimeout: 600_000,
     hookTimeout: 60_000,
     // No fileParallelism: false (or maxWorkers: 1) here: vitest 4.1 then ignores

@@ -1,6 +1,7 @@
 // npm run test:fidelity: the apply suites once per emulator mode (issue 12), with a table of results.
 // Each mode is a reading of Palette's spec that NOTES.md marks UNCERTAIN; see README "What is uncertain".
 import {spawnSync} from 'node:child_process'
+import {readFileSync, rmSync} from 'node:fs'
 
 
 const MODES = ['', 'create-uid=user', 'create-uid=absent', 'update-annotations=replace', 'update-annotations=reject', 'auth-failure=403', 'auth-failure=404', 'key-limit=5', 'list-keys-with=apiKey.list', 'list-limit=50', 'unique-key-names=user', 'unique-key-names=tenant']
@@ -21,18 +22,25 @@ for (const mode of chosen.length > 0 ? chosen : MODES) {
   const env = {...process.env, PALETTE_KEYS_TEST_FIDELITY: mode, PROPERTY_RUNS: process.env.PROPERTY_RUNS ?? '2000'}
   const skip = SKIP[mode] ?? []
   const suites = SUITES.filter((f) => !skip.includes(f))
-  const vitest = spawnSync('npx', ['vitest', 'run', ...suites, 'test/leaks'], {env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit']})
-  const faults = skip.includes('faults') ? {stdout: 'Tests  0 passed (0)', status: 0} : spawnSync('npx', ['vitest', 'run', '--config', 'vitest.reliability.config.ts'], {env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit']})
-  // vitest's own summary line: "Tests  2 failed | 40 passed (42)".
-  const count = (out) => {
-    const s = out.replace(/\x1b\[[0-9;]*m/g, '')
-    const line = /^\s*Tests\s+(.*)$/m.exec(s)?.[1] ?? ''
-    return {passed: Number(/(\d+) passed/.exec(line)?.[1] ?? 0), failed: Number(/(\d+) failed/.exec(line)?.[1] ?? 0), names: [...s.matchAll(/^\s*FAIL\s+.*?> (.*)$/gm)].map((m) => m[1])}
+  // Each run writes vitest's JSON report: counts and failed tests' names are read from it, not from
+  // the console (whose layout changes between vitest versions).
+  const report = (kind) => `reports/fidelity-${(mode || 'defaults').replace(/[^a-z0-9.-]+/gi, '_')}-${kind}.json`
+  const run = (args, kind) => {
+    rmSync(report(kind), {force: true})
+    const r = spawnSync('npx', ['vitest', 'run', ...args], {env: {...env, VITEST_JSON_REPORT: report(kind)}, stdio: ['ignore', 'inherit', 'inherit']})
+    let json
+    try {
+      json = JSON.parse(readFileSync(report(kind), 'utf8'))
+    } catch {
+      return {passed: 0, failed: 0, names: [`no report (exit ${r.status})`], status: r.status ?? 1}
+    }
+    const failedTests = json.testResults.flatMap((file) => file.assertionResults.filter((t) => t.status === 'failed').map((t) => `${file.name.split('/').pop()} > ${t.fullName}`))
+    return {passed: json.numPassedTests, failed: json.numFailedTests, names: failedTests, status: r.status ?? 1}
   }
-  const a = count(vitest.stdout)
-  const f = count(faults.stdout)
-  failed += a.failed + f.failed + (vitest.status !== 0 && a.failed === 0 ? 1 : 0) + (faults.status !== 0 && f.failed === 0 ? 1 : 0)
-  rows.push([mode || '(defaults)', `${a.passed} passed, ${a.failed} failed${skip.length > 0 ? ` (not run: ${skip.filter((x) => x !== 'faults').map((x) => x.split('/').pop()).join(', ')})` : ''}`, skip.includes('faults') ? 'not run' : `${f.passed} passed, ${f.failed} failed`, `${Math.round((Date.now() - started) / 1000)} s`, [...a.names, ...f.names].slice(0, 5).join('; ')])
+  const a = run([...suites, 'test/leaks'], 'suites')
+  const f = skip.includes('faults') ? {passed: 0, failed: 0, names: [], status: 0} : run(['--config', 'vitest.reliability.config.ts'], 'faults')
+  failed += a.failed + f.failed + (a.status !== 0 && a.failed === 0 ? 1 : 0) + (f.status !== 0 && f.failed === 0 ? 1 : 0)
+  rows.push([mode || '(defaults)', `${a.passed} passed, ${a.failed} failed${skip.length > 0 ? ` (not run: ${skip.filter((x) => x !== 'faults').map((x) => x.split('/').pop()).join(', ')})` : ''}`, skip.includes('faults') ? 'not run' : `${f.passed} passed, ${f.failed} failed`, `${Math.round((Date.now() - started) / 1000)} s`, [...a.names, ...f.names].slice(0, 5).join('; ').replaceAll('|', '\\|')])
 }
 console.log('| mode | apply suites | faults | time | failures |')
 console.log('|---|---|---|---|---|')

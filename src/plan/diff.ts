@@ -495,7 +495,7 @@ class DiffContext {
       }
       // Whether names are unique within the whole tenant is UNCERTAIN (README, row 7): where they are, no
       // order can make two users' keys of one name, so the plan says so before review.
-      if (ownersOf.get(c.target.name)!.size > 1) c.reason += `; another user's key has the name "${c.target.name}" too: should Palette keep key names unique within the tenant, it refuses this create (409), and one of the names must change`
+      if (ownersOf.get(c.target.name)!.size > 1) c.reason += sharedNameWarning(c.target.name, 'create')
     }
     for (const r of this.renames) {
       const holders = (this.keysByUser.get(r.key.userUid) ?? []).filter((k) => k.uid !== r.key.uid && k.name === r.name)
@@ -507,15 +507,18 @@ class DiffContext {
         continue
       }
       const change: FieldChange = {field: 'name', before: r.key.name, after: r.name}
+      // Another user's key that keeps the name (one this plan deletes runs first: plan/order.ts), or is created with it.
+      const shared = [...this.live.keys.filter((k) => !deletes.has(k.uid)), ...this.creates.map((c) => c.target)].some((k) => k.name === r.name && k.userUid !== r.key.userUid)
+      const why = `${changeReason(change)}${shared ? sharedNameWarning(r.name, 'rename') : ''}`
       const update = this.actions.find((a): a is Extract<Action, {kind: 'update'}> => a.kind === 'update' && a.key.uid === r.key.uid)
       if (update) {
         update.changes.unshift(change)
-        update.reason = `${changeReason(change)}; ${update.reason}`
+        update.reason = `${why}; ${update.reason}`
         continue
       }
       const noop = this.actions.findIndex((a) => a.kind === 'no-op' && a.key.uid === r.key.uid)
       if (noop >= 0) this.actions.splice(noop, 1)
-      this.actions.push({kind: 'update', address: r.address, key: this.ref(r.key), changes: [change], reason: changeReason(change)})
+      this.actions.push({kind: 'update', address: r.address, key: this.ref(r.key), changes: [change], reason: why})
     }
   }
 
@@ -733,6 +736,11 @@ class DiffContext {
 /** Oldest first; the uid decides between keys created in the same instant. */
 function byCreation(a: LiveKey, b: LiveKey): number {
   return cmp(a.createdAt, b.createdAt) || cmp(a.uid, b.uid)
+}
+
+/** Whether key names are unique within the whole tenant is UNCERTAIN (README, row 7): where they are, no order gives two users' keys one name. */
+function sharedNameWarning(name: string, what: 'create' | 'rename'): string {
+  return `; another user's key has the name "${name}" too: should Palette keep key names unique within the tenant, it refuses this ${what} (409), and one of the names must change`
 }
 
 function changeReason(c: FieldChange): string {

@@ -41,6 +41,7 @@ export function lanes(actions: Action[], callerUid: string): Lanes {
     if (!lane) others.set(user, (lane = []))
     lane.push(a)
   }
+  handOverNames(others)
   // Array.prototype.sort is stable: plan order is kept within each rank.
   for (const lane of others.values()) lane.sort((a, b) => freesFirst(a) - freesFirst(b))
   // A clean-up delete of a key under a name the caller's lane creates again (a pending leftover: nobody has its value,
@@ -48,6 +49,43 @@ export function lanes(actions: Action[], callerUid: string): Lanes {
   const created = new Set(own.flatMap((a) => (a.kind === 'create' ? [a.target.name] : [])))
   const frees = (a: Action) => a.kind === 'delete' && a.cleanup === true && created.has(a.key.name)
   return {others, own: [...own.filter(frees), ...own.filter((a) => !isDestructive(a)), ...own.filter((a) => isDestructive(a) && !frees(a))]}
+}
+
+/** The names an action gives a key of its lane's user: the name it creates under, and the one it renames to. */
+function namesGiven(a: Action): string[] {
+  switch (a.kind) {
+    case 'create':
+    case 'replace':
+    case 'rotate':
+      return [...new Set([a.target.createAs ?? a.target.name, a.target.name])]
+    case 'update':
+      return a.changes.flatMap((c) => (c.field === 'name' ? [c.after] : []))
+    default:
+      return []
+  }
+}
+
+/**
+ * Whether Palette keeps key names unique within the whole tenant is UNCERTAIN (README, row 7). When
+ * one user's lane gives a key a name that another user's lane deletes (the old key of an
+ * interrupted move, say), the delete joins the lane that takes the name, where deletes run first:
+ * lanes run side by side, so otherwise the rename could reach Palette while the old key still holds
+ * the name. The caller's lane is never a source or a target: it runs after every other lane, and
+ * its deletes (one may be the key in use) stay at its end.
+ */
+function handOverNames(others: Map<string, Action[]>): void {
+  for (const [user, lane] of others) {
+    const wanted = new Set(lane.flatMap(namesGiven))
+    if (wanted.size === 0) continue
+    for (const [from, source] of others) {
+      if (from === user) continue
+      for (let i = source.length - 1; i >= 0; i--) {
+        const a = source[i]!
+        if (a.kind === 'delete' && wanted.has(a.key.name)) lane.unshift(...source.splice(i, 1))
+      }
+      if (source.length === 0) others.delete(from)
+    }
+  }
 }
 
 /** How an action changes the key count of `user` while it runs: the peak above the start, and the change at its end. */

@@ -1,6 +1,7 @@
 import {describe, expect, it} from 'vitest'
+import type {Action} from '../../src/plan/model.js'
 import {lanes} from '../../src/plan/order.js'
-import {RETIRED_AT} from '../../src/plan/ownership.js'
+import {NAME, RETIRED_AT} from '../../src/plan/ownership.js'
 import {parseSeed} from '../../src/emulator/seed.js'
 import {EmulatorState} from '../../src/emulator/state.js'
 import {readLiveState} from '../../src/live/snapshot.js'
@@ -10,7 +11,7 @@ import {diff} from '../../src/plan/diff.js'
 import {Secret} from '../../src/util/secret.js'
 import {ALICE_KEY, startTestEmulator, TEST_SEED} from '../support/emulator.js'
 import {MemoryPalette} from '../support/memory-api.js'
-import {actionLines, DAY, desired, liveKey, liveState, NOW, planOf, USERS} from '../support/plan-fixtures.js'
+import {actionLines, DAY, desired, liveKey, liveState, NOW, planOf, type UserName, USERS} from '../support/plan-fixtures.js'
 
 /** n managed keys of alice named k0.. (declared or not, as the test says). */
 function aliceKeys(n: number, extra: Partial<Parameters<typeof liveKey>[0]> = {}) {
@@ -143,5 +144,50 @@ describe('reading the cap (GET /v1/tenants/{uid}/resourceLimits)', () => {
       await api.close()
       await emu.close()
     }
+  })
+})
+
+describe('lanes hand a name over across users (issue 16.1, tenant-unique names)', () => {
+  const ref = (user: UserName, name: string, uid: string) => ({email: USERS[user].email, userUid: USERS[user].uid, uid, name})
+  const oldMon = ref('carol', 'mon', 'ca7010000000000000000001')
+  const newMon = ref('bob', 'mon-next-ca701000', 'b0b000000000000000000001')
+  const deleteOld: Action = {kind: 'delete', address: 'bob@example.com/mon', key: oldMon, cleanup: true, reason: 'the old key of carol'}
+  const rename: Action = {kind: 'update', address: 'bob@example.com/mon', key: newMon, changes: [{field: 'name', before: newMon.name, after: 'mon'}], reason: 'renamed'}
+  const carolOther: Action = {kind: 'revoke', address: 'carol@example.com/other', key: ref('carol', 'other', 'ca7010000000000000000002'), reason: 'declared active: false'}
+
+  it('the delete of another user\'s key holding the name runs first in the lane that takes the name', () => {
+    const {others, own} = lanes([rename, carolOther, deleteOld], USERS.admin.uid)
+    expect(others.get(USERS.bob.uid)).toEqual([deleteOld, rename])
+    expect(others.get(USERS.carol.uid)).toEqual([carolOther])
+    expect(own).toEqual([])
+    // A lane left empty is gone.
+    expect([...lanes([rename, deleteOld], USERS.admin.uid).others.keys()]).toEqual([USERS.bob.uid])
+  })
+
+  it('a delete of another name stays in its owner\'s lane, and the caller\'s deletes stay at the end of its own', () => {
+    const elsewhere: Action = {...deleteOld, key: {...oldMon, name: 'mon-old'}}
+    expect(lanes([rename, elsewhere], USERS.admin.uid).others.get(USERS.carol.uid)).toEqual([elsewhere])
+    const callerKey: Action = {...deleteOld, key: {...oldMon, email: USERS.admin.email, userUid: USERS.admin.uid}}
+    const {others, own} = lanes([rename, callerKey], USERS.admin.uid)
+    expect(others.get(USERS.bob.uid)).toEqual([rename])
+    expect(own).toEqual([callerKey])
+  })
+})
+
+describe('a name another user holds (issue 16.1)', () => {
+  const successor = () => liveKey({user: 'bob', name: 'mon-next-ca701000', annotations: {[NAME]: 'mon'}})
+  const file = 'users:\n  bob@example.com:\n    keys:\n      mon: {}\n'
+
+  it('a key under a transient name is renamed, and the plan warns when another user\'s key keeps the name', () => {
+    const plan = planOf(file, [successor(), liveKey({user: 'carol', name: 'mon'})])
+    const update = plan.actions.find((a) => a.kind === 'update')!
+    expect(update.reason).toMatch(/^renamed from "mon-next-ca701000"; another user's key has the name "mon" too: .*refuses this rename \(409\)/)
+  })
+
+  it('no warning when the other key holding the name is deleted by the plan (its delete runs first)', () => {
+    const old = liveKey({user: 'carol', name: 'mon'})
+    const plan = planOf(`${file}  carol@example.com:\n    exclusive: true\n    keys: {}\n`, [successor(), old])
+    expect(plan.actions.find((a) => a.kind === 'delete')?.key.uid).toBe(old.uid)
+    expect(plan.actions.find((a) => a.kind === 'update')!.reason).toBe('renamed from "mon-next-ca701000"')
   })
 })
