@@ -42,9 +42,12 @@ export function diff(desired: DesiredState, live: LiveState, flags: DiffFlags, n
   if (errors.length === 0) {
     for (const user of desired.users) ctx.matchUser(user)
     for (const user of desired.users) ctx.leftovers(user)
-    ctx.settleNames()
     ctx.owners()
-    errors.push(...ctx.callerProblems(), ...ctx.permissionProblems(), ...ctx.sealProblems(), ...ctx.keyLimitProblems())
+    // Before the names are settled: the cap may add deletes (expired retired keys) that free a name. Renames
+    // and transient names move no key count, so the check does not depend on them.
+    const keyLimit = ctx.keyLimitProblems()
+    ctx.settleNames()
+    errors.push(...ctx.callerProblems(), ...ctx.permissionProblems(), ...ctx.sealProblems(), ...keyLimit)
   }
   const actions = errors.length > 0 ? [] : ctx.sortedActions()
   const findings = errors.length > 0 ? [] : ctx.sortedFindings()
@@ -115,7 +118,7 @@ class DiffContext {
   /** Creates whose name another key of the owner may still hold (settleNames). */
   private readonly creates: Array<Extract<Action, {kind: 'create'}>> = []
   /** Matched keys under a transient name, to be given their declared name (settleNames). */
-  private readonly renames: Array<{key: LiveKey; name: string; address: string; email: string}> = []
+  private readonly renames: Array<{key: LiveKey; name: string; address: string; email: string; declared: boolean}> = []
   /** Declared e-mails (lower case) that are not users of the tenant: their keys are blocked. */
   private readonly unknown = new Set<string>()
   private readonly usersByEmail = new Map<string, LiveUser>()
@@ -426,9 +429,9 @@ class DiffContext {
     if (this.rotate(user, owner, key, match, expiryMs, ref, address)) return
 
     const changes: FieldChange[] = []
-    if (renamedFrom) changes.push({field: 'name', before: match.name, after: key.name})
-    // A successor or moved key still under its transient name: it takes the declared name once no other key of its owner holds it (settleNames).
-    else if (match.name !== key.name) this.renames.push({key: match, name: key.name, address, email: user.email})
+    // A declared rename, or a successor or moved key still under its transient name: it takes the declared name once no
+    // other key of its owner holds it (settleNames).
+    if (match.name !== key.name) this.renames.push({key: match, name: key.name, address, email: user.email, declared: Boolean(renamedFrom)})
     if (match.description !== key.description) changes.push({field: 'description', before: match.description, after: key.description})
     if (key.expiry.kind === 'at' && match.expiry !== key.expiry.at) changes.push({field: 'expiresAt', before: match.expiry, after: key.expiry.at})
     if (adopt) changes.push({field: 'ownership', before: 'unmanaged', after: 'managed'})
@@ -466,8 +469,10 @@ class DiffContext {
    * Keys palette-keys made under a transient name (an interrupted rotation or move, or one whose
    * predecessor kept the name) take their declared name once no other key of their owner holds
    * it: that key is gone, or this plan deletes it earlier in the same lane (another user's lane
-   * runs its deletes first; the caller's runs them last, so the caller's key waits for the next
-   * apply). Until then the key keeps working under its transient name, and a finding says why.
+   * runs its deletes first; the caller's runs only its clean-up deletes of a name it gives again
+   * first, so behind any other the caller's key waits for the next apply). A declared rename
+   * (renamedFrom) waits the same way. Until then the key keeps working under its present name, and
+   * a finding says why.
    */
   settleNames(): void {
     // Deletes that run before a create or rename of the same user: every delete in another user's lane; in the caller's,
@@ -488,7 +493,8 @@ class DiffContext {
       owners.add(userUid)
     }
     for (const c of this.creates) {
-      const holder = (this.keysByUser.get(c.target.userUid) ?? []).find((k) => k.name === c.target.name && !goneFirst(k))
+      // The first by uid, not by Palette's listing order: the same tenant gives the same plan whatever the order.
+      const holder = (this.keysByUser.get(c.target.userUid) ?? []).filter((k) => k.name === c.target.name && !goneFirst(k)).sort((a, b) => cmp(a.uid, b.uid))[0]
       if (holder) {
         c.target.createAs = transientName(c.target.name, holder.uid)
         c.reason = `declared, not in Palette; made as "${c.target.createAs}" while key ${holder.uid} holds the name`
@@ -499,11 +505,11 @@ class DiffContext {
     }
     for (const r of this.renames) {
       const holders = (this.keysByUser.get(r.key.userUid) ?? []).filter((k) => k.uid !== r.key.uid && k.name === r.name)
-      // The caller's renames run before its deletes, so there a holder must be gone already.
-      const freed = holders.length === 0 || (r.key.userUid !== caller && holders.every(goneFirst))
+      // The caller's renames run before its deletes but its clean-up ones (plan/order.ts): goneFirst says which go first.
+      const freed = holders.every(goneFirst)
       if (!freed) {
-        const held = holders.find((h) => !goneFirst(h)) ?? holders[0]!
-        this.findings.push({kind: 'transient-name', address: r.address, email: r.email, name: r.name, uid: r.key.uid, message: `keeps its transient name "${r.key.name}" while key ${held.uid} holds "${r.name}" (Palette may refuse two keys of one name); it takes "${r.name}" once that key is gone`})
+        const held = [...holders].sort((a, b) => cmp(a.uid, b.uid)).find((h) => !goneFirst(h)) ?? holders[0]!
+        this.findings.push({kind: 'transient-name', address: r.address, email: r.email, name: r.name, uid: r.key.uid, message: `keeps its ${r.declared ? '' : 'transient '}name "${r.key.name}" while key ${held.uid} holds "${r.name}" (Palette may refuse two keys of one name); it takes "${r.name}" once that key is gone`})
         continue
       }
       const change: FieldChange = {field: 'name', before: r.key.name, after: r.name}

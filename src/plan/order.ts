@@ -8,7 +8,7 @@ import {type Action, isDestructive, touchedKey, touchesUser} from './model.js'
  * the user it creates a key for). Lanes of other users run side by side; one lane runs one
  * action at a time, so its key count moves step by step. The caller's own lane runs last:
  * non-destructive actions first, destructive ones at the very end (one of them may be the key
- * in use), except the clean-up delete of a pending leftover whose name is created again, first. Any other lane frees slots before it takes them: deletes first, then rotations
+ * in use), except the clean-up delete of a leftover whose name is given again, first. Any other lane frees slots before it takes them: deletes first, then rotations
  * that delete their predecessor (a slot for a moment), then the rest in plan order.
  */
 export interface Lanes {
@@ -44,9 +44,9 @@ export function lanes(actions: Action[], callerUid: string): Lanes {
   handOverNames(others)
   // Array.prototype.sort is stable: plan order is kept within each rank.
   for (const lane of others.values()) lane.sort((a, b) => freesFirst(a) - freesFirst(b))
-  // A clean-up delete of a key under a name the caller's lane creates again (a pending leftover: nobody has its value,
-  // so it is not the key in use) runs first: Palette may refuse a second key of one name.
-  const created = new Set(own.flatMap((a) => (a.kind === 'create' ? [a.target.name] : [])))
+  // A clean-up delete of a key under a name the caller's lane gives again, by a create or a rename (a pending leftover or
+  // a retired key: nobody works with its value, so it is not the key in use), runs first: Palette may refuse a second key of one name.
+  const created = new Set(own.flatMap(namesGiven))
   const frees = (a: Action) => a.kind === 'delete' && a.cleanup === true && created.has(a.key.name)
   return {others, own: [...own.filter(frees), ...own.filter((a) => !isDestructive(a)), ...own.filter((a) => isDestructive(a) && !frees(a))]}
 }

@@ -191,3 +191,26 @@ describe('a name another user holds (issue 16.1)', () => {
     expect(plan.actions.find((a) => a.kind === 'update')!.reason).toBe('renamed from "mon-next-ca701000"')
   })
 })
+
+describe('a declared rename into a name the owner\'s retired key holds (issue 16.1)', () => {
+  const retired = (user: UserName, days: number) => liveKey({user, name: 'b', active: false, annotations: {[RETIRED_AT]: new Date(NOW.getTime() - days * DAY).toISOString()}})
+  const file = (user: UserName, after: string) => `policy: {deleteRetiredAfter: ${after}}\nusers:\n  ${USERS[user].email}:\n    keys:\n      b: {renamedFrom: c}\n`
+
+  it('waits while the retired key is kept, with a finding; nothing is renamed into a held name', () => {
+    const old = retired('alice', 1)
+    const plan = planOf(file('alice', '30d'), [liveKey({user: 'alice', name: 'c'}), old])
+    expect(plan.actions.filter((a) => a.kind !== 'no-op')).toEqual([])
+    expect(plan.findings.find((f) => f.kind === 'transient-name')!.message).toBe(`keeps its name "c" while key ${old.uid} holds "b" (Palette may refuse two keys of one name); it takes "b" once that key is gone`)
+  })
+
+  it('the caller\'s own: the retired key\'s clean-up delete runs before the rename, at the head of the caller\'s lane', () => {
+    const old = retired('admin', 10)
+    const plan = planOf(file('admin', '7d'), [liveKey({user: 'admin', name: 'c'}), old])
+    const {own} = lanes(plan.actions, USERS.admin.uid)
+    expect(own.map((a) => `${a.kind} ${a.kind === 'update' ? a.changes.map((c) => c.after).join(',') : touchedUid(a)}`)).toEqual([`delete ${old.uid}`, 'update b'])
+  })
+})
+
+function touchedUid(a: Action): string {
+  return 'key' in a ? a.key.uid : ''
+}
