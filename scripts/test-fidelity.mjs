@@ -6,7 +6,7 @@ import {readFileSync, rmSync} from 'node:fs'
 
 const MODES = ['', 'create-uid=user', 'create-uid=absent', 'update-annotations=replace', 'update-annotations=reject', 'auth-failure=403', 'auth-failure=404', 'key-limit=5', 'list-keys-with=apiKey.list', 'list-limit=50', 'unique-key-names=user', 'unique-key-names=tenant']
 const chosen = process.argv.slice(2)
-const SUITES = ['test/property/convergence.test.ts', 'test/e2e/apply.test.ts', 'test/e2e/crash.test.ts', 'test/e2e/concurrent-apply.test.ts', 'test/e2e/hostile-tenant.test.ts', 'test/e2e/hostile-real-tenant.test.ts', 'test/e2e/export-audit.test.ts', 'test/e2e/saved-plan-tamper.test.ts', 'test/unit/executor.test.ts']
+const SUITES = ['test/property/convergence.test.ts', 'test/e2e/apply.test.ts', 'test/e2e/crash.test.ts', 'test/e2e/concurrent-apply.test.ts', 'test/e2e/hostile-tenant.test.ts', 'test/e2e/hostile-real-tenant.test.ts', 'test/e2e/export-audit.test.ts', 'test/e2e/saved-plan-tamper.test.ts', 'test/e2e/custody.test.ts', 'test/unit/executor.test.ts']
 /**
  * Under a cap of 5 keys a user, three scenarios cannot be set up at all: concurrent-apply creates 8
  * keys for one user, hostile-tenant has one user forge 7, the fault campaign applies 20 for one

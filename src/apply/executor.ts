@@ -9,7 +9,7 @@ import type {ApiKey, UserInfo} from '../palette/types.js'
 import type {Secret} from '../util/secret.js'
 import {type Action, type ActionKind, assertNever, type NewKey} from '../plan/model.js'
 import {lanes} from '../plan/order.js'
-import {MANAGED_BY, MANAGED_BY_VALUE, NAME, PENDING, REPLACES, RETIRED_AT, SUCCEEDS} from '../plan/ownership.js'
+import {CUSTODY, CUSTODY_FOLDER, MANAGED_BY, MANAGED_BY_VALUE, NAME, PENDING, REPLACES, RETIRED_AT, SUCCEEDS} from '../plan/ownership.js'
 import type {Sealer} from '../seal/seal-dir.js'
 import {registerSecret, scrub} from '../util/scrub.js'
 import {KeyUpdater} from './key-update.js'
@@ -40,6 +40,8 @@ export interface ExecutorOptions {
   sleep?: (ms: number) => Promise<void>
   /** Called as each action ends (done or failed). */
   onOutcome?: (outcome: ActionOutcome, action: Action) => void
+  /** seal.custody (default folder): under folder, a created key carries the CUSTODY mark (plan/ownership.ts). */
+  custody?: 'folder' | 'mark'
 }
 
 /** What a key value may look like: printable, no spaces, quotes, `$`, backticks or the like. */
@@ -237,7 +239,8 @@ class Executor {
   private async create(target: NewKey, extra: Record<string, string>): Promise<Made> {
     // Under a transient name while the key it replaces holds the declared one; the mark says which name it stands for.
     const name = target.createAs ?? target.name
-    const annotations = {description: target.description, [MANAGED_BY]: MANAGED_BY_VALUE, ...(target.createAs === undefined ? {} : {[NAME]: target.name}), ...extra}
+    const custody: Record<string, string> = (this.o.custody ?? 'folder') === 'folder' ? {[CUSTODY]: CUSTODY_FOLDER} : {}
+    const annotations: Record<string, string> = {description: target.description, [MANAGED_BY]: MANAGED_BY_VALUE, ...custody, ...(target.createAs === undefined ? {} : {[NAME]: target.name}), ...extra}
     // A relative expiry counts from now, not from the plan's time: a saved plan may be days old.
     const ms = target.expiresIn === undefined ? undefined : parseDuration(target.expiresIn)
     const expiry = ms === undefined ? target.expiresAt : new Date(this.now().getTime() + ms).toISOString()

@@ -12,9 +12,11 @@ export interface ApplyResult {
   outcomes: ActionOutcome[]
   counts: {done: number; failed: number; notStarted: number}
   sealedFiles: string[]
+  /** Stale sealed files this run removed (their key gone or retired). */
+  removedSealedFiles: string[]
 }
 
-export function applyResult(plan: Plan, outcomes: ActionOutcome[]): ApplyResult {
+export function applyResult(plan: Plan, outcomes: ActionOutcome[], removedSealedFiles: string[] = []): ApplyResult {
   return {
     format: 'palette-keys-apply',
     formatVersion: 1,
@@ -28,6 +30,7 @@ export function applyResult(plan: Plan, outcomes: ActionOutcome[]): ApplyResult 
       notStarted: outcomes.filter((o) => o.status === 'not-started').length,
     },
     sealedFiles: outcomes.flatMap((o) => (o.sealedFile ? [o.sealedFile] : [])),
+    removedSealedFiles,
   }
 }
 

@@ -20,6 +20,8 @@ export const AUDIT_KINDS = [
   'orphaned-owner',
   'owner-disabled',
   'owner-inactive',
+  'value-lost',
+  'stale-sealed-file',
 ] as const
 export type AuditKind = (typeof AUDIT_KINDS)[number]
 
@@ -60,6 +62,8 @@ const DESCRIBE: Record<AuditKind, string> = {
   'orphaned-owner': 'its owner is no longer a user of the tenant, but the key remains (policy.orphanedKeys)',
   'owner-disabled': 'active, but its owner is disabled in Palette',
   'owner-inactive': 'active, but its owner has not signed in within policy.ownerInactiveAfter',
+  'value-lost': 'created by palette-keys, but no sealed file for it is in the seal folder (apply would replace it)',
+  'stale-sealed-file': 'a sealed file whose key is gone or retired (apply would remove it)',
 }
 
 export function describeKind(kind: AuditKind): string {
@@ -100,6 +104,10 @@ export function audit(desired: DesiredState, live: LiveState, plan: Plan, now: D
         break
       case 'rotate': {
         rotated.add(uid!)
+        if (a.cause === 'value-lost') {
+          findings.push({kind: 'value-lost', address: a.address, uid, message: a.reason})
+          break
+        }
         const k = liveByUid.get(uid!)
         const expired = k !== undefined && Date.parse(k.expiry) <= now.getTime()
         findings.push({kind: expired ? 'expired' : 'expiring', address: a.address, uid, message: `${expired ? 'expired' : 'expires'} ${k?.expiry.slice(0, 10) ?? '?'}: due for rotation`})
@@ -111,6 +119,7 @@ export function audit(desired: DesiredState, live: LiveState, plan: Plan, now: D
         assertNever(a)
     }
   }
+  for (const f of plan.seal.stale) findings.push({kind: 'stale-sealed-file', address: `${plan.seal.dir}/${f.file}`, uid: f.uid, message: f.reason})
   for (const f of plan.findings) {
     if (f.kind === 'unmanaged' || f.kind === 'orphaned-owner' || f.kind === 'owner-disabled' || f.kind === 'owner-inactive') findings.push({kind: f.kind, address: f.address, uid: f.uid, message: f.message})
   }

@@ -21,7 +21,7 @@ import {blockedPhrase, createdFor, createdValues} from '../render/summary.js'
 import {actionColumns} from '../render/symbols.js'
 import {inertText} from '../render/inert.js'
 import {renderText} from '../render/text.js'
-import {repositoryOf, SealDir} from '../seal/seal-dir.js'
+import {removeStaleFiles, repositoryOf, SealDir} from '../seal/seal-dir.js'
 import {PaletteKeysError, UsageError} from '../util/errors.js'
 
 export default class Apply extends BaseCommand {
@@ -146,8 +146,11 @@ Exit codes: 0 done (or nothing to do), 1 an action failed, a key was blocked (tw
       this.log(`  ${actionColumns(a.kind)}  ${inertText(a.address)}  ${what}${sealed}${note}`)
     }
     if (!this.jsonEnabled()) this.log('\nApplying:')
-    const outcomes = await execute(plan.actions, {api: client, sealer: sealDir, live, parallelism, onOutcome})
-    const result = applyResult(plan, outcomes)
+    const outcomes = await execute(plan.actions, {api: client, sealer: sealDir, live, parallelism, onOutcome, custody: plan.seal.custody})
+    // Stale sealed files (their key gone or retired), from this run's own reading of the folder.
+    const removed = await removeStaleFiles(sealDir.dir, plan.seal.stale.map((f) => f.file))
+    if (!this.jsonEnabled()) for (const f of removed) this.log(`  -   stale file  ${inertText(sealDir.display(f))}  removed`)
+    const result = applyResult(plan, outcomes, removed.map((f) => sealDir.display(f)))
     const {done, failed, notStarted} = result.counts
     if (failed > 0) {
       process.exitCode = ExitCode.Error

@@ -14,7 +14,13 @@ export interface DesiredState {
   /** The path as given (shown in messages and saved in plans). */
   file: string
   sha256: string
-  seal: {recipients: string[]; dir: string}
+  /**
+   * custody `folder` (the default): a value palette-keys created is kept if and only if a sealed
+   * file for its key is in `dir` of the checkout the plan runs in; `mark`: once its pending mark
+   * is cleared (the value was sealed on the machine that ran apply). custodyGraceMs: how long
+   * a new key may wait for its sealed file to arrive (a commit-back in flight) before it counts as lost.
+   */
+  seal: {recipients: string[]; dir: string; custody: 'folder' | 'mark'; custodyGraceMs: number}
   /** Where each recipient stands in the file (for located errors found after parsing). */
   recipientAt: Array<{line: number; col: number}>
   defaults: {expiresInMs: number; rotateBeforeMs?: number}
@@ -57,6 +63,8 @@ export interface DesiredKey {
 const DEFAULT_POLICY: Policy = {maxChangeRatio: 0.3, adopt: false, deleteRetiredAfterMs: 7 * 86_400_000, warnBeforeMs: 14 * 86_400_000, orphanedKeys: 'report'}
 const DEFAULT_EXPIRES_IN_MS = 90 * 86_400_000
 const DEFAULT_SEAL_DIR = 'sealed'
+/** A commit-back of sealed files takes seconds to minutes; an hour covers a slow or retried CI job. */
+export const DEFAULT_CUSTODY_GRACE_MS = 3_600_000
 
 /** The raw shape once the schema holds (every field optional but the required ones). */
 interface RawKey {
@@ -71,7 +79,7 @@ interface RawKey {
 }
 interface RawFile {
   version: 1
-  seal?: {recipients?: string[]; dir?: string}
+  seal?: {recipients?: string[]; dir?: string; custody?: 'folder' | 'mark'; custodyGrace?: string}
   defaults?: {expiresIn?: string; rotateBefore?: string}
   policy?: {maxChangeRatio?: number; adopt?: boolean; deleteRetiredAfter?: string; warnBefore?: string; orphanedKeys?: Policy['orphanedKeys']; ownerInactiveAfter?: string}
   users: Record<string, {exclusive?: boolean; keys: Record<string, RawKey>}>
@@ -239,7 +247,12 @@ function normalise(raw: RawFile, file: string, text: string): DesiredState {
   return {
     file,
     sha256: createHash('sha256').update(text).digest('hex'),
-    seal: {recipients: raw.seal?.recipients ?? [], dir: raw.seal?.dir ?? DEFAULT_SEAL_DIR},
+    seal: {
+      recipients: raw.seal?.recipients ?? [],
+      dir: raw.seal?.dir ?? DEFAULT_SEAL_DIR,
+      custody: raw.seal?.custody ?? 'folder',
+      custodyGraceMs: raw.seal?.custodyGrace ? parseDuration(raw.seal.custodyGrace, true)! : DEFAULT_CUSTODY_GRACE_MS,
+    },
     recipientAt: [],
     defaults,
     policy,

@@ -1,6 +1,8 @@
+import {hash} from 'node:crypto'
 import {cmp, type DesiredKey, type DesiredState, type DesiredUser, declaredEmails} from '../config/desired-state.js'
 import {exactDuration, formatDuration} from '../config/duration.js'
-import {API_KEY_PERMISSIONS, DOCUMENTED_PAGE_SIZE} from '../contract/palette.js'
+import {API_KEY_PERMISSIONS, DOCUMENTED_PAGE_SIZE, isPaletteUid} from '../contract/palette.js'
+import {safeName, uidOfSealedFileName} from '../seal/sealed-file.js'
 import type {LiveKey, LiveState, LiveUser} from '../live/snapshot.js'
 import {brakes, type DeclaredScope, declaredKeyId} from './brakes.js'
 import {keyFingerprint, liveFingerprint} from './fingerprint.js'
@@ -12,6 +14,7 @@ import {
   type KeyRef,
   type NewKey,
   type Plan,
+  type StaleSealedFile,
   PLAN_FORMAT,
   PLAN_FORMAT_VERSION,
   type PlanError,
@@ -22,12 +25,14 @@ import {
   touchesUser,
 } from './model.js'
 import {lanes, slotEffect} from './order.js'
-import {intendedName, ownershipOf, REPLACES, RETIRED_AT, retiredName, supersededUids, transientName} from './ownership.js'
+import {CUSTODY, CUSTODY_FOLDER, intendedName, ownershipOf, REPLACES, RETIRED_AT, retiredName, supersededUids, transientName} from './ownership.js'
 
 export interface DiffFlags {
   /** --force: lift the forceable brakes. */
   force: boolean
   toolVersion: string
+  /** The seal folder's sealed files, relative to it and '/'-separated (seal-dir.ts sealFolderFiles): an input like the live keys. */
+  sealFiles?: string[]
 }
 
 const DAY = 86_400_000
@@ -37,7 +42,8 @@ const DAY = 86_400_000
  * a byte-identical plan (every list is sorted by code point).
  */
 export function diff(desired: DesiredState, live: LiveState, flags: DiffFlags, now: Date): Plan {
-  const ctx = new DiffContext(desired, live, now)
+  const sealFiles = [...(flags.sealFiles ?? [])].sort(cmp)
+  const ctx = new DiffContext(desired, live, now, sealFiles)
   const errors = ctx.preflight()
   if (errors.length === 0) {
     for (const user of desired.users) ctx.matchUser(user)
@@ -53,6 +59,7 @@ export function diff(desired: DesiredState, live: LiveState, flags: DiffFlags, n
   const findings = errors.length > 0 ? [] : ctx.sortedFindings()
   const blocked = errors.length > 0 ? [] : ctx.sortedBlocked()
   const items = errors.length > 0 ? [] : brakes(actions, live, desired.policy.maxChangeRatio, now, ctx.declaredScope())
+  const stale = errors.length > 0 ? [] : ctx.staleSealedFiles()
   const summary = summarise(actions)
   return {
     format: PLAN_FORMAT,
@@ -82,9 +89,16 @@ export function diff(desired: DesiredState, live: LiveState, flags: DiffFlags, n
       ownerInactiveAfter: desired.policy.ownerInactiveAfterMs === undefined ? null : formatDuration(desired.policy.ownerInactiveAfterMs),
       force: flags.force,
     },
-    seal: {recipients: desired.seal.recipients, dir: desired.seal.dir},
+    seal: {
+      recipients: desired.seal.recipients,
+      dir: desired.seal.dir,
+      custody: desired.seal.custody,
+      custodyGrace: formatDuration(desired.seal.custodyGraceMs),
+      files: {count: sealFiles.length, sha256: hash('sha256', sealFiles.map((f) => `${f}\n`).join(''))},
+      stale,
+    },
     summary,
-    changes: actions.some((a) => a.kind !== 'no-op'),
+    changes: actions.some((a) => a.kind !== 'no-op') || stale.length > 0,
     brakes: {refused: items.some((b) => !b.forceable || !flags.force), items},
     errors,
     blocked,
@@ -130,13 +144,23 @@ class DiffContext {
   /** Predecessors named by a live successor's SUCCEEDS annotation. */
   private readonly superseded: Set<string>
   private readonly nowMs: number
+  /** The seal folder's sealed files by the key uid in their names (names that hold no uid are not palette-keys' files). */
+  private readonly sealedByUid = new Map<string, string[]>()
 
   constructor(
     private readonly desired: DesiredState,
     private readonly live: LiveState,
     private readonly now: Date,
+    sealFiles: string[],
   ) {
     this.nowMs = now.getTime()
+    for (const file of sealFiles) {
+      const uid = uidOfSealedFileName(file)
+      if (!isPaletteUid(uid)) continue
+      const files = this.sealedByUid.get(uid)
+      if (files) files.push(file)
+      else this.sealedByUid.set(uid, [file])
+    }
     this.held = new Set(live.callerPermissions ?? (live.callerIsAdmin === true ? API_KEY_PERMISSIONS : []))
     this.superseded = supersededUids(live.keys)
     for (const u of live.users) {
@@ -426,6 +450,7 @@ class DiffContext {
     const ref = (): KeyRef => (fingerprinted ??= this.ref(match))
     // Parsed once here: rotate() and expiryFindings() both need it.
     const expiryMs = match.expiry === '' ? Number.NaN : Date.parse(match.expiry)
+    if (this.valueLost(user, owner, key, match, ref, address)) return
     if (this.rotate(user, owner, key, match, expiryMs, ref, address)) return
 
     const changes: FieldChange[] = []
@@ -526,6 +551,59 @@ class DiffContext {
       if (noop >= 0) this.actions.splice(noop, 1)
       this.actions.push({kind: 'update', address: r.address, key: this.ref(r.key), changes: [change], reason: why})
     }
+  }
+
+  /**
+   * Custody (seal.custody folder): a key palette-keys created (its CUSTODY mark) is kept if and only
+   * if a sealed file for its uid is in its owner's folder of the seal folder this plan read. One
+   * without is value-lost: nobody the team trusts can open its value (a commit-back that lost a push
+   * race, a file deleted before it was committed), so it is replaced like an expired key, the old
+   * key deleted. Within seal.custodyGrace of its creation the file may still be on its way (a
+   * commit-back in flight): a finding says so and nothing is done yet. Adopted keys never carry the
+   * mark; a revoked key, or one declared inactive, has no value anyone works with.
+   */
+  private valueLost(user: DesiredUser, owner: LiveUser, key: DesiredKey, match: LiveKey, ref: () => KeyRef, address: string): boolean {
+    if (this.desired.seal.custody !== 'folder' || match.annotations[CUSTODY] !== CUSTODY_FOLDER || ownershipOf(match.annotations) !== 'managed') return false
+    if (!key.active || !match.isActive) return false
+    const folder = `${safeName(owner.email)}/`
+    if ((this.sealedByUid.get(match.uid) ?? []).some((f) => f.startsWith(folder))) return false
+    const made = Date.parse(match.createdAt)
+    const age = this.nowMs - (Number.isNaN(made) ? 0 : made)
+    const where = `${this.desired.seal.dir}/${folder}`
+    if (age < this.desired.seal.custodyGraceMs) {
+      this.findings.push({kind: 'value-unconfirmed', address, email: user.email, name: key.name, uid: match.uid, message: `no sealed file for key ${match.uid} in ${where} yet (created ${formatDuration(Math.max(age, 0))} ago; its commit-back may be in flight): replaced as value-lost once seal.custodyGrace ${formatDuration(this.desired.seal.custodyGraceMs)} has passed without one`})
+      return false
+    }
+    const target = {...this.newKey(user.email, owner, key), createAs: transientName(key.name, match.uid)}
+    // A fixed expiresAt already past: no new key can be made (the expiry findings say so).
+    if (Date.parse(target.expiresAt) <= this.nowMs) return false
+    // A successor left by an interrupted replacement may be among the keys not listed.
+    if (this.cutList(address)) return true
+    this.actions.push({kind: 'rotate', address, key: ref(), target, retire: 'delete', cause: 'value-lost', reason: `value-lost: palette-keys created this key, but no sealed file for it (uid ${match.uid}) is in ${where}, so no one can open its value (a commit-back that never landed?): a new key is created and sealed, then this one is deleted`})
+    return true
+  }
+
+  /**
+   * Sealed files whose key is gone or retired: `unseal` would serve a value that no longer
+   * authenticates (and, next to its successor's file, two records for one key). A key's absence
+   * counts only where the caller sees all of its owner's keys and the key list is whole.
+   */
+  staleSealedFiles(): StaleSealedFile[] {
+    const out: StaleSealedFile[] = []
+    const seesAll = this.live.callerIsAdmin === true || this.held.has('apiKey.list')
+    const callerFolder = `${safeName(this.live.caller.email)}/`
+    for (const [uid, files] of this.sealedByUid) {
+      const k = this.keysByUid.get(uid)
+      for (const file of files) {
+        if (k) {
+          if (ownershipOf(k.annotations) === 'retired') out.push({file, uid, reason: `its key ${uid} was retired by a rotation (revoked): the value no longer authenticates`})
+          continue
+        }
+        if (this.live.listsCut.keys || !(seesAll || file.startsWith(callerFolder))) continue
+        out.push({file, uid, reason: `its key ${uid} is not in Palette (deleted by hand?): the value no longer authenticates`})
+      }
+    }
+    return out.sort((a, b) => cmp(a.file, b.file))
   }
 
   /** Rotation: an active key that has expired or is inside its rotateBefore window. */

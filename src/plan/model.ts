@@ -69,7 +69,7 @@ export type Action =
    * Create the successor (under `target.createAs`), seal it, then retire the predecessor
    * (revoke and rename it `retiredAs`, or delete it), then give the successor the declared name.
    */
-  | (Base & {kind: 'rotate'; key: KeyRef; target: NewKey; retire: 'revoke' | 'delete'; retiredAs?: string})
+  | (Base & {kind: 'rotate'; key: KeyRef; target: NewKey; retire: 'revoke' | 'delete'; retiredAs?: string; cause?: 'value-lost'})
   | (Base & {kind: 'no-op'; key: KeyRef})
 
 export type ActionKind = Action['kind']
@@ -77,7 +77,15 @@ export type ActionKind = Action['kind']
 /** Action kinds in display and summary order. */
 export const ACTION_KINDS: ActionKind[] = ['create', 'update', 'revoke', 'reactivate', 'delete', 'replace', 'rotate', 'no-op']
 
-export type FindingKind = 'unmanaged' | 'expiring' | 'expired' | 'absent-inactive' | 'retired' | 'orphaned-owner' | 'owner-disabled' | 'owner-inactive' | 'transient-name'
+export type FindingKind = 'unmanaged' | 'expiring' | 'expired' | 'absent-inactive' | 'retired' | 'orphaned-owner' | 'owner-disabled' | 'owner-inactive' | 'transient-name' | 'value-unconfirmed'
+
+/** A sealed file whose key is gone or retired: apply removes it, so unseal never serves a value that no longer authenticates. */
+export interface StaleSealedFile {
+  /** Relative to the seal folder, '/'-separated. */
+  file: string
+  uid: string
+  reason: string
+}
 
 /** Something worth knowing that the plan does not change. */
 export interface Finding {
@@ -131,10 +139,14 @@ export interface Plan {
     listNotes?: string[]
   }
   policy: {maxChangeRatio: number; adopt: boolean; deleteRetiredAfter: string; warnBefore: string; orphanedKeys: 'report' | 'revoke' | 'delete'; ownerInactiveAfter: string | null; force: boolean}
-  /** Public age recipients (not secrets) and the seal folder, relative to the desired file. */
-  seal: {recipients: string[]; dir: string}
+  /**
+   * Public age recipients (not secrets) and the seal folder, relative to the desired file; the
+   * custody model; the folder's sealed file names as the plan read them (a count and a hash: a
+   * saved plan is stale once a commit-back adds or removes one), and the stale ones apply removes.
+   */
+  seal: {recipients: string[]; dir: string; custody: 'folder' | 'mark'; custodyGrace: string; files: {count: number; sha256: string}; stale: StaleSealedFile[]}
   summary: Summary
-  /** True when any action but no-op exists. */
+  /** True when any action but no-op exists, or a stale sealed file is to be removed. */
   changes: boolean
   brakes: {refused: boolean; items: Brake[]}
   /** Problems that stop the plan: no action is planned while any exists. */

@@ -12,6 +12,14 @@ export const MANAGED_BY = 'managedBy'
 export const MANAGED_BY_VALUE = 'palette-keys'
 /** Set at creation, cleared once the value is sealed: a key still carrying it has no known value. */
 export const PENDING = 'paletteKeysPending'
+/**
+ * Set at creation under seal custody `folder`: this key's value was made by palette-keys and must
+ * have a sealed file in the seal folder. Adopted keys (made by hand) never carry it, nor do keys
+ * created before custody existed: neither is ever found value-lost. Like every mark, a claim that
+ * speaks only for its own key: set by hand, it can only get that key replaced.
+ */
+export const CUSTODY = 'paletteKeysCustody'
+export const CUSTODY_FOLDER = 'folder'
 /** Set on a predecessor retired by a rotation (RFC 3339 time); deleted after policy.deleteRetiredAfter. */
 export const RETIRED_AT = 'paletteKeysRetiredAt'
 /** Set on a rotation successor: the uid of the key it replaces, so a crash between the two steps is recognisable. */

@@ -42,6 +42,13 @@ export function renderMarkdown(plan: Plan, limit = MARKDOWN_PART_LIMIT, now = ne
       footer: ['', '</details>', ''],
     })
   }
+  if (plan.seal.stale.length > 0) {
+    blocks.push({
+      header: ['<details open><summary>Stale sealed files (apply removes them)</summary>', '', '| file | reason |', '|---|---|'],
+      rows: plan.seal.stale.map((f) => `| ${esc(`${plan.seal.dir}/${f.file}`)} | ${esc(f.reason)} |`),
+      footer: ['', '</details>', ''],
+    })
+  }
   if (plan.findings.length > 0) {
     blocks.push({
       header: ['<details><summary>Findings (not changed)</summary>', '', '| finding | key | note |', '|---|---|---|'],

@@ -6,6 +6,8 @@ export function summaryLine(plan: Plan): string {
   const parts = [`${s.create} to create`, `${s.update} to update`, `${s.revoke} to revoke`, `${s.delete} to delete`, `${s.rotate} to rotate`]
   if (s.reactivate > 0) parts.push(`${s.reactivate} to reactivate`)
   if (s.replace > 0) parts.push(`${s.replace} to replace`)
+  const stale = plan.seal.stale.length
+  if (stale > 0) parts.push(`${stale} stale sealed file${stale === 1 ? '' : 's'} to remove`)
   return `Plan: ${parts.join(', ')}.`
 }
 

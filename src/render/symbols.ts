@@ -39,4 +39,5 @@ export const FINDING_LABEL: Record<FindingKind, string> = {
   'owner-disabled': 'disabled',
   'owner-inactive': 'inactive',
   'transient-name': 'renaming',
+  'value-unconfirmed': 'unsealed',
 }

@@ -59,7 +59,9 @@ export function renderText(plan: Plan, options: TextOptions): string {
   for (const f of plan.findings) {
     lines.push(`  ${paint('magenta', `!   ${FINDING_LABEL[f.kind].padEnd(10)}`)}  ${t(f.address).padEnd(width)}  ${t(f.message, 1000)}${f.uid ? ` [${t(f.uid)}]` : ''}`)
   }
-  if (shown.length > 0 || plan.findings.length > 0) lines.push('')
+  // Sealed files whose key is gone or retired: apply removes them.
+  for (const f of plan.seal.stale) lines.push(`  ${paint('red', '-   stale file')}  ${t(`${plan.seal.dir}/${f.file}`)}  ${t(f.reason, 1000)}`)
+  if (shown.length > 0 || plan.findings.length > 0 || plan.seal.stale.length > 0) lines.push('')
   if (plan.blocked.length > 0) {
     lines.push(paint('red', `Blocked, nothing done for ${blockedPhrase(plan)} (every other key is planned as usual):`))
     for (const e of plan.blocked) {

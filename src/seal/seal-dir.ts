@@ -192,3 +192,30 @@ export async function listSealedFiles(dir: string): Promise<string[]> {
     .map((e) => join(e.parentPath ?? (e as unknown as {path: string}).path, e.name))
     .sort()
 }
+
+/**
+ * The seal folder's sealed file names, relative to it and '/'-separated, sorted: what plan reads
+ * of the folder (no identity is needed; no file is opened). They are data: a name counts only
+ * through the uid it holds (plan/diff.ts).
+ */
+export async function sealFolderFiles(dir: string): Promise<string[]> {
+  return (await listSealedFiles(dir)).map((f) => relative(dir, f).split(sep).join('/')).sort()
+}
+
+/**
+ * Removes stale sealed files (plan.seal.stale, recomputed by this run from the folder itself):
+ * only names that are sealed file names inside the folder, through no link (check() ran first).
+ */
+export async function removeStaleFiles(dir: string, files: string[]): Promise<string[]> {
+  const removed: string[] = []
+  for (const file of files) {
+    const path = resolve(dir, ...file.split('/'))
+    const rel = relative(dir, path)
+    if (rel.startsWith('..') || isAbsolute(rel) || !isSealedFileName(path.split(sep).pop() ?? '')) continue
+    const s = await lstat(path).catch(() => undefined)
+    if (!s?.isFile()) continue
+    await rm(path, {force: true})
+    removed.push(path)
+  }
+  return removed
+}
