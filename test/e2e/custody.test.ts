@@ -1,5 +1,5 @@
 import {existsSync} from 'node:fs'
-import {copyFile, mkdtemp, rm, writeFile} from 'node:fs/promises'
+import {copyFile, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterEach, beforeAll, beforeEach, describe, expect, it} from 'vitest'
@@ -153,6 +153,20 @@ describe('custody: the sealed file in the checkout (issue 17.1)', () => {
     expect(apply.stderr).toMatch(/seal\.files/)
     expect(emu.stats.mutations).toBe(before)
     expect(emu.state.key(ci)).toBeDefined()
+  })
+
+  it('a saved plan whose seal.stale was edited to name the desired file (or any path) is refused (exit 4); nothing is removed', async () => {
+    await applied()
+    const saved = await cli(['plan', ...file, '--out', 'plan.json'])
+    expect(saved.code, saved.stdout + saved.stderr).toBe(0)
+    const doc = JSON.parse(await readFile(join(work, 'plan.json'), 'utf8')) as {changes: boolean; seal: {stale: unknown[]}}
+    doc.changes = true
+    doc.seal.stale = [{file: '../keys.yaml', uid: '0123456789abcdef01234567', reason: 'gone'}]
+    await writeFile(join(work, 'plan.json'), JSON.stringify(doc))
+    const apply = await runCli(['apply', 'plan.json', ...file], {cwd: work, env: {PALETTE_HOST: emu.url, PALETTE_API_KEY: ADMIN}})
+    expect(apply.code, apply.stdout + apply.stderr).toBe(4)
+    expect(existsSync(join(work, 'keys.yaml'))).toBe(true)
+    expect(await listSealedFiles(join(work, 'sealed'))).toHaveLength(2)
   })
 
   it('seal.custody: mark keeps the pending-mark model: no custody mark, and a missing file replaces nothing', async () => {

@@ -70,8 +70,10 @@ export function desired(yaml: string) {
   return parseDesiredState(`version: 1\n${yaml.includes('seal:') ? '' : `seal: {recipients: [${RECIPIENT}]}\n`}${yaml}`, 'keys.yaml', NOW)
 }
 
-export function planOf(yaml: string, keys: LiveKey[], options: {caller?: UserName; callerIsAdmin?: boolean | undefined; force?: boolean; keyLimit?: number} = {}): Plan {
-  return diff(desired(yaml), liveState(keys, options), {force: options.force ?? false, toolVersion: '0.0.0-test'}, NOW)
+export function planOf(yaml: string, keys: LiveKey[], options: {caller?: UserName; callerIsAdmin?: boolean | undefined; force?: boolean; keyLimit?: number; sealFiles?: string[]; keyListCut?: boolean} = {}): Plan {
+  const live = liveState(keys, options)
+  if (options.keyListCut) live.listsCut = {...live.listsCut, keys: true}
+  return diff(desired(yaml), live, {force: options.force ?? false, toolVersion: '0.0.0-test', sealFiles: options.sealFiles ?? []}, NOW)
 }
 
 /** `kind address` per action, in plan order. */
