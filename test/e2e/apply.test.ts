@@ -214,9 +214,15 @@ describe('apply, each action kind, then plan shows no changes (real CLI and emul
       const {BIN, ROOT} = await import('../support/cli.js')
       const child = spawn('script', ['-qec', `${process.execPath} ${BIN} apply -f ${keys}`, '/dev/null'], {cwd: ROOT, env: {...process.env, ...env, NO_COLOR: '1'}})
       let out = ''
+      let typed = false
+      // Typed once; a child that has already exited must not turn the write into an EPIPE of the test run.
+      child.stdin.on('error', () => undefined)
       child.stdout.on('data', (d) => {
         out += d
-        if (out.includes("Only 'yes' is accepted")) child.stdin.write(`${answer}\n`)
+        if (!typed && out.includes("Only 'yes' is accepted")) {
+          typed = true
+          child.stdin.write(`${answer}\n`)
+        }
       })
       const code = await new Promise<number | null>((resolve) => child.on('close', resolve))
       transcripts.push(out)

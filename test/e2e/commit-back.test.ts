@@ -1,0 +1,294 @@
+import {execFile, spawn} from 'node:child_process'
+import {chmod, mkdir, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import {join, relative} from 'node:path'
+import {promisify} from 'node:util'
+import {parse} from 'yaml'
+import {afterAll, afterEach, beforeAll, beforeEach, describe, expect, it} from 'vitest'
+import type {RunningEmulator} from '../../src/emulator/server.js'
+import {listSealedFiles} from '../../src/seal/seal-dir.js'
+import {BIN, ROOT, runCli} from '../support/cli.js'
+import {call, startTestEmulator} from '../support/emulator.js'
+import {recordAndRemove, recordOutput} from '../support/leaks.js'
+
+/**
+ * The CI examples' commit-back, as a team runs it (issue 17): a bare origin, runners that are
+ * shallow clones of it at the commit that triggered them, and the apply job's steps run verbatim,
+ * the `git commit` / `git push` step included. A value counts as kept only once its sealed file
+ * is on main: a push that lost a race is rebased and lands; one that never lands (branch
+ * protection) fails the job loudly, and the next plan replaces those keys as value-lost.
+ */
+const git = promisify(execFile)
+const ADMIN = 'demo-admin-key-0001'
+const IDENTITY = join(ROOT, 'examples/demo-identity.txt')
+const AS = ['-c', 'user.name=teammate', '-c', 'user.email=teammate@example.invalid']
+
+let work: string
+let shim: string
+let workflow: {env: Record<string, string>; jobs: Record<string, {steps: Array<{name?: string; run?: string}>}>}
+let seed: string
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'pk-commit-back-'))
+  shim = join(work, 'bin')
+  await mkdir(shim)
+  await writeFile(join(shim, 'palette-keys'), `#!/bin/sh\nexec "${process.execPath}" "${BIN}" "$@"\n`)
+  await chmod(join(shim, 'palette-keys'), 0o755)
+  workflow = parse(await readFile(join(ROOT, 'examples/ci/github/palette-keys.yml'), 'utf8'))
+  seed = await readFile(join(ROOT, 'examples/tenant.yaml'), 'utf8')
+})
+afterAll(async () => {
+  await recordAndRemove(work)
+})
+
+let emu: RunningEmulator
+let origin: string
+let runs = 0
+beforeEach(async () => {
+  emu = await startTestEmulator({}, seed)
+  origin = join(work, `origin-${++runs}.git`)
+  await git('git', ['init', '-q', '--bare', '-b', 'main', origin])
+})
+afterEach(async () => {
+  await emu.close()
+})
+
+/** Lands a commit on origin's main as a teammate would (a clone, an edit, a push). */
+async function land(edit: (dir: string) => Promise<void>, message: string): Promise<string> {
+  const dir = join(work, `teammate-${++runs}`)
+  const {stdout} = await git('git', ['ls-remote', origin, 'refs/heads/main'])
+  if (stdout.trim()) await git('git', ['clone', '-q', `file://${origin}`, dir])
+  else {
+    await git('git', ['init', '-q', '-b', 'main', dir])
+    await git('git', ['remote', 'add', 'origin', `file://${origin}`], {cwd: dir})
+  }
+  await edit(dir)
+  await git('git', ['add', '-A'], {cwd: dir})
+  await git('git', [...AS, 'commit', '-q', '-m', message], {cwd: dir})
+  await git('git', ['push', '-q', 'origin', 'HEAD:main'], {cwd: dir})
+  return (await git('git', ['rev-parse', 'HEAD'], {cwd: dir})).stdout.trim()
+}
+
+/** A runner: a shallow clone of origin on branch main, as actions/checkout makes for a push. */
+async function runner(): Promise<string> {
+  const dir = join(work, `runner-${++runs}`)
+  await git('git', ['clone', '-q', '--depth', '1', '--branch', 'main', `file://${origin}`, dir])
+  return dir
+}
+
+/** Branch protection: origin refuses every push from now on (or, with false, again accepts them). */
+async function protect(on: boolean): Promise<void> {
+  const hook = join(origin, 'hooks', 'pre-receive')
+  if (!on) return rm(hook, {force: true})
+  await writeFile(hook, '#!/bin/sh\necho "GH006: Protected branch update failed for refs/heads/main." >&2\nexit 1\n')
+  await chmod(hook, 0o755)
+}
+
+interface Step {
+  name: string
+  code: number | null
+  out: string
+}
+
+/** Runs one step's shell as GitHub does (`bash -e -o pipefail`), with palette-keys on PATH. */
+function step(name: string, script: string, cwd: string): Promise<Step> {
+  const env = {
+    ...process.env,
+    ...workflow.env,
+    PALETTE_HOST: emu.url,
+    PALETTE_API_KEY: ADMIN,
+    GITHUB_OUTPUT: join(cwd, '..', `github-output-${runs}`),
+    PATH: `${shim}:${process.env.PATH}`,
+  }
+  return new Promise((resolve) => {
+    const child = spawn('bash', ['--noprofile', '--norc', '-e', '-o', 'pipefail', '-c', script], {cwd, env})
+    let out = ''
+    child.stdout.on('data', (d) => (out += d))
+    child.stderr.on('data', (d) => (out += d))
+    child.on('close', (code) => {
+      recordOutput(`commit-back step ${name}`, out)
+      resolve({name, code, out})
+    })
+  })
+}
+
+/** The apply job's steps that run in the checkout (not the install), in order; `between` runs before the commit step. */
+async function applyJob(dir: string, between?: () => Promise<void>): Promise<Step[]> {
+  const steps = workflow.jobs.apply!.steps.filter((s) => s.run && !/npm install|curl /.test(s.run))
+  expect(steps.map((s) => s.name)).toEqual(['Apply', 'Commit sealed values'])
+  const done: Step[] = []
+  for (const s of steps) {
+    if (s.name === 'Commit sealed values' && between) await between()
+    done.push(await step(s.name!, s.run!, dir))
+  }
+  return done
+}
+
+async function planOf(dir: string): Promise<{code: number | null; stdout: string; json: {actions: Array<{kind: string; address: string; cause?: string; key?: {uid: string}}>; findings: Array<{kind: string; address: string}>}}> {
+  const env = {PALETTE_HOST: emu.url, PALETTE_API_KEY: ADMIN, NO_COLOR: '1'}
+  const text = await runCli(['plan', '-f', 'keys.yaml', '--detailed-exitcode'], {cwd: dir, env})
+  const json = await runCli(['plan', '-f', 'keys.yaml', '--json'], {cwd: dir, env})
+  expect(json.code, json.stderr).toBe(0)
+  return {code: text.code, stdout: text.stdout, json: JSON.parse(json.stdout)}
+}
+
+const seedRepo = (grace: string) => async (dir: string) => {
+  const keys = await readFile(join(ROOT, 'examples/keys.yaml'), 'utf8')
+  expect(keys).toContain('custodyGrace: 1h')
+  await writeFile(join(dir, 'keys.yaml'), keys.replace('custodyGrace: 1h', `custodyGrace: ${grace}`))
+  await writeFile(join(dir, 'README.md'), '# keys\n')
+}
+
+const sealedOn = async (dir: string) => (await listSealedFiles(join(dir, 'sealed'))).map((f) => relative(join(dir, 'sealed'), f).replace(/\\/g, '/')).sort()
+const created = ['alice@example.com/ci-deploy', 'bob@example.com/monitoring']
+
+describe('commit-back of sealed values (examples/ci/github/palette-keys.yml, issue 17)', () => {
+  it('two runners, a push that lost the race: the step rebases and lands the files; the next runner (checked out before they landed) waits out the grace instead of replacing; plan on main: No changes', async () => {
+    await land(seedRepo('1h'), 'keys.yaml')
+    const a = await runner()
+    const steps = await applyJob(a, async () => {
+      // A teammate's merge lands while runner A applies: A's push is no longer a fast-forward.
+      await land(async (dir) => {
+        const file = join(dir, 'keys.yaml')
+        await writeFile(file, (await readFile(file, 'utf8')).replace('Reads cluster status', 'Reads cluster status and logs'))
+      }, 'bob: monitoring reads logs too')
+    })
+    expect(steps.map((s) => s.code), steps.map((s) => s.out).join('\n')).toEqual([0, 0])
+    expect(steps[1]!.out).toMatch(/rejected|fetch first|non-fast-forward/)
+    const filesOfA = await sealedOn(a)
+    expect(filesOfA).toHaveLength(2)
+
+    // Runner B applies the teammate's commit, checked out before A's files landed on main.
+    const b = join(work, `runner-b-${runs}`)
+    await git('git', ['clone', '-q', `file://${origin}`, b])
+    await git('git', ['checkout', '-q', 'HEAD~1'], {cwd: b})
+    expect(await sealedOn(b)).toEqual([])
+    const early = await planOf(b)
+    expect(early.json.actions.filter((x) => x.cause === 'value-lost')).toEqual([])
+    expect(early.json.findings.filter((f) => f.kind === 'value-unconfirmed').map((f) => f.address).sort()).toEqual(created)
+    expect(early.stdout).toMatch(/unsealed +alice@example\.com\/ci-deploy/)
+
+    const main = await runner()
+    expect(await sealedOn(main)).toEqual(filesOfA)
+    const after = await planOf(main)
+    expect(after.json.findings.filter((f) => f.kind === 'value-unconfirmed')).toEqual([])
+    expect(after.json.actions.filter((x) => x.kind !== 'no-op').map((x) => `${x.kind} ${x.address}`)).toEqual(['update bob@example.com/monitoring'])
+  })
+
+  it('a push that never lands (branch protection): the step fails loudly, the next plan replaces both keys as value-lost (never "No changes"), apply makes values that work, plan exit 0', async () => {
+    await land(seedRepo('0h'), 'keys.yaml')
+    await protect(true)
+    const a = await runner()
+    const steps = await applyJob(a)
+    expect(steps[0]!.code, steps[0]!.out).toBe(0)
+    expect(steps[1]!.code).toBe(1)
+    expect(steps[1]!.out).toContain('Protected branch update failed')
+    expect(steps[1]!.out).toContain('the sealed values did not reach the repository')
+    const lost = (await sealedOn(a)).map((f) => /--([0-9a-f]{24})\.age$/.exec(f)![1]!)
+    expect(lost).toHaveLength(2)
+    for (const uid of lost) expect(emu.state.key(uid), uid).toBeDefined()
+
+    const next = await runner()
+    expect(await sealedOn(next)).toEqual([])
+    const plan = await planOf(next)
+    expect(plan.code, plan.stdout).toBe(2)
+    expect(plan.stdout).not.toContain('No changes')
+    expect(plan.stdout).toMatch(/rotate +alice@example\.com\/ci-deploy +value-lost/)
+    const replaced = plan.json.actions.filter((x) => x.cause === 'value-lost')
+    expect(replaced.map((x) => x.address).sort()).toEqual(created)
+    expect(replaced.map((x) => x.key!.uid).sort()).toEqual([...lost].sort())
+
+    await protect(false)
+    const fixed = await applyJob(next)
+    expect(fixed.map((s) => s.code), fixed.map((s) => s.out).join('\n')).toEqual([0, 0])
+    for (const uid of lost) expect(emu.state.key(uid), `${uid} is gone`).toBeUndefined()
+
+    const main = await runner()
+    const files = await sealedOn(main)
+    expect(files).toHaveLength(2)
+    const open = await runCli(['unseal', join(main, 'sealed'), '-i', IDENTITY, '--format', 'json'])
+    expect(open.code, open.stderr).toBe(0)
+    const values = JSON.parse(open.stdout) as Record<string, Record<string, {apiKey: string; uid: string}>>
+    for (const address of created) {
+      const [email, name] = address.split('/') as [string, string]
+      const value = values[email]![name]!
+      expect(lost).not.toContain(value.uid)
+      const owner = emu.state.allUsers().find((u) => u.email === email)!
+      expect((await call(emu, 'GET', '/v1/users/info', {key: value.apiKey})).body.userUid).toBe(owner.uid)
+    }
+    const last = await planOf(main)
+    expect(last.code, last.stdout).toBe(0)
+  })
+})
+
+describe('commit-back of sealed values (examples/ci/gitlab/.gitlab-ci.yml, issue 17)', () => {
+  const HOST = 'gitlab.example.invalid'
+  const PROJECT = 'platform/keys'
+  const TOKEN = 'glpat-commit-back-test-token'
+
+  /** The apply job's script, all lines in one shell as GitLab runs them; origin's https URL is mapped to the bare repository. */
+  async function gitlabApply(dir: string): Promise<Step> {
+    const pipeline = parse(await readFile(join(ROOT, 'examples/ci/gitlab/.gitlab-ci.yml'), 'utf8')) as Record<string, {script?: string[]}> & {variables: Record<string, string>}
+    const lines = pipeline.apply!.script!
+    expect(lines.some((l) => l.includes('git push'))).toBe(true)
+    const env = {
+      ...process.env,
+      ...pipeline.variables,
+      PALETTE_HOST: emu.url,
+      PALETTE_API_KEY: ADMIN,
+      GITLAB_API_TOKEN: TOKEN,
+      CI_SERVER_HOST: HOST,
+      CI_PROJECT_PATH: PROJECT,
+      CI_COMMIT_BRANCH: 'main',
+      GIT_CONFIG_COUNT: '1',
+      GIT_CONFIG_KEY_0: `url.file://${origin}.insteadOf`,
+      GIT_CONFIG_VALUE_0: `https://palette-keys:${TOKEN}@${HOST}/${PROJECT}.git`,
+      PATH: `${shim}:${process.env.PATH}`,
+    }
+    return new Promise((resolve) => {
+      const child = spawn('bash', ['--noprofile', '--norc', '-e', '-o', 'pipefail', '-c', lines.join('\n')], {cwd: dir, env})
+      let out = ''
+      child.stdout.on('data', (d) => (out += d))
+      child.stderr.on('data', (d) => (out += d))
+      child.on('close', (code) => {
+        recordOutput('commit-back gitlab apply job', out)
+        resolve({name: 'apply', code, out})
+      })
+    })
+  }
+
+  /** A GitLab runner's checkout: the pipeline's commit, detached. */
+  async function detached(): Promise<string> {
+    const dir = join(work, `gitlab-runner-${++runs}`)
+    await git('git', ['clone', '-q', '--depth', '20', `file://${origin}`, dir])
+    await git('git', ['checkout', '-q', '--detach'], {cwd: dir})
+    return dir
+  }
+
+  it('a push that lost the race is rebased and lands; one refused by a protected branch fails the job (not an ignored after_script), and the next plan replaces the keys as value-lost', async () => {
+    await land(seedRepo('0h'), 'keys.yaml')
+    const a = await detached()
+    await land(async (dir) => writeFile(join(dir, 'README.md'), '# keys, kept by palette-keys\n'), 'readme')
+    const raced = await gitlabApply(a)
+    expect(raced.code, raced.out).toBe(0)
+    expect(raced.out).toMatch(/rejected|fetch first|non-fast-forward/)
+    const kept = await sealedOn(await runner())
+    expect(kept).toEqual(await sealedOn(a))
+    expect(kept).toHaveLength(2)
+    expect((await planOf(await runner())).code).toBe(0)
+
+    // A new key, and main now protected against the job's pushes.
+    await land(async (dir) => {
+      const file = join(dir, 'keys.yaml')
+      await writeFile(file, (await readFile(file, 'utf8')).replace('      ci-deploy:', '      docs:\n        description: Publishes docs\n      ci-deploy:'))
+    }, 'alice: docs key')
+    await protect(true)
+    const b = await detached()
+    const refused = await gitlabApply(b)
+    expect(refused.code).toBe(1)
+    expect(refused.out).toContain('the sealed values did not reach the repository')
+    expect(refused.out).not.toContain(TOKEN)
+    const plan = await planOf(await runner())
+    expect(plan.code, plan.stdout).toBe(2)
+    expect(plan.json.actions.filter((x) => x.cause === 'value-lost').map((x) => x.address)).toEqual(['alice@example.com/docs'])
+  })
+})
