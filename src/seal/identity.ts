@@ -1,4 +1,3 @@
-import {generateX25519Identity, identityToRecipient} from 'age-encryption'
 import {UsageError} from '../util/errors.js'
 import {type InputFileError, readInputFile} from '../util/input-file.js'
 import {readableByOthers} from '../util/output-file.js'
@@ -9,6 +8,7 @@ export interface NewIdentity {
 }
 
 export async function newIdentity(): Promise<NewIdentity> {
+  const {generateX25519Identity, identityToRecipient} = await import('age-encryption')
   const identity = await generateX25519Identity()
   return {identity, recipient: await identityToRecipient(identity)}
 }

@@ -1,4 +1,5 @@
-import {armor, Decrypter, Encrypter} from 'age-encryption'
+/** age-encryption is loaded on first use: most runs of most commands seal nothing, and it is a sixth of a command's start-up. */
+const age = () => import('age-encryption')
 
 /** The plaintext of a sealed file: everything needed to use and recognise the key. */
 export interface SealedRecord {
@@ -15,6 +16,7 @@ const SEALED_SUFFIX = '.age'
 
 /** ASCII-armored age ciphertext of the record, readable by `age -d -i IDENTITY`. */
 export async function encryptRecord(record: SealedRecord, recipients: string[]): Promise<string> {
+  const {armor, Encrypter} = await age()
   const e = new Encrypter()
   for (const r of recipients) e.addRecipient(r)
   return armor.encode(await e.encrypt(JSON.stringify(record, null, 2) + '\n'))
@@ -24,6 +26,7 @@ export class NotForUs extends Error {}
 
 /** Decrypts a sealed file; throws NotForUs when none of the identities is a recipient. */
 export async function decryptRecord(text: string, identities: string[]): Promise<SealedRecord> {
+  const {armor, Decrypter} = await age()
   const d = new Decrypter()
   for (const i of identities) d.addIdentity(i)
   let plain: string
