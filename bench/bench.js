@@ -28,7 +28,7 @@ const settle = () => globalThis.gc?.()
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 const work = await mkdtemp(join(tmpdir(), 'pk-bench-'))
 // `npm run bench -- plan startup` runs only those sections; no argument runs them all.
-const SECTIONS = ['plan', 'rss', 'apply', 'startup', 'validate', 'tenant']
+const SECTIONS = ['requests', 'plan', 'rss', 'apply', 'startup', 'validate', 'tenant']
 const chosen = process.argv.slice(2)
 for (const c of chosen) if (!SECTIONS.includes(c)) throw new Error(`bench: unknown section ${c} (sections: ${SECTIONS.join(', ')})`)
 const want = (section) => chosen.length === 0 || chosen.includes(section)
@@ -242,6 +242,44 @@ if (want('apply')) {
   row('apply 200 creates: 429 answers received', String(emu.stats.rateLimited), '')
   await client.close()
   await emu.close()
+}
+
+// 3b. requests per action (issue 17): one action planned and applied against the emulator, each
+// request counted by route. /v1/apiKeys and /v1/users are apart in Palette's rate limit.
+if (want('requests')) {
+  const RECIPIENT = 'age1kdnug0g69q26qvlaysykz582z2lucrrewkjdyhwmnyucrm6f2fyqangs4c'
+  const soon = new Date(Date.now() + 3 * 86_400_000).toISOString()
+  const later = new Date(Date.now() + 60 * 86_400_000).toISOString()
+  const seedOf = (key) => `tenant: {orgName: bench}\nusers:\n  - email: admin@example.com\n    roles: [Tenant Admin]\n    apiKeys:\n      - {name: bootstrap, value: ${ADMIN}}\n  - email: alice@example.com\n${key ? `    apiKeys:\n      - ${key}\n` : ''}`
+  const managed = (expiry, extra = '') => `{name: app, value: bench-alice-app-0001, expiry: ${expiry}, annotations: {managedBy: palette-keys${extra}}}`
+  const cases = [
+    ['create', seedOf(), 'app: {}', ''],
+    ['rotation (predecessor revoked, kept)', seedOf(managed(soon)), 'app: {rotateBefore: 14d}', ''],
+    ['rotation (predecessor deleted)', seedOf(managed(soon)), 'app: {rotateBefore: 14d}', 'policy: {deleteRetiredAfter: 0d}\n'],
+    ['delete', seedOf(managed(later)), '{}', ''],
+    ['value-lost replacement', seedOf(managed(later, ', paletteKeysCustody: folder')), 'app: {}', ''],
+  ]
+  const {SealDir} = await import('../dist/seal/seal-dir.js')
+  for (const [what, seed, keys, policy] of cases) {
+    const emu = await startEmulator({state: EmulatorState.fromSeed(parseSeed(seed, 'seed'), new Date()), rateLimit: {ratePerSecond: 0, burst: 5}})
+    const dir = join(work, `requests-${what.replace(/\W+/g, '-')}`)
+    const desired = parseDesiredState(`version: 1\nseal: {recipients: [${RECIPIENT}], dir: ${dir}, custodyGrace: 0h}\n${policy}users:\n  alice@example.com:\n    keys: ${keys.startsWith('{') ? keys : `\n      ${keys}`}\n`, join(work, 'requests.yaml'), new Date())
+    const client = new PaletteHttpClient({host: emu.url, apiKey: new Secret(ADMIN)})
+    const {plan, live} = await makePlan({desired, api: client, host: emu.url, force: true, toolVersion: 'bench', now: new Date()})
+    const acting = plan.actions.filter((a) => a.kind !== 'no-op')
+    if (acting.length !== 1) throw new Error(`bench: ${what} planned ${acting.map((a) => a.kind).join(', ') || 'nothing'}`)
+    const sealer = new SealDir(dir, [RECIPIENT])
+    await sealer.prepare()
+    const before = {...emu.stats.byOperation}
+    const outcomes = await execute(plan.actions, {api: client, sealer, live, parallelism: 4})
+    if (outcomes.some((o) => o.status !== 'done')) throw new Error(`bench: ${what} failed: ${outcomes.map((o) => o.error).join('; ')}`)
+    const spent = Object.entries(emu.stats.byOperation).map(([op, n]) => [op, n - (before[op] ?? 0)]).filter(([, n]) => n > 0)
+    const on = (prefix) => spent.filter(([op]) => op.split(' ')[1].startsWith(prefix)).reduce((a, [, n]) => a + n, 0)
+    const detail = spent.filter(([op]) => op.includes('/v1/apiKeys')).map(([op, n]) => `${n > 1 ? `${n}x ` : ''}${op.split(' ')[0]} ${op.split(' ')[1].replace('/v1/apiKeys', '') || '/'}`).join(', ')
+    row(`requests per ${what}: /v1/apiKeys + /v1/users`, `${on('/v1/apiKeys')} (${detail}) + ${on('/v1/users')}`, what === 'create' ? 'goal 1 + proof' : what.startsWith('rotation') ? 'goal <= 3' : '')
+    await client.close()
+    await emu.close()
+  }
 }
 
 // 4. start-up: --version and validate, against `node -e 0`.
