@@ -1,5 +1,5 @@
 import {execFile, spawn} from 'node:child_process'
-import {chmod, mkdir, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
+import {chmod, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join, relative} from 'node:path'
 import {promisify} from 'node:util'
@@ -7,7 +7,7 @@ import {parse} from 'yaml'
 import {afterAll, afterEach, beforeAll, beforeEach, describe, expect, it} from 'vitest'
 import type {RunningEmulator} from '../../src/emulator/server.js'
 import {listSealedFiles} from '../../src/seal/seal-dir.js'
-import {BIN, ROOT, runCli} from '../support/cli.js'
+import {cliShim, ROOT, runCli} from '../support/cli.js'
 import {call, startTestEmulator} from '../support/emulator.js'
 import {recordAndRemove, recordOutput} from '../support/leaks.js'
 
@@ -29,10 +29,7 @@ let workflow: {env: Record<string, string>; jobs: Record<string, {steps: Array<{
 let seed: string
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'pk-commit-back-'))
-  shim = join(work, 'bin')
-  await mkdir(shim)
-  await writeFile(join(shim, 'palette-keys'), `#!/bin/sh\nexec "${process.execPath}" "${BIN}" "$@"\n`)
-  await chmod(join(shim, 'palette-keys'), 0o755)
+  shim = await cliShim(work)
   workflow = parse(await readFile(join(ROOT, 'examples/ci/github/palette-keys.yml'), 'utf8'))
   seed = await readFile(join(ROOT, 'examples/tenant.yaml'), 'utf8')
 })

@@ -1,11 +1,11 @@
 import {spawn} from 'node:child_process'
-import {chmod, copyFile, mkdir, mkdtemp, readFile, writeFile} from 'node:fs/promises'
+import {copyFile, mkdir, mkdtemp, readFile, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {parse} from 'yaml'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {listSealedFiles} from '../../src/seal/seal-dir.js'
-import {BIN, type EmulatorProcess, ROOT, startEmulatorProcess} from '../support/cli.js'
+import {cliShim, type EmulatorProcess, ROOT, startEmulatorProcess} from '../support/cli.js'
 import {recordAndRemove, recordOutput} from '../support/leaks.js'
 
 /**
@@ -19,10 +19,7 @@ let work: string
 let shim: string
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'pk-ci-'))
-  shim = join(work, 'bin')
-  await mkdir(shim)
-  await writeFile(join(shim, 'palette-keys'), `#!/bin/sh\nexec "${process.execPath}" "${BIN}" "$@"\n`)
-  await chmod(join(shim, 'palette-keys'), 0o755)
+  shim = await cliShim(work)
 })
 afterAll(async () => {
   await recordAndRemove(work)

@@ -1,7 +1,8 @@
 import {type ChildProcessWithoutNullStreams, spawn} from 'node:child_process'
 import {once} from 'node:events'
 import {readFileSync} from 'node:fs'
-import {resolve} from 'node:path'
+import {chmod, mkdir, writeFile} from 'node:fs/promises'
+import {join, resolve} from 'node:path'
 import {createInterface} from 'node:readline'
 import {fileURLToPath} from 'node:url'
 import {parseSeed} from '../../src/emulator/seed.js'
@@ -10,6 +11,18 @@ import {markInput, recordOutput, registerSeed} from './leaks.js'
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 export const BIN = fileURLToPath(new URL('../../bin/run.js', import.meta.url))
+
+/**
+ * A folder (made under `work`) holding a `palette-keys` that runs this checkout's CLI: put it
+ * first on PATH to run CI steps as written (the workflows install the published package).
+ */
+export async function cliShim(work: string): Promise<string> {
+  const bin = join(work, 'bin')
+  await mkdir(bin)
+  await writeFile(join(bin, 'palette-keys'), `#!/bin/sh\nexec "${process.execPath}" "${BIN}" "$@"\n`)
+  await chmod(join(bin, 'palette-keys'), 0o755)
+  return bin
+}
 
 export interface CliResult {
   code: number | null
