@@ -141,7 +141,7 @@ const sealedOn = async (dir: string) => (await listSealedFiles(join(dir, 'sealed
 const created = ['alice@example.com/ci-deploy', 'bob@example.com/monitoring']
 
 describe('commit-back of sealed values (examples/ci/github/palette-keys.yml, issue 17)', () => {
-  it('two runners, a push that lost the race: the step rebases and lands the files; the next runner (checked out before they landed) waits out the grace instead of replacing; plan on main: nothing lost, only the teammate's update', async () => {
+  it('two runners, a push that lost the race: the step rebases and lands the files; the next runner (checked out before they landed) waits out the grace instead of replacing; plan on main: nothing lost, only the update the teammate merged', async () => {
     await land(seedRepo('1h'), 'keys.yaml')
     const a = await runner()
     const steps = await applyJob(a, async () => {
