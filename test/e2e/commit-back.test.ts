@@ -1,4 +1,4 @@
-import {execFile, spawn} from 'node:child_process'
+import {execFile} from 'node:child_process'
 import {chmod, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join, relative} from 'node:path'
@@ -7,9 +7,9 @@ import {parse} from 'yaml'
 import {afterAll, afterEach, beforeAll, beforeEach, describe, expect, it} from 'vitest'
 import type {RunningEmulator} from '../../src/emulator/server.js'
 import {listSealedFiles} from '../../src/seal/seal-dir.js'
-import {cliShim, ROOT, runCli} from '../support/cli.js'
+import {cliShim, ROOT, runCli, runShell} from '../support/cli.js'
 import {call, startTestEmulator} from '../support/emulator.js'
-import {recordAndRemove, recordOutput} from '../support/leaks.js'
+import {recordAndRemove} from '../support/leaks.js'
 
 /**
  * The CI examples' commit-back, as a team runs it (issue 17): a bare origin, runners that are
@@ -87,25 +87,9 @@ interface Step {
 }
 
 /** Runs one step's shell as GitHub does (`bash -e -o pipefail`), with palette-keys on PATH. */
-function step(name: string, script: string, cwd: string): Promise<Step> {
-  const env = {
-    ...process.env,
-    ...workflow.env,
-    PALETTE_HOST: emu.url,
-    PALETTE_API_KEY: ADMIN,
-    GITHUB_OUTPUT: join(cwd, '..', `github-output-${runs}`),
-    PATH: `${shim}:${process.env.PATH}`,
-  }
-  return new Promise((resolve) => {
-    const child = spawn('bash', ['--noprofile', '--norc', '-e', '-o', 'pipefail', '-c', script], {cwd, env})
-    let out = ''
-    child.stdout.on('data', (d) => (out += d))
-    child.stderr.on('data', (d) => (out += d))
-    child.on('close', (code) => {
-      recordOutput(`commit-back step ${name}`, out)
-      resolve({name, code, out})
-    })
-  })
+async function step(name: string, script: string, cwd: string): Promise<Step> {
+  const env = {...workflow.env, PALETTE_HOST: emu.url, PALETTE_API_KEY: ADMIN, GITHUB_OUTPUT: join(cwd, '..', `github-output-${runs}`)}
+  return {name, ...(await runShell(script, {cwd, env, shim, label: `commit-back step ${name}`}))}
 }
 
 /** The apply job's steps that run in the checkout (not the install), in order; `between` runs before the commit step. */
@@ -230,7 +214,6 @@ describe('commit-back of sealed values (examples/ci/gitlab/.gitlab-ci.yml, issue
     const lines = pipeline.apply!.script!
     expect(lines.some((l) => l.includes('git push'))).toBe(true)
     const env = {
-      ...process.env,
       ...pipeline.variables,
       PALETTE_HOST: emu.url,
       PALETTE_API_KEY: ADMIN,
@@ -241,18 +224,8 @@ describe('commit-back of sealed values (examples/ci/gitlab/.gitlab-ci.yml, issue
       GIT_CONFIG_COUNT: '1',
       GIT_CONFIG_KEY_0: `url.file://${origin}.insteadOf`,
       GIT_CONFIG_VALUE_0: `https://palette-keys:${TOKEN}@${HOST}/${PROJECT}.git`,
-      PATH: `${shim}:${process.env.PATH}`,
     }
-    return new Promise((resolve) => {
-      const child = spawn('bash', ['--noprofile', '--norc', '-e', '-o', 'pipefail', '-c', lines.join('\n')], {cwd: dir, env})
-      let out = ''
-      child.stdout.on('data', (d) => (out += d))
-      child.stderr.on('data', (d) => (out += d))
-      child.on('close', (code) => {
-        recordOutput('commit-back gitlab apply job', out)
-        resolve({name: 'apply', code, out})
-      })
-    })
+    return {name: 'apply', ...(await runShell(lines.join('\n'), {cwd: dir, env, shim, label: 'commit-back gitlab apply job'}))}
   }
 
   /** A GitLab runner's checkout: the pipeline's commit, detached. */

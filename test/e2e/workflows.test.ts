@@ -1,12 +1,11 @@
-import {spawn} from 'node:child_process'
 import {copyFile, mkdir, mkdtemp, readFile, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {parse} from 'yaml'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {listSealedFiles} from '../../src/seal/seal-dir.js'
-import {cliShim, type EmulatorProcess, ROOT, startEmulatorProcess} from '../support/cli.js'
-import {recordAndRemove, recordOutput} from '../support/leaks.js'
+import {cliShim, type EmulatorProcess, ROOT, runShell, startEmulatorProcess} from '../support/cli.js'
+import {recordAndRemove} from '../support/leaks.js'
 
 /**
  * Runs the exact shell of the example CI files against the emulator: every step that calls
@@ -31,16 +30,7 @@ interface Shell {
 }
 
 function bash(script: string, cwd: string, env: Record<string, string>): Promise<Shell> {
-  return new Promise((resolve) => {
-    const child = spawn('bash', ['-e', '-o', 'pipefail', '-c', script], {cwd, env: {...process.env, ...env, PATH: `${shim}:${process.env.PATH}`}})
-    let out = ''
-    child.stdout.on('data', (d) => (out += d))
-    child.stderr.on('data', (d) => (out += d))
-    child.on('close', (code) => {
-      recordOutput(`workflow step ${script.trim().split('\n')[0]!.slice(0, 120)}`, out)
-      resolve({code, out})
-    })
-  })
+  return runShell(script, {cwd, env, shim, label: `workflow step ${script.trim().split('\n')[0]!.slice(0, 120)}`})
 }
 
 async function repo(name: string): Promise<string> {

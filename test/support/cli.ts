@@ -24,6 +24,23 @@ export async function cliShim(work: string): Promise<string> {
   return bin
 }
 
+/**
+ * Runs a CI step's shell as the runners do (`bash -e -o pipefail`), with `shim` first on PATH;
+ * stdout and stderr together, recorded for the leak scan under `label`.
+ */
+export function runShell(script: string, o: {cwd: string; env: Record<string, string>; shim: string; label: string}): Promise<{code: number | null; out: string}> {
+  return new Promise((resolve) => {
+    const child = spawn('bash', ['--noprofile', '--norc', '-e', '-o', 'pipefail', '-c', script], {cwd: o.cwd, env: {...process.env, ...o.env, PATH: `${o.shim}:${process.env.PATH}`}})
+    let out = ''
+    child.stdout.on('data', (d) => (out += d))
+    child.stderr.on('data', (d) => (out += d))
+    child.on('close', (code) => {
+      recordOutput(o.label, out)
+      resolve({code, out})
+    })
+  })
+}
+
 export interface CliResult {
   code: number | null
   stdout: string
