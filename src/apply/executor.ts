@@ -2,14 +2,15 @@ import {randomBytes} from 'node:crypto'
 import {setTimeout as delay} from 'node:timers/promises'
 import type {LiveKey, LiveState} from '../live/snapshot.js'
 import {parseDuration} from '../config/duration.js'
-import {isPaletteUid} from '../contract/palette.js'
+import {isPaletteUid, possiblyCut} from '../contract/palette.js'
 import {PaletteApiError} from '../palette/errors.js'
 import type {CreatedApiKey, PaletteApi} from '../palette/port.js'
 import type {ApiKey, UserInfo} from '../palette/types.js'
 import type {Secret} from '../util/secret.js'
 import {type Action, type ActionKind, assertNever, type NewKey} from '../plan/model.js'
 import {lanes} from '../plan/order.js'
-import {CUSTODY, CUSTODY_FOLDER, MANAGED_BY, MANAGED_BY_VALUE, NAME, PENDING, REPLACES, RETIRED_AT, SUCCEEDS} from '../plan/ownership.js'
+import {CUSTODY, CUSTODY_FOLDER, MANAGED_BY, MANAGED_BY_VALUE, NAME, NONCE, PENDING, REPLACES, RETIRING, SUCCEEDS} from '../plan/ownership.js'
+import type {SealedRecord} from '../seal/sealed-file.js'
 import type {Sealer} from '../seal/seal-dir.js'
 import {registerSecret, scrub} from '../util/scrub.js'
 import {KeyUpdater} from './key-update.js'
@@ -57,8 +58,18 @@ interface Made {
   /** The name it was created under. */
   name: string
   expiry: string
-  /** Its annotations once the pending mark was cleared (what the next update sends). */
+  /** Its annotations as this run last wrote them (what the next update sends). */
   annotations: Record<string, string>
+}
+
+/** A create sealed under the uid its answer gave, to be confirmed by its nonce with the batch's key list. */
+interface Unconfirmed {
+  action: Action
+  nonce: string
+  target: NewKey
+  name: string
+  record: SealedRecord
+  file: string
 }
 
 class SealFailure extends Error {}
@@ -100,11 +111,23 @@ class Executor {
   private readonly created = new Set<string>()
   /** Uids a create's answer must not name: the tenant's, the caller's, every user's. */
   private readonly notKeys: Set<string>
+  /** Seal custody: under `folder` the sealed file is the proof of custody, so no pending mark is written or cleared. */
+  private readonly folder: boolean
+  /** The annotation that carries a create's nonce. */
+  private readonly nonceMark: string
+  /** Creates of the running pool sealed under their answer's uid, confirmed when the pool ends. */
+  private unconfirmed: Unconfirmed[] = []
+  /** Whether the running pool's creates may wait for the batch's confirmation (not so for the caller's own keys). */
+  private batching = false
+  /** The key list being read for creates waiting on it, and whether another is wanted after it. */
+  private list: {current?: Promise<ApiKey[]>; next?: Promise<ApiKey[]>} = {}
 
   constructor(private readonly o: ExecutorOptions) {
     this.liveByUid = new Map(o.live.keys.map((k) => [k.uid, k]))
     this.updater = new KeyUpdater(o.api)
     this.notKeys = new Set([o.live.tenant.uid, o.live.caller.uid, ...o.live.users.map((u) => u.uid)])
+    this.folder = (o.custody ?? 'folder') === 'folder'
+    this.nonceMark = this.folder ? NONCE : PENDING
     this.now = o.now ?? (() => new Date())
     this.sleep = o.sleep ?? ((ms) => delay(ms))
   }
@@ -113,7 +136,12 @@ class Executor {
     const outcomes = new Map<Action, ActionOutcome>()
     const work = actions.filter((a) => a.kind !== 'no-op')
     const {others, own} = lanes(actions, this.o.live.caller.uid)
+    // Others' creates are confirmed by one key list when their pool ends. The caller's own are
+    // confirmed one by one: a rotation of the key in use may end the credential before a list.
+    this.batching = this.folder
     await this.pool([...others.values()], Math.max(1, this.o.parallelism), outcomes, true)
+    await this.confirmBatch(outcomes)
+    this.batching = false
     if (!this.failed) await this.pool([own], 1, outcomes, false)
     return work.map((a) => outcomes.get(a) ?? {address: a.address, kind: a.kind, status: 'not-started'})
   }
@@ -166,7 +194,7 @@ class Executor {
   private async perform(a: Action): Promise<Partial<ActionOutcome>> {
     switch (a.kind) {
       case 'create': {
-        const {uid, file} = await this.create(a.target, {})
+        const {uid, file} = await this.create(a, a.target, {})
         return {createdUid: uid, sealedFile: file}
       }
       case 'update': {
@@ -177,11 +205,19 @@ class Executor {
         for (const c of a.changes) {
           if (c.field === 'name') {
             name = c.after
-            // A key under a transient name takes its declared one: the mark has done its job.
-            if (annotations[NAME] === c.after) delete annotations[NAME]
+            // A key under a transient name takes its declared one: the mark has done its job (and a
+            // predecessor whose rotation did not finish is no longer being retired).
+            if (annotations[NAME] === c.after) {
+              delete annotations[NAME]
+              delete annotations[RETIRING]
+            }
           } else if (c.field === 'description') annotations.description = c.after
           else if (c.field === 'expiresAt') expiry = c.after
-          else annotations[MANAGED_BY] = MANAGED_BY_VALUE
+          else {
+            // Adopted: made by hand, so no sealed file of it exists; a custody mark set by hand would get it replaced.
+            annotations[MANAGED_BY] = MANAGED_BY_VALUE
+            delete annotations[CUSTODY]
+          }
         }
         await this.mutate(() => this.updater.update(k.uid, {name, expiry, annotations}))
         return {}
@@ -193,37 +229,15 @@ class Executor {
       case 'delete':
         return {note: await this.delete(a.key.uid)}
       case 'replace': {
-        // The mark lets the next plan finish the move if the old key's DELETE fails or is cut short.
-        const made = await this.create(a.target, {[REPLACES]: a.from.uid})
+        // The mark lets the next plan finish the move if the old key's DELETE fails or is cut short. The
+        // new key is renamed under its uid at the end, so that uid is confirmed at once (one GET).
+        const made = await this.create(a, a.target, {[REPLACES]: a.from.uid}, true)
         const note = await this.delete(a.from.uid)
         const named = await this.takeName(made, a.target)
         return {createdUid: made.uid, sealedFile: made.file, note: [`old key ${a.from.uid} deleted`, note, named].filter(Boolean).join('; ')}
       }
-      case 'rotate': {
-        const pred = this.liveKey(a.key.uid)
-        // An adopted key is marked managed first: a successor's SUCCEEDS mark only speaks for managed
-        // keys. (An expired one is deleted at once instead, and may not be updated.)
-        if (pred.annotations[MANAGED_BY] !== MANAGED_BY_VALUE && !(Date.parse(pred.expiry) <= this.now().getTime())) {
-          const annotations = {...pred.annotations, [MANAGED_BY]: MANAGED_BY_VALUE}
-          await this.mutate(() => this.updater.update(pred.uid, {name: pred.name, expiry: pred.expiry, annotations}))
-        }
-        const made = await this.create(a.target, {[SUCCEEDS]: a.key.uid})
-        if (a.retire === 'delete') {
-          const note = await this.delete(a.key.uid)
-          const named = await this.takeName(made, a.target)
-          return {createdUid: made.uid, sealedFile: made.file, note: [`predecessor ${a.key.uid} deleted`, note, named].filter(Boolean).join('; ')}
-        }
-        const k = pred
-        // Revoke first: if we stop here, the successor's SUCCEEDS marks the predecessor for deletion.
-        await this.mutate(() => this.o.api.setApiKeyActive(k.uid, false))
-        // Retired, and renamed out of the successor's way (Palette may refuse two keys of one name).
-        const annotations = {...k.annotations, [MANAGED_BY]: MANAGED_BY_VALUE, [RETIRED_AT]: this.now().toISOString()}
-        await this.mutate(() => this.updater.update(k.uid, {name: a.retiredAs ?? k.name, expiry: k.expiry, annotations}))
-        // A retired key stays revoked for good: its sealed value would only be a second record for unseal to refuse.
-        const removed = await this.o.sealer.removeFor(k.uid)
-        const named = await this.takeName(made, a.target)
-        return {createdUid: made.uid, sealedFile: made.file, note: [`predecessor ${a.key.uid} revoked${a.retiredAs ? ` and renamed ${a.retiredAs}` : ''}`, removed.length > 0 ? `${removed.length} sealed file${removed.length === 1 ? '' : 's'} of it removed` : '', named].filter(Boolean).join('; ')}
-      }
+      case 'rotate':
+        return this.rotate(a)
       case 'no-op':
         return {}
       default:
@@ -232,14 +246,59 @@ class Executor {
   }
 
   /**
-   * Creates a key marked pending (with a nonce), seals its value, then clears the mark.
-   * A crash at any point leaves either nothing, or a key whose pending mark tells the next
-   * plan that its value was never known to be sealed, so it is replaced.
+   * A rotation in at most three requests on /v1/apiKeys: one write renames the predecessor out of
+   * its successor's way and marks it RETIRING (it still stands for its declared name: NAME), the
+   * successor is created under the declared name and sealed, then the predecessor is revoked or
+   * deleted. Killed after the write, the next plan rotates again (the successor never existed, or
+   * has no sealed file: plan/diff.ts); after the seal, it retires the predecessor. An expired
+   * predecessor authenticates nothing and may not be updated: it is deleted first.
    */
-  private async create(target: NewKey, extra: Record<string, string>): Promise<Made> {
+  private async rotate(a: Extract<Action, {kind: 'rotate'}>): Promise<Partial<ActionOutcome>> {
+    const pred = this.liveKey(a.key.uid)
+    const target = {...a.target, createAs: undefined}
+    if (a.retiredAs === undefined) {
+      // Only an expired predecessor goes before its successor exists (the plan gives any other a name to step aside to).
+      if (!(Date.parse(pred.expiry) <= this.now().getTime())) throw new Error(`key ${pred.uid} has not expired, so it is not deleted before its successor exists; plan again`)
+      const note = await this.delete(pred.uid)
+      const made = await this.create(a, target, {})
+      return {createdUid: made.uid, sealedFile: made.file, note: [`expired predecessor ${pred.uid} deleted first`, note].filter(Boolean).join('; ')}
+    }
+    const annotations = {...pred.annotations, [MANAGED_BY]: MANAGED_BY_VALUE, [NAME]: a.target.name, [RETIRING]: this.now().toISOString()}
+    await this.mutate(() => this.updater.update(pred.uid, {name: a.retiredAs!, expiry: pred.expiry, annotations}))
+    const made = await this.create(a, target, {[SUCCEEDS]: pred.uid})
+    if (a.retire === 'delete') {
+      const note = await this.delete(pred.uid)
+      return {createdUid: made.uid, sealedFile: made.file, note: [`predecessor ${pred.uid} renamed ${a.retiredAs}, then deleted`, note].filter(Boolean).join('; ')}
+    }
+    await this.mutate(() => this.o.api.setApiKeyActive(pred.uid, false))
+    // A retired key stays revoked for good: its sealed value would only be a second record for unseal to refuse.
+    const removed = await this.o.sealer.removeFor(pred.uid)
+    return {createdUid: made.uid, sealedFile: made.file, note: [`predecessor ${pred.uid} renamed ${a.retiredAs} and revoked`, removed.length > 0 ? `${removed.length} sealed file${removed.length === 1 ? '' : 's'} of it removed` : ''].filter(Boolean).join('; ')}
+  }
+
+  /** What becomes of a key this run created but could not keep, for messages. */
+  private leftBehind(uid: string): string {
+    return this.folder
+      ? `the key (${uid}) could not be deleted; it has no sealed file, so the next plan replaces it once seal.custodyGrace has passed`
+      : `the key (${uid}) could not be deleted; it carries the pending mark, so the next apply deletes it`
+  }
+
+  /**
+   * Creates a key and seals its value. Under seal custody `folder` that is the POST alone on
+   * /v1/apiKeys (plus the value's proof on /v1/users): the sealed file is what says the value is
+   * kept, and a key the POST made without one (a kill before the seal) is found value-lost by the
+   * next plan and replaced. The answer's uid, when nothing makes it doubtful, is used at once and
+   * confirmed by the create's nonce with one key list for the whole batch (confirmBatch); a
+   * doubtful one (no uid, a known key's or a user's) is looked up by nonce first, in a key list
+   * shared with the other creates waiting at that moment. `now` (or custody `mark`, or the
+   * caller's own keys) confirms the uid before anything else is done (one GET).
+   * Under custody `mark` the key carries a pending mark with the nonce until the value is sealed,
+   * then a PUT clears it: a crash leaves a key whose mark tells the next plan to replace it.
+   */
+  private async create(action: Action, target: NewKey, extra: Record<string, string>, now = false): Promise<Made> {
     // Under a transient name while the key it replaces holds the declared one; the mark says which name it stands for.
     const name = target.createAs ?? target.name
-    const custody: Record<string, string> = (this.o.custody ?? 'folder') === 'folder' ? {[CUSTODY]: CUSTODY_FOLDER} : {}
+    const custody: Record<string, string> = this.folder ? {[CUSTODY]: CUSTODY_FOLDER} : {}
     const annotations: Record<string, string> = {description: target.description, [MANAGED_BY]: MANAGED_BY_VALUE, ...custody, ...(target.createAs === undefined ? {} : {[NAME]: target.name}), ...extra}
     // A relative expiry counts from now, not from the plan's time: a saved plan may be days old.
     const ms = target.expiresIn === undefined ? undefined : parseDuration(target.expiresIn)
@@ -251,7 +310,7 @@ class Executor {
       try {
         await this.gate.idle()
         created = await this.o.api.createApiKey({
-          metadata: {name, annotations: {...annotations, [PENDING]: nonce}},
+          metadata: {name, annotations: {...annotations, [this.nonceMark]: nonce}},
           spec: {expiry, userUid: target.userUid},
         })
       } catch (error) {
@@ -268,18 +327,21 @@ class Executor {
     this.gate.enter()
     let uid: string
     let read: Record<string, string>
+    // Confirmed with the batch: the answer's uid is used as it is until the pool's key list says otherwise.
+    const later = this.folder && this.batching && !now && this.plausible(created.uid, target)
     try {
-      ;({uid, annotations: read} = await this.confirmed(created.uid, nonce, target, name))
+      if (later) ({uid, annotations: read} = {uid: created.uid!, annotations: {...annotations, [this.nonceMark]: nonce}})
+      else ({uid, annotations: read} = await this.confirmed(created.uid, nonce, target, name))
       this.created.add(uid)
       if (!PLAIN_TOKEN.test(created.apiKey.reveal())) {
         // A value that is not a plain token (a newline, quotes, `$(...)`) would be code wherever it is pasted or sourced.
-        const removed = await this.o.api.deleteApiKey(uid).then(() => 'the key was deleted', () => `the key (${uid}) could not be deleted; it carries the pending mark, so the next apply deletes it`)
+        const removed = await this.o.api.deleteApiKey(uid).then(() => 'the key was deleted', () => this.leftBehind(uid))
         throw new UntrustedAnswer(`Palette's answer to the create of ${target.email}/${target.name} holds a value that is not a plain token (it was not sealed); ${removed}`)
       }
       const problem = await this.proofProblem(created.apiKey, target)
       if (problem) {
         // Whoever holds this key's own value (another answer may have carried it), nobody sealed it: it goes, and the next plan creates it again.
-        const removed = await this.o.api.deleteApiKey(uid).then(() => `the key made (${uid}) was deleted, so the next apply creates it again`, () => `the key made (${uid}) could not be deleted; it carries the pending mark, so the next apply replaces it`)
+        const removed = await this.o.api.deleteApiKey(uid).then(() => `the key made (${uid}) was deleted, so the next apply creates it again`, () => this.leftBehind(uid))
         throw new UntrustedAnswer(`the value Palette answered the create of ${target.email}/${target.name} with ${problem}; it was not sealed, and ${removed}`)
       }
     } catch (error) {
@@ -287,32 +349,119 @@ class Executor {
       throw error
     }
     let file: string
+    const record: SealedRecord = {user: target.email, name: target.name, uid, expiry, host: this.o.live.host, createdAt: this.now().toISOString(), apiKey: created.apiKey.reveal()}
     try {
-      file = await this.o.sealer.seal({
-        user: target.email,
-        name: target.name,
-        uid,
-        expiry,
-        host: this.o.live.host,
-        createdAt: this.now().toISOString(),
-        apiKey: created.apiKey.reveal(),
-      })
+      file = await this.o.sealer.seal(record)
     } catch (error) {
       // The value cannot be kept: the key must not exist either.
-      const removed = await this.o.api.deleteApiKey(uid).then(
-        () => 'the key just created was deleted',
-        () => `the key just created (${uid}) could not be deleted; it carries the pending mark, so the next apply deletes it`,
-      )
+      const removed = await this.o.api.deleteApiKey(uid).then(() => 'the key just created was deleted', () => this.leftBehind(uid))
       throw new SealFailure(`sealing failed (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); ${removed}`)
     } finally {
       this.gate.leave()
     }
+    if (later) this.unconfirmed.push({action, nonce, target, name, record, file})
+    if (this.folder) return {uid, file, name, expiry, annotations: {...read, ...annotations}}
     // Clearing the mark keeps every annotation the server put on the new key (it may replace the whole map).
     const cleared: Record<string, string> = {...read, ...annotations}
     delete cleared[PENDING]
     await this.mutate(() => this.updater.update(uid, {name, expiry, annotations: cleared}))
     return {uid, file, name, expiry, annotations: cleared}
   }
+
+  /** An answer's uid that may be used as it is: a uid, and not a key already known, a user's or the tenant's (else it is doubtful). */
+  private plausible(answer: string | undefined, target: NewKey): answer is string {
+    return usableUid(answer) && !this.liveByUid.has(answer) && !this.created.has(answer) && answer !== target.userUid && !this.notKeys.has(answer)
+  }
+
+  /**
+   * The pool's creates sealed under their answer's uid, confirmed by nonce with one key list
+   * (a GET each when the list may be cut at the documented page size, where a key may be past
+   * it). A uid the list disproves (the key carrying the nonce has another) has its value sealed
+   * again under the true one and the wrong file removed; a create whose key cannot be found
+   * (no key, or several, carry its nonce, or not of its owner and name) loses its file, any
+   * key carrying the nonce is deleted, and its action fails. A list that cannot be read leaves
+   * the files as they are: the next plan checks them against the live keys (a file whose key is
+   * gone is stale; a key without a file is value-lost).
+   */
+  private async confirmBatch(outcomes: Map<Action, ActionOutcome>): Promise<void> {
+    const batch = this.unconfirmed
+    this.unconfirmed = []
+    if (batch.length === 0) return
+    let keys: ApiKey[] | undefined
+    try {
+      keys = await this.transientRetried(() => this.o.api.listApiKeys())
+    } catch (error) {
+      for (const u of batch) this.amend(outcomes, u, {note: `its uid was not confirmed by a key list (${(error as Error).message}); the next plan checks its sealed file against the live keys`})
+      return
+    }
+    const cut = possiblyCut(keys.length)
+    for (const u of batch) {
+      const answered = u.record.uid
+      let carriers: ApiKey[]
+      if (cut) {
+        const got = await this.o.api.getApiKey(answered).catch(() => undefined)
+        carriers = got?.metadata?.annotations?.[this.nonceMark] === u.nonce ? [got] : []
+      } else carriers = keys.filter((k) => k.metadata?.annotations?.[this.nonceMark] === u.nonce)
+      const only = carriers.length === 1 ? carriers[0] : undefined
+      if (only && this.ours(only, u.nonce, u.target, u.name) && only.metadata.uid === answered) continue
+      if (only && this.ours(only, u.nonce, u.target, u.name) && usableUid(only.metadata.uid) && !this.liveByUid.has(only.metadata.uid) && !this.created.has(only.metadata.uid)) {
+        const uid = only.metadata.uid
+        this.created.add(uid)
+        try {
+          const file = await this.o.sealer.seal({...u.record, uid})
+          await this.o.sealer.removeFor(answered)
+          this.amend(outcomes, u, {createdUid: uid, sealedFile: file, note: `Palette's answer named uid ${answered}, but the key carrying this create's nonce is ${uid}: its value was sealed again under ${uid}`})
+        } catch (error) {
+          this.amend(outcomes, u, {status: 'failed', error: `Palette's answer named uid ${answered}, but the key carrying this create's nonce is ${uid}, and sealing its value again failed (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); the next plan replaces it`})
+        }
+        continue
+      }
+      await this.o.sealer.removeFor(answered).catch(() => [])
+      const fresh = carriers.filter((c) => usableUid(c.metadata?.uid) && !this.liveByUid.has(c.metadata!.uid!))
+      for (const c of fresh) await this.o.api.deleteApiKey(c.metadata!.uid!).catch(() => undefined)
+      this.amend(outcomes, u, {status: 'failed', error: `the key list does not confirm the create of ${u.target.email}/${u.target.name}: ${carriers.length === 0 ? 'no key' : carriers.length === 1 ? 'one key, not of its owner and name,' : `${carriers.length} keys`} carried its nonce${cut ? ` (the list may be cut at ${keys.length}, and GET of uid ${answered} did not show it)` : ''}; its sealed file was removed${fresh.length > 0 ? `, and the ${fresh.length} key${fresh.length === 1 ? '' : 's'} carrying the nonce deleted` : ''}`})
+    }
+  }
+
+  /** Changes a create's outcome after its batch was confirmed, and says so again. */
+  private amend(outcomes: Map<Action, ActionOutcome>, u: Unconfirmed, change: Partial<ActionOutcome>): void {
+    const outcome = outcomes.get(u.action)
+    if (!outcome) return
+    if (change.note) change.note = [outcome.note, change.note].filter(Boolean).join('; ')
+    Object.assign(outcome, change)
+    if (outcome.status === 'failed') {
+      this.failed = true
+      delete outcome.sealedFile
+    }
+    this.o.onOutcome?.(outcome, u.action)
+  }
+
+  /** Whether a listed key is the one a create made: its nonce, a uid, its name, and its owner (where the answer says). */
+  private ours(k: ApiKey | undefined, nonce: string, target: NewKey, name: string): k is ApiKey & {metadata: {uid: string; annotations: Record<string, string>}} {
+    const owner = k?.spec?.user?.uid ?? k?.metadata?.annotations?.ownerUid
+    return k?.metadata?.annotations?.[this.nonceMark] === nonce && typeof k.metadata.uid === 'string' && k.metadata.name === name && (owner === undefined || owner === target.userUid)
+  }
+
+  /**
+   * A key list read after this call began, shared by every create that asks while it is on its
+   * way: a batch of doubtful answers costs one list, not one each. (A list already in flight was
+   * asked before this create's answer came, so it may not show the key: the next one is used.)
+   */
+  private freshList(): Promise<ApiKey[]> {
+    const start = (after?: Promise<unknown>): Promise<ApiKey[]> => {
+      const list = (after ?? Promise.resolve()).then(ignore, ignore).then(() => this.o.api.listApiKeys())
+      const done = () => {
+        if (this.list.current !== list) return
+        this.list.current = this.list.next
+        this.list.next = undefined
+      }
+      list.then(done, done)
+      return list
+    }
+    if (!this.list.current) return (this.list.current = start())
+    return (this.list.next ??= start(this.list.current))
+  }
+
 
   /**
    * A key created under a transient name takes its declared one, now that the key it replaces
@@ -342,12 +491,8 @@ class Executor {
    * list) instead, and nothing is done under the uid the answer gave.
    */
   private async confirmed(answer: string | undefined, nonce: string, target: NewKey, name: string): Promise<{uid: string; annotations: Record<string, string>}> {
-    const ours = (k: ApiKey | undefined): k is ApiKey & {metadata: {uid: string; annotations: Record<string, string>}} => {
-      const owner = k?.spec?.user?.uid ?? k?.metadata?.annotations?.ownerUid
-      return k?.metadata?.annotations?.[PENDING] === nonce && typeof k.metadata.uid === 'string' && k.metadata.name === name && (owner === undefined || owner === target.userUid)
-    }
-    const suspicious = !usableUid(answer) || this.liveByUid.has(answer) || this.created.has(answer) || answer === target.userUid || this.notKeys.has(answer)
-    if (!suspicious) {
+    const ours = (k: ApiKey | undefined) => this.ours(k, nonce, target, name)
+    if (this.plausible(answer, target)) {
       // A 404, or any failure of this one read (a 500, say), sends us to the nonce lookup; a refused credential stops.
       const got = await this.o.api.getApiKey(answer).catch((error: unknown) => {
         if (error instanceof PaletteApiError && !error.credentialRefused) return undefined
@@ -355,10 +500,10 @@ class Executor {
       })
       if (ours(got) && got.metadata.uid === answer) return {uid: answer, annotations: got.metadata.annotations}
     }
-    const carriers = (await this.o.api.listApiKeys()).filter((k) => k.metadata?.annotations?.[PENDING] === nonce && typeof k.metadata.uid === 'string')
+    const carriers = (await this.freshList()).filter((k) => k.metadata?.annotations?.[this.nonceMark] === nonce && typeof k.metadata.uid === 'string')
     if (carriers.some((c) => !usableUid(c.metadata!.uid))) {
       // Not a uid: nothing may be sent, written or shown under it (it could be anything, a secret even).
-      throw new UntrustedAnswer(`Palette's answers name the key just created for ${target.email}/${target.name} with a uid that is not a Palette uid (24 lowercase hex characters) or is a secret; nothing was sent, sealed or marked under it, and it carries this run's pending mark, so the next plan replaces it`)
+      throw new UntrustedAnswer(`Palette's answers name the key just created for ${target.email}/${target.name} with a uid that is not a Palette uid (24 lowercase hex characters) or is a secret; nothing was sent, sealed or marked under it, and ${this.folder ? 'it has no sealed file' : "it carries this run's pending mark"}, so the next plan replaces it`)
     }
     const fresh = carriers.filter((c) => !this.liveByUid.has(c.metadata!.uid!) && !this.created.has(c.metadata!.uid!))
     const only = fresh[0]
@@ -395,7 +540,7 @@ class Executor {
   private async removeGhost(nonce: string): Promise<void> {
     const keys = await this.o.api.listApiKeys()
     for (const k of keys) {
-      if (k.metadata?.annotations?.[PENDING] === nonce && usableUid(k.metadata.uid)) await this.o.api.deleteApiKey(k.metadata.uid).catch(ignoreNotFound)
+      if (k.metadata?.annotations?.[this.nonceMark] === nonce && usableUid(k.metadata.uid)) await this.o.api.deleteApiKey(k.metadata.uid).catch(ignoreNotFound)
     }
   }
 
@@ -463,6 +608,8 @@ function usableUid(uid: unknown): uid is string {
 function notFound(error: unknown): error is PaletteApiError {
   return error instanceof PaletteApiError && error.status === 404 && !error.credentialRefused
 }
+
+function ignore(): void {}
 
 function ignoreNotFound(error: unknown): void {
   if (!notFound(error)) throw error

@@ -25,7 +25,7 @@ import {
   touchesUser,
 } from './model.js'
 import {lanes, slotEffect} from './order.js'
-import {CUSTODY, CUSTODY_FOLDER, intendedName, ownershipOf, REPLACES, RETIRED_AT, retiredName, supersededUids, transientName} from './ownership.js'
+import {CUSTODY, CUSTODY_FOLDER, intendedName, ownershipOf, predecessorOf, REPLACES, RETIRING, retiredAtOf, retiredName, supersededUids, transientName} from './ownership.js'
 
 export interface DiffFlags {
   /** --force: lift the forceable brakes. */
@@ -141,8 +141,18 @@ class DiffContext {
   private readonly keysByUid = new Map<string, LiveKey>()
   /** Matchable keys (managed or unmanaged, not pending or retired) by user uid and name. */
   private readonly byUserAndName = new Map<string, Map<string, LiveKey[]>>()
-  /** Predecessors named by a live successor's SUCCEEDS annotation. */
+  /** Predecessors named by a live kept successor's SUCCEEDS annotation. */
   private readonly superseded: Set<string>
+  /**
+   * Successors and moved keys (seal custody folder) with no sealed file yet while the key they
+   * replace is live, created within seal.custodyGrace (the commit-back may be in flight): the uid
+   * of the key each holds back, which gets no action meanwhile.
+   */
+  private readonly waiting = new Map<string, string>()
+  /** The keys held back, each with the key waiting for its sealed file. */
+  private readonly heldBack = new Map<string, LiveKey>()
+  /** Such keys past seal.custodyGrace: nobody has their value; deleted like a pending leftover, and the change made again. */
+  private readonly abandoned = new Set<string>()
   private readonly nowMs: number
   /** The seal folder's sealed files by the key uid in their names (names that hold no uid are not palette-keys' files). */
   private readonly sealedByUid = new Map<string, string[]>()
@@ -162,20 +172,21 @@ class DiffContext {
       else this.sealedByUid.set(uid, [file])
     }
     this.held = new Set(live.callerPermissions ?? (live.callerIsAdmin === true ? API_KEY_PERMISSIONS : []))
-    this.superseded = supersededUids(live.keys)
     for (const u of live.users) {
       this.usersByEmail.set(u.email.toLowerCase(), u)
       this.usersByUid.set(u.uid, u)
     }
+    for (const k of live.keys) this.keysByUid.set(k.uid, k)
+    this.superseded = supersededUids(live.keys, (k) => this.kept(k))
+    this.unsealedSuccessors()
     // No sort of all keys here: actions and findings are sorted at the end, and twins (the
     // one place where the order of live keys shows) are sorted when met, in pick().
     for (const k of live.keys) {
-      this.keysByUid.set(k.uid, k)
       let list = this.keysByUser.get(k.userUid)
       if (!list) this.keysByUser.set(k.userUid, (list = []))
       list.push(k)
-      const ownership = ownershipOf(k.annotations)
-      if (ownership === 'managed' || ownership === 'unmanaged') {
+      const ownership = ownershipOf(k.annotations, k.isActive)
+      if ((ownership === 'managed' || ownership === 'unmanaged') && !this.waiting.has(k.uid) && !this.abandoned.has(k.uid)) {
         let byName = this.byUserAndName.get(k.userUid)
         if (!byName) this.byUserAndName.set(k.userUid, (byName = new Map()))
         // A key under a transient name (its NAME mark) stands for the declared name it will take.
@@ -185,6 +196,75 @@ class DiffContext {
         else byName.set(name, [k])
       }
     }
+  }
+
+  /**
+   * Whether a key's value is in custody. Under seal custody `folder`, a key palette-keys created
+   * (its CUSTODY mark) is kept if and only if a sealed file for its uid is in its owner's folder
+   * of the seal folder this plan read; any other key unless it carries the pending mark.
+   */
+  private kept(k: LiveKey): boolean {
+    if (ownershipOf(k.annotations, k.isActive) === 'pending') return false
+    if (this.desired.seal.custody !== 'folder' || k.annotations[CUSTODY] !== CUSTODY_FOLDER) return true
+    const owner = this.usersByUid.get(k.userUid)
+    if (!owner) return true
+    const folder = `${safeName(owner.email)}/`
+    return (this.sealedByUid.get(k.uid) ?? []).some((f) => f.startsWith(folder))
+  }
+
+  /** How long ago a key was created; when Palette did not say, as if long ago (no grace is given on a guess). */
+  private age(k: LiveKey): number {
+    const made = Date.parse(k.createdAt)
+    return this.nowMs - (Number.isNaN(made) ? 0 : made)
+  }
+
+  /**
+   * A rotation's successor or a moved key that is not kept (no sealed file) while the key it
+   * replaces is live: an apply killed between its create and its seal, or a commit-back not
+   * landed yet. Retiring the old key now would leave nobody a working value, so within
+   * seal.custodyGrace both are left as they are (a finding says so); after it the new key is
+   * abandoned (deleted, as nobody has its value) and the change is planned again from the old key.
+   * A SUCCEEDS mark is honoured under predecessorOf's rules; a REPLACES mark only where the file
+   * declares that move (the old key is its movedFrom user's, under the declared name).
+   */
+  private unsealedSuccessors(): void {
+    for (const k of this.live.keys) {
+      if (this.kept(k) || ownershipOf(k.annotations, k.isActive) !== 'managed') continue
+      const old = predecessorOf(k, this.keysByUid) ?? this.movedFrom(k)
+      // A retired predecessor (the rotation revoked it) works no more: the new key is the declared one, value-lost or not.
+      if (!old || ownershipOf(old.annotations, old.isActive) !== 'managed' && ownershipOf(old.annotations, old.isActive) !== 'unmanaged') continue
+      if (this.age(k) < this.desired.seal.custodyGraceMs) {
+        this.waiting.set(k.uid, old.uid)
+        this.heldBack.set(old.uid, k)
+      } else this.abandoned.add(k.uid)
+    }
+  }
+
+  /** The old key a moved key's REPLACES mark names, where the file declares that move. */
+  private movedFrom(k: LiveKey): LiveKey | undefined {
+    const old = this.keysByUid.get(k.annotations[REPLACES] ?? '')
+    const owner = this.usersByUid.get(k.userUid)
+    const from = old && this.usersByUid.get(old.userUid)
+    if (!old || !owner || !from || old.userUid === k.userUid) return undefined
+    const name = intendedName(k)
+    const declared = this.desired.users.find((u) => u.email.toLowerCase() === owner.email.toLowerCase())?.keys.find((d) => d.name === name)
+    if (declared?.movedFrom?.toLowerCase() !== from.email.toLowerCase()) return undefined
+    return old.name === name || old.name === declared.renamedFrom ? old : undefined
+  }
+
+  /** A held-back key's finding: its successor (or moved key) waits for its sealed file. */
+  private holdFinding(k: LiveKey, address: string, email: string, name: string): void {
+    const next = this.heldBack.get(k.uid)!
+    const owner = this.usersByUid.get(next.userUid)
+    const where = `${this.desired.seal.dir}/${owner ? safeName(owner.email) : next.userUid}/`
+    this.findings.push({kind: 'value-unconfirmed', address, email, name, uid: next.uid, message: `key ${next.uid}, made to replace key ${k.uid}, has no sealed file in ${where} yet (created ${formatDuration(Math.max(this.age(next), 0))} ago; its commit-back may be in flight): both are left as they are until it is there; once seal.custodyGrace ${formatDuration(this.desired.seal.custodyGraceMs)} has passed without one, the new key is deleted and the change made again`})
+  }
+
+  /** A key as the plan treats it: a RETIRING predecessor named by a kept successor is retired. */
+  private ownership(k: LiveKey): ReturnType<typeof ownershipOf> {
+    if (this.abandoned.has(k.uid)) return 'pending'
+    if (this.superseded.has(k.uid) && k.annotations[RETIRING] !== undefined) return 'retired'
+    return ownershipOf(k.annotations, k.isActive)
   }
 
   /**
@@ -248,9 +328,9 @@ class DiffContext {
         case 'rotate':
           if (!other(a.key.userUid)) break
           need('apiKey.create', a)
-          need(a.retire === 'delete' ? 'apiKey.delete' : 'apiKey.update', a)
-          // An adopted predecessor is marked managed first.
-          if (ownershipOf(this.keysByUid.get(a.key.uid)?.annotations ?? {}) === 'unmanaged') need('apiKey.update', a)
+          // The predecessor is renamed out of the way (and marked managed, if adopted) unless it has expired; then revoked or deleted.
+          if (a.retiredAs !== undefined || a.retire === 'revoke') need('apiKey.update', a)
+          if (a.retire === 'delete') need('apiKey.delete', a)
           break
         case 'update':
         case 'revoke':
@@ -362,7 +442,7 @@ class DiffContext {
     const keys = this.keysByUser.get(user) ?? []
     const revoked = keys.filter((k) => !k.isActive).length
     const expired = keys.filter((k) => k.isActive && k.expiry !== '' && Date.parse(k.expiry) <= this.nowMs).length
-    const retired = keys.filter((k) => ownershipOf(k.annotations) === 'retired').length
+    const retired = keys.filter((k) => this.ownership(k) === 'retired').length
     const adds = lane.filter((a) => slotEffect(a, user).peak > 0).length
     const drops = lane.filter((a) => slotEffect(a, user).net < 0).length
     const source = limit.source === 'tenant' ? 'the tenant\'s limit' : `assumed: ${limit.note}`
@@ -418,6 +498,11 @@ class DiffContext {
         let from = this.pick(source, key.name, address)
         if (from === undefined && key.renamedFrom) from = this.pick(source, key.renamedFrom, address)
         if (from === null) return
+        if (from && this.heldBack.has(from.uid)) {
+          this.claimed.add(from.uid)
+          this.holdFinding(from, address, user.email, key.name)
+          return
+        }
         if (from) {
           this.claimed.add(from.uid)
           if (this.cutList(address)) return
@@ -433,7 +518,12 @@ class DiffContext {
       return
     }
     this.claimed.add(match.uid)
-    const ownership = ownershipOf(match.annotations)
+    if (this.heldBack.has(match.uid)) {
+      this.holdFinding(match, address, user.email, key.name)
+      this.actions.push({kind: 'no-op', address, key: this.ref(match, false), reason: 'left as it is while the key made to replace it waits for its sealed file'})
+      return
+    }
+    const ownership = ownershipOf(match.annotations, match.isActive)
     const adopt = ownership === 'unmanaged'
     if (adopt && !(key.adopt || this.desired.policy.adopt)) {
       this.blocked.push({
@@ -482,7 +572,8 @@ class DiffContext {
    */
   private replaceLeftover(user: DesiredUser, key: DesiredKey, match: LiveKey, address: string): void {
     const oldUid = match.annotations[REPLACES]
-    if (oldUid === undefined || this.unknown.has(key.movedFrom!.toLowerCase()) || ownershipOf(match.annotations) !== 'managed') return
+    // Only once the new key is kept: until its sealed file is there, the old key holds the only working value.
+    if (oldUid === undefined || this.unknown.has(key.movedFrom!.toLowerCase()) || ownershipOf(match.annotations, match.isActive) !== 'managed' || !this.kept(match)) return
     const old = this.keysByUid.get(oldUid)
     if (!old || this.claimed.has(old.uid)) return
     if (old.userUid !== this.user(key.movedFrom!).uid || (old.name !== key.name && old.name !== key.renamedFrom)) return
@@ -560,26 +651,25 @@ class DiffContext {
    * race, a file deleted before it was committed), so it is replaced like an expired key, the old
    * key deleted. Within seal.custodyGrace of its creation the file may still be on its way (a
    * commit-back in flight): a finding says so and nothing is done yet. Adopted keys never carry the
-   * mark; a revoked key, or one declared inactive, has no value anyone works with.
+   * mark (adoption removes one set by hand); a key declared inactive has no value anyone works with.
    */
   private valueLost(user: DesiredUser, owner: LiveUser, key: DesiredKey, match: LiveKey, ref: () => KeyRef, address: string): boolean {
-    if (this.desired.seal.custody !== 'folder' || match.annotations[CUSTODY] !== CUSTODY_FOLDER || ownershipOf(match.annotations) !== 'managed') return false
-    if (!key.active || !match.isActive) return false
-    const folder = `${safeName(owner.email)}/`
-    if ((this.sealedByUid.get(match.uid) ?? []).some((f) => f.startsWith(folder))) return false
-    const made = Date.parse(match.createdAt)
-    const age = this.nowMs - (Number.isNaN(made) ? 0 : made)
-    const where = `${this.desired.seal.dir}/${folder}`
+    if (this.desired.seal.custody !== 'folder' || match.annotations[CUSTODY] !== CUSTODY_FOLDER || ownershipOf(match.annotations, match.isActive) !== 'managed') return false
+    // A revoked one declared active again is replaced too: reactivating a value nobody has would give nobody a key.
+    if (!key.active || this.kept(match)) return false
+    const age = this.age(match)
+    const where = `${this.desired.seal.dir}/${safeName(owner.email)}/`
     if (age < this.desired.seal.custodyGraceMs) {
       this.findings.push({kind: 'value-unconfirmed', address, email: user.email, name: key.name, uid: match.uid, message: `no sealed file for key ${match.uid} in ${where} yet (created ${formatDuration(Math.max(age, 0))} ago; its commit-back may be in flight): replaced as value-lost once seal.custodyGrace ${formatDuration(this.desired.seal.custodyGraceMs)} has passed without one`})
       return false
     }
-    const target = {...this.newKey(user.email, owner, key), createAs: transientName(key.name, match.uid)}
+    const target = this.newKey(user.email, owner, key)
     // A fixed expiresAt already past: no new key can be made (the expiry findings say so).
     if (Date.parse(target.expiresAt) <= this.nowMs) return false
     // A successor left by an interrupted replacement may be among the keys not listed.
     if (this.cutList(address)) return true
-    this.actions.push({kind: 'rotate', address, key: ref(), target, retire: 'delete', cause: 'value-lost', reason: `value-lost: palette-keys created this key, but no sealed file for it (uid ${match.uid}) is in ${where}, so no one can open its value (a commit-back that never landed?): a new key is created and sealed, then this one is deleted`})
+    const expired = match.expiry !== '' && Date.parse(match.expiry) <= this.nowMs
+    this.actions.push({kind: 'rotate', address, key: ref(), target, retire: 'delete', ...(expired ? {} : {retiredAs: retiredName(key.name, match.uid)}), cause: 'value-lost', reason: `value-lost: palette-keys created this key, but no sealed file for it (uid ${match.uid}) is in ${where}, so no one can open its value (a commit-back that never landed?): a new key is created and sealed, then this one is deleted`})
     return true
   }
 
@@ -596,7 +686,7 @@ class DiffContext {
       const k = this.keysByUid.get(uid)
       for (const file of files) {
         if (k) {
-          if (ownershipOf(k.annotations) === 'retired') out.push({file, uid, reason: `its key ${uid} was retired by a rotation (revoked): the value no longer authenticates`})
+          if (this.ownership(k) === 'retired') out.push({file, uid, reason: `its key ${uid} was retired by a rotation (revoked): the value no longer authenticates`})
           continue
         }
         if (this.live.listsCut.keys || !(seesAll || file.startsWith(callerFolder))) continue
@@ -612,7 +702,7 @@ class DiffContext {
     const remaining = expiry - this.nowMs
     const window = key.rotateBeforeMs
     if (!(remaining <= 0 || (window !== undefined && remaining <= window))) return false
-    const target = {...this.newKey(user.email, owner, key), createAs: transientName(key.name, match.uid)}
+    const target = this.newKey(user.email, owner, key)
     // A fixed expiresAt no later than the window gives a successor that needs rotating too:
     // only moving expiresAt forward helps (an update extends the key; see expiryFindings).
     if (Date.parse(target.expiresAt) - this.nowMs <= (window ?? 0) || Date.parse(target.expiresAt) <= expiry) return false
@@ -622,7 +712,9 @@ class DiffContext {
     // An expired predecessor authenticates nothing, so there is nothing to keep it (revoked) for;
     // and an update of a key whose expiry has passed may be refused (the emulator does).
     const retire = this.desired.policy.deleteRetiredAfterMs === 0 || remaining <= 0 ? 'delete' : 'revoke'
-    this.actions.push({kind: 'rotate', address, key: ref(), target, retire, ...(retire === 'revoke' ? {retiredAs: retiredName(key.name, match.uid)} : {}), reason: `${why}: a successor is created and sealed, then the predecessor is ${retire === 'delete' ? 'deleted' : 'revoked'}`})
+    // The predecessor is renamed out of the successor's way first (Palette may refuse two keys of one name), except an
+    // expired one: it authenticates nothing and may not be updated, so it is deleted first.
+    this.actions.push({kind: 'rotate', address, key: ref(), target, retire, ...(remaining <= 0 ? {} : {retiredAs: retiredName(key.name, match.uid)}), reason: `${why}: ${remaining <= 0 ? 'it is deleted, then a successor is created and sealed' : `a successor is created and sealed, then the predecessor is ${retire === 'delete' ? 'deleted' : 'revoked'}`}`})
     return true
   }
 
@@ -642,16 +734,22 @@ class DiffContext {
     const owner = this.user(user.email)
     for (const k of this.keysByUser.get(owner.uid) ?? []) {
       if (this.claimed.has(k.uid)) continue
+      // Its finding comes with the key it holds back, when a declaration took that key; else both are leftovers.
+      if (this.waiting.has(k.uid) && this.claimed.has(this.waiting.get(k.uid)!)) continue
       const address = `${user.email}/${k.name}`
       const ref = this.ref(k)
-      const ownership = ownershipOf(k.annotations)
+      const ownership = this.ownership(k)
       if (ownership === 'pending') {
-        const again = this.actions.some((a) => a.kind === 'create' && a.target.userUid === k.userUid && a.target.name === k.name)
-        this.actions.push({kind: 'delete', address, key: ref, cleanup: true, reason: `created by an interrupted apply; its value was never sealed${again ? ' (deleted before the key is created again: it holds the name, which Palette may not let two keys share, and nobody has its value)' : ''}`})
+        const again = this.actions.some((a) => (a.kind === 'create' || a.kind === 'rotate') && a.target.userUid === k.userUid && (a.target.createAs ?? a.target.name) === k.name)
+        const why = this.abandoned.has(k.uid)
+          ? `made by an interrupted rotation or move, and no sealed file for it is in ${this.desired.seal.dir}/ after seal.custodyGrace ${formatDuration(this.desired.seal.custodyGraceMs)}: nobody has its value (the key it was to replace is kept)`
+          : 'created by an interrupted apply; its value was never sealed'
+        this.actions.push({kind: 'delete', address, key: ref, cleanup: true, reason: `${why}${again ? ' (deleted before the key is created again: it holds the name, which Palette may not let two keys share, and nobody has its value)' : ''}`})
       } else if (ownership === 'retired') {
-        const retiredAt = Date.parse(k.annotations[RETIRED_AT] ?? '')
+        const at = retiredAtOf(k.annotations)
+        const retiredAt = Date.parse(at ?? '')
         const until = (Number.isNaN(retiredAt) ? 0 : retiredAt) + this.desired.policy.deleteRetiredAfterMs
-        if (until <= this.nowMs) this.actions.push({kind: 'delete', address, key: ref, cleanup: true, reason: `retired by a rotation on ${(k.annotations[RETIRED_AT] ?? '?').slice(0, 10)}`})
+        if (until <= this.nowMs) this.actions.push({kind: 'delete', address, key: ref, cleanup: true, reason: `retired by a rotation on ${(at ?? '?').slice(0, 10)}`})
         else {
           if (k.expiry !== '' && Date.parse(k.expiry) <= this.nowMs) {
             let list = this.expiredRetired.get(k.userUid)
@@ -686,7 +784,7 @@ class DiffContext {
     // A key this plan retires needs no word about its owner.
     const retiring = new Set(this.actions.filter(isDestructive).map((a) => touchedKey(a)?.uid))
     for (const k of this.live.keys) {
-      if (retiring.has(k.uid) || ownershipOf(k.annotations) === 'pending') continue
+      if (retiring.has(k.uid) || this.ownership(k) === 'pending' || this.waiting.has(k.uid)) continue
       const usable = k.isActive && !(k.expiry !== '' && Date.parse(k.expiry) <= this.nowMs)
       const owner = this.usersByUid.get(k.userUid)
       const state = `${k.isActive ? 'active' : 'revoked'}${k.expiry ? `, expires ${k.expiry.slice(0, 10)}` : ''}`
@@ -730,7 +828,7 @@ class DiffContext {
     if (all.length === 1) return this.free(all[0]!) ? all[0] : undefined
     const candidates = all.filter((k) => this.free(k)).sort(byCreation)
     if (candidates.length <= 1) return candidates[0]
-    const managed = candidates.filter((k) => ownershipOf(k.annotations) === 'managed')
+    const managed = candidates.filter((k) => ownershipOf(k.annotations, k.isActive) === 'managed')
     if (managed.length > 0) {
       const [keep, ...twins] = managed
       for (const t of twins) {

@@ -10,8 +10,18 @@
  */
 export const MANAGED_BY = 'managedBy'
 export const MANAGED_BY_VALUE = 'palette-keys'
-/** Set at creation, cleared once the value is sealed: a key still carrying it has no known value. */
+/**
+ * Under seal custody `mark`: set at creation (with the create's nonce), cleared once the value
+ * is sealed, so a key still carrying it has no known value. Under `folder` the sealed file is
+ * the proof instead, and a create spends no request on a mark (NONCE).
+ */
 export const PENDING = 'paletteKeysPending'
+/**
+ * Under seal custody `folder`: the create's nonce, set with the POST and never cleared. It finds
+ * the key a create made when the answer's uid is doubtful (one key list for a batch of creates);
+ * it says nothing about the value, which is kept if and only if its sealed file is in the folder.
+ */
+export const NONCE = 'paletteKeysNonce'
 /**
  * Set at creation under seal custody `folder`: this key's value was made by palette-keys and must
  * have a sealed file in the seal folder. Adopted keys (made by hand) never carry it, nor do keys
@@ -20,8 +30,16 @@ export const PENDING = 'paletteKeysPending'
  */
 export const CUSTODY = 'paletteKeysCustody'
 export const CUSTODY_FOLDER = 'folder'
-/** Set on a predecessor retired by a rotation (RFC 3339 time); deleted after policy.deleteRetiredAfter. */
+/** Set on a predecessor retired by a rotation (RFC 3339 time); deleted after policy.deleteRetiredAfter. Written by versions before the RETIRING mark. */
 export const RETIRED_AT = 'paletteKeysRetiredAt'
+/**
+ * Set by a rotation's one annotation write (RFC 3339 time), which also renames the predecessor out
+ * of its successor's way and gives it a NAME mark: until a successor that is kept (sealed) names
+ * it, the key still stands for its declared name, so a crash before the successor's seal loses
+ * nothing and the next plan rotates again. Once revoked, or named by a kept successor, it is
+ * retired as of that time (the revoke is the rotation's last request; no further write).
+ */
+export const RETIRING = 'paletteKeysRetiring'
 /** Set on a rotation successor: the uid of the key it replaces, so a crash between the two steps is recognisable. */
 export const SUCCEEDS = 'paletteKeysSucceeds'
 /** Set on the new owner's key of a replace (a move): the uid of the old owner's key, deleted once the new one is sealed. */
@@ -53,36 +71,57 @@ export function intendedName(k: MarkedKey): string {
 
 export type Ownership = 'unmanaged' | 'managed' | 'pending' | 'retired'
 
-export function ownershipOf(annotations: Record<string, string>): Ownership {
+/**
+ * What a key's own marks say. `isActive` (default true) matters only for a RETIRING mark: a
+ * rotation revokes its predecessor last, so a revoked one is retired; an active one is retired
+ * only once a kept successor names it (supersededUids).
+ */
+export function ownershipOf(annotations: Record<string, string>, isActive = true): Ownership {
   if (annotations[MANAGED_BY] !== MANAGED_BY_VALUE) return 'unmanaged'
   if (annotations[PENDING] !== undefined) return 'pending'
-  if (annotations[RETIRED_AT] !== undefined) return 'retired'
+  if (annotations[RETIRED_AT] !== undefined || (annotations[RETIRING] !== undefined && !isActive)) return 'retired'
   return 'managed'
+}
+
+/** When a retired key was retired: its RETIRED_AT mark, else its RETIRING one (NaN if neither is a time). */
+export function retiredAtOf(annotations: Record<string, string>): string | undefined {
+  return annotations[RETIRED_AT] ?? annotations[RETIRING]
 }
 
 interface MarkedKey {
   uid: string
   name: string
   userUid: string
+  isActive?: boolean
   annotations: Record<string, string>
 }
 
 /**
- * The predecessors of interrupted rotations: keys named by a live managed successor's
- * SUCCEEDS mark, honoured only when the predecessor has the successor's owner and (intended) name and
- * is itself a key palette-keys manages. A mark can thus never reach another user's key, a
- * key made by hand, nor another declared key. (The diff acts on them only for users the file
- * declares.)
+ * The predecessor a key's SUCCEEDS mark names, if the mark may be honoured: the predecessor
+ * has the successor's owner and (intended) name and is itself a key palette-keys manages. A mark
+ * can thus never reach another user's key, a key made by hand, nor another declared key.
  */
-export function supersededUids(keys: ReadonlyArray<MarkedKey>): Set<string> {
-  const byUid = new Map<string, MarkedKey>()
+export function predecessorOf<K extends MarkedKey>(k: K, byUid: ReadonlyMap<string, K>): K | undefined {
+  const uid = k.annotations[SUCCEEDS]
+  if (uid === undefined || uid === k.uid || ownershipOf(k.annotations, k.isActive) !== 'managed') return undefined
+  const p = byUid.get(uid)
+  return p && p.userUid === k.userUid && intendedName(p) === intendedName(k) && ownershipOf(p.annotations, p.isActive) !== 'unmanaged' ? p : undefined
+}
+
+/**
+ * The predecessors of rotations whose successor is kept: keys named by a live managed
+ * successor's SUCCEEDS mark (predecessorOf), when `kept(successor)` says its value is in
+ * custody. A successor whose value is not (no sealed file yet under seal custody `folder`)
+ * supersedes nothing: retiring its predecessor then would leave no working value. (The diff
+ * acts on them only for users the file declares.)
+ */
+export function supersededUids<K extends MarkedKey>(keys: ReadonlyArray<K>, kept: (k: K) => boolean = () => true): Set<string> {
+  const byUid = new Map<string, K>()
   for (const k of keys) byUid.set(k.uid, k)
   const out = new Set<string>()
   for (const k of keys) {
-    const predecessor = k.annotations[SUCCEEDS]
-    if (predecessor === undefined || predecessor === k.uid || ownershipOf(k.annotations) !== 'managed') continue
-    const p = byUid.get(predecessor)
-    if (p && p.userUid === k.userUid && p.name === intendedName(k) && ownershipOf(p.annotations) !== 'unmanaged') out.add(predecessor)
+    const p = predecessorOf(k, byUid)
+    if (p && kept(k)) out.add(p.uid)
   }
   return out
 }

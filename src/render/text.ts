@@ -96,7 +96,9 @@ function details(a: Action, color: boolean, now: Date): string[] {
       return [
         `successor ${expiryWords(a.target, now)}`,
         ...namedWords(a.target, `the predecessor is ${a.retire === 'delete' ? 'deleted' : 'revoked'}`),
-        `predecessor [${t(a.key.uid)}] is ${a.retire === 'delete' ? 'deleted' : `revoked${a.retiredAs ? ` and renamed "${t(a.retiredAs)}"` : ''}`} once the successor is sealed`,
+        a.retiredAs === undefined
+          ? `predecessor [${t(a.key.uid)}] has expired: it is deleted first, then the successor is made`
+          : `predecessor [${t(a.key.uid)}] is renamed "${t(a.retiredAs)}" first, then ${a.retire === 'delete' ? 'deleted' : 'revoked'} once the successor is sealed`,
       ]
     case 'create':
       return [expiryWords(a.target, now), ...(a.target.createAs ? [`created as "${t(a.target.createAs)}"; it takes "${t(a.target.name)}" once the key holding that name is gone`] : [])]

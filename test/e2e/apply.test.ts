@@ -166,7 +166,7 @@ describe('apply, each action kind, then plan shows no changes (real CLI and emul
 
   it('rotate: successor created and sealed, predecessor revoked and kept (retired)', async () => {
     const old = (await expectValuesAuthenticate(emu, join(work, 'sealed')))['alice@example.com']!.rotor!
-    await applyAndConverge(desired(step3.replace('rotor: {expiresIn: 30d}', 'rotor: {expiresIn: 90d, rotateBefore: 60d}')), [/\+\/- rotate {6}alice@example\.com\/rotor {2}done, sealed to .*predecessor \w+ revoked/])
+    await applyAndConverge(desired(step3.replace('rotor: {expiresIn: 30d}', 'rotor: {expiresIn: 90d, rotateBefore: 60d}')), [/\+\/- rotate {6}alice@example\.com\/rotor {2}done, sealed to .*predecessor \w+ renamed rotor-retired-\w+ and revoked/])
     const fresh = (await expectValuesAuthenticate(emu, join(work, 'sealed')))['alice@example.com']!.rotor!
     expect(fresh.uid).not.toBe(old.uid)
     expect((await api(emu, 'GET', '/v1/users/info', old.apiKey)).status).toBe(refusedKeyStatus())

@@ -1,5 +1,5 @@
 import {spawn} from 'node:child_process'
-import {mkdir, mkdtemp, writeFile} from 'node:fs/promises'
+import {copyFile, mkdir, mkdtemp, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {createInterface} from 'node:readline'
@@ -14,9 +14,11 @@ import {recordAndRemove, recordOutput} from '../support/leaks.js'
 const ADMIN = 'demo-admin-key-0001'
 const IDENTITY = 'examples/demo-identity.txt'
 const KEYS = 32
-/** Keys left pending (created, value not known sealed) by each killed run: proves recovery was exercised. */
-const pendingAfterKill: number[] = []
+/** Keys a killed run left without a sealed file (created, value not kept): proves recovery was exercised. */
+const unsealedAfterKill: number[] = []
 const rerunsToConverge: number[] = []
+/** Seal-folder events put on top of the kills: sealed files lost, stale files planted. */
+const events = {lost: 0, planted: 0}
 
 let work: string
 let recipient: string
@@ -28,12 +30,21 @@ afterAll(async () => {
   await recordAndRemove(work)
 })
 
-async function checkout(name: string): Promise<string> {
+/**
+ * The desired file: 32 keys of bob, `keyFields` on each. custodyGrace 0h: a key without its sealed file
+ * is replaced by the very next plan (with the default 1h it would wait for a commit-back in flight).
+ */
+async function checkout(name: string, keyFields = '{description: crash test}'): Promise<string> {
   const dir = join(work, name)
   await mkdir(dir, {recursive: true})
-  const keys = Array.from({length: KEYS}, (_, i) => `      k${String(i).padStart(2, '0')}: {description: crash test}\n`).join('')
-  await writeFile(join(dir, 'keys.yaml'), `version: 1\nseal:\n  recipients: [${recipient}]\nusers:\n  bob@example.com:\n    keys:\n${keys}`)
+  await writeKeys(dir, keyFields)
   return dir
+}
+
+async function writeKeys(dir: string, keyFields: string): Promise<void> {
+  const keys = Array.from({length: KEYS}, (_, i) => `      k${String(i).padStart(2, '0')}: ${keyFields}\n`).join('')
+  // maxChangeRatio 1: rotating (or replacing) every key at once is what these runs are for.
+  await writeFile(join(dir, 'keys.yaml'), `version: 1\nseal:\n  recipients: [${recipient}]\n  custodyGrace: 0h\npolicy:\n  maxChangeRatio: 1\nusers:\n  bob@example.com:\n    keys:\n${keys}`)
 }
 
 /** Runs apply and SIGKILLs it after its `n`-th mutation (counted on --trace lines). */
@@ -62,31 +73,38 @@ async function applyUntilConverged(dir: string, env: NodeJS.ProcessEnv): Promise
   throw new Error('apply did not converge in 3 runs')
 }
 
-async function pendingKeys(emu: EmulatorProcess): Promise<number> {
-  const list = (await (await request(`${emu.url}/v1/apiKeys`, {headers: {ApiKey: ADMIN}})).body.json()) as {items: LiveKey[]}
-  return list.items.filter((k) => k.metadata.annotations.paletteKeysPending !== undefined).length
-}
-
 interface LiveKey {
   metadata: {uid: string; name: string; annotations: Record<string, string>}
   spec: {user: {uid: string}}
+  status: {isActive: boolean}
+}
+
+async function liveKeys(emu: EmulatorProcess): Promise<LiveKey[]> {
+  return ((await (await request(`${emu.url}/v1/apiKeys`, {headers: {ApiKey: ADMIN}})).body.json()) as {items: LiveKey[]}).items
+}
+
+/** Active keys palette-keys made whose value has no sealed file in `dir`: what a kill between a create and its seal leaves. */
+async function unsealedKeys(emu: EmulatorProcess, dir: string): Promise<number> {
+  const files = new Set((await listSealedFiles(join(dir, 'sealed'))).map(uidOfSealedFileName))
+  return (await liveKeys(emu)).filter((k) => k.metadata.annotations.managedBy === 'palette-keys' && k.status.isActive && !files.has(k.metadata.uid)).length
 }
 
 /**
- * The invariant after recovery: every live key apply created (managed) has its value in
- * exactly one sealed file across `dirs`, that value authenticates, nothing is pending, and
- * (for `noOrphansIn`) no sealed file names a key that no longer exists.
+ * The invariant after recovery: each declared key has exactly one active key palette-keys made
+ * (no duplicate), whose value is in exactly one sealed file across `dirs` (none lost) and
+ * authenticates as bob; nothing is pending; and (for `noStaleIn`) no sealed file names a key that
+ * no longer exists or was retired (revoked).
  */
-async function expectInvariant(emu: EmulatorProcess, dirs: string[], noOrphansIn: string[]): Promise<void> {
-  const list = (await (await request(`${emu.url}/v1/apiKeys`, {headers: {ApiKey: ADMIN}})).body.json()) as {items: LiveKey[]}
-  const managed = list.items.filter((k) => k.metadata.annotations.managedBy === 'palette-keys')
+async function expectInvariant(emu: EmulatorProcess, dirs: string[], noStaleIn: string[]): Promise<void> {
+  const all = await liveKeys(emu)
+  const managed = all.filter((k) => k.metadata.annotations.managedBy === 'palette-keys' && k.status.isActive)
   expect(managed.filter((k) => k.metadata.annotations.paletteKeysPending !== undefined)).toEqual([])
-  expect(managed).toHaveLength(KEYS)
+  expect(managed.map((k) => k.metadata.name).sort()).toEqual(Array.from({length: KEYS}, (_, i) => `k${String(i).padStart(2, '0')}`))
   const files = (await Promise.all(dirs.map((d) => listSealedFiles(join(d, 'sealed'))))).flat()
   const live = new Set(managed.map((k) => k.metadata.uid))
   for (const k of managed) expect(files.filter((f) => uidOfSealedFileName(f) === k.metadata.uid), k.metadata.name).toHaveLength(1)
-  for (const d of noOrphansIn) {
-    for (const f of await listSealedFiles(join(d, 'sealed'))) expect(live.has(uidOfSealedFileName(f)!), `orphan ${f}`).toBe(true)
+  for (const d of noStaleIn) {
+    for (const f of await listSealedFiles(join(d, 'sealed'))) expect(live.has(uidOfSealedFileName(f)!), `stale ${f}`).toBe(true)
   }
   // Each sealed value of a live key authenticates as bob.
   const bob = ((await (await request(`${emu.url}/v1/users/meta`, {headers: {ApiKey: ADMIN}})).body.json()) as {items: Array<{emailId: string; uid: string}>}).items.find((u) => u.emailId === 'bob@example.com')!.uid
@@ -102,23 +120,41 @@ async function expectInvariant(emu: EmulatorProcess, dirs: string[], noOrphansIn
   }
 }
 
-describe('crash safety: SIGKILL during an apply of 32 creates, then re-run', () => {
-  // Kill points spread over the run: right after the first create, mid-way, near the end
-  // (each create is a POST then a PUT clearing its pending mark).
-  // CRASH_RUNS=N (npm run test:crash: 50) draws N kill points at random (seeded, reproducible).
+/** On top of a kill, what a team's seal folder may suffer: a sealed file lost (never committed) and a stale one planted. */
+async function disturbFolder(dir: string, random: () => number): Promise<void> {
+  const files = await listSealedFiles(join(dir, 'sealed'))
+  if (files.length > 0 && random() < 0.5) {
+    await rm(files[Math.floor(random() * files.length)]!)
+    events.lost++
+  }
+  if (files.length > 0 && random() < 0.5) {
+    // A copy of a real sealed file under the uid of a key that does not exist (a key deleted by hand, say).
+    const some = files[Math.floor(random() * files.length)]!
+    await copyFile(some, some.replace(/--[0-9a-f]{24}\.age$/, `--${'e'.repeat(23)}${Math.floor(random() * 10)}.age`))
+    events.planted++
+  }
+}
+
+describe('crash safety: SIGKILL during an apply of 32 creates or 32 rotations, then re-run', () => {
+  // Kill points spread over the run (a create is its POST alone; a rotation a PUT renaming the
+  // predecessor, the POST, and a PUT revoking it), and after each kill the seal folder may lose a
+  // file and gain a stale one. CRASH_RUNS=N (npm run test:crash: 50) draws N kill points at random,
+  // half over creates and half over rotations (seeded, reproducible).
   const runs = Number(process.env.CRASH_RUNS ?? 0)
   let seed = 20261126
   const random = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648)
-  const killPoints = runs > 0 ? Array.from({length: runs}, () => 1 + Math.floor(random() * 64)) : [1, 6, 17, 29, 44, 58]
+  const createKills = runs > 0 ? Array.from({length: Math.ceil(runs / 2)}, () => 1 + Math.floor(random() * KEYS)) : [1, 9, 17, 30]
+  const rotateKills = runs > 0 ? Array.from({length: Math.floor(runs / 2)}, () => 1 + Math.floor(random() * 3 * KEYS)) : [2, 41, 95]
 
-  it.each(killPoints.map((n, i) => [i + 1, n]))('run %i, killed after mutation %i: re-run converges, every value sealed once, no orphan', async (_run, n) => {
+  it.each(createKills.map((n, i) => [i + 1, n]))('create run %i, killed after mutation %i: re-run converges, every value sealed once, no duplicate, no stale file', async (_run, n) => {
     const emu = await startEmulatorProcess(['--seed', 'examples/tenant.yaml', '--rate-limit', '0', '--latency', '10', '--key-limit', '50'])
     try {
       const env = {PALETTE_HOST: emu.url, PALETTE_API_KEY: ADMIN}
       const dir = await checkout(`same-${_run}-${n}`)
       const {killed} = await applyKilledAfter(dir, env, n)
       expect(killed).toBe(true)
-      pendingAfterKill.push(await pendingKeys(emu))
+      unsealedAfterKill.push(await unsealedKeys(emu, dir))
+      await disturbFolder(dir, random)
       const runs = await applyUntilConverged(dir, env)
       rerunsToConverge.push(runs)
       expect(runs).toBe(1)
@@ -129,30 +165,62 @@ describe('crash safety: SIGKILL during an apply of 32 creates, then re-run', () 
     }
   })
 
-  it('re-run from a fresh checkout without the killed run\'s files: recovery needs only the keys\' own marks', async () => {
+  it.each(rotateKills.map((n, i) => [i + 1, n]))('rotation run %i, killed after mutation %i: re-run converges, every key rotated once, no value lost, no stale file', async (_run, n) => {
+    // Room for 32 keys, their 32 retired predecessors (kept for policy.deleteRetiredAfter) and the seed's.
+    const emu = await startEmulatorProcess(['--seed', 'examples/tenant.yaml', '--rate-limit', '0', '--latency', '10', '--key-limit', '100'])
+    try {
+      const env = {PALETTE_HOST: emu.url, PALETTE_API_KEY: ADMIN}
+      const dir = await checkout(`rotate-${_run}-${n}`, '{expiresIn: 30d}')
+      expect(await applyUntilConverged(dir, env)).toBe(1)
+      // Every key is now inside its rotation window.
+      await writeKeys(dir, '{expiresIn: 90d, rotateBefore: 60d}')
+      const {killed} = await applyKilledAfter(dir, env, n)
+      expect(killed).toBe(true)
+      unsealedAfterKill.push(await unsealedKeys(emu, dir))
+      await disturbFolder(dir, random)
+      const runs = await applyUntilConverged(dir, env)
+      rerunsToConverge.push(runs)
+      expect(runs).toBe(1)
+      expect((await runCli(['plan', '-f', join(dir, 'keys.yaml'), '--detailed-exitcode'], {env})).code).toBe(0)
+      await expectInvariant(emu, [dir], [dir])
+      // Every predecessor is retired (revoked, kept for policy.deleteRetiredAfter) or deleted: none still works.
+      const retired = (await liveKeys(emu)).filter((k) => k.metadata.annotations.managedBy === 'palette-keys' && !k.status.isActive)
+      for (const k of retired) expect(k.metadata.name, 'a retired key keeps a name out of the way').toMatch(/-retired-/)
+    } finally {
+      await emu.stop()
+    }
+  })
+
+  it('re-run from a fresh checkout without the killed run\'s files: custody is that checkout\'s folder, so each key whose file is not there is replaced', async () => {
     const emu = await startEmulatorProcess(['--seed', 'examples/tenant.yaml', '--rate-limit', '0', '--latency', '10', '--key-limit', '50'])
     try {
       const env = {PALETTE_HOST: emu.url, PALETTE_API_KEY: ADMIN}
       const first = await checkout('runner-1')
       expect((await applyKilledAfter(first, env, 23)).killed).toBe(true)
       const fresh = await checkout('runner-2')
+      const plan = await runCli(['plan', '-f', join(fresh, 'keys.yaml'), '--json'], {env})
+      const actions = (JSON.parse(plan.stdout) as {actions: Array<{kind: string; cause?: string}>}).actions
+      // The keys the killed run made (sealed in runner-1 only) are value-lost here; the rest are created.
+      expect(actions.filter((a) => a.kind === 'rotate' && a.cause === 'value-lost').length).toBeGreaterThan(10)
       expect(await applyUntilConverged(fresh, env)).toBe(1)
       expect((await runCli(['plan', '-f', join(fresh, 'keys.yaml'), '--detailed-exitcode'], {env})).code).toBe(0)
-      // Keys the killed run finished are sealed in its folder, the rest in the new one: each exactly once.
-      await expectInvariant(emu, [first, fresh], [fresh])
+      await expectInvariant(emu, [fresh], [fresh])
     } finally {
       await emu.stop()
     }
   })
 
-  it('the kills did leave keys whose values were not known to be sealed (the recovery path ran)', () => {
-    expect(pendingAfterKill).toHaveLength(killPoints.length)
-    expect(pendingAfterKill.some((n) => n > 0)).toBe(true)
+  it('the kills did leave keys whose values were not sealed, and the folder events happened (the recovery paths ran)', () => {
+    const kills = createKills.length + rotateKills.length
+    expect(unsealedAfterKill).toHaveLength(kills)
+    expect(unsealedAfterKill.some((n) => n > 0)).toBe(true)
+    expect(events.lost + events.planted).toBeGreaterThan(0)
     console.log(
-      `crash figures: ${killPoints.length} kills (after mutations ${Math.min(...killPoints)} to ${Math.max(...killPoints)} of 64); ` +
+      `crash figures: ${kills} kills (${createKills.length} over 32 creates, ${rotateKills.length} over 32 rotations); ` +
         `re-runs to converge: ${[...new Set(rerunsToConverge)].sort().join(', ')} (max ${Math.max(...rerunsToConverge)}); ` +
-        `kills that left a key pending: ${pendingAfterKill.filter((n) => n > 0).length}, ${pendingAfterKill.reduce((a, b) => a + b, 0)} pending keys in all, all recovered; ` +
-        `every created key sealed exactly once, no orphan file, every value authenticates`,
+        `kills that left a key without its sealed file: ${unsealedAfterKill.filter((n) => n > 0).length}, ${unsealedAfterKill.reduce((a, b) => a + b, 0)} such keys in all, all replaced; ` +
+        `sealed files lost ${events.lost}, stale files planted ${events.planted}; ` +
+        `0 duplicates, every declared key sealed exactly once, no stale file, every value authenticates`,
     )
   })
 })

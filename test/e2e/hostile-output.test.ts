@@ -85,13 +85,15 @@ describe('a server that echoes secrets', () => {
       }
       return undefined
     }
-    // The PUT that clears a created key's pending mark fails, echoing the value and the tool's key.
-    proxy.hooks.before = (req) => (req.method === 'PUT' && uids.has(req.path.split('/')[3]!) ? echo(400, `${created.at(-1)} ${req.headers.apikey}`) : undefined)
+    // The create of web fails, echoing the value of the key this run created just before it (a create is one request
+    // now: no later request of that key's own is left to echo it) and the tool's key.
+    proxy.hooks.before = (req) => (req.method === 'POST' && req.path === '/v1/apiKeys' && (req.body as {metadata?: {name?: string}}).metadata?.name === 'web' && created.length > 0 ? echo(400, `${created.at(-1)} ${req.headers.apikey}`) : undefined)
     const users = '  alice@example.com:\n    keys:\n      ci: {}\n      web: {}\n'
     const text = await cli(['apply', '-f', 'keys.yaml', '--auto-approve', '--trace'], users)
     expect(text.code, text.stdout + text.stderr).toBe(1)
     expect(text.stdout).toMatch(/FAILED: .*\(redacted\)/)
-    const json = await cli(['apply', '-f', 'keys.yaml', '--auto-approve', '--json'], users)
+    // Again with --json: ci2 is created first, so the echo is a value this process made.
+    const json = await cli(['apply', '-f', 'keys.yaml', '--auto-approve', '--json'], `${users}      ci2: {}\n`)
     expect(json.code).toBe(1)
     const result = JSON.parse(json.stdout) as {outcomes: Array<{status: string; error?: string}>}
     expect(result.outcomes.some((o) => o.status === 'failed' && o.error?.includes('(redacted)'))).toBe(true)

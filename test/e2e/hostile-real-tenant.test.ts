@@ -58,12 +58,12 @@ afterEach(async () => {
   await recordAndRemove(work)
 })
 
-function keysFile(users: string, top = ''): string {
-  return `version: 1\nseal:\n  recipients: [${recipient}]\n  dir: sealed\n${top}users:\n${users}`
+function keysFile(users: string, top = '', grace?: string): string {
+  return `version: 1\nseal:\n  recipients: [${recipient}]\n  dir: sealed\n${grace ? `  custodyGrace: ${grace}\n` : ''}${top}users:\n${users}`
 }
 
-async function cli(args: string[], users: string, options: {host?: string; key?: string; top?: string; env?: NodeJS.ProcessEnv} = {}): Promise<CliResult> {
-  await writeFile(join(work, 'keys.yaml'), keysFile(users, options.top))
+async function cli(args: string[], users: string, options: {host?: string; key?: string; top?: string; grace?: string; env?: NodeJS.ProcessEnv} = {}): Promise<CliResult> {
+  await writeFile(join(work, 'keys.yaml'), keysFile(users, options.top, options.grace))
   return runCli(args, {cwd: work, env: {PALETTE_HOST: options.host ?? emu.url, PALETTE_API_KEY: options.key ?? ADMIN, ...options.env}})
 }
 const file = ['-f', 'keys.yaml']
@@ -106,11 +106,14 @@ describe('uids are checked before they become paths, names or output (item 6)', 
     expect(await listSealedFiles(join(work, 'sealed'))).toEqual([])
     expect(proxy.seen.filter((s) => s.path.includes(fake))).toEqual([])
     expect(r.stdout + r.stderr).not.toContain(fake)
-    // The key is left with its pending mark: an honest server's next plan deletes and re-creates it.
-    expect(emu.state.key(lie.real())!.annotations.paletteKeysPending).toBeDefined()
-    const plan = await cli(['plan', ...file], users)
-    expect(plan.stdout).toMatch(/- {3}delete {6}alice@example\.com\/ci +created by an interrupted apply/)
-    expect((await cli(['apply', ...file, '--auto-approve'], users)).code).toBe(0)
+    // The key is left without a sealed file: within seal.custodyGrace an honest server's plan waits for one, then replaces it.
+    expect(emu.state.key(lie.real())!.annotations.paletteKeysCustody).toBe('folder')
+    const waits = await cli(['plan', ...file, '--detailed-exitcode'], users)
+    expect(waits.code, waits.stdout).toBe(0)
+    expect(waits.stdout).toMatch(/no sealed file for key [0-9a-f]{24} in sealed\/alice@example\.com\/ yet/)
+    const plan = await cli(['plan', ...file], users, {grace: '0h'})
+    expect(plan.stdout).toMatch(/\+\/- rotate {6}alice@example\.com\/ci +value-lost/)
+    expect((await cli(['apply', ...file, '--auto-approve'], users, {grace: '0h'})).code).toBe(0)
     const files = await listSealedFiles(join(work, 'sealed'))
     expect(files).toHaveLength(1)
     expect(files[0]).not.toContain(fake)
@@ -315,12 +318,13 @@ describe('key names may be unique (item 1)', () => {
       // Round two: ci is inside its rotation window, mon moves from bob to alice.
       const second = `  alice@example.com:\n    keys:\n      ci: {expiresIn: 90d, rotateBefore: 60d}\n      mon: {movedFrom: bob@example.com}\n  bob@example.com:\n    keys: {}\n`
       const plan = await cli(['plan', ...file], second, env)
-      expect(plan.stdout).toContain(`created as "ci-next-${ci.uid.slice(0, 8)}", renamed "ci" once the predecessor is revoked`)
-      expect(plan.stdout).toContain(`revoked and renamed "ci-retired-${ci.uid.slice(0, 8)}"`)
+      // The predecessor steps aside first, so the successor is made under the declared name (no rename of the new key).
+      expect(plan.stdout).toContain(`predecessor [${ci.uid}] is renamed "ci-retired-${ci.uid.slice(0, 8)}" first, then revoked once the successor is sealed`)
+      expect(plan.stdout).not.toContain('ci-next-')
       expect(plan.stdout).toMatch(/created as "mon-next-[0-9a-f]{8}", renamed "mon" once the old key is deleted/)
       const r = await cli(['apply', ...file, '--auto-approve'], second, env)
       expect(r.code, r.stdout + r.stderr).toBe(0)
-      expect(r.stdout).toMatch(/renamed ci from ci-next-/)
+      expect(r.stdout).toContain(`predecessor ${ci.uid} renamed ci-retired-${ci.uid.slice(0, 8)} and revoked`)
       expect(names().filter((n) => n === 'ci' || n === 'mon')).toHaveLength(2)
       expect(names()).toContain(`ci-retired-${ci.uid.slice(0, 8)}`)
       expect((await cli(['plan', ...file, '--detailed-exitcode'], second, env)).code).toBe(0)
@@ -328,7 +332,8 @@ describe('key names may be unique (item 1)', () => {
       const tree = JSON.parse(unseal.stdout) as Record<string, Record<string, {apiKey: string}>>
       for (const name of ['ci', 'mon']) expect((await call(unique, 'GET', '/v1/users/info', {key: tree['alice@example.com']![name]!.apiKey})).body.userUid).toBe(unique.state.allUsers().find((u) => u.email === 'alice@example.com')!.uid)
 
-      // An apply killed between sealing a successor and retiring its predecessor: the successor is under its transient name.
+      // An apply of an earlier version (successor under a transient name, no custody mark) killed between sealing a
+      // successor and retiring its predecessor: finished as it was then.
       const succ = unique.state.allKeys().find((k) => k.name === 'ci')!
       const {record} = unique.state.createKey({name: `ci-next-${succ.uid.slice(0, 8)}`, userUid: succ.userUid, expiry: '2099-01-01T00:00:00Z', annotations: {managedBy: 'palette-keys', paletteKeysName: 'ci', paletteKeysSucceeds: succ.uid, description: ''}, labels: {}}, new Date())
       const again = await cli(['plan', ...file], second, env)
