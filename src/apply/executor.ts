@@ -69,7 +69,6 @@ interface Unconfirmed {
   target: NewKey
   name: string
   record: SealedRecord
-  file: string
 }
 
 class SealFailure extends Error {}
@@ -359,7 +358,7 @@ class Executor {
     } finally {
       this.gate.leave()
     }
-    if (later) this.unconfirmed.push({action, nonce, target, name, record, file})
+    if (later) this.unconfirmed.push({action, nonce, target, name, record})
     if (this.folder) return {uid, file, name, expiry, annotations: {...read, ...annotations}}
     // Clearing the mark keeps every annotation the server put on the new key (it may replace the whole map).
     const cleared: Record<string, string> = {...read, ...annotations}

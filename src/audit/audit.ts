@@ -128,7 +128,7 @@ export function audit(desired: DesiredState, live: LiveState, plan: Plan, now: D
   const owners = new Map(live.users.map((u) => [u.uid, u.email]))
   for (const k of live.keys) {
     const email = owners.get(k.userUid)
-    if (!email || !declared.has(email.toLowerCase()) || !k.isActive || k.expiry === '' || rotated.has(k.uid) || ownershipOf(k.annotations) === 'pending') continue
+    if (!email || !declared.has(email.toLowerCase()) || !k.isActive || k.expiry === '' || rotated.has(k.uid) || ownershipOf(k.annotations, k.isActive) === 'pending') continue
     const remaining = Date.parse(k.expiry) - now.getTime()
     const address = `${email}/${k.name}`
     if (remaining <= 0) findings.push({kind: 'expired', address, uid: k.uid, message: `expired ${k.expiry.slice(0, 10)}`})

@@ -48,7 +48,7 @@ export function liveView(live: LiveState, emails: string[], now: Date): LiveView
     view.set(user.email, keys)
     const mine = [...(keysByUser.get(user.uid) ?? [])].sort((a, b) => cmp(a.createdAt, b.createdAt) || cmp(a.uid, b.uid))
     for (const k of mine) {
-      const ownership = ownershipOf(k.annotations)
+      const ownership = ownershipOf(k.annotations, k.isActive)
       const expired = k.expiry !== '' && Date.parse(k.expiry) <= now.getTime()
       if (ownership === 'pending') omitted.push({email: user.email, key: k, why: 'left by an interrupted apply (its value was never sealed): the next apply deletes it'})
       else if (ownership === 'retired') omitted.push({email: user.email, key: k, why: 'retired by a rotation: deleted after policy.deleteRetiredAfter'})

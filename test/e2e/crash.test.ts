@@ -146,20 +146,24 @@ describe('crash safety: SIGKILL during an apply of 32 creates or 32 rotations, t
   const createKills = runs > 0 ? Array.from({length: Math.ceil(runs / 2)}, () => 1 + Math.floor(random() * KEYS)) : [1, 9, 17, 30]
   const rotateKills = runs > 0 ? Array.from({length: Math.floor(runs / 2)}, () => 1 + Math.floor(random() * 3 * KEYS)) : [2, 41, 95]
 
+  /** Kill the apply after mutation `n`, disturb the seal folder, then one apply must converge and keep the invariant. */
+  async function killDisturbRecover(emu: EmulatorProcess, env: NodeJS.ProcessEnv, dir: string, n: number): Promise<void> {
+    const {killed} = await applyKilledAfter(dir, env, n)
+    expect(killed).toBe(true)
+    unsealedAfterKill.push(await unsealedKeys(emu, dir))
+    await disturbFolder(dir, random)
+    const reruns = await applyUntilConverged(dir, env)
+    rerunsToConverge.push(reruns)
+    expect(reruns).toBe(1)
+    expect((await runCli(['plan', '-f', join(dir, 'keys.yaml'), '--detailed-exitcode'], {env})).code).toBe(0)
+    await expectInvariant(emu, [dir], [dir])
+  }
+
   it.each(createKills.map((n, i) => [i + 1, n]))('create run %i, killed after mutation %i: re-run converges, every value sealed once, no duplicate, no stale file', async (_run, n) => {
     const emu = await startEmulatorProcess(['--seed', 'examples/tenant.yaml', '--rate-limit', '0', '--latency', '10', '--key-limit', '50'])
     try {
       const env = {PALETTE_HOST: emu.url, PALETTE_API_KEY: ADMIN}
-      const dir = await checkout(`same-${_run}-${n}`)
-      const {killed} = await applyKilledAfter(dir, env, n)
-      expect(killed).toBe(true)
-      unsealedAfterKill.push(await unsealedKeys(emu, dir))
-      await disturbFolder(dir, random)
-      const runs = await applyUntilConverged(dir, env)
-      rerunsToConverge.push(runs)
-      expect(runs).toBe(1)
-      expect((await runCli(['plan', '-f', join(dir, 'keys.yaml'), '--detailed-exitcode'], {env})).code).toBe(0)
-      await expectInvariant(emu, [dir], [dir])
+      await killDisturbRecover(emu, env, await checkout(`same-${_run}-${n}`), n)
     } finally {
       await emu.stop()
     }
@@ -174,15 +178,7 @@ describe('crash safety: SIGKILL during an apply of 32 creates or 32 rotations, t
       expect(await applyUntilConverged(dir, env)).toBe(1)
       // Every key is now inside its rotation window.
       await writeKeys(dir, '{expiresIn: 90d, rotateBefore: 60d}')
-      const {killed} = await applyKilledAfter(dir, env, n)
-      expect(killed).toBe(true)
-      unsealedAfterKill.push(await unsealedKeys(emu, dir))
-      await disturbFolder(dir, random)
-      const runs = await applyUntilConverged(dir, env)
-      rerunsToConverge.push(runs)
-      expect(runs).toBe(1)
-      expect((await runCli(['plan', '-f', join(dir, 'keys.yaml'), '--detailed-exitcode'], {env})).code).toBe(0)
-      await expectInvariant(emu, [dir], [dir])
+      await killDisturbRecover(emu, env, dir, n)
       // Every predecessor is retired (revoked, kept for policy.deleteRetiredAfter) or deleted: none still works.
       const retired = (await liveKeys(emu)).filter((k) => k.metadata.annotations.managedBy === 'palette-keys' && !k.status.isActive)
       for (const k of retired) expect(k.metadata.name, 'a retired key keeps a name out of the way').toMatch(/-retired-/)

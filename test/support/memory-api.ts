@@ -42,6 +42,7 @@ export class MemoryPalette implements PaletteApi {
   }
 
   async getApiKey(uid: string): Promise<ApiKey> {
+    this.calls.push('get')
     const k = this.state.key(uid) ?? this.missing('GET', uid)
     return structuredClone(apiKeyView(this.state, k)) as ApiKey
   }

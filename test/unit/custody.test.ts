@@ -1,5 +1,6 @@
 import {describe, expect, it} from 'vitest'
-import {CUSTODY, RETIRED_AT} from '../../src/plan/ownership.js'
+import type {Plan} from '../../src/plan/model.js'
+import {CUSTODY, NAME, REPLACES, RETIRED_AT, RETIRING, SUCCEEDS} from '../../src/plan/ownership.js'
 import {DAY, liveKey, NOW, planOf} from '../support/plan-fixtures.js'
 
 /**
@@ -76,3 +77,67 @@ describe('custody: stale sealed files', () => {
     expect(cut.seal.stale).toEqual([])
   })
 })
+
+describe('custody: a new key without its sealed file never costs the old key (issue 17.2)', () => {
+  const grace = (keys: string) => `seal: {recipients: [age1kdnug0g69q26qvlaysykz582z2lucrrewkjdyhwmnyucrm6f2fyqangs4c]}\nusers:\n${keys}`
+  const ROTATING = '  alice@example.com:\n    keys:\n      ci: {expiresIn: 90d, rotateBefore: 14d}\n'
+  /** A predecessor a rotation renamed aside (its one write), still active, and the successor it made under the declared name. */
+  const rotation = (successorAgeDays: number) => {
+    const pred = liveKey({user: 'alice', name: 'ci-retired-1', uid: hexUid(), expires: 5, annotations: {[CUSTODY]: 'folder', [NAME]: 'ci', [RETIRING]: NOW.toISOString()}})
+    const next = liveKey({user: 'alice', name: 'ci', uid: hexUid(), age: successorAgeDays, expires: 90, annotations: {[CUSTODY]: 'folder', [SUCCEEDS]: pred.uid}})
+    return {pred, next, files: [`alice@example.com/ci--${pred.uid}.age`]}
+  }
+
+  it('a successor killed before its seal (or whose commit-back is in flight): within the grace both are left as they are, and a finding names it', () => {
+    const {pred, next, files} = rotation(0)
+    const plan = planOf(grace(ROTATING), [pred, next], {sealFiles: files})
+    expect(plan.actions.map((a) => [a.kind, touchedUid(a)])).toEqual([['no-op', pred.uid]])
+    expect(plan.findings.map((f) => [f.kind, f.uid])).toEqual([['value-unconfirmed', next.uid]])
+    expect(plan.findings[0]!.message).toContain(`made to replace key ${pred.uid}`)
+  })
+
+  it('past the grace the successor is deleted (nobody has its value) and the rotation made again from the predecessor, which still works', () => {
+    const {pred, next, files} = rotation(1)
+    const plan = planOf(grace(ROTATING), [pred, next], {sealFiles: files})
+    expect(plan.actions.map((a) => [a.kind, touchedUid(a)])).toEqual([['delete', next.uid], ['rotate', pred.uid]])
+    expect(plan.actions[0]!.reason).toMatch(/no sealed file for it is in sealed\/ after seal.custodyGrace 1h: nobody has its value/)
+  })
+
+  it('a kept successor (its file is there) retires its predecessor: revoked, kept for deleteRetiredAfter, its file stale', () => {
+    const {pred, next, files} = rotation(0)
+    const plan = planOf(grace(ROTATING), [pred, next], {sealFiles: [...files, `alice@example.com/ci--${next.uid}.age`]})
+    expect(plan.actions.map((a) => [a.kind, touchedUid(a)])).toEqual([['no-op', next.uid], ['revoke', pred.uid]])
+    expect(plan.findings.map((f) => [f.kind, f.uid])).toEqual([['retired', pred.uid]])
+    expect(plan.seal.stale.map((s) => s.uid)).toEqual([pred.uid])
+    // Revoked, it is retired by its own marks, whatever the folder says.
+    const revoked = {...pred, isActive: false}
+    expect(planOf(grace(ROTATING), [revoked, next], {sealFiles: [`alice@example.com/ci--${next.uid}.age`]}).actions.map((a) => a.kind)).toEqual(['no-op'])
+  })
+
+  it('a moved key without its sealed file: the old owner\'s key is not deleted; past the grace the new key goes and the move is made again', () => {
+    const old = liveKey({user: 'bob', name: 'mon', uid: hexUid(), annotations: {[CUSTODY]: 'folder'}})
+    const moved = (age: number) => liveKey({user: 'alice', name: 'mon-next-1', uid: hexUid(), age, annotations: {[CUSTODY]: 'folder', [NAME]: 'mon', [REPLACES]: old.uid}})
+    const MOVE = '  alice@example.com:\n    keys:\n      mon: {movedFrom: bob@example.com}\n  bob@example.com:\n    keys: {}\n'
+    const young = moved(0)
+    const waiting = planOf(grace(MOVE), [old, young], {sealFiles: [`bob@example.com/mon--${old.uid}.age`]})
+    expect(waiting.actions.filter((a) => a.kind !== 'no-op')).toEqual([])
+    expect(waiting.findings.map((f) => [f.kind, f.uid])).toEqual([['value-unconfirmed', young.uid]])
+    const late = moved(1)
+    const again = planOf(grace(MOVE), [old, late], {sealFiles: [`bob@example.com/mon--${old.uid}.age`]})
+    expect(again.actions.map((a) => [a.kind, touchedUid(a)])).toEqual([['replace', old.uid], ['delete', late.uid]])
+    // A REPLACES mark on a key the file does not move holds nothing back.
+    const stray = planOf(grace('  alice@example.com:\n    keys:\n      mon: {}\n'), [old, young], {sealFiles: []})
+    expect(stray.findings.filter((f) => f.uid === young.uid).map((f) => f.kind)).toEqual(['value-unconfirmed'])
+    expect(stray.findings.some((f) => f.message.includes(`made to replace key ${old.uid}`))).toBe(false)
+  })
+
+  it('a revoked key palette-keys made, declared active, without its file: replaced past the grace, not reactivated (nobody has its value)', () => {
+    const k = created('alice', 'ci', {active: false})
+    expect(planOf(file(ALICE_CI), [k]).actions.map((a) => [a.kind, a.kind === 'rotate' ? a.cause : undefined])).toEqual([['rotate', 'value-lost']])
+    expect(planOf(file(ALICE_CI), [k], {sealFiles: [`alice@example.com/ci--${k.uid}.age`]}).actions.map((a) => a.kind)).toEqual(['reactivate'])
+  })
+})
+
+function touchedUid(a: Plan['actions'][number]): string | undefined {
+  return a.kind === 'create' ? undefined : a.kind === 'replace' ? a.from.uid : a.key.uid
+}
