@@ -118,8 +118,10 @@ class Executor {
   private unconfirmed: Unconfirmed[] = []
   /** Whether the running pool's creates may wait for the batch's confirmation (not so for the caller's own keys). */
   private batching = false
-  /** The key list being read for creates waiting on it, and whether another is wanted after it. */
-  private list: {current?: Promise<ApiKey[]>; next?: Promise<ApiKey[]>} = {}
+  /** The last key list sent for creates looking up their key, and the one waiting to be sent (creates join it). */
+  private list: {sent?: Promise<ApiKey[]>; queued?: Promise<ApiKey[]>} = {}
+  /** Creates sent and not answered yet, and who waits for them all to be answered. */
+  private posts = {inFlight: 0, waiting: [] as Array<() => void>}
 
   constructor(private readonly o: ExecutorOptions) {
     this.liveByUid = new Map(o.live.keys.map((k) => [k.uid, k]))
@@ -308,11 +310,13 @@ class Executor {
       nonce = randomBytes(8).toString('hex')
       try {
         await this.gate.idle()
+        this.posts.inFlight++
         created = await this.o.api.createApiKey({
           metadata: {name, annotations: {...annotations, [this.nonceMark]: nonce}},
           spec: {expiry, userUid: target.userUid},
         })
       } catch (error) {
+        this.postAnswered()
         if (!(error instanceof PaletteApiError)) throw error
         // A key this request may have made is removed even on the last attempt: nobody has its value.
         if (error.ambiguous) await this.removeGhost(nonce)
@@ -329,8 +333,15 @@ class Executor {
     // Confirmed with the batch: the answer's uid is used as it is until the pool's key list says otherwise.
     const later = this.folder && this.batching && !now && this.plausible(created.uid, target)
     try {
-      if (later) ({uid, annotations: read} = {uid: created.uid!, annotations: {...annotations, [this.nonceMark]: nonce}})
-      else ({uid, annotations: read} = await this.confirmed(created.uid, nonce, target, name))
+      if (later) {
+        ;({uid, annotations: read} = {uid: created.uid!, annotations: {...annotations, [this.nonceMark]: nonce}})
+        this.postAnswered()
+      } else {
+        // A doubtful answer joins the next key list before this create counts as answered (freshList).
+        const confirming = this.confirmed(created.uid, nonce, target, name)
+        this.postAnswered()
+        ;({uid, annotations: read} = await confirming)
+      }
       this.created.add(uid)
       if (!PLAIN_TOKEN.test(created.apiKey.reveal())) {
         // A value that is not a plain token (a newline, quotes, `$(...)`) would be code wherever it is pasted or sourced.
@@ -441,26 +452,40 @@ class Executor {
     return k?.metadata?.annotations?.[this.nonceMark] === nonce && typeof k.metadata.uid === 'string' && k.metadata.name === name && (owner === undefined || owner === target.userUid)
   }
 
-  /**
-   * A key list read after this call began, shared by every create that asks while it is on its
-   * way: a batch of doubtful answers costs one list, not one each. (A list already in flight was
-   * asked before this create's answer came, so it may not show the key: the next one is used.)
-   */
-  private freshList(): Promise<ApiKey[]> {
-    const start = (after?: Promise<unknown>): Promise<ApiKey[]> => {
-      const list = (after ?? Promise.resolve()).then(ignore, ignore).then(() => this.o.api.listApiKeys())
-      const done = () => {
-        if (this.list.current !== list) return
-        this.list.current = this.list.next
-        this.list.next = undefined
-      }
-      list.then(done, done)
-      return list
-    }
-    if (!this.list.current) return (this.list.current = start())
-    return (this.list.next ??= start(this.list.current))
+  private postAnswered(): void {
+    if (--this.posts.inFlight > 0) return
+    const waiting = this.posts.waiting
+    this.posts.waiting = []
+    for (const w of waiting) w()
   }
 
+  /** Resolves once no create is waiting for its answer. */
+  private async postsAnswered(): Promise<void> {
+    while (this.posts.inFlight > 0) await new Promise<void>((resolve) => this.posts.waiting.push(resolve))
+  }
+
+  /**
+   * A key list sent after this call, shared by every create that asks before it is sent: a batch
+   * of doubtful answers costs one list, not one each. It is sent once no create is waiting for its
+   * answer, so the creates of the lanes running side by side all find their key in it. (A list
+   * already sent may have left before this create's key existed: a new one is queued.)
+   */
+  private freshList(): Promise<ApiKey[]> {
+    // A list not sent yet is sent after this caller's create was answered: it will show the key.
+    if (this.list.queued) return this.list.queued
+    const queued = (this.list.sent ?? Promise.resolve())
+      .then(ignore, ignore)
+      // Sent once every create in flight has its answer (no new one starts meanwhile: the seal gate is held), so one list serves them all.
+      .then(() => this.postsAnswered())
+      .then(() => {
+        if (this.list.queued === queued) this.list.queued = undefined
+        const sent = this.o.api.listApiKeys()
+        this.list.sent = sent
+        return sent
+      })
+    this.list.queued = queued
+    return queued
+  }
 
   /**
    * A key created under a transient name takes its declared one, now that the key it replaces

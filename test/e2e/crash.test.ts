@@ -124,7 +124,7 @@ async function expectInvariant(emu: EmulatorProcess, dirs: string[], noStaleIn: 
 async function disturbFolder(dir: string, random: () => number): Promise<void> {
   const files = await listSealedFiles(join(dir, 'sealed'))
   if (files.length > 0 && random() < 0.5) {
-    await rm(files[Math.floor(random() * files.length)]!)
+    await rm(files.splice(Math.floor(random() * files.length), 1)[0]!)
     events.lost++
   }
   if (files.length > 0 && random() < 0.5) {

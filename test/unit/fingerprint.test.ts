@@ -1,7 +1,7 @@
 import {describe, expect, it} from 'vitest'
 import type {LiveKey} from '../../src/live/snapshot.js'
 import {keyFingerprint, liveFingerprint} from '../../src/plan/fingerprint.js'
-import {PENDING, RETIRED_AT, SUCCEEDS} from '../../src/plan/ownership.js'
+import {CUSTODY, PENDING, RETIRED_AT, RETIRING, SUCCEEDS} from '../../src/plan/ownership.js'
 import {liveKey} from '../support/plan-fixtures.js'
 
 const keys = (): LiveKey[] => [
@@ -27,6 +27,8 @@ describe('the stale-plan fingerprints', () => {
     ['pending mark', (k) => ({...k, annotations: {...k.annotations, [PENDING]: 'nonce'}})],
     ['retired mark', (k) => ({...k, annotations: {...k.annotations, [RETIRED_AT]: '2026-01-01T00:00:00.000Z'}})],
     ['successor mark', (k) => ({...k, annotations: {...k.annotations, [SUCCEEDS]: 'k2'.padEnd(24, '0')}})],
+    ['custody mark', (k) => ({...k, annotations: {...k.annotations, [CUSTODY]: 'folder'}})],
+    ['retiring mark (a rotation stepped it aside)', (k) => ({...k, annotations: {...k.annotations, [RETIRING]: '2026-01-01T00:00:00.000Z'}})],
   ]
   for (const [what, change] of changes) {
     it(`change when a key's ${what} changes`, () => {
