@@ -256,7 +256,8 @@ class Executor {
    */
   private async rotate(a: Extract<Action, {kind: 'rotate'}>): Promise<Partial<ActionOutcome>> {
     const pred = this.liveKey(a.key.uid)
-    const target = {...a.target, createAs: undefined}
+    // Under the declared name (the predecessor steps aside first), unless another key holds it too (plan/diff.ts settleNames).
+    const target = a.target
     if (a.retiredAs === undefined) {
       // Only an expired predecessor goes before its successor exists (the plan gives any other a name to step aside to).
       if (!(Date.parse(pred.expiry) <= this.now().getTime())) throw new Error(`key ${pred.uid} has not expired, so it is not deleted before its successor exists; plan again`)

@@ -608,6 +608,12 @@ class DiffContext {
       if (!owners) ownersOf.set(name, (owners = new Set()))
       owners.add(userUid)
     }
+    // A rotation's predecessor steps aside itself (renamed, or deleted first): only another key holding the name counts.
+    const rotations = this.actions.filter((a): a is Extract<Action, {kind: 'rotate'}> => a.kind === 'rotate')
+    for (const r of rotations) {
+      const holder = (this.keysByUser.get(r.target.userUid) ?? []).filter((k) => k.uid !== r.key.uid && k.name === r.target.name && !goneFirst(k)).sort((a, b) => cmp(a.uid, b.uid))[0]
+      if (holder) r.target.createAs = transientName(r.target.name, holder.uid)
+    }
     for (const c of this.creates) {
       // The first by uid, not by Palette's listing order: the same tenant gives the same plan whatever the order.
       const holder = (this.keysByUser.get(c.target.userUid) ?? []).filter((k) => k.name === c.target.name && !goneFirst(k)).sort((a, b) => cmp(a.uid, b.uid))[0]

@@ -95,7 +95,7 @@ function details(a: Action, color: boolean, now: Date): string[] {
     case 'rotate':
       return [
         `successor ${expiryWords(a.target, now)}`,
-        ...namedWords(a.target, `the predecessor is ${a.retire === 'delete' ? 'deleted' : 'revoked'}`),
+        ...namedWords(a.target, 'the other key holding that name is gone'),
         a.retiredAs === undefined
           ? `predecessor [${t(a.key.uid)}] has expired: it is deleted first, then the successor is made`
           : `predecessor [${t(a.key.uid)}] is renamed "${t(a.retiredAs)}" first, then ${a.retire === 'delete' ? 'deleted' : 'revoked'} once the successor is sealed`,

@@ -325,6 +325,11 @@ describe('property: plan → apply → plan converges', () => {
             stats.laterRefused++
             return
           }
+          // As for the first plan: names shared across users cannot be met where they are unique in the tenant.
+          if (TENANT_UNIQUE && namesSharedAcrossUsers(third.plan, third.live.keys)) {
+            stats.sharedNames++
+            return
+          }
           if (lostUid !== undefined && state.key(lostUid)?.isActive) {
             // The key whose file was lost is replaced, with that cause (unless this plan deletes it for another reason).
             const replaced = third.plan.actions.some((a) => (a.kind === 'rotate' && a.key.uid === lostUid && a.cause === 'value-lost') || (a.kind === 'delete' && a.key.uid === lostUid))

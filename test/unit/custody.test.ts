@@ -138,6 +138,19 @@ describe('custody: a new key without its sealed file never costs the old key (is
   })
 })
 
+describe('custody: names', () => {
+  it('a replacement whose declared name another key of the owner still holds (a retired key under it): made under a transient name', () => {
+    const lost = created('alice', 'ci-next-1', {annotations: {[CUSTODY]: 'folder', [NAME]: 'ci'}})
+    const holder = liveKey({user: 'alice', name: 'ci', uid: hexUid(), active: false, annotations: {[RETIRED_AT]: NOW.toISOString()}})
+    const plan = planOf(file(ALICE_CI), [lost, holder])
+    const rotate = plan.actions.find((a) => a.kind === 'rotate')
+    expect(rotate?.kind === 'rotate' && [rotate.cause, rotate.target.name, rotate.target.createAs]).toEqual(['value-lost', 'ci', `ci-next-${holder.uid.slice(0, 8)}`])
+    // Without another holder the successor takes the declared name at once: the predecessor steps aside itself.
+    const alone = planOf(file(ALICE_CI), [lost]).actions.find((a) => a.kind === 'rotate')
+    expect(alone?.kind === 'rotate' && [alone.target.createAs, alone.retiredAs]).toEqual([undefined, `ci-retired-${lost.uid.slice(0, 8)}`])
+  })
+})
+
 function touchedUid(a: Plan['actions'][number]): string | undefined {
   return a.kind === 'create' ? undefined : a.kind === 'replace' ? a.from.uid : a.key.uid
 }
