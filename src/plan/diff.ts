@@ -232,7 +232,8 @@ class DiffContext {
       if (this.kept(k) || ownershipOf(k.annotations, k.isActive) !== 'managed') continue
       const old = predecessorOf(k, this.keysByUid) ?? this.movedFrom(k)
       // A retired predecessor (the rotation revoked it) works no more: the new key is the declared one, value-lost or not.
-      if (!old || ownershipOf(old.annotations, old.isActive) !== 'managed' && ownershipOf(old.annotations, old.isActive) !== 'unmanaged') continue
+      const working = old !== undefined && ['managed', 'unmanaged'].includes(ownershipOf(old.annotations, old.isActive))
+      if (!working) continue
       if (this.age(k) < this.desired.seal.custodyGraceMs) {
         this.waiting.set(k.uid, old.uid)
         this.heldBack.set(old.uid, k)
