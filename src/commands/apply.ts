@@ -156,7 +156,7 @@ Exit codes: 0 done (or nothing to do), 1 an action failed, a key was blocked (tw
       process.exitCode = ExitCode.Error
       if (!this.jsonEnabled()) {
         this.log(`\nApply failed: ${done} done, ${failed} failed, ${notStarted} not started.`)
-        this.log('Nothing is lost: every created value is sealed, and a key whose value was not is marked pending and replaced next time. Fix the cause above, then run apply again to converge.')
+        this.log(`Nothing is lost: every created value is sealed, and a key whose value was not ${plan.seal.custody === 'folder' ? 'has no sealed file, so it is replaced once seal.custodyGrace has passed' : 'is marked pending and replaced next time'}. Fix the cause above, then run apply again to converge.`)
       }
     } else if (!this.jsonEnabled()) {
       const sealed = result.sealedFiles.length
