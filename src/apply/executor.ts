@@ -525,7 +525,8 @@ class Executor {
       })
       if (ours(got) && got.metadata.uid === answer) return {uid: answer, annotations: got.metadata.annotations}
     }
-    const carriers = (await this.freshList()).filter((k) => k.metadata?.annotations?.[this.nonceMark] === nonce && typeof k.metadata.uid === 'string')
+    // The key exists by now: a server error or a lost answer on the list is tried twice more, as giving up leaves a key nobody has the value of.
+    const carriers = (await this.transientRetried(() => this.freshList())).filter((k) => k.metadata?.annotations?.[this.nonceMark] === nonce && typeof k.metadata.uid === 'string')
     if (carriers.some((c) => !usableUid(c.metadata!.uid))) {
       // Not a uid: nothing may be sent, written or shown under it (it could be anything, a secret even).
       throw new UntrustedAnswer(`Palette's answers name the key just created for ${target.email}/${target.name} with a uid that is not a Palette uid (24 lowercase hex characters) or is a secret; nothing was sent, sealed or marked under it, and ${this.folder ? 'it has no sealed file' : "it carries this run's pending mark"}, so the next plan replaces it`)
