@@ -5,6 +5,7 @@ import {parseDuration} from '../config/duration.js'
 import {isPaletteUid, possiblyCut} from '../contract/palette.js'
 import {PaletteApiError} from '../palette/errors.js'
 import type {CreatedApiKey, PaletteApi} from '../palette/port.js'
+import {retryTransient} from '../palette/retry.js'
 import type {ApiKey, UserInfo} from '../palette/types.js'
 import type {Secret} from '../util/secret.js'
 import {type Action, type ActionKind, assertNever, type NewKey} from '../plan/model.js'
@@ -596,17 +597,9 @@ class Executor {
     return this.transientRetried(() => this.o.api.listApiKeys())
   }
 
-  /** `f`, tried up to three times while it fails with a server error or no answer (never a refused credential). */
+  /** `f`, tried up to three times while it fails with a server error or no answer (palette/retry.ts). */
   private async transientRetried<T>(f: () => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await f()
-      } catch (error) {
-        const transient = error instanceof PaletteApiError && !error.credentialRefused && (error.status === undefined || error.status >= 500)
-        if (!transient || attempt >= 3) throw error
-        await this.sleep(500 * attempt)
-      }
-    }
+    return retryTransient(f, this.sleep)
   }
 
   private async mutate<T>(f: () => Promise<T>): Promise<T> {

@@ -4,6 +4,7 @@ import {ExitCode} from '../util/exit-codes.js'
 import {type LiveKey, type LiveState, readLiveKeys} from '../live/snapshot.js'
 import {KeyUpdater} from './key-update.js'
 import type {PaletteApi} from '../palette/port.js'
+import {retryTransient} from '../palette/retry.js'
 import {liveFingerprint} from '../plan/fingerprint.js'
 import {type Plan, touchedKey} from '../plan/model.js'
 import {PaletteKeysError} from '../util/errors.js'
@@ -155,7 +156,8 @@ export async function acquireLease(o: LeaseOptions): Promise<Lease> {
   return {
     release: async () => {
       clearInterval(renew)
-      await release()
+      // A lease left behind stops every apply for its 2 minutes: one server error does not leave it.
+      await retryTransient(release)
     },
   }
 }

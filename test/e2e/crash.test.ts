@@ -9,6 +9,7 @@ import {listSealedFiles} from '../../src/seal/seal-dir.js'
 import {uidOfSealedFileName} from '../../src/seal/sealed-file.js'
 import {BIN, type EmulatorProcess, ROOT, runCli, startEmulatorProcess} from '../support/cli.js'
 import {demoRecipient} from '../support/demo.js'
+import {LIST_CUT_AT} from '../support/fidelity.js'
 import {recordAndRemove, recordOutput} from '../support/leaks.js'
 
 const ADMIN = 'demo-admin-key-0001'
@@ -169,7 +170,8 @@ describe('crash safety: SIGKILL during an apply of 32 creates or 32 rotations, t
     }
   })
 
-  it.each(rotateKills.map((n, i) => [i + 1, n]))('rotation run %i, killed after mutation %i: re-run converges, every key rotated once, no value lost, no stale file', async (_run, n) => {
+  // 32 keys and their 32 retired predecessors are more than a list cut at 50 shows: that mode blocks the creates, by design.
+  it.skipIf(LIST_CUT_AT > 0 && LIST_CUT_AT < 2 * KEYS + 5).each(rotateKills.map((n, i) => [i + 1, n]))('rotation run %i, killed after mutation %i: re-run converges, every key rotated once, no value lost, no stale file', async (_run, n) => {
     // Room for 32 keys, their 32 retired predecessors (kept for policy.deleteRetiredAfter) and the seed's.
     const emu = await startEmulatorProcess(['--seed', 'examples/tenant.yaml', '--rate-limit', '0', '--latency', '10', '--key-limit', '100'])
     try {
@@ -207,7 +209,7 @@ describe('crash safety: SIGKILL during an apply of 32 creates or 32 rotations, t
   })
 
   it('the kills did leave keys whose values were not sealed, and the folder events happened (the recovery paths ran)', () => {
-    const kills = createKills.length + rotateKills.length
+    const kills = createKills.length + (LIST_CUT_AT > 0 && LIST_CUT_AT < 2 * KEYS + 5 ? 0 : rotateKills.length)
     expect(unsealedAfterKill).toHaveLength(kills)
     expect(unsealedAfterKill.some((n) => n > 0)).toBe(true)
     expect(events.lost + events.planted).toBeGreaterThan(0)

@@ -58,3 +58,5 @@ export function uniqueKeyNames(): 'none' | 'user' | 'tenant' {
  */
 export const TWINS_IMPOSSIBLE = uniqueKeyNames() !== 'none'
 export const SHARED_NAMES_IMPOSSIBLE = uniqueKeyNames() === 'tenant'
+/** Under `list-limit`, a tenant past that many keys cannot be planned whole (creates are blocked as key-list-cut, by design). */
+export const LIST_CUT_AT = Number(fidelityFromEnv().find(([name]) => name === 'list-limit')?.[1] ?? 0)
