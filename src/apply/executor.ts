@@ -415,9 +415,10 @@ class Executor {
         carriers = got?.metadata?.annotations?.[this.nonceMark] === u.nonce ? [got] : []
       } else carriers = keys.filter((k) => k.metadata?.annotations?.[this.nonceMark] === u.nonce)
       const only = carriers.length === 1 ? carriers[0] : undefined
-      if (only && this.ours(only, u.nonce, u.target, u.name) && only.metadata.uid === answered) continue
-      if (only && this.ours(only, u.nonce, u.target, u.name) && usableUid(only.metadata.uid) && !this.liveByUid.has(only.metadata.uid) && !this.created.has(only.metadata.uid)) {
-        const uid = only.metadata.uid
+      const mine = only && this.ours(only, u.nonce, u.target, u.name) ? only : undefined
+      if (mine?.metadata.uid === answered) continue
+      if (mine && usableUid(mine.metadata.uid) && !this.liveByUid.has(mine.metadata.uid) && !this.created.has(mine.metadata.uid)) {
+        const uid = mine.metadata.uid
         this.created.add(uid)
         try {
           const file = await this.o.sealer.seal({...u.record, uid})

@@ -66,8 +66,9 @@ export type Action =
   /** Palette cannot reassign a key: create the new owner's key, seal it, delete the old one. */
   | (Base & {kind: 'replace'; from: KeyRef; target: NewKey})
   /**
-   * Create the successor (under `target.createAs`), seal it, then retire the predecessor
-   * (revoke and rename it `retiredAs`, or delete it), then give the successor the declared name.
+   * Rename the predecessor `retiredAs` (its one write, marking it RETIRING), create the successor
+   * under the declared name (`target.createAs` only when another key holds it) and seal it, then
+   * revoke or delete the predecessor. Without `retiredAs` (it expired) the predecessor is deleted first.
    */
   | (Base & {kind: 'rotate'; key: KeyRef; target: NewKey; retire: 'revoke' | 'delete'; retiredAs?: string; cause?: 'value-lost'})
   | (Base & {kind: 'no-op'; key: KeyRef})
