@@ -114,6 +114,13 @@ describe('custody: a new key without its sealed file never costs the old key (is
     expect(planOf(grace(ROTATING), [revoked, next], {sealFiles: [`alice@example.com/ci--${next.uid}.age`]}).actions.map((a) => a.kind)).toEqual(['no-op'])
   })
 
+  it('a file for the successor planted in another user\'s folder does not make it kept: the predecessor is not retired', () => {
+    const {pred, next, files} = rotation(0)
+    const plan = planOf(grace(ROTATING), [pred, next], {sealFiles: [...files, `bob@example.com/ci--${next.uid}.age`]})
+    expect(plan.actions.map((a) => [a.kind, touchedUid(a)])).toEqual([['no-op', pred.uid]])
+    expect(plan.findings.map((f) => [f.kind, f.uid])).toEqual([['value-unconfirmed', next.uid]])
+  })
+
   it('a moved key without its sealed file: the old owner\'s key is not deleted; past the grace the new key goes and the move is made again', () => {
     const old = liveKey({user: 'bob', name: 'mon', uid: hexUid(), annotations: {[CUSTODY]: 'folder'}})
     const moved = (age: number) => liveKey({user: 'alice', name: 'mon-next-1', uid: hexUid(), age, annotations: {[CUSTODY]: 'folder', [NAME]: 'mon', [REPLACES]: old.uid}})
