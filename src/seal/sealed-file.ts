@@ -62,8 +62,9 @@ export function isSealedFileName(name: string): boolean {
   return name.endsWith(SEALED_SUFFIX) && !name.startsWith('.')
 }
 
+/** The uid a sealed file's name holds: after its last `--` (a key's name may hold `--` too); a uid holds no `.`, `-` or `/`. */
 export function uidOfSealedFileName(name: string): string | undefined {
-  return /--([^/]+)\.age$/.exec(name)?.[1]
+  return /--([^/.-]+)\.age$/.exec(name)?.[1]
 }
 
 /** A path segment from any text: no separators, no leading dots, at most 120 characters. */

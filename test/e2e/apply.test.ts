@@ -399,7 +399,8 @@ async function runAs(user: string, args: string[], env: NodeJS.ProcessEnv): Prom
 
 describe('secret hygiene', () => {
   it('no issued key value and no tool key in any output, plan file or JSON of this suite', () => {
-    expect(issued.size).toBeGreaterThanOrEqual(5)
+    // The age-interop tests add one value; without Debian's age installed (outside CI) they skip.
+    expect(issued.size).toBeGreaterThanOrEqual(haveAgeCli() ? 5 : 4)
     expect(transcripts.length).toBeGreaterThan(20)
     const all = transcripts.join('\n')
     for (const value of [...issued, ...SEED_VALUES]) expect(all.includes(value), `a key value leaked`).toBe(false)

@@ -170,6 +170,17 @@ describe('custody: the sealed file in the checkout (issue 17.1)', () => {
     expect(await listSealedFiles(join(work, 'sealed'))).toHaveLength(2)
   })
 
+  it('a key whose name holds "--" is kept by its sealed file: plan exit 0 after custodyGrace 0h, no value-lost churn', async () => {
+    const users = `users:\n  bob@example.com:\n    keys:\n      "deploy--prod": {}\n      "a--b--c": {}\n`
+    const first = await cli(['apply', ...file, '--auto-approve'], 'custodyGrace: 0h', users)
+    expect(first.code, first.stdout + first.stderr).toBe(0)
+    const uid = uidOf('bob@example.com', 'deploy--prod')
+    expect(existsSync(join(work, 'sealed', 'bob@example.com', `deploy--prod--${uid}.age`))).toBe(true)
+    const plan = await cli(['plan', ...file, '--detailed-exitcode'], 'custodyGrace: 0h', users)
+    expect(plan.code, plan.stdout + plan.stderr).toBe(0)
+    expect(plan.stdout).not.toMatch(/value-lost/)
+  })
+
   it('seal.custody: mark keeps the pending-mark model: no custody mark, and a missing file replaces nothing', async () => {
     await applied('custody: mark')
     const ci = uidOf('alice@example.com', 'ci')
