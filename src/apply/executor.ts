@@ -10,7 +10,9 @@ import type {ApiKey, UserInfo} from '../palette/types.js'
 import type {Secret} from '../util/secret.js'
 import {type Action, type ActionKind, assertNever, type NewKey} from '../plan/model.js'
 import {lanes} from '../plan/order.js'
-import {CUSTODY, CUSTODY_FOLDER, MANAGED_BY, MANAGED_BY_VALUE, NAME, NONCE, PENDING, REPLACES, RETIRING, SUCCEEDS} from '../plan/ownership.js'
+import {CUSTODY, CUSTODY_FOLDER, DELIVERED, GENERATION, MANAGED_BY, MANAGED_BY_VALUE, NAME, NONCE, PENDING, REPLACES, RETIRING, SUCCEEDS} from '../plan/ownership.js'
+import {type DeliveryPort, DeliveryError} from '../deliver/deliver.js'
+import {deliveryId} from '../deliver/targets.js'
 import type {SealedRecord} from '../seal/sealed-file.js'
 import type {Sealer} from '../seal/seal-dir.js'
 import {registerSecret, scrub} from '../util/scrub.js'
@@ -44,6 +46,8 @@ export interface ExecutorOptions {
   onOutcome?: (outcome: ActionOutcome, action: Action) => void
   /** seal.custody (default folder): under folder, a created key carries the CUSTODY mark (plan/ownership.ts). */
   custody?: 'folder' | 'mark'
+  /** Delivers new values to the targets their key declares (deliver/deliver.ts); needed only when one does. */
+  deliverer?: DeliveryPort
 }
 
 /** What a key value may look like: printable, no spaces, quotes, `$`, backticks or the like. */
@@ -61,6 +65,8 @@ interface Made {
   expiry: string
   /** Its annotations as this run last wrote them (what the next update sends). */
   annotations: Record<string, string>
+  /** Its value, for its delivery targets (in memory only). */
+  value: Secret
 }
 
 /** A create sealed under the uid its answer gave, to be confirmed by its nonce with the batch's key list. */
@@ -196,8 +202,9 @@ class Executor {
   private async perform(a: Action): Promise<Partial<ActionOutcome>> {
     switch (a.kind) {
       case 'create': {
-        const {uid, file} = await this.create(a, a.target, {})
-        return {createdUid: uid, sealedFile: file}
+        const made = await this.create(a, a.target, {})
+        const delivered = await this.deliverAll(made, a.target)
+        return {createdUid: made.uid, sealedFile: made.file, ...(delivered ? {note: delivered} : {})}
       }
       case 'update': {
         const k = this.liveKey(a.key.uid)
@@ -234,9 +241,10 @@ class Executor {
         // The mark lets the next plan finish the move if the old key's DELETE fails or is cut short. The
         // new key is renamed under its uid at the end, so that uid is confirmed at once (one GET).
         const made = await this.create(a, a.target, {[REPLACES]: a.from.uid}, true)
+        const delivered = await this.deliverAll(made, a.target)
         const note = await this.delete(a.from.uid)
         const named = await this.takeName(made, a.target)
-        return {createdUid: made.uid, sealedFile: made.file, note: [`old key ${a.from.uid} deleted`, note, named].filter(Boolean).join('; ')}
+        return {createdUid: made.uid, sealedFile: made.file, note: [delivered, `old key ${a.from.uid} deleted`, note, named].filter(Boolean).join('; ')}
       }
       case 'rotate':
         return this.rotate(a)
@@ -259,24 +267,43 @@ class Executor {
     const pred = this.liveKey(a.key.uid)
     // Under the declared name (the predecessor steps aside first), unless another key holds it too (plan/diff.ts settleNames).
     const target = a.target
+    // An earlier attempt's undelivered successor steps aside first, and goes once the new value is delivered.
+    if (a.displaces) {
+      const old = this.liveKey(a.displaces.uid)
+      await this.mutate(() => this.updater.update(old.uid, {name: a.displacedAs!, expiry: old.expiry, annotations: {...old.annotations, [NAME]: a.target.name}}))
+    }
+    const displaced = async () => {
+      if (!a.displaces) return undefined
+      const note = await this.delete(a.displaces.uid)
+      return [`undelivered key ${a.displaces.uid} of the earlier attempt deleted`, note].filter(Boolean).join('; ')
+    }
     if (a.retiredAs === undefined) {
       // Only an expired predecessor goes before its successor exists (the plan gives any other a name to step aside to).
       if (!(Date.parse(pred.expiry) <= this.now().getTime())) throw new Error(`key ${pred.uid} has not expired, so it is not deleted before its successor exists; plan again`)
       const note = await this.delete(pred.uid)
       const made = await this.create(a, target, {})
-      return {createdUid: made.uid, sealedFile: made.file, note: [`expired predecessor ${pred.uid} deleted first`, note].filter(Boolean).join('; ')}
+      const delivered = await this.deliverAll(made, target)
+      return {createdUid: made.uid, sealedFile: made.file, note: [`expired predecessor ${pred.uid} deleted first`, note, delivered, await displaced()].filter(Boolean).join('; ')}
     }
     const annotations = {...pred.annotations, [MANAGED_BY]: MANAGED_BY_VALUE, [NAME]: a.target.name, [RETIRING]: this.now().toISOString()}
     await this.mutate(() => this.updater.update(pred.uid, {name: a.retiredAs!, expiry: pred.expiry, annotations}))
     const made = await this.create(a, target, {[SUCCEEDS]: pred.uid})
+    // Delivered before the predecessor goes: a failure here leaves it active, and the next plan rotates again.
+    const delivered = [await this.deliverAll(made, target), await displaced()].filter(Boolean).join('; ') || undefined
+    if (a.revokeAfter !== undefined) {
+      // Overlap: the predecessor keeps working while its consumers switch; a later plan revokes it once revokeAfter has passed.
+      // Its sealed file goes now: its consumers have its value already, and unseal shows one value per name (the new one).
+      const removed = await this.o.sealer.removeFor(pred.uid)
+      return {createdUid: made.uid, sealedFile: made.file, note: [delivered, `predecessor ${pred.uid} renamed ${a.retiredAs}; it stays active for revokeAfter ${a.revokeAfter}, then a later apply ${a.retire === 'delete' ? 'deletes' : 'revokes'} it`, sealedRemoved(removed.length)].filter(Boolean).join('; ')}
+    }
     if (a.retire === 'delete') {
       const note = await this.delete(pred.uid)
-      return {createdUid: made.uid, sealedFile: made.file, note: [`predecessor ${pred.uid} renamed ${a.retiredAs}, then deleted`, note].filter(Boolean).join('; ')}
+      return {createdUid: made.uid, sealedFile: made.file, note: [delivered, `predecessor ${pred.uid} renamed ${a.retiredAs}, then deleted`, note].filter(Boolean).join('; ')}
     }
     await this.mutate(() => this.o.api.setApiKeyActive(pred.uid, false))
     // A retired key stays revoked for good: its sealed value would only be a second record for unseal to refuse.
     const removed = await this.o.sealer.removeFor(pred.uid)
-    return {createdUid: made.uid, sealedFile: made.file, note: [`predecessor ${pred.uid} renamed ${a.retiredAs} and revoked`, removed.length > 0 ? `${removed.length} sealed file${removed.length === 1 ? '' : 's'} of it removed` : ''].filter(Boolean).join('; ')}
+    return {createdUid: made.uid, sealedFile: made.file, note: [delivered, `predecessor ${pred.uid} renamed ${a.retiredAs} and revoked`, sealedRemoved(removed.length)].filter(Boolean).join('; ')}
   }
 
   /** What becomes of a key this run created but could not keep, for messages. */
@@ -302,7 +329,7 @@ class Executor {
     // Under a transient name while the key it replaces holds the declared one; the mark says which name it stands for.
     const name = target.createAs ?? target.name
     const custody: Record<string, string> = this.folder ? {[CUSTODY]: CUSTODY_FOLDER} : {}
-    const annotations: Record<string, string> = {description: target.description, [MANAGED_BY]: MANAGED_BY_VALUE, ...custody, ...(target.createAs === undefined ? {} : {[NAME]: target.name}), ...extra}
+    const annotations: Record<string, string> = {description: target.description, [MANAGED_BY]: MANAGED_BY_VALUE, ...custody, ...(target.createAs === undefined ? {} : {[NAME]: target.name}), ...(target.generation ? {[GENERATION]: String(target.generation)} : {}), ...extra}
     // A relative expiry counts from now, not from the plan's time: a saved plan may be days old.
     const ms = target.expiresIn === undefined ? undefined : parseDuration(target.expiresIn)
     const expiry = ms === undefined ? target.expiresAt : new Date(this.now().getTime() + ms).toISOString()
@@ -333,7 +360,8 @@ class Executor {
     let uid: string
     let read: Record<string, string>
     // Confirmed with the batch: the answer's uid is used as it is until the pool's key list says otherwise.
-    const later = this.folder && this.batching && !now && this.plausible(created.uid, target)
+    // A key with delivery targets is marked delivered under its uid right after the seal: that uid is confirmed first.
+    const later = this.folder && this.batching && !now && !target.deliver && this.plausible(created.uid, target)
     try {
       if (later) {
         ;({uid, annotations: read} = {uid: created.uid!, annotations: {...annotations, [this.nonceMark]: nonce}})
@@ -361,7 +389,7 @@ class Executor {
       throw error
     }
     let file: string
-    const record: SealedRecord = {user: target.email, name: target.name, uid, expiry, host: this.o.live.host, createdAt: this.now().toISOString(), apiKey: created.apiKey.reveal()}
+    const record: SealedRecord = {user: target.email, name: target.name, uid, expiry, host: this.o.live.host, createdAt: this.now().toISOString(), apiKey: created.apiKey.reveal(), ...(target.generation ? {generation: target.generation} : {})}
     try {
       file = await this.o.sealer.seal(record)
     } catch (error) {
@@ -372,12 +400,36 @@ class Executor {
       this.gate.leave()
     }
     if (later) this.unconfirmed.push({action, nonce, target, name, record})
-    if (this.folder) return {uid, file, name, expiry, annotations: {...read, ...annotations}}
+    if (this.folder) return {uid, file, name, expiry, annotations: {...read, ...annotations}, value: created.apiKey}
     // Clearing the mark keeps every annotation the server put on the new key (it may replace the whole map).
     const cleared: Record<string, string> = {...read, ...annotations}
     delete cleared[PENDING]
     await this.mutate(() => this.updater.update(uid, {name, expiry, annotations: cleared}))
-    return {uid, file, name, expiry, annotations: cleared}
+    return {uid, file, name, expiry, annotations: cleared, value: created.apiKey}
+  }
+
+  /**
+   * Gives a sealed value to each delivery target its key declares, in order, then marks the key
+   * DELIVERED (one write) so that later plans know its consumers have it. A target that fails
+   * ends the action as failed, before any predecessor is revoked: the key keeps no DELIVERED mark,
+   * so the next plan makes a new value (this one cannot be read again in CI) and delivers that.
+   */
+  private async deliverAll(made: Made, target: NewKey): Promise<string | undefined> {
+    const targets = target.deliver ?? []
+    if (targets.length === 0) return undefined
+    if (!this.o.deliverer) throw new DeliveryError('no deliverer is configured for this run')
+    for (const [i, d] of targets.entries()) {
+      try {
+        await this.o.deliverer.deliver(d, made.value, {user: target.email, name: target.name, uid: made.uid, expiry: made.expiry})
+      } catch (error) {
+        const done = i === 0 ? '' : ` (${i} target${i === 1 ? '' : 's'} before it got the value)`
+        throw new DeliveryError(`${(error as Error).message}${done}; key ${made.uid} is sealed but not delivered: the next apply makes a new value and delivers it`)
+      }
+    }
+    const annotations = {...made.annotations, [DELIVERED]: targets.map(deliveryId).sort().join(',')}
+    await this.mutate(() => this.updater.update(made.uid, {name: made.name, expiry: made.expiry, annotations}))
+    made.annotations = annotations
+    return `delivered to ${targets.length} target${targets.length === 1 ? '' : 's'}`
   }
 
   /** An answer's uid that may be used as it is: a uid, and not a key already known, a user's or the tenant's (else it is doubtful). */
@@ -585,8 +637,7 @@ class Executor {
         if (still) throw new StillListed(`DELETE of key ${uid} was answered 404, but the key is still listed; its sealed files were kept`)
       }),
     )
-    const removed = await this.o.sealer.removeFor(uid)
-    return removed.length > 0 ? `${removed.length} sealed file${removed.length === 1 ? '' : 's'} of it removed` : undefined
+    return sealedRemoved((await this.o.sealer.removeFor(uid)).length) || undefined
   }
 
   /**
@@ -631,6 +682,11 @@ function notFound(error: unknown): error is PaletteApiError {
 
 function ignore(): void {}
 
+/** A note's words for a predecessor's sealed files removed. */
+function sealedRemoved(n: number): string {
+  return n > 0 ? `${n} sealed file${n === 1 ? '' : 's'} of it removed` : ''
+}
+
 function ignoreNotFound(error: unknown): void {
   if (!notFound(error)) throw error
 }
@@ -642,7 +698,8 @@ function ignoreNotFound(error: unknown): void {
  * to it is down), a sealing failure, or anything unexpected.
  */
 function confinedToItsKey(error: unknown): boolean {
-  if (error instanceof StillListed) return true
+  // A delivery target's failure is that key's: the others' targets (and Palette) may be fine.
+  if (error instanceof StillListed || error instanceof DeliveryError) return true
   if (!(error instanceof PaletteApiError) || error.status === undefined || error.credentialRefused) return false
   const s = error.status
   return s >= 400 && s !== 401 && s !== 403 && s !== 429 && s < 502

@@ -21,6 +21,7 @@ export const AUDIT_KINDS = [
   'owner-disabled',
   'owner-inactive',
   'value-lost',
+  'undelivered',
   'stale-sealed-file',
 ] as const
 export type AuditKind = (typeof AUDIT_KINDS)[number]
@@ -63,6 +64,7 @@ const DESCRIBE: Record<AuditKind, string> = {
   'owner-disabled': 'active, but its owner is disabled in Palette',
   'owner-inactive': 'active, but its owner has not signed in within policy.ownerInactiveAfter',
   'value-lost': 'created by palette-keys, but no sealed file for it is in the seal folder (apply would replace it)',
+  undelivered: 'a delivery target declared for the key does not hold its value (apply would rotate it and deliver the new one)',
   'stale-sealed-file': 'a sealed file whose key is gone or retired (apply would remove it)',
 }
 
@@ -104,8 +106,16 @@ export function audit(desired: DesiredState, live: LiveState, plan: Plan, now: D
         break
       case 'rotate': {
         rotated.add(uid!)
-        if (a.cause === 'value-lost') {
-          findings.push({kind: 'value-lost', address: a.address, uid, message: a.reason})
+        if (a.cause === 'value-lost' || a.cause === 'undelivered') {
+          findings.push({kind: a.cause, address: a.address, uid, message: a.reason})
+          break
+        }
+        if (a.cause === 'unfinished') {
+          findings.push({kind: 'unfinished', address: a.address, uid, message: a.reason})
+          break
+        }
+        if (a.cause === 'generation') {
+          findings.push({kind: 'drift', address: a.address, uid, message: a.reason})
           break
         }
         const k = liveByUid.get(uid!)

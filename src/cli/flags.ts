@@ -19,3 +19,8 @@ export const connectionFlags = {
 export const formatFlag = {
   format: Flags.string({description: 'Output format.', options: ['text', 'json', 'markdown'], default: 'text'}),
 }
+
+/** --replace USER/NAME: rotate a declared key once, whatever its expiry (a leaked key). */
+export const replaceFlag = {
+  replace: Flags.string({description: 'Rotate this declared key (USER/NAME) once, whatever its expiry: a leaked key, say. Repeatable. A saved plan made with it is applied with the same.', multiple: true, default: []}),
+}

@@ -10,7 +10,8 @@ import {BaseCommand} from '../cli/base-command.js'
 import {connect, useColor} from '../cli/connect.js'
 import {applyPlatformProblem} from '../cli/platform.js'
 import {ExitCode} from '../util/exit-codes.js'
-import {connectionFlags, fileFlag} from '../cli/flags.js'
+import {connectionFlags, fileFlag, replaceFlag} from '../cli/flags.js'
+import {Deliverer} from '../deliver/deliver.js'
 import {makePlan} from '../cli/planning.js'
 import {checkDemoRecipient, checkRecipientsSealable, loadDesiredStateFile} from '../config/desired-state.js'
 import type {LiveState} from '../live/snapshot.js'
@@ -48,6 +49,7 @@ Exit codes: 0 done (or nothing to do), 1 an action failed, a key was blocked (tw
     'auto-approve': Flags.boolean({description: 'Do not ask for confirmation.', default: false}),
     parallelism: Flags.integer({description: 'Actions run at once (all under the rate limiter).', default: 4, min: 1, max: 16}),
     force: Flags.boolean({description: 'Lift the change-ratio brake (never the caller-lockout brake), and allow a world-writable seal folder.', default: false}),
+    ...replaceFlag,
     'break-lease': Flags.boolean({description: 'Go on although another apply\'s lease is live (only when you know no other apply is running).', default: false}),
     'max-plan-age': Flags.string({description: 'Refuse (exit 4) a saved plan older than this (a duration: 12h, 7d, 2w).', default: DEFAULT_MAX_PLAN_AGE, env: 'PALETTE_KEYS_MAX_PLAN_AGE'}),
     'lease-settle': Flags.integer({description: 'Milliseconds between writing the lease and reading it back.', default: 2000, min: 0, max: 60_000, env: 'PALETTE_KEYS_LEASE_SETTLE_MS'}),
@@ -77,7 +79,7 @@ Exit codes: 0 done (or nothing to do), 1 an action failed, a key was blocked (tw
         if (otherFile) throw otherFile
       }
       checkDemoRecipient(desired!, host)
-      const {plan, live} = await makePlan({desired: desired!, api: client, host, force: flags.force, toolVersion: this.config.version, now})
+      const {plan, live} = await makePlan({desired: desired!, api: client, host, force: flags.force, toolVersion: this.config.version, now, replace: flags.replace})
       if (saved) {
         const problem = staleness(saved, live) ?? mismatch(saved, plan)
         if (problem) throw problem
@@ -94,12 +96,16 @@ Exit codes: 0 done (or nothing to do), 1 an action failed, a key was blocked (tw
         // Deletes remove the deleted keys' sealed files: through no link, and never outside the repository.
         await sealDir.check({root: repositoryOf(flags.file)})
       }
+      const targets = plan.actions.flatMap((a) => (a.kind === 'create' || a.kind === 'replace' || a.kind === 'rotate' ? (a.target.deliver ?? []) : []))
+      const unreachable = Deliverer.problems(targets, process.env)
+      if (unreachable.length > 0) throw new UsageError(`This plan delivers new values, but ${unreachable.join('; ')}. Nothing was changed.`, ['See the README, "Delivering new values".'], 'delivery-token')
       if (!saved && !flags['auto-approve'] && !(await this.confirm(plan))) {
         throw new PaletteKeysError('Apply cancelled; nothing was changed.', {code: 'cancelled', exitCode: ExitCode.Error})
       }
       const lease = await acquireLease({api: client, plan, live, settleMs: flags['lease-settle'], breakLease: flags['break-lease'], warn: (m) => this.logInert(`Warning: ${m}`)})
       try {
-        return this.finish(plan, await this.execute(plan, live, client, sealDir, flags.parallelism))
+        const deliverer = targets.length > 0 ? new Deliverer({cwd: dirname(resolve(flags.file)), env: process.env}) : undefined
+        return this.finish(plan, await this.execute(plan, live, client, sealDir, flags.parallelism, deliverer))
       } finally {
         await lease.release().catch((error: Error) => this.logInert(`Warning: could not remove this run's lease (it ends by itself within 2 minutes): ${error.message}`))
       }
@@ -137,7 +143,7 @@ Exit codes: 0 done (or nothing to do), 1 an action failed, a key was blocked (tw
     }
   }
 
-  private async execute(plan: Plan, live: LiveState, client: PaletteHttpClient, sealDir: SealDir, parallelism: number): Promise<ApplyResult> {
+  private async execute(plan: Plan, live: LiveState, client: PaletteHttpClient, sealDir: SealDir, parallelism: number, deliverer?: Deliverer): Promise<ApplyResult> {
     const onOutcome = (o: ActionOutcome, a: Action) => {
       if (this.jsonEnabled()) return
       const what = o.status === 'done' ? 'done' : `FAILED: ${inertText(o.error ?? '', 1000)}`
@@ -146,7 +152,7 @@ Exit codes: 0 done (or nothing to do), 1 an action failed, a key was blocked (tw
       this.log(`  ${actionColumns(a.kind)}  ${inertText(a.address)}  ${what}${sealed}${note}`)
     }
     if (!this.jsonEnabled()) this.log('\nApplying:')
-    const outcomes = await execute(plan.actions, {api: client, sealer: sealDir, live, parallelism, onOutcome, custody: plan.seal.custody})
+    const outcomes = await execute(plan.actions, {api: client, sealer: sealDir, live, parallelism, onOutcome, custody: plan.seal.custody, deliverer})
     // Stale sealed files (their key gone or retired), from this run's own reading of the folder.
     const removed = await removeStaleFiles(sealDir.dir, plan.seal.stale.map((f) => f.file))
     if (!this.jsonEnabled()) for (const f of removed) this.log(`  -   stale file  ${inertText(sealDir.display(f))}  removed`)

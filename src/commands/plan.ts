@@ -4,6 +4,7 @@ import {connect, useColor} from '../cli/connect.js'
 import {ExitCode} from '../util/exit-codes.js'
 import {connectionFlags, fileFlag, formatFlag} from '../cli/flags.js'
 import {makePlan} from '../cli/planning.js'
+import {replaceFlag} from '../cli/flags.js'
 import {checkDemoRecipient, loadDesiredStateFile} from '../config/desired-state.js'
 import {isPlanFile, writePlanFile} from '../plan/plan-file.js'
 import {prepareOutput} from '../util/output-file.js'
@@ -32,6 +33,7 @@ Exit codes: 0 success (with --detailed-exitcode: no changes), 2 changes present 
     out: Flags.string({description: 'Save the plan (JSON, no secrets) to this file for `apply PLAN` or `show PLAN`.'}),
     'detailed-exitcode': Flags.boolean({description: 'Exit 2 when the plan has changes, 0 when none.', default: false}),
     force: Flags.boolean({description: 'Lift the change-ratio brake (never the caller-lockout brake).', default: false}),
+    ...replaceFlag,
   }
 
   async run(): Promise<PlanDocument> {
@@ -48,7 +50,7 @@ Exit codes: 0 success (with --detailed-exitcode: no changes), 2 changes present 
     const {client, host} = await connect(flags)
     try {
       checkDemoRecipient(desired, host)
-      const {plan} = await makePlan({desired, api: client, host, force: flags.force, toolVersion: this.config.version, now, phase})
+      const {plan} = await makePlan({desired, api: client, host, force: flags.force, toolVersion: this.config.version, now, phase, replace: flags.replace})
       if (flags.out) await writePlanFile(flags.out, plan)
       if (!this.jsonEnabled()) process.stdout.write(renderPlan(plan, flags.format, useColor()))
       phase('render')

@@ -7,6 +7,7 @@ import {schemaValidator} from '../util/ajv.js'
 import {type InputFileError, readInputFile} from '../util/input-file.js'
 import {type Diagnostic, UsageError} from '../util/errors.js'
 import {formatPath, invalidInput, type LoadedYaml, locate, MAX_YAML_BYTES, parseYaml, type PathSegment, schemaDiagnostics} from '../yaml/load.js'
+import {DEFAULT_EXEC_TIMEOUT_S, type Delivery} from '../deliver/targets.js'
 import {parseDuration} from './duration.js'
 
 /** The desired-state file, checked and normalised: what the diff reads. */
@@ -23,7 +24,7 @@ export interface DesiredState {
   seal: {recipients: string[]; dir: string; custody: 'folder' | 'mark'; custodyGraceMs: number}
   /** Where each recipient stands in the file (for located errors found after parsing). */
   recipientAt: Array<{line: number; col: number}>
-  defaults: {expiresInMs: number; rotateBeforeMs?: number}
+  defaults: {expiresInMs: number; rotateBeforeMs?: number; revokeAfterMs: number}
   policy: Policy
   /** Sorted by e-mail (lower case). */
   users: DesiredUser[]
@@ -58,6 +59,12 @@ export interface DesiredKey {
   renamedFrom?: string
   movedFrom?: string
   adopt: boolean
+  /** The declared `rotate` generation; undefined when not given (a key of any generation is fine). */
+  generation?: number
+  /** How long a rotated predecessor stays active after its successor was created (0: revoked at once). */
+  revokeAfterMs: number
+  /** Where each new value goes (empty: nowhere but the sealed file). */
+  deliver: Delivery[]
 }
 
 const DEFAULT_POLICY: Policy = {maxChangeRatio: 0.3, adopt: false, deleteRetiredAfterMs: 7 * 86_400_000, warnBeforeMs: 14 * 86_400_000, orphanedKeys: 'report'}
@@ -76,11 +83,18 @@ interface RawKey {
   renamedFrom?: string
   movedFrom?: string
   adopt?: boolean
+  rotate?: number
+  revokeAfter?: string
+  deliver?: RawDelivery[]
 }
+type RawDelivery =
+  | {github: {repository?: string; environment?: string; organization?: string; visibility?: 'all' | 'private'; secret: string}}
+  | {gitlab: {project?: string; group?: string; variable: string; masked?: boolean; protected?: boolean; environmentScope?: string}}
+  | {exec: {command: string[]; timeout?: number}}
 interface RawFile {
   version: 1
   seal?: {recipients?: string[]; dir?: string; custody?: 'folder' | 'mark'; custodyGrace?: string}
-  defaults?: {expiresIn?: string; rotateBefore?: string}
+  defaults?: {expiresIn?: string; rotateBefore?: string; revokeAfter?: string}
   policy?: {maxChangeRatio?: number; adopt?: boolean; deleteRetiredAfter?: string; warnBefore?: string; orphanedKeys?: Policy['orphanedKeys']; ownerInactiveAfter?: string}
   users: Record<string, {exclusive?: boolean; keys: Record<string, RawKey>}>
 }
@@ -188,6 +202,23 @@ function semanticProblems(loaded: LoadedYaml, now: Date): Diagnostic[] {
       if (key.expiresAt === undefined && lifetime !== undefined && window !== undefined && window >= lifetime) {
         add([...path, 'rotateBefore'], 'rotation-window-too-wide', 'rotateBefore is not shorter than the key\'s lifetime: it would be rotated at every plan', 'Make rotateBefore shorter than expiresIn.')
       }
+      const targets = Array.isArray(key.deliver) ? key.deliver : []
+      const seenTargets = new Map<string, number>()
+      targets.forEach((t, i) => {
+        const github = asRecord(asRecord(t)?.github)
+        const gitlab = asRecord(asRecord(t)?.gitlab)
+        const at = [...path, 'deliver', i]
+        if (github) {
+          if ((github.repository === undefined) === (github.organization === undefined)) add([...at, 'github'], 'invalid-delivery', 'a github target names exactly one of repository (OWNER/REPO) and organization', 'Write repository: OWNER/REPO for a repository or environment secret, organization: ORG for an organisation secret.')
+          if (github.environment !== undefined && github.repository === undefined) add([...at, 'github', 'environment'], 'invalid-delivery', 'an environment secret belongs to a repository: environment needs repository')
+          if (github.visibility !== undefined && github.organization === undefined) add([...at, 'github', 'visibility'], 'invalid-delivery', 'visibility is for organisation secrets: it needs organization')
+        }
+        if (gitlab && (gitlab.project === undefined) === (gitlab.group === undefined)) add([...at, 'gitlab'], 'invalid-delivery', 'a gitlab target names exactly one of project and group')
+        const where = JSON.stringify(github ? {g: github.repository ?? github.organization, e: github.environment ?? null, s: typeof github.secret === 'string' ? github.secret.toUpperCase() : null} : gitlab ? {l: gitlab.project ?? gitlab.group, v: gitlab.variable, e: gitlab.environmentScope ?? '*'} : null)
+        const first = seenTargets.get(where)
+        if ((github || gitlab) && first !== undefined) add(at, 'duplicate-delivery', `this target is already deliver[${first}] of this key`, 'Each secret or variable is written once per new value: remove one.')
+        else seenTargets.set(where, i)
+      })
       if (typeof key.renamedFrom === 'string') {
         const other = renamedFroms.get(key.renamedFrom)
         if (key.renamedFrom === name) add([...path, 'renamedFrom'], 'rename-collision', 'renamedFrom names the key itself', 'Remove renamedFrom.')
@@ -212,6 +243,7 @@ function semanticProblems(loaded: LoadedYaml, now: Date): Diagnostic[] {
 function normalise(raw: RawFile, file: string, text: string): DesiredState {
   const expiresInMs = raw.defaults?.expiresIn ? parseDuration(raw.defaults.expiresIn)! : DEFAULT_EXPIRES_IN_MS
   const rotateBeforeMs = raw.defaults?.rotateBefore ? parseDuration(raw.defaults.rotateBefore) : undefined
+  const revokeAfterMs = raw.defaults?.revokeAfter ? parseDuration(raw.defaults.revokeAfter, true)! : 0
   const policy: Policy = {
     maxChangeRatio: raw.policy?.maxChangeRatio ?? DEFAULT_POLICY.maxChangeRatio,
     adopt: raw.policy?.adopt ?? DEFAULT_POLICY.adopt,
@@ -232,17 +264,20 @@ function normalise(raw: RawFile, file: string, text: string): DesiredState {
             active: k.active ?? true,
             expiry: k.expiresAt ? {kind: 'at', at: new Date(k.expiresAt).toISOString()} : {kind: 'in', ms: k.expiresIn ? parseDuration(k.expiresIn)! : expiresInMs},
             adopt: k.adopt ?? false,
+            revokeAfterMs: k.revokeAfter ? parseDuration(k.revokeAfter, true)! : revokeAfterMs,
+            deliver: (k.deliver ?? []).map(delivery),
           }
           const window = k.rotateBefore ? parseDuration(k.rotateBefore) : rotateBeforeMs
           if (window !== undefined) key.rotateBeforeMs = window
           if (k.renamedFrom !== undefined) key.renamedFrom = k.renamedFrom
           if (k.movedFrom !== undefined) key.movedFrom = k.movedFrom
+          if (k.rotate !== undefined) key.generation = k.rotate
           return key
         })
         .sort((a, b) => cmp(a.name, b.name)),
     }))
     .sort((a, b) => cmp(a.email.toLowerCase(), b.email.toLowerCase()))
-  const defaults: DesiredState['defaults'] = {expiresInMs}
+  const defaults: DesiredState['defaults'] = {expiresInMs, revokeAfterMs}
   if (rotateBeforeMs !== undefined) defaults.rotateBeforeMs = rotateBeforeMs
   return {
     file,
@@ -258,6 +293,18 @@ function normalise(raw: RawFile, file: string, text: string): DesiredState {
     policy,
     users,
   }
+}
+
+function delivery(raw: RawDelivery): Delivery {
+  if ('github' in raw) {
+    const g = raw.github
+    return {kind: 'github', secret: g.secret, ...(g.repository === undefined ? {} : {repository: g.repository}), ...(g.environment === undefined ? {} : {environment: g.environment}), ...(g.organization === undefined ? {} : {organization: g.organization, visibility: g.visibility ?? 'private'})}
+  }
+  if ('gitlab' in raw) {
+    const g = raw.gitlab
+    return {kind: 'gitlab', variable: g.variable, ...(g.project === undefined ? {} : {project: g.project}), ...(g.group === undefined ? {} : {group: g.group}), masked: g.masked ?? true, protected: g.protected ?? true, environmentScope: g.environmentScope ?? '*'}
+  }
+  return {kind: 'exec', command: raw.exec.command, timeoutS: raw.exec.timeout ?? DEFAULT_EXEC_TIMEOUT_S}
 }
 
 /** Code-point order: the same on every machine and locale. */

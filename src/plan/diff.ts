@@ -2,7 +2,8 @@ import {hash} from 'node:crypto'
 import {cmp, type DesiredKey, type DesiredState, type DesiredUser, declaredEmails} from '../config/desired-state.js'
 import {exactDuration, formatDuration} from '../config/duration.js'
 import {API_KEY_PERMISSIONS, DOCUMENTED_PAGE_SIZE, isPaletteUid} from '../contract/palette.js'
-import {safeName, uidOfSealedFileName} from '../seal/sealed-file.js'
+import {deliveredIds, deliveryId, deliveryLabel} from '../deliver/targets.js'
+import {generationOfSealedFileName, safeName, uidOfSealedFileName} from '../seal/sealed-file.js'
 import type {LiveKey, LiveState, LiveUser} from '../live/snapshot.js'
 import {brakes, type DeclaredScope, declaredKeyId} from './brakes.js'
 import {keyFingerprint, liveFingerprint} from './fingerprint.js'
@@ -18,6 +19,7 @@ import {
   PLAN_FORMAT,
   PLAN_FORMAT_VERSION,
   type PlanError,
+  type RotateCause,
   type Summary,
   assertNever,
   isDestructive,
@@ -25,7 +27,7 @@ import {
   touchesUser,
 } from './model.js'
 import {lanes, slotEffect} from './order.js'
-import {CUSTODY, CUSTODY_FOLDER, intendedName, ownershipOf, predecessorOf, REPLACES, RETIRING, retiredAtOf, retiredName, supersededUids, transientName} from './ownership.js'
+import {CUSTODY, CUSTODY_FOLDER, DELIVERED, GENERATION, intendedName, ownershipOf, predecessorOf, REPLACES, RETIRING, retiredAtOf, retiredName, supersededUids, transientName} from './ownership.js'
 
 export interface DiffFlags {
   /** --force: lift the forceable brakes. */
@@ -33,6 +35,8 @@ export interface DiffFlags {
   toolVersion: string
   /** The seal folder's sealed files, relative to it and '/'-separated (seal-dir.ts sealFolderFiles): an input like the live keys. */
   sealFiles?: string[]
+  /** --replace USER/NAME: declared keys to rotate once, whatever their expiry (checked by the command against the file). */
+  replace?: string[]
 }
 
 const DAY = 86_400_000
@@ -43,7 +47,8 @@ const DAY = 86_400_000
  */
 export function diff(desired: DesiredState, live: LiveState, flags: DiffFlags, now: Date): Plan {
   const sealFiles = [...(flags.sealFiles ?? [])].sort(cmp)
-  const ctx = new DiffContext(desired, live, now, sealFiles)
+  const replace = [...new Set(flags.replace ?? [])].sort(cmp)
+  const ctx = new DiffContext(desired, live, now, sealFiles, replace)
   const errors = ctx.preflight()
   if (errors.length === 0) {
     for (const user of desired.users) ctx.matchUser(user)
@@ -88,6 +93,7 @@ export function diff(desired: DesiredState, live: LiveState, flags: DiffFlags, n
       orphanedKeys: desired.policy.orphanedKeys,
       ownerInactiveAfter: desired.policy.ownerInactiveAfterMs === undefined ? null : formatDuration(desired.policy.ownerInactiveAfterMs),
       force: flags.force,
+      ...(replace.length > 0 ? {replace} : {}),
     },
     seal: {
       recipients: desired.seal.recipients,
@@ -141,8 +147,12 @@ class DiffContext {
   private readonly keysByUid = new Map<string, LiveKey>()
   /** Matchable keys (managed or unmanaged, not pending or retired) by user uid and name. */
   private readonly byUserAndName = new Map<string, Map<string, LiveKey[]>>()
-  /** Predecessors named by a live kept successor's SUCCEEDS annotation. */
-  private readonly superseded: Set<string>
+  /** Predecessors named by a live successor's SUCCEEDS annotation that is kept and delivered, each with that successor. */
+  private readonly superseded: Map<string, LiveKey>
+  /** The declared keys by owner uid and name. */
+  private readonly declaredByUser = new Map<string, Map<string, DesiredKey>>()
+  /** The --replace addresses, e-mail in lower case. */
+  private readonly requested: Set<string>
   /**
    * Successors and moved keys (seal custody folder) with no sealed file yet while the key they
    * replace is live, created within seal.custodyGrace (the commit-back may be in flight): the uid
@@ -162,8 +172,10 @@ class DiffContext {
     private readonly live: LiveState,
     private readonly now: Date,
     sealFiles: string[],
+    replace: string[],
   ) {
     this.nowMs = now.getTime()
+    this.requested = new Set(replace.map(lowerEmail))
     for (const file of sealFiles) {
       const uid = uidOfSealedFileName(file)
       if (!isPaletteUid(uid)) continue
@@ -177,7 +189,11 @@ class DiffContext {
       this.usersByUid.set(u.uid, u)
     }
     for (const k of live.keys) this.keysByUid.set(k.uid, k)
-    this.superseded = supersededUids(live.keys, (k) => this.kept(k))
+    for (const u of desired.users) {
+      const owner = this.usersByEmail.get(u.email.toLowerCase())
+      if (owner) this.declaredByUser.set(owner.uid, new Map(u.keys.map((k) => [k.name, k])))
+    }
+    this.superseded = supersededUids(live.keys, (k) => this.kept(k) && !this.undelivered(k))
     this.unsealedSuccessors()
     // No sort of all keys here: actions and findings are sorted at the end, and twins (the
     // one place where the order of live keys shows) are sorted when met, in pick().
@@ -212,6 +228,38 @@ class DiffContext {
     return (this.sealedByUid.get(k.uid) ?? []).some((f) => f.startsWith(folder))
   }
 
+  /**
+   * The `rotate` generation a key was made for. Whoever holds a key can rewrite its marks, so a key
+   * with a sealed file in its owner's folder (custody `folder`) has the generation its file's name
+   * gives (CI put the file in the repository); any other its GENERATION mark; 0 without either.
+   */
+  private generationOf(k: LiveKey): number {
+    if (this.desired.seal.custody === 'folder' && k.annotations[CUSTODY] === CUSTODY_FOLDER) {
+      const owner = this.usersByUid.get(k.userUid)
+      const folder = owner ? `${safeName(owner.email)}/` : undefined
+      const files = (this.sealedByUid.get(k.uid) ?? []).filter((f) => folder !== undefined && f.startsWith(folder))
+      if (files.length > 0) return Math.max(...files.map((f) => generationOfSealedFileName(f) ?? 0))
+    }
+    const mark = k.annotations[GENERATION]
+    return mark !== undefined && /^[0-9]{1,9}$/.test(mark) ? Number(mark) : 0
+  }
+
+  /** The declaration a live key stands for (its owner's, under its intended name), if any. */
+  private declarationOf(k: LiveKey): DesiredKey | undefined {
+    return this.declaredByUser.get(k.userUid)?.get(intendedName(k))
+  }
+
+  /**
+   * A key palette-keys manages whose declaration has delivery targets that its DELIVERED mark does
+   * not list: its value was sealed, but a target never got it (a failed delivery, a kill between
+   * the seal and the delivery, or a target added since). The value cannot be read again in CI.
+   */
+  private undelivered(k: LiveKey, declared = this.declarationOf(k)): boolean {
+    if (!declared || declared.deliver.length === 0 || ownershipOf(k.annotations, k.isActive) !== 'managed') return false
+    const got = deliveredIds(k.annotations[DELIVERED])
+    return declared.deliver.some((d) => !got.has(deliveryId(d)))
+  }
+
   /** How long ago a key was created; when Palette did not say, as if long ago (no grace is given on a guess). */
   private age(k: LiveKey): number {
     const made = Date.parse(k.createdAt)
@@ -229,12 +277,15 @@ class DiffContext {
    */
   private unsealedSuccessors(): void {
     for (const k of this.live.keys) {
-      if (this.kept(k) || ownershipOf(k.annotations, k.isActive) !== 'managed') continue
+      const kept = this.kept(k)
+      if ((kept && !this.undelivered(k)) || ownershipOf(k.annotations, k.isActive) !== 'managed') continue
       const old = predecessorOf(k, this.keysByUid) ?? this.movedFrom(k)
       // A retired predecessor (the rotation revoked it) works no more: the new key is the declared one, value-lost or not.
       const working = old !== undefined && ['managed', 'unmanaged'].includes(ownershipOf(old.annotations, old.isActive))
       if (!working) continue
-      if (this.age(k) < this.desired.seal.custodyGraceMs) {
+      // Sealed but not delivered: its consumers never got it, and nobody can read it again in CI; the old key still works.
+      if (kept) this.abandoned.add(k.uid)
+      else if (this.age(k) < this.desired.seal.custodyGraceMs) {
         this.waiting.set(k.uid, old.uid)
         this.heldBack.set(old.uid, k)
       } else this.abandoned.add(k.uid)
@@ -543,6 +594,7 @@ class DiffContext {
     const expiryMs = match.expiry === '' ? Number.NaN : Date.parse(match.expiry)
     if (this.valueLost(user, owner, key, match, ref, address)) return
     if (this.rotate(user, owner, key, match, expiryMs, ref, address)) return
+    if (this.forcedRotation(user, owner, key, match, expiryMs, ref, address)) return
 
     const changes: FieldChange[] = []
     // A declared rename, or a successor or moved key still under its transient name: it takes the declared name once no
@@ -609,10 +661,10 @@ class DiffContext {
       if (!owners) ownersOf.set(name, (owners = new Set()))
       owners.add(userUid)
     }
-    // A rotation's predecessor steps aside itself (renamed, or deleted first): only another key holding the name counts.
+    // A rotation's predecessor steps aside itself (renamed, or deleted first), and so does the key it displaces: only another key holding the name counts.
     const rotations = this.actions.filter((a): a is Extract<Action, {kind: 'rotate'}> => a.kind === 'rotate')
     for (const r of rotations) {
-      const holder = (this.keysByUser.get(r.target.userUid) ?? []).filter((k) => k.uid !== r.key.uid && k.name === r.target.name && !goneFirst(k)).sort((a, b) => cmp(a.uid, b.uid))[0]
+      const holder = (this.keysByUser.get(r.target.userUid) ?? []).filter((k) => k.uid !== r.key.uid && k.uid !== r.displaces?.uid && k.name === r.target.name && !goneFirst(k)).sort((a, b) => cmp(a.uid, b.uid))[0]
       if (holder) r.target.createAs = transientName(r.target.name, holder.uid)
     }
     for (const c of this.creates) {
@@ -718,11 +770,67 @@ class DiffContext {
     const why = remaining <= 0 ? `expired ${match.expiry.slice(0, 10)}` : `expires in ${formatDuration(remaining)} (rotateBefore ${formatDuration(window!)})`
     // An expired predecessor authenticates nothing, so there is nothing to keep it (revoked) for;
     // and an update of a key whose expiry has passed may be refused (the emulator does).
-    const retire = this.desired.policy.deleteRetiredAfterMs === 0 || remaining <= 0 ? 'delete' : 'revoke'
-    // The predecessor is renamed out of the successor's way first (Palette may refuse two keys of one name), except an
-    // expired one: it authenticates nothing and may not be updated, so it is deleted first.
-    this.actions.push({kind: 'rotate', address, key: ref(), target, retire, ...(remaining <= 0 ? {} : {retiredAs: retiredName(key.name, match.uid)}), reason: `${why}: ${remaining <= 0 ? 'it is deleted, then a successor is created and sealed' : `a successor is created and sealed, then the predecessor is ${retire === 'delete' ? 'deleted' : 'revoked'}`}`})
+    this.pushRotation({address, ref, target, key, match, expired: remaining <= 0, why})
     return true
+  }
+
+  /**
+   * A rotation not due to the key's expiry: one an earlier apply started and did not end (the key
+   * carries RETIRING: killed before its successor was sealed or delivered), one asked for with
+   * --replace, one asked for by a changed `rotate` generation, or a value never delivered to a
+   * declared target. The successor is sealed and delivered before the key is revoked, which waits
+   * for revokeAfter when the file gives one.
+   */
+  private forcedRotation(user: DesiredUser, owner: LiveUser, key: DesiredKey, match: LiveKey, expiry: number, ref: () => KeyRef, address: string): boolean {
+    if (!key.active || !match.isActive || ownershipOf(match.annotations, match.isActive) === 'unmanaged') return false
+    const generation = this.generationOf(match)
+    let cause: RotateCause | undefined
+    let why = ''
+    if (match.annotations[RETIRING] !== undefined) {
+      cause = 'unfinished'
+      why = `rotate (unfinished): a rotation started ${match.annotations[RETIRING].slice(0, 10)} did not end (its successor was never sealed or delivered)`
+    } else if (this.requested.has(lowerEmail(address))) {
+      cause = 'requested'
+      why = 'rotate (requested) with --replace'
+    } else if (key.generation !== undefined && key.generation !== generation) {
+      cause = 'generation'
+      why = `rotate (generation ${key.generation}, was ${generation})`
+    } else if (this.undelivered(match, key) && this.kept(match)) {
+      cause = 'undelivered'
+      why = `rotate (undelivered): its value never reached ${this.owed(match)}, and cannot be read again in CI`
+    }
+    if (cause === undefined) return false
+    const target = this.newKey(user.email, owner, key)
+    // A fixed expiresAt already past: no new key can be made (the expiry findings say so).
+    if (Date.parse(target.expiresAt) <= this.nowMs) return false
+    if (this.cutList(address)) return true
+    this.pushRotation({address, ref, target, key, match, expired: match.expiry !== '' && expiry <= this.nowMs, cause, why})
+    return true
+  }
+
+  /**
+   * A rotation action. The predecessor is renamed out of the successor's way first (Palette may
+   * refuse two keys of one name), except an expired one: it authenticates nothing and may not be
+   * updated, so it is deleted first (and no overlap keeps it).
+   */
+  private pushRotation(o: {address: string; ref: () => KeyRef; target: NewKey; key: DesiredKey; match: LiveKey; expired: boolean; cause?: RotateCause; why: string}): void {
+    const retire = this.desired.policy.deleteRetiredAfterMs === 0 || o.expired ? 'delete' : 'revoke'
+    const overlap = !o.expired && o.key.revokeAfterMs > 0 ? exactDuration(o.key.revokeAfterMs) : undefined
+    const delivered = o.target.deliver ? `, delivered to ${o.target.deliver.length} target${o.target.deliver.length === 1 ? '' : 's'}` : ''
+    const then = overlap ? `stays active for revokeAfter ${overlap} after the successor is created, then a later apply ${retire === 'delete' ? 'deletes' : 'revokes'} it` : `is ${retire === 'delete' ? 'deleted' : 'revoked'}`
+    const steps = o.expired ? `it is deleted, then a successor is created and sealed${delivered}` : `a successor is created and sealed${delivered}, then the predecessor ${then}`
+    this.actions.push({kind: 'rotate', address: o.address, key: o.ref(), target: o.target, retire, ...(o.expired ? {} : {retiredAs: retiredName(o.key.name, o.match.uid)}), ...(o.cause ? {cause: o.cause} : {}), ...(overlap ? {revokeAfter: overlap} : {}), reason: `${o.why}: ${steps}`})
+  }
+
+  /**
+   * When a predecessor superseded by a kept, delivered successor is to be revoked: revokeAfter
+   * (its declaration's) after the successor was created. Undefined for a key no successor names.
+   */
+  private overlapEnd(k: LiveKey): number | undefined {
+    const next = this.superseded.get(k.uid)
+    if (!next) return undefined
+    const made = Date.parse(next.createdAt)
+    return (Number.isNaN(made) ? 0 : made) + (this.declarationOf(next)?.revokeAfterMs ?? this.desired.defaults.revokeAfterMs)
   }
 
   private expiryFindings(email: string, name: string, k: LiveKey, expiry: number, address: string, fixed: boolean): void {
@@ -748,14 +856,30 @@ class DiffContext {
       const ownership = this.ownership(k)
       if (ownership === 'pending') {
         const again = this.actions.some((a) => (a.kind === 'create' || a.kind === 'rotate') && a.target.userUid === k.userUid && (a.target.createAs ?? a.target.name) === k.name)
-        const why = this.abandoned.has(k.uid)
+        // Sealed but not delivered everywhere: a target may hold its value, so it goes only once the rotation made again has delivered.
+        const redo = this.abandoned.has(k.uid) && this.kept(k) ? this.actions.find((a): a is Extract<Action, {kind: 'rotate'}> => a.kind === 'rotate' && a.displaces === undefined && a.key.userUid === k.userUid && a.target.name === intendedName(k)) : undefined
+        if (redo) {
+          redo.displaces = ref
+          redo.displacedAs = retiredName(intendedName(k), k.uid)
+          redo.reason += `; key ${k.uid}, made by the attempt that did not end (sealed, but not delivered to every target: ${this.owed(k)}), is renamed "${redo.displacedAs}" first and deleted once the new value is delivered (a target before the one that failed may hold its value)`
+          continue
+        }
+        const why = this.abandoned.has(k.uid) && this.kept(k)
+          ? `made by an interrupted rotation or move, and sealed, but not delivered to every target (not confirmed: ${this.owed(k)}; a target listed before the one that failed may hold it), and its value cannot be read again in CI: it is deleted and the change made again (the key it was to replace still works)`
+          : this.abandoned.has(k.uid)
           ? `made by an interrupted rotation or move, and no sealed file for it is in ${this.desired.seal.dir}/ after seal.custodyGrace ${formatDuration(this.desired.seal.custodyGraceMs)}: nobody has its value (the key it was to replace is kept)`
           : 'created by an interrupted apply; its value was never sealed'
-        this.actions.push({kind: 'delete', address, key: ref, cleanup: true, reason: `${why}${again ? ' (deleted before the key is created again: it holds the name, which Palette may not let two keys share, and nobody has its value)' : ''}`})
+        this.actions.push({kind: 'delete', address, key: ref, cleanup: true, reason: `${why}${again ? ` (deleted before the key is created again: it holds the name, which Palette may not let two keys share${this.abandoned.has(k.uid) && this.kept(k) ? '' : ', and nobody has its value'})` : ''}`})
       } else if (ownership === 'retired') {
+        const overlapEnd = this.overlapEnd(k)
+        if (k.isActive && overlapEnd !== undefined && overlapEnd > this.nowMs) {
+          const next = this.superseded.get(k.uid)!
+          this.findings.push({kind: 'overlap', address, email: user.email, name: k.name, uid: k.uid, expiresAt: k.expiry || undefined, message: `predecessor of key ${next.uid}, still active so that its consumers can switch: revoked by an apply from ${new Date(overlapEnd).toISOString().slice(0, 16)}Z (${this.inWords(overlapEnd)}; revokeAfter)`})
+          continue
+        }
         const at = retiredAtOf(k.annotations)
-        const retiredAt = Date.parse(at ?? '')
-        const until = (Number.isNaN(retiredAt) ? 0 : retiredAt) + this.desired.policy.deleteRetiredAfterMs
+        const retiredAt = Math.max(Date.parse(at ?? '') || 0, overlapEnd ?? 0)
+        const until = retiredAt + this.desired.policy.deleteRetiredAfterMs
         if (until <= this.nowMs) this.actions.push({kind: 'delete', address, key: ref, cleanup: true, reason: `retired by a rotation on ${(at ?? '?').slice(0, 10)}`})
         else {
           if (k.expiry !== '' && Date.parse(k.expiry) <= this.nowMs) {
@@ -763,7 +887,7 @@ class DiffContext {
             if (!list) this.expiredRetired.set(k.userUid, (list = []))
             list.push(k)
           }
-          if (k.isActive) this.actions.push({kind: 'revoke', address, key: ref, cleanup: true, reason: 'retired by a rotation, so it must stay revoked'})
+          if (k.isActive) this.actions.push({kind: 'revoke', address, key: ref, cleanup: true, reason: overlapEnd === undefined || overlapEnd <= retiredAtOfMs(k) ? 'retired by a rotation, so it must stay revoked' : `retired by a rotation; its overlap (revokeAfter) ended ${new Date(overlapEnd).toISOString().slice(0, 10)}`})
           this.findings.push({kind: 'retired', address, email: user.email, name: k.name, uid: k.uid, message: `retired by a rotation; deleted after ${new Date(until).toISOString().slice(0, 10)}`})
         }
       } else if (this.superseded.has(k.uid)) {
@@ -892,8 +1016,15 @@ class DiffContext {
   }
 
   private newKey(email: string, owner: LiveUser, key: DesiredKey): NewKey {
-    if (key.expiry.kind === 'at') return {email, userUid: owner.uid, name: key.name, description: key.description, expiresAt: key.expiry.at}
-    return {email, userUid: owner.uid, name: key.name, description: key.description, expiresAt: new Date(this.nowMs + key.expiry.ms).toISOString(), expiresIn: exactDuration(key.expiry.ms)}
+    const extra: Partial<NewKey> = {...(key.generation ? {generation: key.generation} : {}), ...(key.deliver.length > 0 ? {deliver: key.deliver} : {})}
+    if (key.expiry.kind === 'at') return {email, userUid: owner.uid, name: key.name, description: key.description, expiresAt: key.expiry.at, ...extra}
+    return {email, userUid: owner.uid, name: key.name, description: key.description, expiresAt: new Date(this.nowMs + key.expiry.ms).toISOString(), expiresIn: exactDuration(key.expiry.ms), ...extra}
+  }
+
+  /** The delivery targets a key's value is still owed to, for messages. */
+  private owed(k: LiveKey): string {
+    const got = deliveredIds(k.annotations[DELIVERED])
+    return (this.declarationOf(k)?.deliver ?? []).filter((d) => !got.has(deliveryId(d))).map(deliveryLabel).join('; ')
   }
 
   private inWords(t: number): string {
@@ -920,6 +1051,16 @@ class DiffContext {
   sortedFindings(): Finding[] {
     return [...this.findings].sort((a, b) => cmp(a.address, b.address) || cmp(a.kind, b.kind) || cmp(a.uid ?? '', b.uid ?? ''))
   }
+}
+
+function retiredAtOfMs(k: LiveKey): number {
+  return Date.parse(retiredAtOf(k.annotations) ?? '') || 0
+}
+
+/** `email/name` with the e-mail in lower case (e-mails are matched case-insensitively). */
+export function lowerEmail(address: string): string {
+  const at = address.indexOf('/')
+  return at < 0 ? address : `${address.slice(0, at).toLowerCase()}${address.slice(at)}`
 }
 
 /** Oldest first; the uid decides between keys created in the same instant. */

@@ -1,6 +1,6 @@
 import {hash} from 'node:crypto'
 import type {LiveKey} from '../live/snapshot.js'
-import {CUSTODY, MANAGED_BY, NAME, PENDING, REPLACES, RETIRED_AT, RETIRING, SUCCEEDS} from './ownership.js'
+import {CUSTODY, DELIVERED, GENERATION, MANAGED_BY, NAME, PENDING, REPLACES, RETIRED_AT, RETIRING, SUCCEEDS} from './ownership.js'
 
 /**
  * What a plan depends on of a key, as one string: its identity, owner, expiry and state, the
@@ -11,7 +11,7 @@ import {CUSTODY, MANAGED_BY, NAME, PENDING, REPLACES, RETIRED_AT, RETIRING, SUCC
  */
 function canonical(k: LiveKey): string {
   const a = k.annotations
-  return `${k.uid}\u0001${k.name}\u0001${k.userUid}\u0001${k.expiry}\u0001${k.isActive}\u0001${k.description}\u0001${a[MANAGED_BY]}\u0001${a[PENDING]}\u0001${a[RETIRED_AT]}\u0001${a[SUCCEEDS]}\u0001${a[REPLACES]}\u0001${a[NAME]}\u0001${a[CUSTODY]}\u0001${a[RETIRING]}`
+  return `${k.uid}\u0001${k.name}\u0001${k.userUid}\u0001${k.expiry}\u0001${k.isActive}\u0001${k.description}\u0001${a[MANAGED_BY]}\u0001${a[PENDING]}\u0001${a[RETIRED_AT]}\u0001${a[SUCCEEDS]}\u0001${a[REPLACES]}\u0001${a[NAME]}\u0001${a[CUSTODY]}\u0001${a[RETIRING]}\u0001${a[GENERATION]}\u0001${a[DELIVERED]}`
 }
 
 /** A short hash of a key: any change that matters to a plan alters it. */

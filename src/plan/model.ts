@@ -1,5 +1,7 @@
 /** The plan: data only. Text, JSON and Markdown are views of it; apply executes it. */
 
+import type {Delivery} from '../deliver/targets.js'
+
 export const PLAN_FORMAT = 'palette-keys-plan'
 export const PLAN_FORMAT_VERSION = 1
 
@@ -35,6 +37,10 @@ export interface NewKey {
    * It takes `name` in the same action once the other key is gone.
    */
   createAs?: string
+  /** The declared `rotate` generation it is made for (1 and up): its GENERATION mark and its sealed file's name record it. */
+  generation?: number
+  /** Where its value goes once sealed, before any predecessor is revoked. */
+  deliver?: Delivery[]
 }
 
 export type ChangedField = 'name' | 'description' | 'expiresAt' | 'ownership'
@@ -70,15 +76,38 @@ export type Action =
    * under the declared name (`target.createAs` only when another key holds it) and seal it, then
    * revoke or delete the predecessor. Without `retiredAs` (it expired) the predecessor is deleted first.
    */
-  | (Base & {kind: 'rotate'; key: KeyRef; target: NewKey; retire: 'revoke' | 'delete'; retiredAs?: string; cause?: 'value-lost'})
+  | (Base & {
+      kind: 'rotate'
+      key: KeyRef
+      target: NewKey
+      retire: 'revoke' | 'delete'
+      retiredAs?: string
+      cause?: RotateCause
+      revokeAfter?: string
+      /**
+       * An earlier attempt's successor that was sealed but not delivered to every target (a target
+       * before the failing one may hold its value): it steps aside under `displacedAs` before the
+       * new key is made, and is deleted only once the new value is delivered, so no target is left
+       * holding a deleted key meanwhile.
+       */
+      displaces?: KeyRef
+      displacedAs?: string
+    })
   | (Base & {kind: 'no-op'; key: KeyRef})
+
+/**
+ * Why a key is rotated when not by its expiry: `value-lost` (no sealed file), `undelivered` (sealed,
+ * but a delivery target never got the value), `generation` (its `rotate` counter changed),
+ * `requested` (--replace), `unfinished` (a rotation started by an earlier apply that did not end).
+ */
+export type RotateCause = 'value-lost' | 'undelivered' | 'generation' | 'requested' | 'unfinished'
 
 export type ActionKind = Action['kind']
 
 /** Action kinds in display and summary order. */
 export const ACTION_KINDS: ActionKind[] = ['create', 'update', 'revoke', 'reactivate', 'delete', 'replace', 'rotate', 'no-op']
 
-export type FindingKind = 'unmanaged' | 'expiring' | 'expired' | 'absent-inactive' | 'retired' | 'orphaned-owner' | 'owner-disabled' | 'owner-inactive' | 'transient-name' | 'value-unconfirmed'
+export type FindingKind = 'unmanaged' | 'expiring' | 'expired' | 'absent-inactive' | 'retired' | 'orphaned-owner' | 'owner-disabled' | 'owner-inactive' | 'transient-name' | 'value-unconfirmed' | 'overlap' | 'undelivered'
 
 /** A sealed file whose key is gone or retired: apply removes it, so unseal never serves a value that no longer authenticates. */
 export interface StaleSealedFile {
@@ -139,7 +168,8 @@ export interface Plan {
     /** Lists that may have been cut at the documented page size, and what that changed. */
     listNotes?: string[]
   }
-  policy: {maxChangeRatio: number; adopt: boolean; deleteRetiredAfter: string; warnBefore: string; orphanedKeys: 'report' | 'revoke' | 'delete'; ownerInactiveAfter: string | null; force: boolean}
+  /** `replace`: the --replace USER/NAME addresses (each declared key rotated once); absent when none. */
+  policy: {maxChangeRatio: number; adopt: boolean; deleteRetiredAfter: string; warnBefore: string; orphanedKeys: 'report' | 'revoke' | 'delete'; ownerInactiveAfter: string | null; force: boolean; replace?: string[]}
   /**
    * Public age recipients (not secrets) and the seal folder, relative to the desired file; the
    * custody model; the folder's sealed file names as the plan read them (a count and a hash: a

@@ -101,7 +101,8 @@ export function slotEffect(a: Action, user: string): {peak: number; net: number}
     }
     case 'rotate':
       if (a.key.userUid !== user) return {peak: 0, net: 0}
-      return {peak: 1, net: a.retire === 'delete' ? 0 : 1}
+      // A displaced key (an earlier attempt's successor) is deleted at the end, after the new key is made.
+      return {peak: 1, net: (a.retire === 'delete' ? 0 : 1) - (a.displaces ? 1 : 0)}
     case 'delete':
       return a.key.userUid === user ? {peak: 0, net: -1} : {peak: 0, net: 0}
     default:

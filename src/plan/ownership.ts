@@ -46,6 +46,22 @@ export const SUCCEEDS = 'paletteKeysSucceeds'
 export const REPLACES = 'paletteKeysReplaces'
 
 /**
+ * Set at creation on a key declared with `rotate: N`: the generation it was made for. Whoever holds
+ * a key can rewrite its marks, so under seal custody `folder` the generation is read from the key's
+ * sealed file name instead (NAME--UID.gN.age), which only CI's commit-back puts in the repository;
+ * the mark speaks for keys without one (adopted keys, custody `mark`).
+ */
+export const GENERATION = 'paletteKeysGeneration'
+/**
+ * Set once every declared delivery target holds the key's value (deliver/targets.ts deliveryId,
+ * comma-separated). A key palette-keys made whose mark lacks a declared target was sealed but not
+ * delivered (a failure, or a kill between the seal and the delivery): its value cannot be read
+ * again in CI, so a new one is made, and a predecessor is revoked only once its successor is
+ * delivered. Set by hand on one's own key, it can only skip that key's deliveries.
+ */
+export const DELIVERED = 'paletteKeysDelivered'
+
+/**
  * Set on a key created under a transient name (a rotation's successor, a moved key): the
  * declared name it takes once the key that holds that name is gone. Palette may require key
  * names to be unique, per user or per tenant (v1ObjectMeta: "Name must be unique within a
@@ -109,19 +125,20 @@ export function predecessorOf<K extends MarkedKey>(k: K, byUid: ReadonlyMap<stri
 }
 
 /**
- * The predecessors of rotations whose successor is kept: keys named by a live managed
+ * The predecessors of rotations whose successor is kept, each with that successor: keys named by a live managed
  * successor's SUCCEEDS mark (predecessorOf), when `kept(successor)` says its value is in
  * custody. A successor whose value is not (no sealed file yet under seal custody `folder`)
  * supersedes nothing: retiring its predecessor then would leave no working value. (The diff
  * acts on them only for users the file declares.)
  */
-export function supersededUids<K extends MarkedKey>(keys: ReadonlyArray<K>, kept: (k: K) => boolean = () => true): Set<string> {
+export function supersededUids<K extends MarkedKey>(keys: ReadonlyArray<K>, kept: (k: K) => boolean = () => true): Map<string, K> {
   const byUid = new Map<string, K>()
   for (const k of keys) byUid.set(k.uid, k)
-  const out = new Set<string>()
+  // Each predecessor with the successor that names it (the newest, should two).
+  const out = new Map<string, K>()
   for (const k of keys) {
     const p = predecessorOf(k, byUid)
-    if (p && kept(k)) out.add(p.uid)
+    if (p && kept(k)) out.set(p.uid, k)
   }
   return out
 }

@@ -1,3 +1,4 @@
+import {deliveryLabel} from '../deliver/targets.js'
 import type {Plan} from '../plan/model.js'
 import {inertMarkdown} from './inert.js'
 import {blockedPhrase, sealLine, summaryLine} from './summary.js'
@@ -38,7 +39,7 @@ export function renderMarkdown(plan: Plan, limit = MARKDOWN_PART_LIMIT, now = ne
   if (shown.length > 0) {
     blocks.push({
       header: ['<details open><summary>Changes</summary>', '', '| | action | key | reason |', '|---|---|---|---|'],
-      rows: shown.map((a) => `| \`${ACTION_SYMBOL[a.kind]}\` | ${a.kind} | ${esc(a.address)} | ${esc(a.reason)}${'target' in a ? `; ${esc(expiryWords(a.target, now))}` : ''} |`),
+      rows: shown.map((a) => `| \`${ACTION_SYMBOL[a.kind]}\` | ${a.kind} | ${esc(a.address)} | ${esc(a.reason)}${'target' in a ? `; ${esc(expiryWords(a.target, now))}${(a.target.deliver ?? []).map((d) => `; delivers to ${esc(deliveryLabel(d))}`).join('')}` : ''} |`),
       footer: ['', '</details>', ''],
     })
   }

@@ -40,4 +40,6 @@ export const FINDING_LABEL: Record<FindingKind, string> = {
   'owner-inactive': 'inactive',
   'transient-name': 'renaming',
   'value-unconfirmed': 'unsealed',
+  overlap: 'overlap',
+  undelivered: 'undelivered',
 }

@@ -1,6 +1,7 @@
 import {styleText} from 'node:util'
 import {diffWords} from 'diff'
 import {formatDuration, parseDuration} from '../config/duration.js'
+import {deliveryLabel} from '../deliver/targets.js'
 import type {Action, FieldChange, NewKey, Plan} from '../plan/model.js'
 import {inertText as t} from './inert.js'
 import {blockedPhrase, sealLine, summaryLine} from './summary.js'
@@ -91,17 +92,20 @@ function details(a: Action, color: boolean, now: Date): string[] {
     case 'update':
       return a.changes.map((c) => fieldLine(c, color))
     case 'replace':
-      return [`from ${t(a.from.email)}/${t(a.from.name)} [${t(a.from.uid)}] to ${t(a.target.email)}, ${expiryWords(a.target, now)}`, ...namedWords(a.target, 'the old key is deleted')]
+      return [`from ${t(a.from.email)}/${t(a.from.name)} [${t(a.from.uid)}] to ${t(a.target.email)}, ${expiryWords(a.target, now)}`, ...namedWords(a.target, 'the old key is deleted'), ...deliveryWords(a.target)]
     case 'rotate':
       return [
-        `successor ${expiryWords(a.target, now)}`,
+        `successor ${expiryWords(a.target, now)}${a.target.generation ? `, generation ${a.target.generation}` : ''}`,
         ...namedWords(a.target, 'the other key holding that name is gone'),
+        ...deliveryWords(a.target),
         a.retiredAs === undefined
           ? `predecessor [${t(a.key.uid)}] has expired: it is deleted first, then the successor is made`
-          : `predecessor [${t(a.key.uid)}] is renamed "${t(a.retiredAs)}" first, then ${a.retire === 'delete' ? 'deleted' : 'revoked'} once the successor is sealed`,
+          : a.revokeAfter !== undefined
+            ? `predecessor [${t(a.key.uid)}] is renamed "${t(a.retiredAs)}" first, stays active for revokeAfter ${t(a.revokeAfter)} after the successor is created (its consumers switch meanwhile), then a later apply ${a.retire === 'delete' ? 'deletes' : 'revokes'} it`
+            : `predecessor [${t(a.key.uid)}] is renamed "${t(a.retiredAs)}" first, then ${a.retire === 'delete' ? 'deleted' : 'revoked'} once the successor is sealed${a.target.deliver ? ' and delivered' : ''}`,
       ]
     case 'create':
-      return [expiryWords(a.target, now), ...(a.target.createAs ? [`created as "${t(a.target.createAs)}"; it takes "${t(a.target.name)}" once the key holding that name is gone`] : [])]
+      return [expiryWords(a.target, now), ...(a.target.createAs ? [`created as "${t(a.target.createAs)}"; it takes "${t(a.target.name)}" once the key holding that name is gone`] : []), ...deliveryWords(a.target)]
     case 'revoke':
     case 'reactivate':
     case 'delete':
@@ -109,6 +113,11 @@ function details(a: Action, color: boolean, now: Date): string[] {
     case 'no-op':
       return []
   }
+}
+
+/** Each delivery target of a new value (what and where, never a value). */
+function deliveryWords(target: NewKey): string[] {
+  return (target.deliver ?? []).map((d) => `delivers to ${t(deliveryLabel(d), 300)}`)
 }
 
 /** The names a key replacing another takes: Palette may refuse two keys of one name, so it is made under a transient one. */

@@ -10,6 +10,8 @@ export interface SealedRecord {
   host: string
   createdAt: string
   apiKey: string
+  /** The declared `rotate` generation the key was made for (absent: 0). */
+  generation?: number
 }
 
 const SEALED_SUFFIX = '.age'
@@ -52,19 +54,33 @@ export async function decryptRecord(text: string, identities: string[]): Promise
 
 /**
  * `EMAIL/NAME--UID.age`: one folder per user, unique by uid (so never a git conflict), and
- * recognisable by uid when the key is deleted.
+ * recognisable by uid when the key is deleted. A key made for a `rotate` generation above 0 is
+ * `EMAIL/NAME--UID.gN.age`: the name is what the plan reads the generation from, since the file
+ * reached the repository through CI and a key's own marks can be set by whoever holds the key.
  */
-export function sealedRelativePath(record: Pick<SealedRecord, 'user' | 'name' | 'uid'>): string {
-  return `${safeName(record.user)}/${safeName(record.name)}--${safeName(record.uid)}${SEALED_SUFFIX}`
+export function sealedRelativePath(record: Pick<SealedRecord, 'user' | 'name' | 'uid' | 'generation'>): string {
+  const generation = record.generation ? `.g${record.generation}` : ''
+  return `${safeName(record.user)}/${safeName(record.name)}--${safeName(record.uid)}${generation}${SEALED_SUFFIX}`
 }
+
+/**
+ * The uid and generation a sealed file's name holds: after its last `--` (a key's name may hold
+ * `--` too), up to an optional `.gN`. A uid holds no `.` or `-`.
+ */
+const SEALED_NAME = /--([^/.-]+)(?:\.g(\d{1,9}))?\.age$/
 
 export function isSealedFileName(name: string): boolean {
   return name.endsWith(SEALED_SUFFIX) && !name.startsWith('.')
 }
 
-/** The uid a sealed file's name holds: after its last `--` (a key's name may hold `--` too); a uid holds no `.`, `-` or `/`. */
 export function uidOfSealedFileName(name: string): string | undefined {
-  return /--([^/.-]+)\.age$/.exec(name)?.[1]
+  return SEALED_NAME.exec(name)?.[1]
+}
+
+/** The `rotate` generation a sealed file's name holds (0 without `.gN`), undefined for a name that is not a sealed file's. */
+export function generationOfSealedFileName(name: string): number | undefined {
+  const m = SEALED_NAME.exec(name)
+  return m ? Number(m[2] ?? 0) : undefined
 }
 
 /** A path segment from any text: no separators, no leading dots, at most 120 characters. */
