@@ -36,6 +36,7 @@ Keys left by an interrupted apply, rotated-out keys, the second of two same-name
     user: Flags.string({description: 'Export this user (e-mail); repeat for several. Default: every user with keys.', multiple: true}),
     output: Flags.string({char: 'o', description: 'Write to this file instead of stdout.'}),
     force: Flags.boolean({description: 'Overwrite an existing output file.', default: false}),
+    comments: Flags.boolean({description: 'Write a comment above each key (uid, creation date, ownership); --no-comments leaves them out (a file to keep parses faster without).', default: true, allowNo: true}),
   }
 
   async run(): Promise<ExportCommandResult> {
@@ -51,7 +52,7 @@ Keys left by an interrupted apply, rotated-out keys, the second of two same-name
         throw new PaletteKeysError(`Not users of tenant ${live.tenant.orgName || live.tenant.uid}: ${unknown.join(', ')}`, {code: 'unknown-users', exitCode: ExitCode.Error})
       }
       const emails = flags.user ?? live.users.filter((u) => live.keys.some((k) => k.userUid === u.uid)).map((u) => u.email)
-      const result = exportTenant(live, emails, now)
+      const result = exportTenant(live, emails, now, {comments: flags.comments})
       // What we write must be a valid file: check it as `validate` would.
       parseDesiredState(result.yaml, flags.output ?? 'export', now)
       if (flags.output) {

@@ -10,9 +10,14 @@ export interface ExportResult {
   omitted: Array<{address: string; uid: string; why: string}>
 }
 
-/** A desired-state file that declares the live keys of `emails` as they are. */
-export function exportTenant(live: LiveState, emails: string[], now: Date): ExportResult {
+/**
+ * A desired-state file that declares the live keys of `emails` as they are. Without `comments`,
+ * no comment above each key (its uid, creation date and ownership): a file a team keeps parses
+ * faster without them, and they are stale after the first apply anyway.
+ */
+export function exportTenant(live: LiveState, emails: string[], now: Date, options: {comments?: boolean} = {}): ExportResult {
   const {view, omitted} = liveView(live, emails, now)
+  if (options.comments === false) for (const keys of view.values()) for (const k of keys.values()) delete k.note
   const doc = viewDocument(view, {version: 1, seal: {recipients: [], dir: 'sealed'}})
   doc.commentBefore = [
     ` Exported by palette-keys from tenant ${live.tenant.orgName || live.tenant.uid} (${live.tenant.uid})`,

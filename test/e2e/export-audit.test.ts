@@ -66,6 +66,13 @@ describe('export: adopting an existing tenant', () => {
     expect((await runCli(['export', '-o', again], {env})).code).toBe(0)
     expect((await runCli(['plan', '-f', again, '--detailed-exitcode'], {env})).code).toBe(0)
     expect(await readFile(again, 'utf8')).toContain('managed by palette-keys')
+    // --no-comments: the same declarations without a comment per key (issue 19.6).
+    const bare = join(work, 'exported-bare.yaml')
+    expect((await runCli(['export', '-o', bare, '--no-comments'], {env})).code).toBe(0)
+    const bareText = await readFile(bare, 'utf8')
+    expect(bareText).not.toMatch(/# uid /)
+    expect(bareText.replace(/^\s*#.*\n/gm, '')).toBe((await readFile(again, 'utf8')).replace(/^\s*#.*\n/gm, ''))
+    expect((await runCli(['plan', '-f', bare, '--detailed-exitcode'], {env})).code).toBe(0)
   })
 
   it('--user limits the export, refuses unknown users and an existing file without --force; --json result', async () => {

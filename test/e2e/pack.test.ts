@@ -1,5 +1,5 @@
 import {execFile} from 'node:child_process'
-import {mkdir, mkdtemp, readdir, writeFile} from 'node:fs/promises'
+import {mkdir, mkdtemp, readdir, readFile, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {promisify} from 'node:util'
@@ -52,5 +52,10 @@ describe('the npm package', () => {
     expect(files).toContain('package/schemas/palette-api/apikeys.openapi.json')
     expect(files).toContain('package/dist/validators/desired-state.cjs')
     expect(files).toContain('package/dist/validators/formats.cjs')
+    // The license file ships, and is the license package.json names (issue 19.8).
+    expect(files).toContain('package/LICENSE')
+    const pkg = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as {license: string}
+    expect(pkg.license).toBe('Apache-2.0')
+    expect((await readFile(join(ROOT, 'LICENSE'), 'utf8')).split('\n').slice(0, 3).join(' ')).toMatch(/^Apache License\s+Version 2\.0, January 2004/)
   })
 })
