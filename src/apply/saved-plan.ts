@@ -86,6 +86,7 @@ export function mismatch(saved: PlanDocument, recomputed: Plan): PaletteKeysErro
   const paths = differences(expected, saved, '', [])
   const hints = [...AGAIN]
   if (paths.some((p) => p.startsWith('policy.force'))) hints.unshift('A plan made with --force is applied with --force (and one made without, without it).')
+  if (paths.some((p) => p.startsWith('policy.rotationsOnly'))) hints.unshift('A plan made with --rotations-only is applied with --rotations-only (and one made without, without it).')
   if (paths.some((p) => p.startsWith('policy.replace'))) hints.unshift('A plan made with --replace USER/NAME is applied with the same --replace (and one made without, without it).')
   if (paths.includes('toolVersion')) hints.unshift(`The plan was made by palette-keys ${saved.toolVersion}; this is ${recomputed.toolVersion}.`)
   return refused(`This plan is not what the reviewed file and the live tenant give: it differs at ${paths.slice(0, 6).join(', ')}${paths.length > 6 ? ` and ${paths.length - 6} more places` : ''}. It was edited after \`plan\`, or made by another version or with other flags. Nothing was changed.`, hints)

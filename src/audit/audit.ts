@@ -5,6 +5,7 @@ import {desiredView, liveView, viewDocument} from '../export/view.js'
 import type {LiveState} from '../live/snapshot.js'
 import {assertNever, type Plan, type PlanError, touchedKey} from '../plan/model.js'
 import {ownershipOf} from '../plan/ownership.js'
+import {lowerEmail} from '../plan/diff.js'
 
 export const AUDIT_KINDS = [
   'missing',
@@ -16,8 +17,10 @@ export const AUDIT_KINDS = [
   'moved',
   'expired',
   'expiring',
+  'rotation-due',
   'unfinished',
   'orphaned-owner',
+  'undeclared-user',
   'owner-disabled',
   'owner-inactive',
   'value-lost',
@@ -25,6 +28,13 @@ export const AUDIT_KINDS = [
   'stale-sealed-file',
 ] as const
 export type AuditKind = (typeof AUDIT_KINDS)[number]
+
+/**
+ * Findings that leave an audit clean: a key inside its rotateBefore window that the next apply
+ * rotates (a scheduled apply does), while more than half of the window is left. Past that it
+ * is `expiring`, as the rotation is late (is the scheduled apply running?).
+ */
+export const NOTICE_KINDS: ReadonlySet<AuditKind> = new Set(['rotation-due'])
 
 export interface AuditFinding {
   kind: AuditKind
@@ -59,8 +69,10 @@ const DESCRIBE: Record<AuditKind, string> = {
   moved: 'declared for another user (apply would replace it)',
   expired: 'expired',
   expiring: 'expiring soon',
+  'rotation-due': 'inside its rotateBefore window: the next apply rotates it (not a failure while more than half the window is left)',
   unfinished: 'left by an interrupted apply, rotation or move, or a twin from concurrent applies (apply would clean it up)',
   'orphaned-owner': 'its owner is no longer a user of the tenant, but the key remains (policy.orphanedKeys)',
+  'undeclared-user': 'made by palette-keys for a user the file no longer names (policy.undeclaredUsers)',
   'owner-disabled': 'active, but its owner is disabled in Palette',
   'owner-inactive': 'active, but its owner has not signed in within policy.ownerInactiveAfter',
   'value-lost': 'created by palette-keys, but no sealed file for it is in the seal folder (apply would replace it)',
@@ -80,8 +92,10 @@ export function audit(desired: DesiredState, live: LiveState, plan: Plan, now: D
   const findings: AuditFinding[] = []
   const liveByUid = new Map(live.keys.map((k) => [k.uid, k]))
   const rotated = new Set<string>()
-  // What the plan does to keys of removed owners is said by their orphaned-owner finding.
-  const orphans = new Set(plan.findings.filter((f) => f.kind === 'orphaned-owner').map((f) => f.uid))
+  // Declared keys with a rotateBefore window and a relative expiry, by lower-cased address: an apply rotates them before they expire.
+  const windows = new Map(desired.users.flatMap((u) => u.keys.filter((k) => k.active && k.rotateBeforeMs !== undefined && k.expiry.kind === 'in').map((k) => [lowerEmail(`${u.email}/${k.name}`), k.rotateBeforeMs!] as const)))
+  // What the plan does to keys of removed owners, or of users the file no longer names, is said by their finding.
+  const orphans = new Set(plan.findings.filter((f) => f.kind === 'orphaned-owner' || f.kind === 'undeclared-user').map((f) => f.uid))
   for (const a of plan.actions) {
     const uid = touchedKey(a)?.uid
     if (uid !== undefined && orphans.has(uid)) continue
@@ -119,8 +133,11 @@ export function audit(desired: DesiredState, live: LiveState, plan: Plan, now: D
           break
         }
         const k = liveByUid.get(uid!)
-        const expired = k !== undefined && Date.parse(k.expiry) <= now.getTime()
-        findings.push({kind: expired ? 'expired' : 'expiring', address: a.address, uid, message: `${expired ? 'expired' : 'expires'} ${k?.expiry.slice(0, 10) ?? '?'}: due for rotation`})
+        const remaining = k === undefined ? 0 : Date.parse(k.expiry) - now.getTime()
+        const window = windows.get(lowerEmail(a.address))
+        if (!(remaining > 0)) findings.push({kind: 'expired', address: a.address, uid, message: `expired ${k?.expiry.slice(0, 10) ?? '?'}: due for rotation, and not rotated in time`})
+        else if (window !== undefined && remaining > window / 2) findings.push({kind: 'rotation-due', address: a.address, uid, message: `expires ${k!.expiry.slice(0, 10)} (in ${formatDuration(remaining)}), inside rotateBefore ${formatDuration(window)}: the next apply rotates it`})
+        else findings.push({kind: 'expiring', address: a.address, uid, message: `expires ${k!.expiry.slice(0, 10)} (in ${formatDuration(remaining)}): due for rotation${window === undefined ? '' : ` since it entered rotateBefore ${formatDuration(window)}, and not rotated yet (does a scheduled apply run?)`}`})
         break
       }
       case 'no-op':
@@ -131,7 +148,7 @@ export function audit(desired: DesiredState, live: LiveState, plan: Plan, now: D
   }
   for (const f of plan.seal.stale) findings.push({kind: 'stale-sealed-file', address: `${plan.seal.dir}/${f.file}`, uid: f.uid, message: f.reason})
   for (const f of plan.findings) {
-    if (f.kind === 'unmanaged' || f.kind === 'orphaned-owner' || f.kind === 'owner-disabled' || f.kind === 'owner-inactive') findings.push({kind: f.kind, address: f.address, uid: f.uid, message: f.message})
+    if (f.kind === 'unmanaged' || f.kind === 'orphaned-owner' || f.kind === 'undeclared-user' || f.kind === 'owner-disabled' || f.kind === 'owner-inactive') findings.push({kind: f.kind, address: f.address, uid: f.uid, message: f.message})
   }
   // Expiry of every active key of the declared users, whatever the plan does with it.
   const declared = new Set(desired.users.map((u) => u.email.toLowerCase()))
@@ -141,6 +158,9 @@ export function audit(desired: DesiredState, live: LiveState, plan: Plan, now: D
     if (!email || !declared.has(email.toLowerCase()) || !k.isActive || k.expiry === '' || rotated.has(k.uid) || ownershipOf(k.annotations, k.isActive) === 'pending') continue
     const remaining = Date.parse(k.expiry) - now.getTime()
     const address = `${email}/${k.name}`
+    // Not yet inside its rotateBefore window: an apply then rotates it, well before it expires.
+    const window = windows.get(lowerEmail(address))
+    if (window !== undefined && remaining > window && ownershipOf(k.annotations, k.isActive) !== 'unmanaged') continue
     if (remaining <= 0) findings.push({kind: 'expired', address, uid: k.uid, message: `expired ${k.expiry.slice(0, 10)}`})
     else if (remaining <= expiringWithinMs) findings.push({kind: 'expiring', address, uid: k.uid, message: `expires ${k.expiry.slice(0, 10)} (in ${formatDuration(remaining)})`})
   }
@@ -154,7 +174,7 @@ export function audit(desired: DesiredState, live: LiveState, plan: Plan, now: D
     tenant: live.tenant,
     desired: plan.desired,
     expiringWithin: formatDuration(expiringWithinMs),
-    clean: findings.length === 0 && plan.errors.length === 0 && plan.blocked.length === 0,
+    clean: findings.every((f) => NOTICE_KINDS.has(f.kind)) && plan.errors.length === 0 && plan.blocked.length === 0,
     counts,
     findings,
     diff: normalisedDiff(desired, live, now),

@@ -20,7 +20,7 @@ export function renderAuditText(r: AuditReport, color: boolean): string {
   width = Math.min(60, width)
   for (const f of r.findings) lines.push(`  ${paint('yellow', f.kind.padEnd(24))} ${t(f.address).padEnd(width)}  ${t(f.message, 1000)}${f.uid ? ` [${t(f.uid)}]` : ''}`)
   if (r.findings.length > 0 || r.errors.length > 0) lines.push('')
-  if (r.clean) lines.push(paint('green', `Clean: Palette matches ${r.desired.file}, and no declared user's key expires within ${r.expiringWithin}.`))
+  if (r.clean) lines.push(paint('green', `Clean: Palette matches ${r.desired.file}, and no declared user's key expires within ${r.expiringWithin}${r.counts['rotation-due'] > 0 ? ` but for ${r.counts['rotation-due']} that the next apply rotates (rotation-due)` : ''}.`))
   else lines.push(paint('bold', `Audit: ${summary(r)}.`))
   if (r.diff.includes('\n@@')) lines.push('', 'Declared (-) versus live (+), normalised:', inertLines(r.diff.trimEnd()))
   return lines.join('\n') + '\n'

@@ -24,3 +24,11 @@ export const formatFlag = {
 export const replaceFlag = {
   replace: Flags.string({description: 'Rotate this declared key (USER/NAME) once, whatever its expiry: a leaked key, say. Repeatable. A saved plan made with it is applied with the same.', multiple: true, default: []}),
 }
+
+/** --rotations-only: a scheduled run nobody reviews may rotate keys and clean up after itself, nothing more. */
+export const rotationsOnlyFlag = {
+  'rotations-only': Flags.boolean({
+    description: 'Refuse (exit 3, nothing changed) a plan holding any change a person should review: only rotations (expiry, rotateBefore, a lost or undelivered value, --replace) and palette-keys\' own clean-up (retired or interrupted keys, stale sealed files) pass. For a scheduled apply. A saved plan made with it is applied with it.',
+    default: false,
+  }),
+}

@@ -10,7 +10,7 @@ import {BaseCommand} from '../cli/base-command.js'
 import {connect, useColor} from '../cli/connect.js'
 import {applyPlatformProblem} from '../cli/platform.js'
 import {ExitCode} from '../util/exit-codes.js'
-import {connectionFlags, fileFlag, replaceFlag} from '../cli/flags.js'
+import {connectionFlags, fileFlag, replaceFlag, rotationsOnlyFlag} from '../cli/flags.js'
 import {Deliverer} from '../deliver/deliver.js'
 import {makePlan} from '../cli/planning.js'
 import {checkDemoRecipient, checkRecipientsSealable, loadDesiredStateFile} from '../config/desired-state.js'
@@ -50,6 +50,7 @@ Exit codes: 0 done (or nothing to do), 1 an action failed, a key was blocked (tw
     parallelism: Flags.integer({description: 'Actions run at once (all under the rate limiter).', default: 4, min: 1, max: 16}),
     force: Flags.boolean({description: 'Lift the change-ratio brake (never the caller-lockout brake), and allow a world-writable seal folder.', default: false}),
     ...replaceFlag,
+    ...rotationsOnlyFlag,
     'break-lease': Flags.boolean({description: 'Go on although another apply\'s lease is live (only when you know no other apply is running).', default: false}),
     'max-plan-age': Flags.string({description: 'Refuse (exit 4) a saved plan older than this (a duration: 12h, 7d, 2w).', default: DEFAULT_MAX_PLAN_AGE, env: 'PALETTE_KEYS_MAX_PLAN_AGE'}),
     'lease-settle': Flags.integer({description: 'Milliseconds between writing the lease and reading it back.', default: 2000, min: 0, max: 60_000, env: 'PALETTE_KEYS_LEASE_SETTLE_MS'}),
@@ -79,7 +80,7 @@ Exit codes: 0 done (or nothing to do), 1 an action failed, a key was blocked (tw
         if (otherFile) throw otherFile
       }
       checkDemoRecipient(desired!, host)
-      const {plan, live} = await makePlan({desired: desired!, api: client, host, force: flags.force, toolVersion: this.config.version, now, replace: flags.replace})
+      const {plan, live} = await makePlan({desired: desired!, api: client, host, force: flags.force, toolVersion: this.config.version, now, replace: flags.replace, rotationsOnly: flags['rotations-only']})
       if (saved) {
         const problem = staleness(saved, live) ?? mismatch(saved, plan)
         if (problem) throw problem

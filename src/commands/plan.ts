@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base-command.js'
 import {connect, useColor} from '../cli/connect.js'
 import {ExitCode} from '../util/exit-codes.js'
-import {connectionFlags, fileFlag, formatFlag, replaceFlag} from '../cli/flags.js'
+import {connectionFlags, fileFlag, formatFlag, replaceFlag, rotationsOnlyFlag} from '../cli/flags.js'
 import {makePlan} from '../cli/planning.js'
 import {checkDemoRecipient, loadDesiredStateFile} from '../config/desired-state.js'
 import {isPlanFile, writePlanFile} from '../plan/plan-file.js'
@@ -33,6 +33,7 @@ Exit codes: 0 success (with --detailed-exitcode: no changes), 2 changes present 
     'detailed-exitcode': Flags.boolean({description: 'Exit 2 when the plan has changes, 0 when none.', default: false}),
     force: Flags.boolean({description: 'Lift the change-ratio brake (never the caller-lockout brake).', default: false}),
     ...replaceFlag,
+    ...rotationsOnlyFlag,
   }
 
   async run(): Promise<PlanDocument> {
@@ -49,7 +50,7 @@ Exit codes: 0 success (with --detailed-exitcode: no changes), 2 changes present 
     const {client, host} = await connect(flags)
     try {
       checkDemoRecipient(desired, host)
-      const {plan} = await makePlan({desired, api: client, host, force: flags.force, toolVersion: this.config.version, now, phase, replace: flags.replace})
+      const {plan} = await makePlan({desired, api: client, host, force: flags.force, toolVersion: this.config.version, now, phase, replace: flags.replace, rotationsOnly: flags['rotations-only']})
       if (flags.out) await writePlanFile(flags.out, plan)
       if (!this.jsonEnabled()) process.stdout.write(renderPlan(plan, flags.format, useColor()))
       phase('render')

@@ -37,6 +37,8 @@ export interface Policy {
   warnBeforeMs: number
   /** Keys whose owner is no longer a user of the tenant: report them, or revoke or delete them too. */
   orphanedKeys: 'report' | 'revoke' | 'delete'
+  /** Keys palette-keys made for users of the tenant the file no longer names (a leaver): report them, or revoke or delete them too. */
+  undeclaredUsers: 'report' | 'revoke' | 'delete'
   /** Report active keys of owners who have not signed in for this long; undefined: not checked. */
   ownerInactiveAfterMs?: number
 }
@@ -67,7 +69,7 @@ export interface DesiredKey {
   deliver: Delivery[]
 }
 
-const DEFAULT_POLICY: Policy = {maxChangeRatio: 0.3, adopt: false, deleteRetiredAfterMs: 7 * 86_400_000, warnBeforeMs: 14 * 86_400_000, orphanedKeys: 'report'}
+const DEFAULT_POLICY: Policy = {maxChangeRatio: 0.3, adopt: false, deleteRetiredAfterMs: 7 * 86_400_000, warnBeforeMs: 14 * 86_400_000, orphanedKeys: 'report', undeclaredUsers: 'report'}
 const DEFAULT_EXPIRES_IN_MS = 90 * 86_400_000
 const DEFAULT_SEAL_DIR = 'sealed'
 /** A commit-back of sealed files takes seconds to minutes; an hour covers a slow or retried CI job. */
@@ -95,7 +97,7 @@ interface RawFile {
   version: 1
   seal?: {recipients?: string[]; dir?: string; custody?: 'folder' | 'mark'; custodyGrace?: string}
   defaults?: {expiresIn?: string; rotateBefore?: string; revokeAfter?: string}
-  policy?: {maxChangeRatio?: number; adopt?: boolean; deleteRetiredAfter?: string; warnBefore?: string; orphanedKeys?: Policy['orphanedKeys']; ownerInactiveAfter?: string}
+  policy?: {maxChangeRatio?: number; adopt?: boolean; deleteRetiredAfter?: string; warnBefore?: string; orphanedKeys?: Policy['orphanedKeys']; undeclaredUsers?: Policy['undeclaredUsers']; ownerInactiveAfter?: string}
   users: Record<string, {exclusive?: boolean; keys: Record<string, RawKey>}>
 }
 
@@ -250,6 +252,7 @@ function normalise(raw: RawFile, file: string, text: string): DesiredState {
     deleteRetiredAfterMs: raw.policy?.deleteRetiredAfter ? parseDuration(raw.policy.deleteRetiredAfter, true)! : DEFAULT_POLICY.deleteRetiredAfterMs,
     warnBeforeMs: raw.policy?.warnBefore ? parseDuration(raw.policy.warnBefore)! : DEFAULT_POLICY.warnBeforeMs,
     orphanedKeys: raw.policy?.orphanedKeys ?? DEFAULT_POLICY.orphanedKeys,
+    undeclaredUsers: raw.policy?.undeclaredUsers ?? DEFAULT_POLICY.undeclaredUsers,
     ...(raw.policy?.ownerInactiveAfter ? {ownerInactiveAfterMs: parseDuration(raw.policy.ownerInactiveAfter)!} : {}),
   }
   const users: DesiredUser[] = Object.entries(raw.users)

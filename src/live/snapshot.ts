@@ -80,9 +80,9 @@ export interface LiveState {
 /**
  * Reads the live tenant in a constant number of calls, whatever its size: who am I, all
  * users, all keys, and the caller's roles only when one of `declaredEmails` is another
- * user (only then do admin rights matter).
+ * user or `actOnOthers` (only then do admin rights matter).
  */
-export async function readLiveState(api: PaletteApi, host: string, options: {declaredEmails: string[]; confirmOwners?: boolean}): Promise<LiveState> {
+export async function readLiveState(api: PaletteApi, host: string, options: {declaredEmails: string[]; confirmOwners?: boolean; actOnOthers?: boolean}): Promise<LiveState> {
   const [info, metaUsers, keys, summary] = await settled([api.whoAmI(), api.listUsersMeta(), api.listApiKeys(), readUserStatus(api)] as const)
   checkAnswers({info, users: metaUsers, keys})
   let requests = 5
@@ -101,7 +101,8 @@ export async function readLiveState(api: PaletteApi, host: string, options: {dec
   limit.catch(() => undefined) // awaited below; no unhandled rejection if the roles call fails first
   const liveKeys = keys.map(normaliseKey)
   const uidByEmail = new Map(users.map((u) => [(u.emailId ?? '').toLowerCase(), u.uid]))
-  const needAdmin = options.declaredEmails.some((e) => uidByEmail.get(e.toLowerCase()) !== callerUid)
+  // A policy that revokes or deletes keys of people the file does not name (orphanedKeys, undeclaredUsers) needs the rights too.
+  const needAdmin = options.actOnOthers === true || options.declaredEmails.some((e) => uidByEmail.get(e.toLowerCase()) !== callerUid)
   // Rights come from roles only: a key list showing other users' keys proves apiKey.list, not the right to change them.
   let callerIsAdmin: boolean | undefined
   let callerPermissions: string[] | undefined

@@ -35,14 +35,16 @@ export function brakes(actions: Action[], live: LiveState, maxChangeRatio: numbe
   // Keys of owners who are no longer users, that policy.orphanedKeys revokes or deletes: they join the share's base too.
   const users = new Set(live.users.map((u) => u.uid))
   const orphans = actions.filter((a) => isDestructive(a) && !users.has(touchedKey(a)?.userUid ?? '')).length
-  managed += orphans
+  // Keys of users the file no longer names, that policy.undeclaredUsers revokes or deletes: likewise.
+  const leavers = actions.filter((a) => isDestructive(a) && users.has(touchedKey(a)?.userUid ?? '') && !declared.userUids.has(touchedKey(a)!.userUid)).length
+  managed += orphans + leavers
   const destructive = actions.filter((a) => isDestructive(a) && !named(a)).length
   // Orphan actions rest on server answers about people, not on the file: they are held to the ratio at any tenant size.
   if ((managed >= MIN_MANAGED_FOR_RATIO || orphans > 0) && destructive / managed > maxChangeRatio) {
     out.push({
       code: 'max-change-ratio',
       forceable: true,
-      message: `${destructive} of ${managed} managed keys${orphans > 0 ? ` (${orphans} of them keys of removed owners, under policy.orphanedKeys)` : ''} would be revoked, deleted, replaced or rotated (${pct(destructive / managed)}), above policy.maxChangeRatio ${pct(maxChangeRatio)}. Review the plan, then pass --force to go ahead.`,
+      message: `${destructive} of ${managed} managed keys${outside(orphans, leavers)} would be revoked, deleted, replaced or rotated (${pct(destructive / managed)}), above policy.maxChangeRatio ${pct(maxChangeRatio)}. Review the plan, then pass --force to go ahead.`,
     })
   }
   const lost = new Set(actions.filter(isDestructive).map((a) => touchedKey(a)?.uid))
@@ -58,6 +60,42 @@ export function brakes(actions: Action[], live: LiveState, maxChangeRatio: numbe
   return out
 }
 
+function outside(orphans: number, leavers: number): string {
+  const parts = [orphans > 0 ? `${orphans} of them keys of removed owners, under policy.orphanedKeys` : '', leavers > 0 ? `${leavers} of them keys of users the file no longer names, under policy.undeclaredUsers` : ''].filter(Boolean)
+  return parts.length > 0 ? ` (${parts.join('; ')})` : ''
+}
+
 function pct(x: number): string {
   return `${Math.round(x * 1000) / 10}%`
+}
+
+/**
+ * What --rotations-only lets through without review: rotations (a key's expiry or rotateBefore,
+ * a lost or undelivered value, a `rotate` generation, --replace, an interrupted rotation) and
+ * palette-keys' clean-up of its own keys. Everything else answers the file or the live state in
+ * a way a person should see first: a create, an edit, a reactivation (a key revoked by hand during
+ * an incident), a revoke or delete of a declared or a person's key, a move.
+ */
+export function needsReview(a: Action): boolean {
+  switch (a.kind) {
+    case 'no-op':
+    case 'rotate':
+      return false
+    case 'revoke':
+    case 'delete':
+      return a.cleanup !== true
+    default:
+      return true
+  }
+}
+
+export function rotationsOnlyBrake(actions: Action[]): Brake | undefined {
+  const held = actions.filter(needsReview)
+  if (held.length === 0) return undefined
+  const shown = held.slice(0, 5).map((a) => `${a.kind} ${a.address}`).join(', ')
+  return {
+    code: 'rotations-only',
+    forceable: false,
+    message: `--rotations-only: ${held.length} change${held.length === 1 ? '' : 's'} of this plan need${held.length === 1 ? 's' : ''} review (${shown}${held.length > 5 ? `, and ${held.length - 5} more` : ''}); only rotations and palette-keys' own clean-up run unreviewed. Plan it in a pull request and apply the reviewed plan (--force does not lift this).`,
+  }
 }

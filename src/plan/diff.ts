@@ -5,7 +5,7 @@ import {API_KEY_PERMISSIONS, DOCUMENTED_PAGE_SIZE, isPaletteUid} from '../contra
 import {deliveredIds, deliveryId, deliveryLabel} from '../deliver/targets.js'
 import {generationOfSealedFileName, safeName, uidOfSealedFileName} from '../seal/sealed-file.js'
 import type {LiveKey, LiveState, LiveUser} from '../live/snapshot.js'
-import {brakes, type DeclaredScope, declaredKeyId} from './brakes.js'
+import {brakes, type DeclaredScope, declaredKeyId, rotationsOnlyBrake} from './brakes.js'
 import {keyFingerprint, liveFingerprint} from './fingerprint.js'
 import {
   ACTION_KINDS,
@@ -37,6 +37,8 @@ export interface DiffFlags {
   sealFiles?: string[]
   /** --replace USER/NAME: declared keys to rotate once, whatever their expiry (checked by the command against the file). */
   replace?: string[]
+  /** --rotations-only: refuse any change a person should review (brakes.ts needsReview). */
+  rotationsOnly?: boolean
 }
 
 const DAY = 86_400_000
@@ -54,6 +56,7 @@ export function diff(desired: DesiredState, live: LiveState, flags: DiffFlags, n
     for (const user of desired.users) ctx.matchUser(user)
     for (const user of desired.users) ctx.leftovers(user)
     ctx.owners()
+    ctx.undeclaredUsers()
     // Before the names are settled: the cap may add deletes (expired retired keys) that free a name. Renames
     // and transient names move no key count, so the check does not depend on them.
     const keyLimit = ctx.keyLimitProblems()
@@ -64,6 +67,8 @@ export function diff(desired: DesiredState, live: LiveState, flags: DiffFlags, n
   const findings = errors.length > 0 ? [] : ctx.sortedFindings()
   const blocked = errors.length > 0 ? [] : ctx.sortedBlocked()
   const items = errors.length > 0 ? [] : brakes(actions, live, desired.policy.maxChangeRatio, now, ctx.declaredScope())
+  const unreviewed = flags.rotationsOnly ? rotationsOnlyBrake(actions) : undefined
+  if (unreviewed) items.push(unreviewed)
   const stale = errors.length > 0 ? [] : ctx.staleSealedFiles()
   const summary = summarise(actions)
   return {
@@ -91,9 +96,11 @@ export function diff(desired: DesiredState, live: LiveState, flags: DiffFlags, n
       deleteRetiredAfter: formatDuration(desired.policy.deleteRetiredAfterMs),
       warnBefore: formatDuration(desired.policy.warnBeforeMs),
       orphanedKeys: desired.policy.orphanedKeys,
+      undeclaredUsers: desired.policy.undeclaredUsers,
       ownerInactiveAfter: desired.policy.ownerInactiveAfterMs === undefined ? null : formatDuration(desired.policy.ownerInactiveAfterMs),
       force: flags.force,
       ...(replace.length > 0 ? {replace} : {}),
+      ...(flags.rotationsOnly ? {rotationsOnly: true} : {}),
     },
     seal: {
       recipients: desired.seal.recipients,
@@ -942,6 +949,34 @@ class DiffContext {
       if (after !== undefined && owner.lastSignIn !== undefined && (owner.lastSignIn === '' || Date.parse(owner.lastSignIn) < this.nowMs - after)) {
         this.findings.push({kind: 'owner-inactive', address, email: owner.email, name: k.name, uid: k.uid, expiresAt: k.expiry || undefined, message: `${owner.email} has ${owner.lastSignIn === '' ? 'never signed in' : `not signed in since ${owner.lastSignIn.slice(0, 10)}`} (policy.ownerInactiveAfter ${formatDuration(after)}), but this key of theirs is active`})
       }
+    }
+  }
+
+  /**
+   * Keys palette-keys made for users of the tenant that the file no longer names (removed from
+   * it: a leaver, or someone moved to another team's file): `undeclared-user`, revoked or deleted
+   * too under policy.undeclaredUsers. Only keys carrying palette-keys' mark are concerned; a key
+   * made by hand is never touched, and the mark is a claim its own holder can make, so acting on
+   * it reaches no one else's key. The caller's keys are the lockout brake's to guard.
+   */
+  undeclaredUsers(): void {
+    const policy = this.desired.policy.undeclaredUsers
+    const declared = new Set(this.desired.users.map((u) => lowerEmail(u.email)))
+    const acted = new Set(this.actions.map((a) => touchedKey(a)?.uid))
+    for (const k of this.live.keys) {
+      const owner = this.usersByUid.get(k.userUid)
+      if (!owner || declared.has(lowerEmail(owner.email)) || acted.has(k.uid) || this.ownership(k) === 'unmanaged') continue
+      const address = `${owner.email}/${k.name}`
+      const expired = k.expiry !== '' && Date.parse(k.expiry) <= this.nowMs
+      const state = `${k.isActive ? (expired ? 'active, expired' : 'active') : 'revoked'}${k.expiry ? ` ${expired ? k.expiry.slice(0, 10) : `until ${k.expiry.slice(0, 10)}`}` : ''}`
+      // The key palette-keys runs with may be one of them (CI's own key, taken out of the file): never acted on.
+      const own = k.userUid === this.live.caller.uid
+      const act = !own && (policy === 'delete' || (policy === 'revoke' && k.isActive))
+      const then = own && policy !== 'report' ? `; policy.undeclaredUsers ${policy} is not applied to the caller's own keys (one may be the key this run uses)` : act ? `; policy.undeclaredUsers ${policy}: ${policy === 'delete' ? 'deleted' : 'revoked'}` : k.isActive ? '; it still authenticates (policy.undeclaredUsers: revoke or delete acts on such keys)' : ''
+      this.findings.push({kind: 'undeclared-user', address, email: owner.email, name: k.name, uid: k.uid, expiresAt: k.expiry || undefined, message: `made by palette-keys for ${owner.email}, whom the file no longer names (${state})${then}`})
+      if (!act) continue
+      const reason = `${owner.email} is no longer in the file (policy.undeclaredUsers: ${policy})`
+      this.actions.push(policy === 'delete' ? {kind: 'delete', address, key: this.ref(k), reason} : {kind: 'revoke', address, key: this.ref(k), reason})
     }
   }
 

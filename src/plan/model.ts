@@ -107,7 +107,7 @@ export type ActionKind = Action['kind']
 /** Action kinds in display and summary order. */
 export const ACTION_KINDS: ActionKind[] = ['create', 'update', 'revoke', 'reactivate', 'delete', 'replace', 'rotate', 'no-op']
 
-export type FindingKind = 'unmanaged' | 'expiring' | 'expired' | 'absent-inactive' | 'retired' | 'orphaned-owner' | 'owner-disabled' | 'owner-inactive' | 'transient-name' | 'value-unconfirmed' | 'overlap' | 'undelivered'
+export type FindingKind = 'unmanaged' | 'expiring' | 'expired' | 'absent-inactive' | 'retired' | 'orphaned-owner' | 'undeclared-user' | 'owner-disabled' | 'owner-inactive' | 'transient-name' | 'value-unconfirmed' | 'overlap' | 'undelivered'
 
 /** A sealed file whose key is gone or retired: apply removes it, so unseal never serves a value that no longer authenticates. */
 export interface StaleSealedFile {
@@ -137,7 +137,7 @@ export interface PlanError {
 }
 
 export interface Brake {
-  code: 'max-change-ratio' | 'self-lockout'
+  code: 'max-change-ratio' | 'self-lockout' | 'rotations-only'
   message: string
   /** false: --force does not lift it. */
   forceable: boolean
@@ -169,7 +169,7 @@ export interface Plan {
     listNotes?: string[]
   }
   /** `replace`: the --replace USER/NAME addresses (each declared key rotated once); absent when none. */
-  policy: {maxChangeRatio: number; adopt: boolean; deleteRetiredAfter: string; warnBefore: string; orphanedKeys: 'report' | 'revoke' | 'delete'; ownerInactiveAfter: string | null; force: boolean; replace?: string[]}
+  policy: {maxChangeRatio: number; adopt: boolean; deleteRetiredAfter: string; warnBefore: string; orphanedKeys: 'report' | 'revoke' | 'delete'; undeclaredUsers: 'report' | 'revoke' | 'delete'; ownerInactiveAfter: string | null; force: boolean; replace?: string[]; rotationsOnly?: boolean}
   /**
    * Public age recipients (not secrets) and the seal folder, relative to the desired file; the
    * custody model; the folder's sealed file names as the plan read them (a count and a hash: a

@@ -36,6 +36,7 @@ export const FINDING_LABEL: Record<FindingKind, string> = {
   'absent-inactive': 'absent',
   retired: 'retired',
   'orphaned-owner': 'orphaned',
+  'undeclared-user': 'undeclared',
   'owner-disabled': 'disabled',
   'owner-inactive': 'inactive',
   'transient-name': 'renaming',

@@ -86,10 +86,11 @@ describe('examples/ci/github/palette-keys.yml', () => {
     const after = await job('plan', dir)
     expect(after.output).toContain('exitcode=0')
 
-    // ci-deploy lives 30 days: the nightly audit with a 30-day window flags it (exit 2).
+    // ci-deploy lives 30 days, inside the audit's 30-day window, but its rotateBefore (7d) has an apply rotate it
+    // before it expires: the nightly audit is clean (exit 0), as the file's rotation says it is handled.
     const nightly = await job('audit', dir)
-    expect(nightly.results[0]!.code).toBe(2)
-    expect(await readFile(join(dir, 'summary.md'), 'utf8')).toMatch(/\| expiring \| alice@example\.com\/ci-deploy \|/)
+    expect(nightly.results[0]!.code).toBe(0)
+    expect(await readFile(join(dir, 'summary.md'), 'utf8')).toContain('palette-keys audit: clean')
     for (const r of [...pr.results, ...merged.results, ...nightly.results]) expect(r.out).not.toContain('demo-admin-key-0001')
   })
 })
@@ -112,7 +113,7 @@ describe('examples/ci/gitlab/.gitlab-ci.yml', () => {
     return bash(lines.join('\n'), dir, {...pipeline.variables, PALETTE_HOST: emu.url, PALETTE_API_KEY: 'demo-admin-key-0001'})
   }
 
-  it('merge request: plan.md and exit 0 (changes are not a failure); apply; plan again; scheduled audit exits 2', async () => {
+  it('merge request: plan.md and exit 0 (changes are not a failure); apply; plan again; scheduled audit clean (exit 0: ci-deploy is rotated before it expires)', async () => {
     const dir = await repo('gitlab')
     const mr = await job('plan', dir)
     expect(mr.code, mr.out).toBe(0)
@@ -123,7 +124,7 @@ describe('examples/ci/gitlab/.gitlab-ci.yml', () => {
     expect(await listSealedFiles(join(dir, 'sealed'))).toHaveLength(2)
     expect((await job('plan', dir)).out).toContain('plan exit code 0')
     const audit = await job('audit', dir)
-    expect(audit.code).toBe(2)
+    expect(audit.code, audit.out).toBe(0)
     expect(await readFile(join(dir, 'audit.md'), 'utf8')).toContain('<!-- palette-keys:audit -->')
   })
 })

@@ -136,3 +136,68 @@ describe('an owner uid from Palette is shown inertly (it is server text)', () =>
     expect(renderMarkdown(p).join('\n')).not.toContain('<b>')
   })
 })
+
+describe('keys palette-keys made for users the file no longer names (undeclared-user, issue 19.5)', () => {
+  // bob left: taken out of the file. His keys: two made by palette-keys (one revoked), one made by hand.
+  const keys = () => [
+    liveKey({user: 'alice', name: 'laptop'}),
+    liveKey({user: 'bob', name: 'ci'}),
+    liveKey({user: 'bob', name: 'old', active: false}),
+    liveKey({user: 'bob', name: 'by-hand', managed: false}),
+    liveKey({user: 'admin', name: 'pipeline'}),
+  ]
+  const run = (yaml: string, ks = keys()) => plan(yaml, ks)
+
+  it('are reported by plan and audit (never as "No changes" / "Clean"), and left alone by default; a hand-made key is not mentioned', () => {
+    const {plan: p, live, d} = run(FILE)
+    expect(findingLines(p).filter((l) => l.startsWith('undeclared-user'))).toEqual(['undeclared-user admin@example.com/pipeline', 'undeclared-user bob@example.com/ci', 'undeclared-user bob@example.com/old'])
+    const ci = p.findings.find((f) => f.address === 'bob@example.com/ci')!
+    expect(ci.message).toContain('whom the file no longer names (active until')
+    expect(ci.message).toContain('it still authenticates')
+    expect(p.changes).toBe(false)
+    expect(p.policy.undeclaredUsers).toBe('report')
+    const report = audit(d, live, p, NOW, 14 * DAY)
+    expect(report.findings.filter((f) => f.kind === 'undeclared-user').map((f) => f.address)).toEqual(['admin@example.com/pipeline', 'bob@example.com/ci', 'bob@example.com/old'])
+    expect(report.clean).toBe(false)
+  })
+
+  it('policy.undeclaredUsers revoke revokes the active ones, delete deletes them all; never a hand-made key, never the caller\'s own', () => {
+    const lines = (yaml: string) => actionLines(run(yaml).plan).filter((l) => !l.startsWith('no-op'))
+    expect(lines(`policy: {undeclaredUsers: revoke, maxChangeRatio: 1}\n${FILE}`)).toEqual(['revoke bob@example.com/ci'])
+    expect(lines(`policy: {undeclaredUsers: delete, maxChangeRatio: 1}\n${FILE}`)).toEqual(['delete bob@example.com/ci', 'delete bob@example.com/old'])
+    const own = run(`policy: {undeclaredUsers: delete, maxChangeRatio: 1}\n${FILE}`).plan.findings.find((f) => f.address === 'admin@example.com/pipeline')!
+    expect(own.message).toContain("not applied to the caller's own keys")
+    // Declared again (any case): nothing about them.
+    expect(findingLines(run(`${FILE}  BOB@example.com:\n    keys:\n      ci: {}\n      old: {active: false}\n`).plan).filter((l) => l.includes('bob'))).toEqual([])
+  })
+
+  it('count toward the change-ratio brake, at its base too', () => {
+    // 9 declared keys and 3 of a leaver: 3 of 12 (25%) passes the 30% default; 5 of 14 (35.7%) does not.
+    const declared = Array.from({length: 9}, (_, i) => liveKey({user: 'alice', name: `k${i}`}))
+    const leaver = (n: number) => Array.from({length: n}, (_, i) => liveKey({user: 'bob', name: `b${i}`}))
+    const file = `policy: {undeclaredUsers: delete}\nusers:\n  alice@example.com:\n    keys:\n${declared.map((k) => `      ${k.name}: {}\n`).join('')}`
+    expect(run(file, [...declared, ...leaver(3)]).plan.brakes.refused).toBe(false)
+    const p = run(file, [...declared, ...leaver(5)]).plan
+    expect(p.brakes.refused).toBe(true)
+    expect(p.brakes.items.map((b) => b.message)).toEqual([expect.stringContaining('5 of 14 managed keys (5 of them keys of users the file no longer names, under policy.undeclaredUsers)')])
+  })
+
+  it('in audit, their revoke or delete is said by the undeclared-user finding, not as an undeclared key', () => {
+    const {plan: p, live, d} = run(`policy: {undeclaredUsers: delete, maxChangeRatio: 1}\n${FILE}`)
+    const report = audit(d, live, p, NOW, 14 * DAY)
+    expect(report.counts.undeclared).toBe(0)
+    expect(report.counts['undeclared-user']).toBe(3)
+    expect(report.findings.find((f) => f.address === 'bob@example.com/ci')!.message).toContain('policy.undeclaredUsers delete: deleted')
+  })
+})
+
+describe('undeclared-user and hostile marks', () => {
+  it("a leaver's key whose marks name a declared user's key (SUCCEEDS, REPLACES) gets only itself acted on", () => {
+    const victim = liveKey({user: 'alice', name: 'laptop', managed: false})
+    const evil = liveKey({user: 'bob', name: 'evil', annotations: {paletteKeysSucceeds: victim.uid, paletteKeysReplaces: victim.uid, paletteKeysName: 'laptop'}})
+    const p = plan(`policy: {undeclaredUsers: delete, maxChangeRatio: 1}\nusers:\n  alice@example.com:\n    keys:\n      laptop: {adopt: true}\n`, [victim, evil]).plan
+    const touched = p.actions.filter((a) => a.kind !== 'no-op' && a.kind !== 'update')
+    expect(touched.map((a) => `${a.kind} ${a.address}`)).toEqual(['delete bob@example.com/evil'])
+    expect(p.actions.some((a) => 'key' in a && a.key.uid === victim.uid && a.kind !== 'update' && a.kind !== 'no-op')).toBe(false)
+  })
+})
