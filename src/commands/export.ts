@@ -22,6 +22,8 @@ export default class Export extends BaseCommand {
   static override summary = 'Write a desired-state file from the live tenant: the way to adopt a tenant that already has keys.'
 
   static override description = `Declares every live key of the chosen users (all users with keys by default) with its name, description, expiry and active state, a comment per key with its uid, creation date and whether palette-keys manages it. Keys palette-keys did not create get \`adopt: true\`, so \`plan\` on the exported file right away shows only those adoptions (and nothing at all once applied).
+Expiry is written as each key's lifetime (creation to expiry; the most common one as \`defaults.expiresIn\`), not as a date: a fixed \`expiresAt\` is never rotated, so a re-exported file would freeze the tenant. \`--pin-expiry\` writes the dates.
+The keys of the user the export runs as are written commented out, with the reason: one of them is the key palette-keys runs with, and an apply that rotated or revoked it would lock CI out. \`--user\` naming that user declares them.
 Keys left by an interrupted apply, rotated-out keys, the second of two same-named keys and expired hand-made keys are not declared; a comment at the end lists them.`
 
   static override examples = [
@@ -36,6 +38,7 @@ Keys left by an interrupted apply, rotated-out keys, the second of two same-name
     user: Flags.string({description: 'Export this user (e-mail); repeat for several. Default: every user with keys.', multiple: true}),
     output: Flags.string({char: 'o', description: 'Write to this file instead of stdout.'}),
     force: Flags.boolean({description: 'Overwrite an existing output file.', default: false}),
+    'pin-expiry': Flags.boolean({description: 'Write each key\'s expiry date (expiresAt). A fixed date is never rotated, so by default each key\'s lifetime is written instead (the most common one as defaults.expiresIn).', default: false}),
     comments: Flags.boolean({description: 'Write a comment above each key (uid, creation date, ownership); --no-comments leaves them out (a file to keep parses faster without).', default: true, allowNo: true}),
   }
 
@@ -52,7 +55,9 @@ Keys left by an interrupted apply, rotated-out keys, the second of two same-name
         throw new PaletteKeysError(`Not users of tenant ${live.tenant.orgName || live.tenant.uid}: ${unknown.join(', ')}`, {code: 'unknown-users', exitCode: ExitCode.Error})
       }
       const emails = flags.user ?? live.users.filter((u) => live.keys.some((k) => k.userUid === u.uid)).map((u) => u.email)
-      const result = exportTenant(live, emails, now, {comments: flags.comments})
+      // The caller's keys are declared only when the operator names that user: one of them is the key this run uses.
+      const includeCaller = live.caller.email !== '' && (flags.user ?? []).some((e) => e.toLowerCase() === live.caller.email.toLowerCase())
+      const result = exportTenant(live, emails, now, {comments: flags.comments, pinExpiry: flags['pin-expiry'], includeCaller})
       // What we write must be a valid file: check it as `validate` would.
       parseDesiredState(result.yaml, flags.output ?? 'export', now)
       if (flags.output) {

@@ -10,8 +10,11 @@ export interface KeyView {
   expiresAt?: string
   active?: false
   adopt?: true
+  expiresIn?: string
   /** Shown as a comment above the key (export only). */
   note?: string
+  /** The live key it was read from (never written). */
+  live?: LiveKey
 }
 
 /** email → key name → key: the shape both `export` and `audit`'s diff render. */
@@ -62,6 +65,7 @@ export function liveView(live: LiveState, emails: string[], now: Date): LiveView
         if (!k.isActive) v.active = false
         if (ownership === 'unmanaged') v.adopt = true
         const created = k.createdAt ? `created ${k.createdAt.slice(0, 10)}` : 'creation date unknown'
+        v.live = k
         v.note = `uid ${k.uid}, ${created}, ${ownership === 'unmanaged' ? 'not created by palette-keys (adopted on the next apply)' : 'managed by palette-keys'}${expired ? '; expired: the next apply rotates it' : ''}`
         keys.set(k.name, v)
       }
@@ -94,11 +98,11 @@ export function desiredView(desired: DesiredState): TenantView {
 
 /** Renders a view as the `users:` mapping of a desired-state file, notes as comments. */
 export function viewDocument(view: TenantView, head: Record<string, unknown> = {}): Document {
-  const users: Record<string, {keys: Record<string, Omit<KeyView, 'note'>>}> = {}
+  const users: Record<string, {keys: Record<string, Omit<KeyView, 'note' | 'live'>>}> = {}
   for (const [email, keys] of view) {
     users[email] = {keys: {}}
     const byName = [...keys].sort(([a], [b]) => cmp(a, b))
-    for (const [name, {note: _note, ...fields}] of byName) users[email].keys[name] = fields
+    for (const [name, {note: _note, live: _live, ...fields}] of byName) users[email].keys[name] = fields
   }
   const doc = new Document({...head, users})
   for (const [email, keys] of view) {

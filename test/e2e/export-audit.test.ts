@@ -57,8 +57,14 @@ describe('export: adopting an existing tenant', () => {
     const plan = await runCli(['plan', '-f', file, '--json'], {env})
     const doc = JSON.parse(plan.stdout)
     const changes = doc.actions.filter((a: {kind: string}) => a.kind !== 'no-op')
-    expect(changes.length).toBe(3)
+    // The caller's own key (bootstrap) is not declared: written commented out, with the reason (issue 19.6).
+    expect(changes.map((a: {address: string}) => a.address).sort()).toEqual(['alice@example.com/laptop', 'carol@example.com/monitoring'])
     for (const a of changes) expect(a).toMatchObject({kind: 'update', changes: [{field: 'ownership', before: 'unmanaged', after: 'managed'}]})
+    expect(text).toMatch(/^# Not declared: the keys of admin@example\.com, the user this export runs as\./m)
+    expect(text).toMatch(/^# {7}bootstrap:$/m)
+    // No fixed date: each key's lifetime, so the tenant keeps rotating after a re-export.
+    expect(text).not.toContain('expiresAt')
+    expect(text).toMatch(/^defaults:\n {2}expiresIn: \d+d$/m)
     expect((await runCli(['apply', '-f', file, '--auto-approve'], {env})).code).toBe(0)
     expect((await runCli(['plan', '-f', file, '--detailed-exitcode'], {env})).code).toBe(0)
     // Exported again, it is the same declarations, now all managed: plan shows nothing.
@@ -73,6 +79,22 @@ describe('export: adopting an existing tenant', () => {
     expect(bareText).not.toMatch(/# uid /)
     expect(bareText.replace(/^\s*#.*\n/gm, '')).toBe((await readFile(again, 'utf8')).replace(/^\s*#.*\n/gm, ''))
     expect((await runCli(['plan', '-f', bare, '--detailed-exitcode'], {env})).code).toBe(0)
+    // --pin-expiry: the dates, as before; still nothing to change.
+    const pinned = join(work, 'exported-pinned.yaml')
+    expect((await runCli(['export', '-o', pinned, '--pin-expiry'], {env})).code).toBe(0)
+    expect(await readFile(pinned, 'utf8')).toMatch(/laptop:\n(.*\n)*? {8}expiresAt: "?2029-06-30T00:00:00/)
+    expect((await runCli(['plan', '-f', pinned, '--detailed-exitcode'], {env})).code).toBe(0)
+  })
+
+  it('--user naming the caller declares its keys, with a comment; plan then adopts them', async () => {
+    const r = await runCli(['export', '--user', 'admin@example.com', '--json'], {env})
+    expect(JSON.parse(r.stdout)).toMatchObject({keys: 1, omitted: []})
+    const text = (await runCli(['export', '--user', 'ADMIN@example.com'], {env})).stdout
+    expect(text).toMatch(/# admin@example\.com is the user this export runs as: .*\n {2}admin@example\.com:\n {4}keys:\n(.*\n)* {6}bootstrap:/)
+    const file = join(work, 'exported-caller.yaml')
+    await writeFile(file, text)
+    const plan = JSON.parse((await runCli(['plan', '-f', file, '--json'], {env})).stdout)
+    expect(plan.actions.filter((a: {kind: string}) => a.kind !== 'no-op').map((a: {kind: string; address: string}) => `${a.kind} ${a.address}`)).toEqual(['update admin@example.com/bootstrap'])
   })
 
   it('--user limits the export, refuses unknown users and an existing file without --force; --json result', async () => {
