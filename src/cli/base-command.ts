@@ -3,6 +3,7 @@ import {formatDiagnostic, PaletteKeysError} from '../util/errors.js'
 import {inertLines} from '../render/inert.js'
 import {scrub, scrubStandardStreams} from '../util/scrub.js'
 import {ExitCode} from '../util/exit-codes.js'
+import {suggestion} from './suggest.js'
 import {registerEnvironmentSecrets} from '../palette/connection.js'
 
 /** The JSON shape of a failure under --json. */
@@ -27,12 +28,14 @@ export abstract class BaseCommand extends Command {
     // errors: exit 64, and under --json one error document with the message, never oclif's
     // internals (some carry no remapped code of their own and would exit 1).
     if (!(err instanceof PaletteKeysError) && (err.parse !== undefined || err.oclif?.exit !== undefined)) {
+      const near = this.nearFlags(err)
+      if (near) err.message = `${err.message.split('\n')[0]}\nDid you mean ${near}?${err.message.includes('\n') ? `\n${err.message.split('\n').slice(1).join('\n')}` : ''}`
       if (!this.jsonEnabled()) {
         if (err.oclif) err.oclif.exit = ExitCode.Usage
         return super.catch(err)
       }
       const message = (err.message || 'invalid arguments').split('\n')[0]!.trim()
-      const result: ErrorResult = {error: {code: 'usage', message, exitCode: ExitCode.Usage, hints: [`palette-keys ${this.id ?? ''} --help`.replace(/ +/g, ' ')], diagnostics: []}}
+      const result: ErrorResult = {error: {code: 'usage', message, exitCode: ExitCode.Usage, hints: [...(near ? [`Did you mean ${near}?`] : []), `palette-keys ${this.id ?? ''} --help`.replace(/ +/g, ' ')], diagnostics: []}}
       this.logJson(result)
       throw new Errors.ExitError(ExitCode.Usage)
     }
@@ -60,6 +63,19 @@ export abstract class BaseCommand extends Command {
       process.stderr.write(lines.join('\n') + '\n')
     }
     throw new Errors.ExitError(exitCode)
+  }
+
+  /** "--force" for `--forse`: the nearest flag of this command to each nonexistent one, if near enough to be a typo. */
+  private nearFlags(err: Error & {flags?: unknown}): string | undefined {
+    // oclif's NonExistentFlagsError (not exported) carries the typed flags.
+    if (!Array.isArray(err.flags) || !err.message.startsWith('Nonexistent flag')) return undefined
+    const own = Object.entries(this.ctor.flags ?? {}).filter(([, f]) => !f.hidden).flatMap(([name, f]) => [name, ...(f.aliases ?? [])])
+    const near = (err.flags as string[]).flatMap((typed) => {
+      const name = typed.replace(/^-+/, '').split('=')[0]!
+      const guess = suggestion(name, own)
+      return guess ? [`--${guess}`] : []
+    })
+    return near.length > 0 ? [...new Set(near)].join(', ') : undefined
   }
 
   protected scrub(text: string): string {

@@ -34,7 +34,13 @@ export async function connect(flags: ConnectionFlagValues): Promise<{client: Pal
   return {client, host: connection.host}
 }
 
-/** Colour only on a terminal, and never with NO_COLOR (https://no-color.org) or TERM=dumb. */
-export function useColor(stream: NodeJS.WriteStream = process.stdout): boolean {
-  return Boolean(stream.isTTY) && !process.env.NO_COLOR && process.env.TERM !== 'dumb'
+/**
+ * Colour on a terminal, unless NO_COLOR (https://no-color.org) or TERM=dumb. FORCE_COLOR decides
+ * first, as in Node: 0 or false turns colour off, any other non-empty value turns it on, also in a
+ * pipe or a CI log (https://force-color.org).
+ */
+export function useColor(stream: {isTTY?: boolean} = process.stdout, env: NodeJS.ProcessEnv = process.env): boolean {
+  const force = env.FORCE_COLOR
+  if (force !== undefined && force !== '') return force !== '0' && force.toLowerCase() !== 'false'
+  return Boolean(stream.isTTY) && !env.NO_COLOR && env.TERM !== 'dumb'
 }

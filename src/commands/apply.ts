@@ -22,6 +22,7 @@ import {blockedPhrase, createdFor, createdValues} from '../render/summary.js'
 import {actionColumns} from '../render/symbols.js'
 import {inertText} from '../render/inert.js'
 import {renderText} from '../render/text.js'
+import {Progress} from '../render/progress.js'
 import {removeStaleFiles, repositoryOf, SealDir} from '../seal/seal-dir.js'
 import {PaletteKeysError, UsageError} from '../util/errors.js'
 
@@ -53,6 +54,7 @@ Exit codes: 0 done (or nothing to do), 1 an action failed, a key was blocked (tw
     ...rotationsOnlyFlag,
     'break-lease': Flags.boolean({description: 'Go on although another apply\'s lease is live (only when you know no other apply is running).', default: false}),
     'max-plan-age': Flags.string({description: 'Refuse (exit 4) a saved plan older than this (a duration: 12h, 7d, 2w).', default: DEFAULT_MAX_PLAN_AGE, env: 'PALETTE_KEYS_MAX_PLAN_AGE'}),
+    progress: Flags.boolean({description: 'Write a line per finished action to stderr: [n/N], the time so far and an estimate of the time left (from the pace and the rate limit). Default: on a terminal only.', allowNo: true}),
     'lease-settle': Flags.integer({description: 'Milliseconds between writing the lease and reading it back.', default: 2000, min: 0, max: 60_000, env: 'PALETTE_KEYS_LEASE_SETTLE_MS'}),
   }
 
@@ -106,7 +108,9 @@ Exit codes: 0 done (or nothing to do), 1 an action failed, a key was blocked (tw
       const lease = await acquireLease({api: client, plan, live, settleMs: flags['lease-settle'], breakLease: flags['break-lease'], warn: (m) => this.logInert(`Warning: ${m}`)})
       try {
         const deliverer = targets.length > 0 ? new Deliverer({cwd: dirname(resolve(flags.file)), env: process.env}) : undefined
-        return this.finish(plan, await this.execute(plan, live, client, sealDir, flags.parallelism, deliverer))
+        // On a terminal unless asked; in a CI log only with --progress.
+        const progress = (flags.progress ?? Boolean(process.stderr.isTTY)) ? new Progress(plan.actions, {ratePerSecond: flags['rate-limit']}) : undefined
+        return this.finish(plan, await this.execute(plan, live, client, sealDir, flags.parallelism, deliverer, progress))
       } finally {
         await lease.release().catch((error: Error) => this.logInert(`Warning: could not remove this run's lease (it ends by itself within 2 minutes): ${error.message}`))
       }
@@ -144,8 +148,9 @@ Exit codes: 0 done (or nothing to do), 1 an action failed, a key was blocked (tw
     }
   }
 
-  private async execute(plan: Plan, live: LiveState, client: PaletteHttpClient, sealDir: SealDir, parallelism: number, deliverer?: Deliverer): Promise<ApplyResult> {
+  private async execute(plan: Plan, live: LiveState, client: PaletteHttpClient, sealDir: SealDir, parallelism: number, deliverer?: Deliverer, progress?: Progress): Promise<ApplyResult> {
     const onOutcome = (o: ActionOutcome, a: Action) => {
+      if (progress) this.logToStderr(progress.step(a, o.status === 'done' ? 'done' : 'failed'))
       if (this.jsonEnabled()) return
       const what = o.status === 'done' ? 'done' : `FAILED: ${inertText(o.error ?? '', 1000)}`
       const sealed = o.sealedFile ? `, sealed to ${inertText(sealDir.display(o.sealedFile))}` : ''

@@ -57,7 +57,7 @@ Keys left by an interrupted apply, rotated-out keys, the second of two same-name
       const emails = flags.user ?? live.users.filter((u) => live.keys.some((k) => k.userUid === u.uid)).map((u) => u.email)
       // The caller's keys are declared only when the operator names that user: one of them is the key this run uses.
       const includeCaller = live.caller.email !== '' && (flags.user ?? []).some((e) => e.toLowerCase() === live.caller.email.toLowerCase())
-      const result = exportTenant(live, emails, now, {comments: flags.comments, pinExpiry: flags['pin-expiry'], includeCaller})
+      const result = exportTenant(live, emails, now, {comments: flags.comments, pinExpiry: flags['pin-expiry'], includeCaller, toolVersion: this.config.version})
       // What we write must be a valid file: check it as `validate` would.
       parseDesiredState(result.yaml, flags.output ?? 'export', now)
       if (flags.output) {

@@ -1,5 +1,6 @@
 import {Document, isPair, isScalar} from 'yaml'
 import {exactDuration} from '../config/duration.js'
+import {schemaComment} from '../config/schema-url.js'
 import type {LiveState} from '../live/snapshot.js'
 import {inertText} from '../render/inert.js'
 import {liveView, type KeyView, type TenantView, viewDocument} from './view.js'
@@ -20,6 +21,8 @@ export interface ExportOptions {
   pinExpiry?: boolean
   /** Declare the keys of the user the export runs as (the operator named that user with --user). Default false. */
   includeCaller?: boolean
+  /** The version of palette-keys writing the file: its first line names the schema of that version for editors. */
+  toolVersion?: string
 }
 
 const DAY = 86_400_000
@@ -63,6 +66,7 @@ export function exportTenant(live: LiveState, emails: string[], now: Date, optio
   if (defaultExpiresIn) head.defaults = {expiresIn: defaultExpiresIn}
   const doc = viewDocument(view, head)
   doc.commentBefore = [
+    ...(options.toolVersion ? [schemaComment(options.toolVersion), ''] : []),
     ` Exported by palette-keys from tenant ${live.tenant.orgName || live.tenant.uid} (${live.tenant.uid})`,
     ` at ${live.host} on ${now.toISOString()}.`,
     ' Keys palette-keys did not create carry `adopt: true`: the first apply marks them as managed',

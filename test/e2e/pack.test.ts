@@ -35,6 +35,22 @@ describe('the npm package', () => {
   it('installs in an empty folder and `npx palette-keys --help` lists every command', async () => {
     const {stdout} = await run('npx', ['palette-keys', '--help'], {cwd: app})
     for (const command of ['apply', 'audit', 'demo', 'emulator', 'export', 'keygen', 'plan', 'show', 'unseal', 'validate']) expect(stdout).toMatch(new RegExp(`^ {2}${command} `, 'm'))
+    // The plugins are dependencies of the package, not of this checkout only (issue 19.8).
+    for (const command of ['autocomplete', 'help']) expect(stdout).toMatch(new RegExp(`^ {2}${command} `, 'm'))
+    expect((await run('npx', ['palette-keys', 'help', 'validate'], {cwd: app})).stdout).toContain('--format')
+  })
+
+  it('lets a team repository find the desired-state schema, and carries the registry page\'s metadata', async () => {
+    // A path an editor's `$schema` comment (or a script) can name from the team's repository.
+    const {stdout} = await run(process.execPath, ['-e', "console.log(require.resolve('palette-keys/schemas/desired-state.schema.json'))"], {cwd: app})
+    expect(stdout.trim()).toBe(join(app, 'node_modules/palette-keys/schemas/desired-state.schema.json'))
+    const schema = JSON.parse(await readFile(stdout.trim(), 'utf8')) as {title: string}
+    expect(schema.title).toBe('palette-keys desired state')
+    const pkg = JSON.parse(await readFile(join(app, 'node_modules/palette-keys/package.json'), 'utf8')) as Record<string, unknown>
+    expect(pkg.repository).toMatchObject({type: 'git', url: expect.stringMatching(/^git\+https:\/\/github\.com\//)})
+    expect(pkg.homepage).toMatch(/^https:\/\//)
+    expect(pkg.bugs).toMatchObject({url: expect.stringMatching(/\/issues$/)})
+    expect((pkg.keywords as string[])).toContain('palette')
   })
 
   it('runs the demo without the source tree', async () => {

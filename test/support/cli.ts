@@ -30,7 +30,7 @@ export async function cliShim(work: string): Promise<string> {
  */
 export function runShell(script: string, o: {cwd: string; env: Record<string, string>; shim: string; label: string}): Promise<{code: number | null; out: string}> {
   return new Promise((resolve) => {
-    const child = spawn('bash', ['--noprofile', '--norc', '-e', '-o', 'pipefail', '-c', script], {cwd: o.cwd, env: {...process.env, ...o.env, PATH: `${o.shim}:${process.env.PATH}`}})
+    const child = spawn('bash', ['--noprofile', '--norc', '-e', '-o', 'pipefail', '-c', script], {cwd: o.cwd, env: {...withoutForceColor(process.env), ...o.env, PATH: `${o.shim}:${process.env.PATH}`}})
     let out = ''
     child.stdout.on('data', (d) => (out += d))
     child.stderr.on('data', (d) => (out += d))
@@ -47,12 +47,18 @@ export interface CliResult {
   stderr: string
 }
 
+export function withoutForceColor(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const {FORCE_COLOR: _, ...rest} = env
+  return rest
+}
+
 /** Runs the built CLI (bin/run.js → dist/) as a real process. */
 export async function runCli(args: string[], options: {env?: NodeJS.ProcessEnv; cwd?: string} = {}): Promise<CliResult> {
   const child = spawn(process.execPath, [BIN, ...args], {
     cwd: options.cwd ?? ROOT,
     // The lease's settle time is a wait for other applies; tests that race applies set it themselves.
-    env: {...process.env, NO_COLOR: '1', PALETTE_KEYS_LEASE_SETTLE_MS: '0', ...options.env},
+    // FORCE_COLOR (a test runner may set it) would colour every output: a test asks for it.
+    env: {...withoutForceColor(process.env), NO_COLOR: '1', PALETTE_KEYS_LEASE_SETTLE_MS: '0', ...options.env},
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let stdout = ''

@@ -109,4 +109,10 @@ describe('export leaves out the keys of the user it runs as (issue 19.6)', () =>
     expect(out.yaml).not.toMatch(/^users: \{mallory/m)
     for (const line of out.yaml.split('\n').slice(out.yaml.split('\n').findIndex((l) => l.startsWith('# Not declared')))) expect(line === '' || line.startsWith('#')).toBe(true)
   })
+
+  it('names the schema of the version that wrote it on the first line, for editors in a team repository', () => {
+    const out = exportTenant(liveState([liveKey({user: 'alice', name: 'ci'})]), ALL, NOW, {toolVersion: '1.2.3'})
+    expect(out.yaml.split('\n')[0]).toBe('# yaml-language-server: $schema=https://cdn.jsdelivr.net/npm/palette-keys@1.2.3/schemas/desired-state.schema.json')
+    expect(exportTenant(liveState([]), ALL, NOW).yaml).not.toContain('yaml-language-server')
+  })
 })
