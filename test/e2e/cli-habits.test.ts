@@ -1,14 +1,12 @@
 import {execFile} from 'node:child_process'
-import {mkdtemp, writeFile} from 'node:fs/promises'
+import {mkdir, mkdtemp, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {promisify} from 'node:util'
-import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import type {RunningEmulator} from '../../src/emulator/server.js'
+import {describe, expect, it} from 'vitest'
 import {runCli} from '../support/cli.js'
-import {demoRecipient} from '../support/demo.js'
-import {startTestEmulator} from '../support/emulator.js'
 import {recordAndRemove} from '../support/leaks.js'
+import {useTestTenant} from '../support/tenant.js'
 
 /**
  * The CLI habits of its peers (issue 19.8), through the real CLI: help COMMAND, shell completion,
@@ -23,19 +21,8 @@ users:
     apiKeys: [{name: bootstrap, value: ${ADMIN}, expiry: 2099-01-01T00:00:00Z}]
   - email: alice@example.com
 `
-let emu: RunningEmulator
-let work: string
-let recipient: string
-beforeAll(async () => {
-  recipient = await demoRecipient()
-  emu = await startTestEmulator({}, SEED)
-  work = await mkdtemp(join(tmpdir(), 'pk-habits-'))
-})
-afterAll(async () => {
-  await emu.close()
-  await recordAndRemove(work)
-})
-const env = () => ({PALETTE_HOST: emu.url, PALETTE_API_KEY: ADMIN})
+const tenant = useTestTenant(SEED, 'pk-habits-')
+const env = () => ({PALETTE_HOST: tenant.emu.url, PALETTE_API_KEY: ADMIN})
 
 describe('help and completion', () => {
   it('help COMMAND prints that command\'s help, as --help does', async () => {
@@ -94,30 +81,43 @@ describe('did you mean', () => {
 
 describe('validate --format github', () => {
   it('prints each problem as a workflow annotation at its line and column, and still exits 65', async () => {
-    await writeFile(join(work, 'bad.yaml'), `version: 1\nseal: {recipients: [${recipient}]}\nusers:\n  alice@example.com:\n    keys:\n      ci: {expiresIn: soon}\n`)
-    const r = await runCli(['validate', '-f', 'bad.yaml', '--format', 'github'], {cwd: work})
+    await writeFile(join(tenant.work, 'bad.yaml'), `version: 1\nseal: {recipients: [${tenant.recipient}]}\nusers:\n  alice@example.com:\n    keys:\n      ci: {expiresIn: soon}\n`)
+    const r = await runCli(['validate', '-f', 'bad.yaml', '--format', 'github'], {cwd: tenant.work})
     expect(r.code).toBe(65)
     const annotations = r.stdout.split('\n').filter((l) => l.startsWith('::'))
     expect(annotations.length).toBeGreaterThanOrEqual(1)
     expect(annotations[0]).toMatch(/^::error file=bad\.yaml,line=6,col=\d+,title=palette-keys%3A [a-z-]+::/)
     // The text form is unchanged.
-    expect((await runCli(['validate', '-f', 'bad.yaml'], {cwd: work})).stdout).not.toContain('::error')
+    expect((await runCli(['validate', '-f', 'bad.yaml'], {cwd: tenant.work})).stdout).not.toContain('::error')
   })
 
   it('a valid file with no recipients: a warning annotation, exit 0', async () => {
-    await writeFile(join(work, 'empty.yaml'), 'version: 1\nseal: {recipients: []}\nusers: {}\n')
-    const r = await runCli(['validate', '-f', 'empty.yaml', '--format', 'github'], {cwd: work})
+    await writeFile(join(tenant.work, 'empty.yaml'), 'version: 1\nseal: {recipients: []}\nusers: {}\n')
+    const r = await runCli(['validate', '-f', 'empty.yaml', '--format', 'github'], {cwd: tenant.work})
     expect(r.code).toBe(0)
     expect(r.stdout).toMatch(/^::warning file=empty\.yaml,title=palette-keys%3A no-recipients::/m)
   })
 })
 
+describe('validate --json names the seal folder', () => {
+  it('as a path from the current directory, resolved from the file\'s folder (what a CI commit-back adds)', async () => {
+    await mkdir(join(tenant.work, 'team'), {recursive: true})
+    await writeFile(join(tenant.work, 'team/keys.yaml'), `version: 1\nseal: {recipients: [${tenant.recipient}], dir: vault/sealed}\nusers: {}\n`)
+    const r = await runCli(['validate', '-f', 'team/keys.yaml', '--json'], {cwd: tenant.work})
+    expect(r.code, r.stderr).toBe(0)
+    expect(JSON.parse(r.stdout).sealDir).toBe('team/vault/sealed')
+    await writeFile(join(tenant.work, 'team/keys.yaml'), `version: 1\nseal: {recipients: [${tenant.recipient}]}\nusers: {}\n`)
+    const inside = await runCli(['validate', '--json'], {cwd: join(tenant.work, 'team')})
+    expect(JSON.parse(inside.stdout).sealDir).toBe('sealed')
+  })
+})
+
 describe('apply progress and colour', () => {
-  const keys = (names: string[]) => `version: 1\nseal: {recipients: [${recipient}], dir: sealed}\nusers:\n  alice@example.com:\n    keys:\n${names.map((n) => `      ${n}: {}\n`).join('')}`
+  const keys = (names: string[]) => `version: 1\nseal: {recipients: [${tenant.recipient}], dir: sealed}\nusers:\n  alice@example.com:\n    keys:\n${names.map((n) => `      ${n}: {}\n`).join('')}`
 
   it('--progress writes [n/N] lines with elapsed time and an estimate to stderr; a pipe gets none unless asked', async () => {
-    await writeFile(join(work, 'keys.yaml'), keys(['a', 'b', 'c']))
-    const r = await runCli(['apply', '--auto-approve', '--progress', '-f', 'keys.yaml'], {cwd: work, env: env()})
+    await writeFile(join(tenant.work, 'keys.yaml'), keys(['a', 'b', 'c']))
+    const r = await runCli(['apply', '--auto-approve', '--progress', '-f', 'keys.yaml'], {cwd: tenant.work, env: env()})
     expect(r.code).toBe(0)
     const lines = r.stderr.split('\n').filter((l) => /^\[\d\/\d\]/.test(l))
     expect(lines).toHaveLength(3)
@@ -125,18 +125,18 @@ describe('apply progress and colour', () => {
     expect(lines[2]).toMatch(/^\[3\/3\] create alice@example\.com\/[abc] done \(\d+s elapsed\)$/)
     expect(r.stdout).not.toMatch(/^\[\d\/\d\]/m)
 
-    await writeFile(join(work, 'keys.yaml'), keys(['a', 'b', 'c', 'd']))
-    const quiet = await runCli(['apply', '--auto-approve', '-f', 'keys.yaml'], {cwd: work, env: env()})
+    await writeFile(join(tenant.work, 'keys.yaml'), keys(['a', 'b', 'c', 'd']))
+    const quiet = await runCli(['apply', '--auto-approve', '-f', 'keys.yaml'], {cwd: tenant.work, env: env()})
     expect(quiet.code).toBe(0)
     expect(quiet.stderr).not.toMatch(/\[\d\/\d\]/)
   })
 
   it('FORCE_COLOR colours a plan in a pipe; without it (or with NO_COLOR) the pipe is plain', async () => {
-    await writeFile(join(work, 'keys.yaml'), keys(['a', 'b', 'c', 'd', 'e']))
-    const coloured = await runCli(['plan', '-f', 'keys.yaml'], {cwd: work, env: {...env(), FORCE_COLOR: '1'}})
+    await writeFile(join(tenant.work, 'keys.yaml'), keys(['a', 'b', 'c', 'd', 'e']))
+    const coloured = await runCli(['plan', '-f', 'keys.yaml'], {cwd: tenant.work, env: {...env(), FORCE_COLOR: '1'}})
     expect(coloured.code).toBe(0)
     expect(coloured.stdout).toMatch(/\x1b\[\d+m/)
-    const plain = await runCli(['plan', '-f', 'keys.yaml'], {cwd: work, env: env()})
+    const plain = await runCli(['plan', '-f', 'keys.yaml'], {cwd: tenant.work, env: env()})
     expect(plain.stdout).not.toMatch(/\x1b\[/)
     expect(plain.stdout.replace(/\s+/g, ' ')).toContain(coloured.stdout.replace(/\x1b\[\d+m/g, '').replace(/\s+/g, ' ').slice(0, 40))
   })

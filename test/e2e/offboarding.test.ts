@@ -1,13 +1,9 @@
-import {mkdtemp, writeFile} from 'node:fs/promises'
-import {tmpdir} from 'node:os'
+import {writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
-import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import type {RunningEmulator} from '../../src/emulator/server.js'
+import {describe, expect, it} from 'vitest'
 import {listSealedFiles} from '../../src/seal/seal-dir.js'
 import {type CliResult, clockOff, runCli} from '../support/cli.js'
-import {demoRecipient} from '../support/demo.js'
-import {startTestEmulator} from '../support/emulator.js'
-import {recordAndRemove} from '../support/leaks.js'
+import {useTestTenant} from '../support/tenant.js'
 
 /**
  * Offboarding (issue 19.5): a person taken out of the file is no longer "No changes" / "Clean".
@@ -28,27 +24,16 @@ users:
 const ALICE = '  alice@example.com:\n    keys:\n      ci: {}\n'
 const BOB = '  bob@example.com:\n    keys:\n      deploy: {}\n      nightly: {}\n'
 
-let emu: RunningEmulator
-let work: string
-let recipient: string
-beforeAll(async () => {
-  recipient = await demoRecipient()
-  emu = await startTestEmulator({}, SEED)
-  work = await mkdtemp(join(tmpdir(), 'pk-offboard-'))
-})
-afterAll(async () => {
-  await emu.close()
-  await recordAndRemove(work)
-})
+const tenant = useTestTenant(SEED, 'pk-offboard-')
 
 async function cli(args: string[], users: string, policy = ''): Promise<CliResult> {
-  await writeFile(join(work, 'keys.yaml'), `version: 1\nseal: {recipients: [${recipient}], dir: sealed}\n${policy}users:\n${users}`)
-  return runCli([...args, '-f', 'keys.yaml'], {cwd: work, env: {PALETTE_HOST: emu.url, PALETTE_API_KEY: ADMIN}})
+  await writeFile(join(tenant.work, 'keys.yaml'), `version: 1\nseal: {recipients: [${tenant.recipient}], dir: sealed}\n${policy}users:\n${users}`)
+  return runCli([...args, '-f', 'keys.yaml'], {cwd: tenant.work, env: {PALETTE_HOST: tenant.emu.url, PALETTE_API_KEY: ADMIN}})
 }
 
 const bobKeys = () => {
-  const bob = emu.state.allUsers().find((u) => u.email === 'bob@example.com')!
-  return emu.state.allKeys().filter((k) => k.userUid === bob.uid).map((k) => `${k.name}:${k.isActive ? 'active' : 'revoked'}`).sort()
+  const bob = tenant.emu.state.allUsers().find((u) => u.email === 'bob@example.com')!
+  return tenant.emu.state.allKeys().filter((k) => k.userUid === bob.uid).map((k) => `${k.name}:${k.isActive ? 'active' : 'revoked'}`).sort()
 }
 
 describe('a person leaves: taken out of the file', () => {
@@ -78,12 +63,12 @@ describe('a person leaves: taken out of the file', () => {
     expect((await cli(['plan', '--detailed-exitcode'], ALICE, revoke)).code).toBe(0)
 
     // delete: gone, with their sealed files; the key bob made by hand is untouched throughout.
-    const sealedBefore = (await listSealedFiles(join(work, 'sealed'))).length
+    const sealedBefore = (await listSealedFiles(join(tenant.work, 'sealed'))).length
     const del = 'policy: {undeclaredUsers: delete, maxChangeRatio: 1}\n'
     const applied = await cli(['apply', '--auto-approve'], ALICE, del)
     expect(applied.code, applied.stdout + applied.stderr).toBe(0)
     expect(bobKeys()).toEqual(['by-hand:active'])
-    expect((await listSealedFiles(join(work, 'sealed'))).length).toBe(sealedBefore - 2)
+    expect((await listSealedFiles(join(tenant.work, 'sealed'))).length).toBe(sealedBefore - 2)
     const after = await cli(['audit', '--json'], ALICE, del)
     expect(JSON.parse(after.stdout).counts['undeclared-user']).toBe(0)
     expect(after.code).toBe(0)
@@ -92,17 +77,17 @@ describe('a person leaves: taken out of the file', () => {
 
 describe('a scheduled apply with --rotations-only (issue 19.3)', () => {
   const FILE = (incident: string) => `  alice@example.com:\n    keys:\n      rotating: {expiresIn: 30d, rotateBefore: 7d}\n      incident: {${incident}}\n`
-  const keysNow = () => JSON.stringify(emu.state.allKeys().map((k) => [k.uid, k.name, k.isActive, k.annotations]))
+  const keysNow = () => JSON.stringify(tenant.emu.state.allKeys().map((k) => [k.uid, k.name, k.isActive, k.annotations]))
 
   it('refuses (exit 3, nothing changed) to reactivate a key revoked by hand; once the file says so, rotates what is due', async () => {
     expect((await cli(['apply', '--auto-approve'], FILE(''))).code).toBe(0)
-    const alice = emu.state.allUsers().find((u) => u.email === 'alice@example.com')!
-    const incident = emu.state.allKeys().find((k) => k.userUid === alice.uid && k.name === 'incident')!
-    emu.state.setActive(incident.uid, false, new Date()) // revoked by hand during an incident
+    const alice = tenant.emu.state.allUsers().find((u) => u.email === 'alice@example.com')!
+    const incident = tenant.emu.state.allKeys().find((k) => k.userUid === alice.uid && k.name === 'incident')!
+    tenant.emu.state.setActive(incident.uid, false, new Date()) // revoked by hand during an incident
     const before = keysNow()
     // 25 days on: rotating is inside its rotateBefore window.
-    const run = (args: string[]) => runCli([...args, '-f', 'keys.yaml'], {cwd: work, env: {PALETTE_HOST: emu.url, PALETTE_API_KEY: ADMIN, ...clockOff(25)}})
-    await writeFile(join(work, 'keys.yaml'), `version: 1\nseal: {recipients: [${recipient}], dir: sealed}\nusers:\n${FILE('')}`)
+    const run = (args: string[]) => runCli([...args, '-f', 'keys.yaml'], {cwd: tenant.work, env: {PALETTE_HOST: tenant.emu.url, PALETTE_API_KEY: ADMIN, ...clockOff(25)}})
+    await writeFile(join(tenant.work, 'keys.yaml'), `version: 1\nseal: {recipients: [${tenant.recipient}], dir: sealed}\nusers:\n${FILE('')}`)
     const refused = await run(['apply', '--auto-approve', '--rotations-only'])
     expect(refused.code, refused.stdout + refused.stderr).toBe(3)
     expect(refused.stdout + refused.stderr).toContain('reactivate alice@example.com/incident')
@@ -111,10 +96,10 @@ describe('a scheduled apply with --rotations-only (issue 19.3)', () => {
     const plan = await run(['plan', '--json'])
     expect(JSON.parse(plan.stdout).actions.map((a: {kind: string; address: string}) => `${a.kind} ${a.address}`)).toContain('reactivate alice@example.com/incident')
 
-    await writeFile(join(work, 'keys.yaml'), `version: 1\nseal: {recipients: [${recipient}], dir: sealed}\nusers:\n${FILE('active: false')}`)
+    await writeFile(join(tenant.work, 'keys.yaml'), `version: 1\nseal: {recipients: [${tenant.recipient}], dir: sealed}\nusers:\n${FILE('active: false')}`)
     const rotated = await run(['apply', '--auto-approve', '--rotations-only'])
     expect(rotated.code, rotated.stdout + rotated.stderr).toBe(0)
     expect(rotated.stdout, rotated.stdout).toMatch(/rotate\s+alice@example\.com\/rotating\s+done/)
-    expect(emu.state.allKeys().filter((k) => k.userUid === alice.uid && k.name === 'rotating' && k.isActive)).toHaveLength(1)
+    expect(tenant.emu.state.allKeys().filter((k) => k.userUid === alice.uid && k.name === 'rotating' && k.isActive)).toHaveLength(1)
   })
 })

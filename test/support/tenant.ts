@@ -1,0 +1,35 @@
+import {mkdtemp} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {afterAll, beforeAll} from 'vitest'
+import type {RunningEmulator} from '../../src/emulator/server.js'
+import {demoRecipient} from './demo.js'
+import {startTestEmulator} from './emulator.js'
+import {recordAndRemove} from './leaks.js'
+
+export interface TestTenant {
+  emu: RunningEmulator
+  /** A fresh folder for this file's keys.yaml and sealed files, scanned for leaks and removed at the end. */
+  work: string
+  /** The demo identity's age recipient. */
+  recipient: string
+}
+
+/**
+ * The setup most end-to-end files share: one in-process emulator seeded with `seed` for the
+ * whole file, a work folder and the demo recipient. Read the fields inside tests (they are set
+ * in beforeAll).
+ */
+export function useTestTenant(seed: string, prefix: string): TestTenant {
+  const tenant = {} as TestTenant
+  beforeAll(async () => {
+    tenant.recipient = await demoRecipient()
+    tenant.emu = await startTestEmulator({}, seed)
+    tenant.work = await mkdtemp(join(tmpdir(), prefix))
+  })
+  afterAll(async () => {
+    await tenant.emu?.close()
+    if (tenant.work) await recordAndRemove(tenant.work)
+  })
+  return tenant
+}
