@@ -1,3 +1,4 @@
+import {dirname, relative, resolve} from 'node:path'
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base-command.js'
 import {fileFlag} from '../cli/flags.js'
@@ -7,6 +8,8 @@ import {PaletteKeysError} from '../util/errors.js'
 
 export interface ValidateResult {
   valid: true
+  /** The seal folder the file names, as a path from the current directory (CI's commit-back adds it). */
+  sealDir: string
   file: string
   users: number
   keys: number
@@ -53,6 +56,6 @@ Exit 0 when the file is valid, 65 when it is not (64 when it cannot be read).`
     }
     const keys = desired.users.reduce((n, u) => n + u.keys.length, 0)
     this.log(`${flags.file}: valid (${desired.users.length} users, ${keys} keys)`)
-    return {valid: true, file: flags.file, users: desired.users.length, keys}
+    return {valid: true, sealDir: relative(process.cwd(), resolve(dirname(flags.file), desired.seal.dir)) || '.', file: flags.file, users: desired.users.length, keys}
   }
 }
