@@ -150,12 +150,15 @@ export function audit(desired: DesiredState, live: LiveState, plan: Plan, now: D
   for (const f of plan.findings) {
     if (f.kind === 'unmanaged' || f.kind === 'orphaned-owner' || f.kind === 'undeclared-user' || f.kind === 'owner-disabled' || f.kind === 'owner-inactive') findings.push({kind: f.kind, address: f.address, uid: f.uid, message: f.message})
   }
-  // Expiry of every active key of the declared users, whatever the plan does with it.
+  // Expiry of every active key of the declared users, whatever the plan does with it; but for a
+  // rotation's predecessor in its revokeAfter overlap: the file already revokes it (a run after the
+  // overlap that has not revoked it yet is `unfinished`), so its own expiry says nothing.
+  const overlapping = new Set(plan.findings.filter((f) => f.kind === 'overlap').map((f) => f.uid))
   const declared = new Set(desired.users.map((u) => u.email.toLowerCase()))
   const owners = new Map(live.users.map((u) => [u.uid, u.email]))
   for (const k of live.keys) {
     const email = owners.get(k.userUid)
-    if (!email || !declared.has(email.toLowerCase()) || !k.isActive || k.expiry === '' || rotated.has(k.uid) || ownershipOf(k.annotations, k.isActive) === 'pending') continue
+    if (!email || !declared.has(email.toLowerCase()) || !k.isActive || k.expiry === '' || rotated.has(k.uid) || overlapping.has(k.uid) || ownershipOf(k.annotations, k.isActive) === 'pending') continue
     const remaining = Date.parse(k.expiry) - now.getTime()
     const address = `${email}/${k.name}`
     // Not yet inside its rotateBefore window: an apply then rotates it, well before it expires.

@@ -8,7 +8,7 @@ import {afterAll, afterEach, beforeAll, beforeEach, describe, expect, it} from '
 import type {RunningEmulator} from '../../src/emulator/server.js'
 import {listSealedFiles} from '../../src/seal/seal-dir.js'
 import {cliShim, ROOT, runCli, runShell} from '../support/cli.js'
-import {call, startTestEmulator} from '../support/emulator.js'
+import {startTestEmulator} from '../support/emulator.js'
 import {recordAndRemove} from '../support/leaks.js'
 
 /**
@@ -16,21 +16,20 @@ import {recordAndRemove} from '../support/leaks.js'
  * shallow clones of it at the commit that triggered them, and the apply job's steps run verbatim,
  * the `git commit` / `git push` step included. A value counts as kept only once its sealed file
  * is on main: a push that lost a race is rebased and lands; one that never lands (branch
- * protection) fails the job loudly, and the next plan replaces those keys as value-lost.
+ * protection) fails the job loudly, and the next plan replaces those keys as value-lost. This
+ * file runs the GitLab pipeline's; test/e2e/github-workflow.test.ts runs the GitHub workflow's
+ * whole jobs (the branch-and-pull-request path for a protected main included).
  */
 const git = promisify(execFile)
 const ADMIN = 'demo-admin-key-0001'
-const IDENTITY = join(ROOT, 'examples/demo-identity.txt')
 const AS = ['-c', 'user.name=teammate', '-c', 'user.email=teammate@example.invalid']
 
 let work: string
 let shim: string
-let workflow: {env: Record<string, string>; jobs: Record<string, {steps: Array<{name?: string; run?: string}>}>}
 let seed: string
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'pk-commit-back-'))
   shim = await cliShim(work)
-  workflow = parse(await readFile(join(ROOT, 'examples/ci/github/palette-keys.yml'), 'utf8'))
   seed = await readFile(join(ROOT, 'examples/tenant.yaml'), 'utf8')
 })
 afterAll(async () => {
@@ -86,24 +85,6 @@ interface Step {
   out: string
 }
 
-/** Runs one step's shell as GitHub does (`bash -e -o pipefail`), with palette-keys on PATH. */
-async function step(name: string, script: string, cwd: string): Promise<Step> {
-  const env = {...workflow.env, PALETTE_HOST: emu.url, PALETTE_API_KEY: ADMIN, GITHUB_OUTPUT: join(cwd, '..', `github-output-${runs}`)}
-  return {name, ...(await runShell(script, {cwd, env, shim, label: `commit-back step ${name}`}))}
-}
-
-/** The apply job's steps that run in the checkout (not the install), in order; `between` runs before the commit step. */
-async function applyJob(dir: string, between?: () => Promise<void>): Promise<Step[]> {
-  const steps = workflow.jobs.apply!.steps.filter((s) => s.run && !/npm install|curl /.test(s.run))
-  expect(steps.map((s) => s.name)).toEqual(['Apply', 'Commit sealed values'])
-  const done: Step[] = []
-  for (const s of steps) {
-    if (s.name === 'Commit sealed values' && between) await between()
-    done.push(await step(s.name!, s.run!, dir))
-  }
-  return done
-}
-
 /** One plan as JSON with its detailed exit code; the text form too where a test reads it (each is a CLI process). */
 async function planOf(dir: string, text = false): Promise<{code: number | null; stdout: string; json: {actions: Array<{kind: string; address: string; cause?: string; key?: {uid: string}}>; findings: Array<{kind: string; address: string}>}}> {
   const env = {PALETTE_HOST: emu.url, PALETTE_API_KEY: ADMIN, NO_COLOR: '1'}
@@ -122,86 +103,6 @@ const seedRepo = (grace: string) => async (dir: string) => {
 }
 
 const sealedOn = async (dir: string) => (await listSealedFiles(join(dir, 'sealed'))).map((f) => relative(join(dir, 'sealed'), f).replace(/\\/g, '/')).sort()
-const created = ['alice@example.com/ci-deploy', 'bob@example.com/monitoring']
-
-describe('commit-back of sealed values (examples/ci/github/palette-keys.yml, issue 17)', () => {
-  it('two runners, a push that lost the race: the step rebases and lands the files; the next runner (checked out before they landed) waits out the grace instead of replacing; plan on main: nothing lost, only the update the teammate merged', async () => {
-    await land(seedRepo('1h'), 'keys.yaml')
-    const a = await runner()
-    const steps = await applyJob(a, async () => {
-      // A teammate's merge lands while runner A applies: A's push is no longer a fast-forward.
-      await land(async (dir) => {
-        const file = join(dir, 'keys.yaml')
-        await writeFile(file, (await readFile(file, 'utf8')).replace('Reads cluster status', 'Reads cluster status and logs'))
-      }, 'bob: monitoring reads logs too')
-    })
-    expect(steps.map((s) => s.code), steps.map((s) => s.out).join('\n')).toEqual([0, 0])
-    expect(steps[1]!.out).toMatch(/rejected|fetch first|non-fast-forward/)
-    const filesOfA = await sealedOn(a)
-    expect(filesOfA).toHaveLength(2)
-
-    // Runner B applies the teammate's commit, checked out before A's files landed on main.
-    const b = join(work, `runner-b-${runs}`)
-    await git('git', ['clone', '-q', `file://${origin}`, b])
-    await git('git', ['checkout', '-q', 'HEAD~1'], {cwd: b})
-    expect(await sealedOn(b)).toEqual([])
-    const early = await planOf(b, true)
-    expect(early.json.actions.filter((x) => x.cause === 'value-lost')).toEqual([])
-    expect(early.json.findings.filter((f) => f.kind === 'value-unconfirmed').map((f) => f.address).sort()).toEqual(created)
-    expect(early.stdout).toMatch(/unsealed +alice@example\.com\/ci-deploy/)
-
-    const main = await runner()
-    expect(await sealedOn(main)).toEqual(filesOfA)
-    const after = await planOf(main)
-    expect(after.json.findings.filter((f) => f.kind === 'value-unconfirmed')).toEqual([])
-    expect(after.json.actions.filter((x) => x.kind !== 'no-op').map((x) => `${x.kind} ${x.address}`)).toEqual(['update bob@example.com/monitoring'])
-  })
-
-  it('a push that never lands (branch protection): the step fails loudly, the next plan replaces both keys as value-lost (never "No changes"), apply makes values that work, plan exit 0', async () => {
-    await land(seedRepo('0h'), 'keys.yaml')
-    await protect(true)
-    const a = await runner()
-    const steps = await applyJob(a)
-    expect(steps[0]!.code, steps[0]!.out).toBe(0)
-    expect(steps[1]!.code).toBe(1)
-    expect(steps[1]!.out).toContain('Protected branch update failed')
-    expect(steps[1]!.out).toContain('the sealed values did not reach the repository')
-    const lost = (await sealedOn(a)).map((f) => /--([0-9a-f]{24})\.age$/.exec(f)![1]!)
-    expect(lost).toHaveLength(2)
-    for (const uid of lost) expect(emu.state.key(uid), uid).toBeDefined()
-
-    const next = await runner()
-    expect(await sealedOn(next)).toEqual([])
-    const plan = await planOf(next, true)
-    expect(plan.code, plan.stdout).toBe(2)
-    expect(plan.stdout).not.toContain('No changes')
-    expect(plan.stdout).toMatch(/rotate +alice@example\.com\/ci-deploy +value-lost/)
-    const replaced = plan.json.actions.filter((x) => x.cause === 'value-lost')
-    expect(replaced.map((x) => x.address).sort()).toEqual(created)
-    expect(replaced.map((x) => x.key!.uid).sort()).toEqual([...lost].sort())
-
-    await protect(false)
-    const fixed = await applyJob(next)
-    expect(fixed.map((s) => s.code), fixed.map((s) => s.out).join('\n')).toEqual([0, 0])
-    for (const uid of lost) expect(emu.state.key(uid), `${uid} is gone`).toBeUndefined()
-
-    const main = await runner()
-    const files = await sealedOn(main)
-    expect(files).toHaveLength(2)
-    const open = await runCli(['unseal', join(main, 'sealed'), '-i', IDENTITY, '--format', 'json'])
-    expect(open.code, open.stderr).toBe(0)
-    const values = JSON.parse(open.stdout) as Record<string, Record<string, {apiKey: string; uid: string}>>
-    for (const address of created) {
-      const [email, name] = address.split('/') as [string, string]
-      const value = values[email]![name]!
-      expect(lost).not.toContain(value.uid)
-      const owner = emu.state.allUsers().find((u) => u.email === email)!
-      expect((await call(emu, 'GET', '/v1/users/info', {key: value.apiKey})).body.userUid).toBe(owner.uid)
-    }
-    const last = await planOf(main)
-    expect(last.code, last.stdout).toBe(0)
-  })
-})
 
 describe('commit-back of sealed values (examples/ci/gitlab/.gitlab-ci.yml, issue 17)', () => {
   const HOST = 'gitlab.example.invalid'
