@@ -1,5 +1,5 @@
 import {execFile} from 'node:child_process'
-import {mkdir, mkdtemp, readdir, readFile, writeFile} from 'node:fs/promises'
+import {mkdir, mkdtemp, readdir, readFile, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {promisify} from 'node:util'
@@ -53,6 +53,41 @@ describe('the npm package', () => {
     expect((pkg.keywords as string[])).toContain('palette')
   })
 
+  it('the CI examples\' install step gives exactly the dependency tree of its npm-shrinkwrap.json (npm install of a tarball would not)', async () => {
+    const {createHash} = await import('node:crypto')
+    const {parse} = await import('yaml')
+    const tarball = join(dir, (await readdir(dir)).find((f) => f.endsWith('.tgz'))!)
+    const workflow = parse(await readFile(join(ROOT, 'examples/ci/github/palette-keys.yml'), 'utf8')) as {jobs: {apply: {steps: Array<{name?: string; run?: string}>}}}
+    const install = workflow.jobs.apply.steps.find((st) => st.name?.startsWith('Install palette-keys'))!.run!
+    const temp = join(dir, 'runner-temp')
+    await mkdir(temp)
+    await writeFile(join(temp, 'github-path'), '')
+    const env = {
+      ...process.env,
+      RUNNER_TEMP: temp,
+      GITHUB_PATH: join(temp, 'github-path'),
+      TARBALL_URL: `file://${tarball}`,
+      TARBALL_SHA256: createHash('sha256').update(await readFile(tarball)).digest('hex'),
+    }
+    await run('bash', ['--noprofile', '--norc', '-e', '-o', 'pipefail', '-c', `${install}\n`], {env})
+    const bin = (await readFile(join(temp, 'github-path'), 'utf8')).trim()
+    expect((await run(join(bin, 'palette-keys'), ['--version'])).stdout).toMatch(/^palette-keys\/\d+\.\d+\.\d+ /)
+    // Every runtime package is where the shrinkwrap puts it, at its version, and nothing else is installed.
+    const lock = JSON.parse(await readFile(join(temp, 'palette-keys/npm-shrinkwrap.json'), 'utf8')) as {packages: Record<string, {version?: string; dev?: boolean}>}
+    expect(await readFile(join(temp, 'palette-keys/npm-shrinkwrap.json'), 'utf8')).toBe(await readFile(join(ROOT, 'npm-shrinkwrap.json'), 'utf8'))
+    const runtime = Object.entries(lock.packages).filter(([key, p]) => key !== '' && !p.dev)
+    expect(runtime.length).toBeGreaterThan(20)
+    for (const [key, p] of runtime) {
+      const installed = JSON.parse(await readFile(join(temp, 'palette-keys', key, 'package.json'), 'utf8')) as {version: string}
+      expect(installed.version, key).toBe(p.version)
+    }
+    const {stdout} = await run('find', [join(temp, 'palette-keys/node_modules'), '-name', 'package.json', '-path', '*/node_modules/*/package.json', '-not', '-path', '*/node_modules/*/node_modules/*/*/package.json'])
+    const dirs = stdout.split('\n').filter(Boolean).map((f) => f.slice(join(temp, 'palette-keys').length + 1, -'/package.json'.length)).filter((k) => /(^|\/)node_modules\/(@[^/]+\/)?[^/@]+$/.test(k))
+    for (const k of dirs) expect(lock.packages[k], `${k} is in the shrinkwrap`).toBeDefined()
+    // The unpacked package is the package's own files (the demo's public keys among them), not output of the tool: not for the leak scan.
+    await rm(join(temp, 'palette-keys'), {recursive: true})
+  }, 120_000)
+
   it('runs the demo without the source tree', async () => {
     const {stdout} = await run('npx', ['palette-keys', 'demo'], {cwd: app, env: {...process.env, NO_COLOR: '1'}})
     expect(stdout).toContain('Demo done')
@@ -70,6 +105,8 @@ describe('the npm package', () => {
     expect(files).toContain('package/dist/validators/formats.cjs')
     // The license file ships, and is the license package.json names (issue 19.8).
     expect(files).toContain('package/LICENSE')
+    // The dependency tree the tests ran (issue 19.4): npm installs a package's npm-shrinkwrap.json as written.
+    expect(files).toContain('package/npm-shrinkwrap.json')
     const pkg = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as {license: string}
     expect(pkg.license).toBe('Apache-2.0')
     expect((await readFile(join(ROOT, 'LICENSE'), 'utf8')).split('\n').slice(0, 3).join(' ')).toMatch(/^Apache License\s+Version 2\.0, January 2004/)

@@ -40,7 +40,7 @@ async function repo(name: string): Promise<string> {
   return dir
 }
 
-const isOurs = (script: string) => script.includes('palette-keys') && !/npm install|curl |git (add|push|commit)/.test(script)
+const isOurs = (script: string) => script.includes('palette-keys') && !/npm (install|ci)|curl |git (add|push|commit)/.test(script)
 
 describe('examples/ci/gitlab/.gitlab-ci.yml', () => {
   let emu: EmulatorProcess
@@ -55,7 +55,7 @@ describe('examples/ci/gitlab/.gitlab-ci.yml', () => {
 
   /** A job's script lines run in one shell, as GitLab runs them. */
   async function job(name: string, dir: string): Promise<Shell> {
-    const lines = pipeline[name]!.script!.filter((l) => !/curl |git (add|push|commit)|npm install/.test(l))
+    const lines = pipeline[name]!.script!.filter((l) => !/curl |git (add|push|commit)|npm (install|ci)/.test(l))
     expect(lines.some((l) => l.includes('palette-keys')), `job ${name} runs palette-keys`).toBe(true)
     return bash(lines.join('\n'), dir, {...pipeline.variables, PALETTE_HOST: emu.url, PALETTE_API_KEY: 'demo-admin-key-0001'})
   }
@@ -86,9 +86,9 @@ describe('the CI examples install nothing by a name nobody owns, and keep the ke
     for (const [name, j] of Object.entries(wf.jobs)) {
       for (const s of j.steps) {
         if (!s.run) continue
-        if (/npm install/.test(s.run)) {
+        if (/npm (install|ci)/.test(s.run)) {
           expect(s.run, `${name}: ${s.name}`).toMatch(/sha256sum -c -/)
-          expect(s.run).toMatch(/--ignore-scripts/)
+          expect(s.run).toMatch(/npm ci --prefix "\$RUNNER_TEMP\/palette-keys" --omit=dev --ignore-scripts/)
           expect(s.env?.PALETTE_API_KEY, `${name}: the install sees no Palette key`).toBeUndefined()
         } else if (/^\s*palette-keys (plan|apply|audit|export|show)\b/m.test(s.run)) {
           expect(s.env?.PALETTE_API_KEY, `${name}: ${s.name} gets the key`).toBe('${{ secrets.PALETTE_API_KEY }}')
@@ -105,6 +105,6 @@ describe('the CI examples install nothing by a name nobody owns, and keep the ke
     expect(text).not.toMatch(/npm install[^\n]*palette-keys@/)
     const install = pipeline.default.before_script.join('\n')
     expect(install).toMatch(/sha256sum -c -/)
-    expect(install).toMatch(/env -u PALETTE_API_KEY -u GITLAB_API_TOKEN npm install --global --ignore-scripts/)
+    expect(install).toMatch(/env -u PALETTE_API_KEY -u GITLAB_API_TOKEN npm ci --prefix \/tmp\/palette-keys --omit=dev --ignore-scripts/)
   })
 })

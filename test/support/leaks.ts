@@ -67,8 +67,8 @@ export function recordTree(dir: string, label = 'file'): void {
   }
   for (const name of names) {
     const path = join(dir, name)
-    // npm's lockfile is npm's output, not the tool's: its integrity hashes can look like an issued value by chance.
-    if (name.endsWith('.age') || name.endsWith('package-lock.json') || name.split('/').includes('node_modules') || inputs.has(resolve(path))) continue
+    // npm's lockfiles are npm's output, not the tool's: its integrity hashes can look like an issued value by chance.
+    if (name.endsWith('.age') || name.endsWith('package-lock.json') || name.endsWith('npm-shrinkwrap.json') || name.split('/').includes('node_modules') || inputs.has(resolve(path))) continue
     try {
       if (!statSync(path).isFile() || statSync(path).size > 5_000_000) continue
       recordOutput(`${label} ${relative(dir, path)}`, readFileSync(path))
