@@ -21,6 +21,8 @@ export interface GitHost {
   merge(name: string): Promise<string>
   /** A push runner: a shallow clone of main (at its head, or at `sha` when main moved on since). */
   runner(sha?: string): Promise<string>
+  /** A GitLab runner's checkout: a clone at `sha`, detached (as GitLab checks out every pipeline). */
+  detached(sha: string): Promise<string>
   /** A pull request runner: main with the branch merged in, detached (refs/pull/N/merge); the folder and that commit's sha. */
   prRunner(name: string): Promise<{dir: string; sha: string}>
   /** Branch protection: origin refuses pushes to main (`'main'`), to every ref (`'all'`), or none (`false`). */
@@ -75,6 +77,12 @@ export async function gitHost(work: string, name: string): Promise<GitHost> {
       const dir = join(work, `${name}-runner-${++n}`)
       await git('git', ['clone', '-q', '--depth', sha ? '50' : '1', '--branch', 'main', `file://${origin}`, dir])
       if (sha) await git('git', ['checkout', '-q', '-B', 'main', sha], {cwd: dir})
+      return dir
+    },
+    async detached(sha) {
+      const dir = await clone('gitlab-runner')
+      await git('git', ['fetch', '-q', 'origin', sha], {cwd: dir})
+      await git('git', ['checkout', '-q', '--detach', sha], {cwd: dir})
       return dir
     },
     async prRunner(branch) {
