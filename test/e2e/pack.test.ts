@@ -53,12 +53,12 @@ describe('the npm package', () => {
     expect((pkg.keywords as string[])).toContain('palette')
   })
 
-  it('the CI examples\' install step gives exactly the dependency tree of its npm-shrinkwrap.json (npm install of a tarball would not)', async () => {
+  it('the GitHub action\'s install step gives exactly the dependency tree of its npm-shrinkwrap.json (npm install of a tarball would not)', async () => {
     const {createHash} = await import('node:crypto')
     const {parse} = await import('yaml')
     const tarball = join(dir, (await readdir(dir)).find((f) => f.endsWith('.tgz'))!)
-    const workflow = parse(await readFile(join(ROOT, 'examples/ci/github/palette-keys.yml'), 'utf8')) as {jobs: {apply: {steps: Array<{name?: string; run?: string}>}}}
-    const install = workflow.jobs.apply.steps.find((st) => st.name?.startsWith('Install palette-keys'))!.run!
+    const action = parse(await readFile(join(ROOT, 'action.yml'), 'utf8')) as {runs: {steps: Array<{name?: string; run?: string}>}}
+    const install = action.runs.steps.find((st) => st.name?.startsWith('Install palette-keys'))!.run!
     const temp = join(dir, 'runner-temp')
     await mkdir(temp)
     await writeFile(join(temp, 'github-path'), '')

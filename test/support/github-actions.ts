@@ -2,6 +2,7 @@ import {spawn} from 'node:child_process'
 import {cp, mkdir, mkdtemp, readFile, stat, writeFile} from 'node:fs/promises'
 import {join, resolve} from 'node:path'
 import {fileURLToPath} from 'node:url'
+import {parse} from 'yaml'
 import {ROOT, runShell} from './cli.js'
 import {condition, type ExprContext, interpolate, type Value} from './github-expr.js'
 import type {RunningGithubCiFake, WorkflowRun} from './github-ci-fake.js'
@@ -30,6 +31,7 @@ interface Job {
 
 interface Step {
   id?: string
+  shell?: string
   name?: string
   if?: string | boolean
   uses?: string
@@ -37,6 +39,16 @@ interface Step {
   env?: Record<string, string>
   with?: Record<string, string | number | boolean>
 }
+
+/** A composite action's metadata (action.yml). */
+interface Action {
+  inputs: Record<string, {required?: boolean; default?: string}>
+  outputs?: Record<string, {value: string}>
+  runs: {using: 'composite'; steps: Step[]}
+}
+
+/** This repository's own action, as a workflow names it. */
+const OWN_ACTION = 'palette-keys/palette-keys'
 
 export interface StepRun {
   name: string
@@ -124,9 +136,10 @@ export async function runJob(workflow: Workflow, jobName: string, event: GithubE
     repository: `${r.fake.owner}/${r.fake.repo}`,
     workflow_ref: `${r.fake.owner}/${r.fake.repo}/${WORKFLOW_PATH}@${event.ref}`,
   }
-  const ctx = (env: Record<string, string>, failed: boolean): ExprContext => ({
+  type Scope = {steps: Record<string, {outputs: Record<string, string>; outcome: string; conclusion: string}>; inputs?: Record<string, string>}
+  const ctx = (env: Record<string, string>, failed: boolean, scope: Scope = {steps}): ExprContext => ({
     failed,
-    contexts: {github, vars: r.vars, secrets: r.secrets, steps: steps as unknown as Value, runner: {temp, os: 'Linux'}, env},
+    contexts: {github, vars: r.vars, secrets: r.secrets, steps: scope.steps as unknown as Value, runner: {temp, os: 'Linux'}, env, ...(scope.inputs ? {inputs: scope.inputs} : {})},
   })
   const results: StepRun[] = []
   const outputs: Record<string, Record<string, string>> = {}
@@ -145,109 +158,133 @@ export async function runJob(workflow: Workflow, jobName: string, event: GithubE
   }
   if (!condition(job.if, ctx({}, false))) return done('skipped')
 
-  let failed = false
   const base: Record<string, string> = {}
   for (const [k, v] of Object.entries(workflow.env ?? {})) base[k] = interpolate(String(v), ctx(base, false))
   for (const [k, v] of Object.entries(job.env ?? {})) base[k] = interpolate(String(v), ctx(base, false))
-  for (const [index, step] of job.steps.entries()) {
-    const name = step.name ?? step.uses ?? `step ${index}`
-    const env: Record<string, string> = {...base}
-    if (!condition(step.if, ctx(env, failed))) {
-      results.push({name, outcome: 'skipped', code: null, out: ''})
-      if (step.id) steps[step.id] = {outputs: {}, outcome: 'skipped', conclusion: 'skipped'}
-      continue
-    }
-    await r.before?.(name)
-    for (const [k, v] of Object.entries(step.env ?? {})) env[k] = interpolate(String(v), ctx(env, failed))
-    const input = (k: string): string => interpolate(String(step.with?.[k] ?? ''), ctx(env, failed))
-    const outputFile = join(temp, `output-${index}`)
-    await writeFile(outputFile, '')
-    const runnerEnv = {
-      ...r.env,
-      ...env,
-      CI: 'true',
-      GITHUB_ACTIONS: 'true',
-      GITHUB_OUTPUT: outputFile,
-      GITHUB_STEP_SUMMARY: summaryFile,
-      GITHUB_SHA: event.sha,
-      GITHUB_REF: event.ref,
-      GITHUB_EVENT_NAME: event.name,
-      GITHUB_REPOSITORY: String(github.repository),
-      GITHUB_RUN_ID: String(run.id),
-      GITHUB_WORKFLOW_REF: String(github.workflow_ref),
-      RUNNER_TEMP: temp,
-    }
-    let res: {code: number | null; out: string}
-    const label = `github job ${jobName} step ${name}`
-    if (step.run !== undefined && INSTALL.test(step.run)) {
-      // The install of the vetted tarball: the shim on PATH is this checkout's palette-keys.
-      res = {code: 0, out: 'installed (the test shim)'}
-    } else if (step.run !== undefined) {
-      res = await runShell(interpolate(step.run, ctx(env, failed)), {cwd, env: runnerEnv, shim: r.shim, label})
-    } else {
-      const action = (step.uses ?? '').split('@')[0]
-      switch (action) {
-        case 'actions/checkout':
-        case 'actions/setup-node':
-          res = {code: 0, out: ''}
-          break
-        case 'actions/github-script':
-          res = await node(String(step.with?.script ?? ''), cwd, {
-            ...runnerEnv,
-            PK_GHS_SCRIPT: String(step.with?.script ?? ''),
-            PK_GHS_TOKEN: step.with?.['github-token'] ? input('github-token') : r.token,
-            PK_GHS_API_URL: r.fake.url,
-            PK_GHS_CONTEXT: JSON.stringify({
-              repo: {owner: r.fake.owner, repo: r.fake.repo},
-              issue: {owner: r.fake.owner, repo: r.fake.repo, number: (event.payload.pull_request as {number?: number} | undefined)?.number},
-              sha: event.sha,
-              ref: event.ref,
-              eventName: event.name,
-              payload: event.payload,
-              runId: run.id,
-            }),
-          }, label)
-          break
-        case 'actions/upload-artifact': {
-          const from = resolve(cwd, input('path'))
-          const exists = await stat(from).then(() => true, () => false)
-          if (!exists) {
-            const behaviour = input('if-no-files-found') || 'warn'
-            res = {code: behaviour === 'error' ? 1 : 0, out: `No files were found with the provided path: ${input('path')}`}
-          } else {
-            const to = join(r.artifacts, String(run.id), input('name'))
-            await mkdir(to, {recursive: true})
-            await cp(from, (await stat(from)).isDirectory() ? to : join(to, from.split('/').pop()!), {recursive: true})
-            r.fake.addArtifact(run.id, input('name'))
-            res = {code: 0, out: `uploaded ${input('name')}`}
-          }
-          break
-        }
-        case 'actions/download-artifact': {
-          const runId = input('run-id') || String(run.id)
-          if (input('run-id') && input('github-token') !== r.token) throw new Error('download-artifact from another run needs github-token')
-          const from = join(r.artifacts, runId, input('name'))
-          const exists = input('name') !== '' && (await stat(from).then(() => true, () => false))
-          if (!exists) res = {code: 1, out: `Unable to download artifact(s): Artifact not found for name: ${input('name')}`}
-          else {
-            await cp(from, resolve(cwd, input('path') || '.'), {recursive: true})
-            res = {code: 0, out: `downloaded ${input('name')} of run ${runId}`}
-          }
-          break
-        }
-        default:
-          throw new Error(`the harness does not run ${step.uses}`)
+  let counter = 0
+
+  /** Runs `list` in `scope` (the job's, or a composite action's with its inputs); whether one failed. */
+  const runSteps = async (list: Step[], scope: Scope, failedBefore: boolean): Promise<boolean> => {
+    let failed = failedBefore
+    for (const step of list) {
+      const index = counter++
+      const name = step.name ?? step.uses ?? `step ${index}`
+      const env: Record<string, string> = {...base}
+      if (!condition(step.if, ctx(env, failed, scope))) {
+        results.push({name, outcome: 'skipped', code: null, out: ''})
+        if (step.id) scope.steps[step.id] = {outputs: {}, outcome: 'skipped', conclusion: 'skipped'}
+        continue
       }
+      await r.before?.(name)
+      for (const [k, v] of Object.entries(step.env ?? {})) env[k] = interpolate(String(v), ctx(env, failed, scope))
+      const input = (k: string): string => interpolate(String(step.with?.[k] ?? ''), ctx(env, failed, scope))
+      const outputFile = join(temp, `output-${index}`)
+      await writeFile(outputFile, '')
+      const runnerEnv = {
+        ...r.env,
+        ...env,
+        CI: 'true',
+        GITHUB_ACTIONS: 'true',
+        GITHUB_OUTPUT: outputFile,
+        GITHUB_STEP_SUMMARY: summaryFile,
+        GITHUB_PATH: join(temp, 'github-path'),
+        GITHUB_SHA: event.sha,
+        GITHUB_REF: event.ref,
+        GITHUB_EVENT_NAME: event.name,
+        GITHUB_REPOSITORY: String(github.repository),
+        GITHUB_RUN_ID: String(run.id),
+        GITHUB_WORKFLOW_REF: String(github.workflow_ref),
+        RUNNER_TEMP: temp,
+      }
+      let res: {code: number | null; out: string}
+      let stepOutputs: Record<string, string> | undefined
+      const label = `github job ${jobName} step ${name}`
+      const action = (step.uses ?? '').split('@')[0]
+      if (step.run !== undefined && INSTALL.test(step.run)) {
+        // The install of the vetted tarball: the shim on PATH is this checkout's palette-keys.
+        res = {code: 0, out: 'installed (the test shim)'}
+      } else if (step.run !== undefined) {
+        if (scope.inputs && step.shell !== 'bash') throw new Error(`a composite action's run step needs shell: bash (${name})`)
+        res = await runShell(interpolate(step.run, ctx(env, failed, scope)), {cwd, env: runnerEnv, shim: r.shim, label})
+      } else if (action === OWN_ACTION) {
+        // This repository's composite action (action.yml): its inputs from `with` or their defaults, its own steps context.
+        const meta = parse(await readFile(join(ROOT, 'action.yml'), 'utf8')) as Action
+        const inputs: Record<string, string> = {}
+        for (const [k, d] of Object.entries(meta.inputs)) {
+          inputs[k] = step.with?.[k] !== undefined ? input(k) : interpolate(String(d.default ?? ''), ctx(env, failed, scope))
+          if (d.required && inputs[k] === '') throw new Error(`${OWN_ACTION}: input ${k} is required`)
+        }
+        for (const k of Object.keys(step.with ?? {})) if (!(k in meta.inputs)) throw new Error(`${OWN_ACTION} has no input ${k}`)
+        const inner: Scope = {steps: {}, inputs}
+        const innerFailed = await runSteps(meta.runs.steps, inner, false)
+        res = {code: innerFailed ? 1 : 0, out: ''}
+        stepOutputs = Object.fromEntries(Object.entries(meta.outputs ?? {}).map(([k, o]) => [k, interpolate(String(o.value), ctx(env, innerFailed, inner))]))
+      } else {
+        switch (action) {
+          case 'actions/checkout':
+          case 'actions/setup-node':
+            res = {code: 0, out: ''}
+            break
+          case 'actions/github-script':
+            res = await node(String(step.with?.script ?? ''), cwd, {
+              ...runnerEnv,
+              PK_GHS_SCRIPT: String(step.with?.script ?? ''),
+              PK_GHS_TOKEN: step.with?.['github-token'] ? input('github-token') : r.token,
+              PK_GHS_API_URL: r.fake.url,
+              PK_GHS_CONTEXT: JSON.stringify({
+                repo: {owner: r.fake.owner, repo: r.fake.repo},
+                issue: {owner: r.fake.owner, repo: r.fake.repo, number: (event.payload.pull_request as {number?: number} | undefined)?.number},
+                sha: event.sha,
+                ref: event.ref,
+                eventName: event.name,
+                payload: event.payload,
+                runId: run.id,
+              }),
+            }, label)
+            break
+          case 'actions/upload-artifact': {
+            const from = resolve(cwd, input('path'))
+            const exists = await stat(from).then(() => true, () => false)
+            if (!exists) {
+              const behaviour = input('if-no-files-found') || 'warn'
+              res = {code: behaviour === 'error' ? 1 : 0, out: `No files were found with the provided path: ${input('path')}`}
+            } else {
+              const to = join(r.artifacts, String(run.id), input('name'))
+              await mkdir(to, {recursive: true})
+              await cp(from, (await stat(from)).isDirectory() ? to : join(to, from.split('/').pop()!), {recursive: true})
+              r.fake.addArtifact(run.id, input('name'))
+              res = {code: 0, out: `uploaded ${input('name')}`}
+            }
+            break
+          }
+          case 'actions/download-artifact': {
+            const runId = input('run-id') || String(run.id)
+            if (input('run-id') && input('github-token') !== r.token) throw new Error('download-artifact from another run needs github-token')
+            const from = join(r.artifacts, runId, input('name'))
+            const exists = input('name') !== '' && (await stat(from).then(() => true, () => false))
+            if (!exists) res = {code: 1, out: `Unable to download artifact(s): Artifact not found for name: ${input('name')}`}
+            else {
+              await cp(from, resolve(cwd, input('path') || '.'), {recursive: true})
+              res = {code: 0, out: `downloaded ${input('name')} of run ${runId}`}
+            }
+            break
+          }
+          default:
+            throw new Error(`the harness does not run ${step.uses}`)
+        }
+      }
+      const outcome = res.code === 0 ? 'success' : 'failure'
+      if (outcome === 'failure') failed = true
+      stepOutputs ??= parseOutputs(await readFile(outputFile, 'utf8'))
+      if (step.id) {
+        scope.steps[step.id] = {outputs: stepOutputs, outcome, conclusion: outcome}
+        outputs[step.id] = stepOutputs
+      }
+      results.push({name, outcome, code: res.code, out: res.out})
     }
-    const outcome = res.code === 0 ? 'success' : 'failure'
-    if (outcome === 'failure') failed = true
-    const stepOutputs = parseOutputs(await readFile(outputFile, 'utf8'))
-    if (step.id) {
-      steps[step.id] = {outputs: stepOutputs, outcome, conclusion: outcome}
-      outputs[step.id] = stepOutputs
-    }
-    results.push({name, outcome, code: res.code, out: res.out})
+    return failed
   }
+  const failed = await runSteps(job.steps, {steps}, false)
   const result = done(failed ? 'failure' : 'success')
   result.summary = await readFile(summaryFile, 'utf8')
   return result
@@ -255,6 +292,5 @@ export async function runJob(workflow: Workflow, jobName: string, event: GithubE
 
 /** The example workflow, parsed. */
 export async function exampleWorkflow(): Promise<Workflow> {
-  const {parse} = await import('yaml')
   return parse(await readFile(join(ROOT, 'examples/ci/github/palette-keys.yml'), 'utf8')) as Workflow
 }
