@@ -1,12 +1,12 @@
 import {mkdir, mkdtemp, readFile, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {createRequire} from 'node:module'
-import {join, relative} from 'node:path'
+import {join} from 'node:path'
 import {parse} from 'yaml'
 import {afterAll, afterEach, beforeAll, beforeEach, describe, expect, it} from 'vitest'
 import type {RunningEmulator} from '../../src/emulator/server.js'
-import {listSealedFiles} from '../../src/seal/seal-dir.js'
 import {cliShim, clockOff, ROOT, runCli} from '../support/cli.js'
+import {edit, keysFile, planOnMain, sealedOn} from '../support/ci-scenario.js'
 import {startTestEmulator} from '../support/emulator.js'
 import {exampleWorkflow, type GithubEvent, type JobRun, type Runner, runJob, type Workflow} from '../support/github-actions.js'
 import {ACTIONS_BOT, type RunningGithubCiFake, startGithubCiFake} from '../support/github-ci-fake.js'
@@ -70,16 +70,6 @@ afterEach(async () => {
   await emu.close()
 })
 
-const keysFile = (grace = '1h') => async (dir: string) => {
-  await writeFile(join(dir, 'keys.yaml'), keysYaml.replace('custodyGrace: 1h', `custodyGrace: ${grace}`))
-}
-const edit = (from: string, to: string) => async (dir: string) => {
-  const file = join(dir, 'keys.yaml')
-  const text = await readFile(file, 'utf8')
-  expect(text).toContain(from)
-  await writeFile(file, text.replace(from, to))
-}
-const sealedOn = async (dir: string) => (await listSealedFiles(join(dir, 'sealed'))).map((f) => relative(join(dir, 'sealed'), f)).sort()
 const out = (job: JobRun) => job.steps.map((s) => `--- ${s.name} (${s.outcome})\n${s.out}`).join('\n')
 
 /** A pull request from `branch` (already pushed): the plan job on its merge with main, as Actions runs it. */
@@ -102,24 +92,20 @@ async function mergeAndApply(branch: string, pr: number, before?: (step: string)
 /** main with keys.yaml applied and its sealed files committed, as a first reviewed merge leaves it. */
 async function converged(grace = '1h'): Promise<void> {
   await host.land(async (dir) => writeFile(join(dir, 'README.md'), '# keys\n'), 'readme')
-  const head = await host.branch('adopt', keysFile(grace), 'keys.yaml')
+  const head = await host.branch('adopt', keysFile(keysYaml, grace), 'keys.yaml')
   const {job, pr} = await planPullRequest('adopt', head)
   expect(job.result, out(job)).toBe('success')
   const merged = await mergeAndApply('adopt', pr)
   expect(merged.job.result, out(merged.job)).toBe('success')
 }
 
-async function planOnMain(env: NodeJS.ProcessEnv = {}): Promise<{code: number | null; json: {actions: Array<{kind: string; address: string; cause?: string}>}}> {
-  const dir = await host.runner()
-  const r = await runCli(['plan', '--json', '--detailed-exitcode'], {cwd: dir, env: {PALETTE_HOST: emu.url, PALETTE_API_KEY: ADMIN, ...env}})
-  expect([0, 2], r.stderr).toContain(r.code)
-  return {code: r.code, json: JSON.parse(r.stdout)}
-}
+/** A teammate's plan of main. */
+const mainPlan = () => planOnMain(host, {PALETTE_HOST: emu.url, PALETTE_API_KEY: ADMIN})
 
 describe('the reviewed plan is what the merge applies', () => {
   it('a pull request\'s plan is kept under its head commit and posted once; the merge applies exactly that plan; main then plans no change', async () => {
     await host.land(async (dir) => writeFile(join(dir, 'README.md'), '# keys\n'), 'readme')
-    const head = await host.branch('adopt', keysFile(), 'declare the keys')
+    const head = await host.branch('adopt', keysFile(keysYaml), 'declare the keys')
     const {job: plan, pr} = await planPullRequest('adopt', head)
     expect(plan.result, out(plan)).toBe('success')
     expect(plan.outputs.plan!.exitcode).toBe('2')
@@ -145,7 +131,7 @@ describe('the reviewed plan is what the merge applies', () => {
     // Two creates: exactly the reviewed plan's two keys, sealed, and on main.
     expect(await sealedOn(dir)).toHaveLength(2)
     expect(await sealedOn(await host.runner())).toHaveLength(2)
-    expect((await planOnMain()).code).toBe(0)
+    expect((await mainPlan()).code).toBe(0)
   })
 
   it('a key revoked by hand between review and merge: the merge job fails with exit 4, asks on the pull request for a new plan, and changes nothing', async () => {
@@ -188,7 +174,7 @@ describe('the reviewed plan is what the merge applies', () => {
 
   it('a failed plan leaves the last good comment in place; a comment by anyone else that carries the marker is never touched', async () => {
     await host.land(async (dir) => writeFile(join(dir, 'README.md'), '# keys\n'), 'readme')
-    const head = await host.branch('adopt', keysFile(), 'declare the keys')
+    const head = await host.branch('adopt', keysFile(keysYaml), 'declare the keys')
     const {pr} = await planPullRequest('adopt', head)
     const [good] = fake.comments(pr)
     const planted = fake.comment(pr, `${MARKER}\nApproved by security, apply at will`, 'mallory')
@@ -205,7 +191,7 @@ describe('the reviewed plan is what the merge applies', () => {
     // The next good plan updates our comment in place (a new head), and still leaves mallory's alone.
     runner.secrets.PALETTE_API_KEY = ADMIN
     const head2 = await host.branch('adopt2', async (dir) => {
-      await keysFile()(dir)
+      await keysFile(keysYaml)(dir)
       await edit('Reads cluster status', 'Reads cluster status and logs')(dir)
     }, 'declare the keys, logs too')
     const {job: again} = await planPullRequest('adopt2', head2, pr)
@@ -221,7 +207,7 @@ describe('the reviewed plan is what the merge applies', () => {
 describe('the sealed values reach main', () => {
   it('a push that lost a race is rebased and lands; a runner checked out before it landed waits out the grace', async () => {
     await host.land(async (dir) => writeFile(join(dir, 'README.md'), '# keys\n'), 'readme')
-    const head = await host.branch('adopt', keysFile(), 'declare the keys')
+    const head = await host.branch('adopt', keysFile(keysYaml), 'declare the keys')
     const {pr} = await planPullRequest('adopt', head)
     let raced = ''
     const {job} = await mergeAndApply('adopt', pr, async (step) => {
@@ -233,7 +219,7 @@ describe('the sealed values reach main', () => {
     const main = await host.runner()
     expect(await sealedOn(main)).toHaveLength(2)
     expect(await readFile(join(main, 'README.md'), 'utf8')).toContain('kept by palette-keys')
-    expect((await planOnMain()).code).toBe(0)
+    expect((await mainPlan()).code).toBe(0)
 
     // A runner checked out at the teammate's commit, before the files landed: within seal.custodyGrace
     // it replaces nothing (an unsealed finding names each new key).
@@ -247,7 +233,7 @@ describe('the sealed values reach main', () => {
 
   it('a protected main: the files go to a branch with a pull request; merged, main plans no change. A push that lands nowhere fails the job loudly', async () => {
     await host.land(async (dir) => writeFile(join(dir, 'README.md'), '# keys\n'), 'readme')
-    const head = await host.branch('adopt', keysFile('0h'), 'declare the keys')
+    const head = await host.branch('adopt', keysFile(keysYaml, '0h'), 'declare the keys')
     const {pr} = await planPullRequest('adopt', head)
     const {job} = await mergeAndApply('adopt', pr, async (step) => {
       if (step === 'Commit sealed values') await host.protect('main')
@@ -265,7 +251,7 @@ describe('the sealed values reach main', () => {
     await host.protect(false)
     await host.merge(branch)
     expect(await sealedOn(await host.runner())).toHaveLength(2)
-    expect((await planOnMain()).code).toBe(0)
+    expect((await mainPlan()).code).toBe(0)
 
     // A new key, and no ref takes the push: the job fails and says the values did not reach the repository.
     const head2 = await host.branch('docs', edit('      ci-deploy:', '      docs:\n        description: Publishes docs\n      ci-deploy:'), 'alice: docs key')
@@ -277,7 +263,7 @@ describe('the sealed values reach main', () => {
     expect(lost.step('Commit sealed values').out).toContain('the sealed values did not reach the repository')
     expect(lost.step('Fail when apply did').outcome).toBe('skipped')
     await host.protect(false)
-    const next = await planOnMain()
+    const next = await mainPlan()
     expect(next.json.actions.filter((a) => a.cause === 'value-lost').map((a) => a.address)).toEqual(['alice@example.com/docs'])
   })
 })

@@ -1,10 +1,10 @@
 import {mkdir, mkdtemp, readFile, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
-import {join, relative} from 'node:path'
+import {join} from 'node:path'
 import {afterAll, afterEach, beforeAll, beforeEach, describe, expect, it} from 'vitest'
 import type {RunningEmulator} from '../../src/emulator/server.js'
-import {listSealedFiles} from '../../src/seal/seal-dir.js'
-import {cliShim, clockOff, ROOT, runCli} from '../support/cli.js'
+import {cliShim, clockOff, ROOT} from '../support/cli.js'
+import {edit, keysFile, planOnMain, sealedOn} from '../support/ci-scenario.js'
 import {startTestEmulator} from '../support/emulator.js'
 import {type GitHost, gitHost} from '../support/git-host.js'
 import {examplePipeline, type GitlabJobRun, type GitlabPipeline, type GitlabRunner, runGitlabJob} from '../support/gitlab-ci.js'
@@ -66,17 +66,7 @@ afterEach(async () => {
   await emu.close()
 })
 
-const keysFile = (grace = '1h') => async (dir: string) => {
-  await writeFile(join(dir, 'keys.yaml'), keysYaml.replace('custodyGrace: 1h', `custodyGrace: ${grace}`))
-}
-const edit = (from: string, to: string) => async (dir: string) => {
-  const f = join(dir, 'keys.yaml')
-  const text = await readFile(f, 'utf8')
-  expect(text).toContain(from)
-  await writeFile(f, text.replace(from, to))
-}
 const readme = (text = '# keys\n') => async (dir: string) => writeFile(join(dir, 'README.md'), text)
-const sealedOn = async (dir: string) => (await listSealedFiles(join(dir, 'sealed'))).map((f) => relative(join(dir, 'sealed'), f)).sort()
 
 /** A merge request pipeline (detached at the source branch's head) running the plan job. */
 async function planMergeRequest(branch: string, head: string, iid?: number): Promise<{job: GitlabJobRun; iid: number}> {
@@ -102,28 +92,24 @@ async function mergeAndApply(branch: string, iid: number, between?: Record<numbe
 
 async function converged(grace = '1h'): Promise<void> {
   await host.land(readme(), 'readme')
-  const head = await host.branch('adopt', keysFile(grace), 'keys.yaml')
+  const head = await host.branch('adopt', keysFile(keysYaml, grace), 'keys.yaml')
   const {job, iid} = await planMergeRequest('adopt', head)
   expect(job.code, job.out).toBe(0)
   const merged = await mergeAndApply('adopt', iid)
   expect(merged.job.code, merged.job.out).toBe(0)
 }
 
-async function planOnMain(): Promise<{code: number | null; json: {actions: Array<{kind: string; address: string; cause?: string}>}}> {
-  const dir = await host.runner()
-  const r = await runCli(['plan', '--json', '--detailed-exitcode'], {cwd: dir, env: {PALETTE_HOST: emu.url, PALETTE_API_KEY: ADMIN}})
-  expect([0, 2], r.stderr).toContain(r.code)
-  return {code: r.code, json: JSON.parse(r.stdout)}
-}
-
 /** The shell line that lands a teammate's commit on origin's main (run between two script items). */
 const teammatePush = () => `d=$(mktemp -d) && git clone -q "file://${host.origin}" "$d" && echo '# keys, kept by palette-keys' > "$d/README.md" && git -C "$d" -c user.name=t -c user.email=t@example.invalid commit -qam readme && git -C "$d" push -q origin HEAD:main`
 const protect = (what: 'main' | 'all') => `printf '%s\\n' '#!/bin/sh' 'while read o n ref; do if ${what === 'all' ? 'true' : '[ "$ref" = refs/heads/main ]'}; then echo "GitLab: You are not allowed to push code to protected branches on this project." >&2; exit 1; fi; done' > "${host.origin}/hooks/pre-receive" && chmod +x "${host.origin}/hooks/pre-receive"`
 
+/** A teammate's plan of main. */
+const mainPlan = () => planOnMain(host, {PALETTE_HOST: emu.url, PALETTE_API_KEY: ADMIN})
+
 describe('the reviewed plan is what the merge applies (GitLab)', () => {
   it('a merge request\'s plan is its job\'s artifact and one note; the merge applies exactly that plan; main then plans no change', async () => {
     await host.land(readme(), 'readme')
-    const head = await host.branch('adopt', keysFile(), 'declare the keys')
+    const head = await host.branch('adopt', keysFile(keysYaml), 'declare the keys')
     const {job: plan, iid} = await planMergeRequest('adopt', head)
     expect(plan.code, plan.out).toBe(0)
     expect(plan.out).toContain('plan exit code 2')
@@ -143,7 +129,7 @@ describe('the reviewed plan is what the merge applies (GitLab)', () => {
     const shown = apply.out.split('\n').map((l) => /^\s*\S+\s+(create|update|replace|revoke|delete|rotate|reactivate)\s+(\S+)/.exec(l)).filter((m) => m !== null).map((m) => `${m[1]} ${m[2]}`)
     expect([...new Set(shown)].sort()).toEqual(reviewed)
     expect(await sealedOn(await host.runner())).toHaveLength(2)
-    expect((await planOnMain()).code).toBe(0)
+    expect((await mainPlan()).code).toBe(0)
   })
 
   it('a key revoked by hand between review and merge: the apply job fails with exit 4, notes it on the merge request, and changes nothing', async () => {
@@ -177,7 +163,7 @@ describe('the reviewed plan is what the merge applies (GitLab)', () => {
 
   it('a failed plan leaves the last good note; a note by anyone else with the marker is never touched; ours is found past the first page', async () => {
     await host.land(readme(), 'readme')
-    const head = await host.branch('adopt', keysFile(), 'declare the keys')
+    const head = await host.branch('adopt', keysFile(keysYaml), 'declare the keys')
     // A busy review: 120 notes before the first plan, so ours is on the second page (100 a page).
     const mr = fake.openMergeRequest('adopt', head)
     for (let i = 0; i < 120; i++) fake.note(mr.iid, `LGTM ${i}`, 'reviewer')
@@ -195,7 +181,7 @@ describe('the reviewed plan is what the merge applies (GitLab)', () => {
 
     runner.variables.PALETTE_API_KEY = ADMIN
     const head2 = await host.branch('adopt2', async (dir) => {
-      await keysFile()(dir)
+      await keysFile(keysYaml)(dir)
       await edit('Reads cluster status', 'Reads cluster status and logs')(dir)
     }, 'declare the keys, logs too')
     const {job: again} = await planMergeRequest('adopt2', head2, iid)
@@ -211,7 +197,7 @@ describe('the reviewed plan is what the merge applies (GitLab)', () => {
 describe('the sealed values reach the default branch (GitLab)', () => {
   it('a push that lost a race is rebased and lands', async () => {
     await host.land(readme(), 'readme')
-    const head = await host.branch('adopt', keysFile(), 'declare the keys')
+    const head = await host.branch('adopt', keysFile(keysYaml), 'declare the keys')
     const {iid} = await planMergeRequest('adopt', head)
     const commitBack = (file['palette-keys-apply'] as {script: string[]}).script.findIndex((l) => l.includes('git add'))
     const {job} = await mergeAndApply('adopt', iid, {[commitBack]: teammatePush()})
@@ -220,12 +206,12 @@ describe('the sealed values reach the default branch (GitLab)', () => {
     const main = await host.runner()
     expect(await sealedOn(main)).toHaveLength(2)
     expect(await readFile(join(main, 'README.md'), 'utf8')).toContain('kept by palette-keys')
-    expect((await planOnMain()).code).toBe(0)
+    expect((await mainPlan()).code).toBe(0)
   })
 
   it('a protected default branch: a branch and a merge request; merged, main plans no change. A push that lands nowhere fails the job', async () => {
     await host.land(readme(), 'readme')
-    const head = await host.branch('adopt', keysFile('0h'), 'declare the keys')
+    const head = await host.branch('adopt', keysFile(keysYaml, '0h'), 'declare the keys')
     const {iid} = await planMergeRequest('adopt', head)
     const commitBack = (file['palette-keys-apply'] as {script: string[]}).script.findIndex((l) => l.includes('git add'))
     const {job} = await mergeAndApply('adopt', iid, {[commitBack]: protect('main')})
@@ -239,7 +225,7 @@ describe('the sealed values reach the default branch (GitLab)', () => {
     await host.protect(false)
     await host.merge(opened[0]!.source_branch)
     expect(await sealedOn(await host.runner())).toHaveLength(2)
-    expect((await planOnMain()).code).toBe(0)
+    expect((await mainPlan()).code).toBe(0)
 
     const head2 = await host.branch('docs', edit('      ci-deploy:', '      docs:\n        description: Publishes docs\n      ci-deploy:'), 'alice: docs key')
     const {iid: iid2} = await planMergeRequest('docs', head2)
@@ -248,7 +234,7 @@ describe('the sealed values reach the default branch (GitLab)', () => {
     expect(lost.out).toContain('the sealed values did not reach the repository')
     expect(lost.out).not.toContain(TOKEN)
     await host.protect(false)
-    const next = await planOnMain()
+    const next = await mainPlan()
     expect(next.json.actions.filter((a) => a.cause === 'value-lost').map((a) => a.address)).toEqual(['alice@example.com/docs'])
   })
 })
@@ -274,7 +260,7 @@ describe('the scheduled pipeline and the secrets (GitLab)', () => {
 
   it('neither the Palette key nor the GitLab token is in the environment of any command but the ones that need it', async () => {
     await host.land(readme(), 'readme')
-    const head = await host.branch('adopt', keysFile(), 'declare the keys')
+    const head = await host.branch('adopt', keysFile(keysYaml), 'declare the keys')
     const spy = join(work, `env-${n}.txt`)
     const mr = fake.openMergeRequest('adopt', head)
     const pipeline = fake.addPipeline({sha: head, ref: `refs/merge-requests/${mr.iid}/head`, source: 'merge_request_event', mr: mr.iid})
