@@ -79,15 +79,28 @@ export function staleness(saved: Pick<Plan, 'tenant' | 'live' | 'createdAt'>, li
   return undefined
 }
 
-/** The recomputed plan must be the saved one, every field (the file's path aside: only its content counts). */
+/**
+ * How a plan read the tenant, not what it found or decided: the number of requests, the key cap
+ * as read or assumed (a key that may not read the tenant's limits assumes Palette's default; a
+ * cap that changes an action changes the actions, which are compared), and whose key read it
+ * (plan --apply-as). A plan made with a read-only key for another user's apply differs here only.
+ */
+function withoutReading(doc: PlanDocument): PlanDocument {
+  const {requests: _r, keyLimit: _k, readAs: _a, ...live} = doc.live
+  return {...doc, live: live as PlanDocument['live']}
+}
+
+/** The recomputed plan must be the saved one, every field (the file's path and how the tenant was read aside). */
 export function mismatch(saved: PlanDocument, recomputed: Plan): PaletteKeysError | undefined {
-  const expected = JSON.parse(JSON.stringify(planDocument({...recomputed, desired: {...recomputed.desired, file: saved.desired.file}}))) as unknown
-  if (isDeepStrictEqual(expected, saved)) return undefined
-  const paths = differences(expected, saved, '', [])
+  const expected = withoutReading(JSON.parse(JSON.stringify(planDocument({...recomputed, desired: {...recomputed.desired, file: saved.desired.file}}))) as PlanDocument)
+  const given = withoutReading(saved)
+  if (isDeepStrictEqual(expected, given)) return undefined
+  const paths = differences(expected, given, '', [])
   const hints = [...AGAIN]
   if (paths.some((p) => p.startsWith('policy.force'))) hints.unshift('A plan made with --force is applied with --force (and one made without, without it).')
   if (paths.some((p) => p.startsWith('policy.rotationsOnly'))) hints.unshift('A plan made with --rotations-only is applied with --rotations-only (and one made without, without it).')
   if (paths.some((p) => p.startsWith('policy.replace'))) hints.unshift('A plan made with --replace USER/NAME is applied with the same --replace (and one made without, without it).')
+  if (paths.some((p) => p.startsWith('caller'))) hints.unshift(`The plan was made for ${saved.caller.email || saved.caller.uid}'s apply${saved.live.readAs ? ` (read with ${saved.live.readAs}'s key, assuming ${saved.caller.email || saved.caller.uid} holds every apiKey permission)` : ''}: apply it with their key, or plan with --apply-as naming the user whose key applies.`)
   if (paths.includes('toolVersion')) hints.unshift(`The plan was made by palette-keys ${saved.toolVersion}; this is ${recomputed.toolVersion}.`)
   return refused(`This plan is not what the reviewed file and the live tenant give: it differs at ${paths.slice(0, 6).join(', ')}${paths.length > 6 ? ` and ${paths.length - 6} more places` : ''}. It was edited after \`plan\`, or made by another version or with other flags. Nothing was changed.`, hints)
 }

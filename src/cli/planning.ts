@@ -13,9 +13,9 @@ export interface PlanRun {
 }
 
 /** The one path from a checked file + the tenant to a plan; `plan` prints it, `apply` executes it. */
-export async function makePlan(options: {desired: DesiredState; api: PaletteApi; host: string; force: boolean; toolVersion: string; now: Date; phase?: (name: string) => void; sealFiles?: string[]; replace?: string[]; rotationsOnly?: boolean}): Promise<PlanRun> {
+export async function makePlan(options: {desired: DesiredState; api: PaletteApi; host: string; force: boolean; toolVersion: string; now: Date; phase?: (name: string) => void; sealFiles?: string[]; replace?: string[]; rotationsOnly?: boolean; applyAs?: string}): Promise<PlanRun> {
   const replace = replaceAddresses(options.desired, options.replace ?? [])
-  const live = await readLiveState(options.api, options.host, {declaredEmails: declaredEmails(options.desired), confirmOwners: options.desired.policy.orphanedKeys !== 'report', actOnOthers: options.desired.policy.orphanedKeys !== 'report' || options.desired.policy.undeclaredUsers !== 'report'})
+  const live = await readLiveState(options.api, options.host, {declaredEmails: declaredEmails(options.desired), confirmOwners: options.desired.policy.orphanedKeys !== 'report', actOnOthers: options.desired.policy.orphanedKeys !== 'report' || options.desired.policy.undeclaredUsers !== 'report', ...(options.applyAs === undefined ? {} : {applyAs: options.applyAs})})
   options.phase?.('reads')
   // The seal folder is an input like the live keys (custody: a created value is kept iff its sealed file is there).
   const sealFiles = options.sealFiles ?? (await sealFolderFiles(resolve(dirname(options.desired.file), options.desired.seal.dir)))

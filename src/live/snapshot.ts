@@ -4,7 +4,7 @@ import {PaletteApiError} from '../palette/errors.js'
 import type {ApiKey, UserInfo, UserMeta} from '../palette/types.js'
 import {ExitCode} from '../util/exit-codes.js'
 import {schemaValidator} from '../util/ajv.js'
-import {PaletteKeysError} from '../util/errors.js'
+import {PaletteKeysError, UsageError} from '../util/errors.js'
 
 export interface LiveUser {
   uid: string
@@ -75,6 +75,12 @@ export interface LiveState {
   unlistedOwners: Record<string, OwnerCheck>
   /** API calls made to read this state. */
   requests: number
+  /**
+   * With `applyAs`: the user whose key read the tenant, when the state stands for another
+   * user's apply (plan --apply-as). The caller is then that other user, assumed to hold every
+   * apiKey permission (apply, reading its own roles, refuses the plan if not).
+   */
+  readAs?: {uid: string; email: string}
 }
 
 /**
@@ -82,7 +88,7 @@ export interface LiveState {
  * users, all keys, and the caller's roles only when one of `declaredEmails` is another
  * user or `actOnOthers` (only then do admin rights matter).
  */
-export async function readLiveState(api: PaletteApi, host: string, options: {declaredEmails: string[]; confirmOwners?: boolean; actOnOthers?: boolean}): Promise<LiveState> {
+export async function readLiveState(api: PaletteApi, host: string, options: {declaredEmails: string[]; confirmOwners?: boolean; actOnOthers?: boolean; applyAs?: string}): Promise<LiveState> {
   const [info, metaUsers, keys, summary] = await settled([api.whoAmI(), api.listUsersMeta(), api.listApiKeys(), readUserStatus(api)] as const)
   checkAnswers({info, users: metaUsers, keys})
   let requests = 5
@@ -96,7 +102,13 @@ export async function readLiveState(api: PaletteApi, host: string, options: {dec
     usersNote = more.note
     checkAnswers({users, keys})
   }
-  const callerUid = info.userUid ?? ''
+  const readerUid = info.userUid ?? ''
+  // plan --apply-as: the plan is made for that user's apply; this key only reads.
+  const applier = options.applyAs === undefined ? undefined : users.find((u) => (u.emailId ?? '').toLowerCase() === options.applyAs!.toLowerCase() && u.uid)
+  if (options.applyAs !== undefined && !applier) {
+    throw new UsageError(`--apply-as ${JSON.stringify(options.applyAs)}: no user of this tenant has that e-mail address. Name the user whose key runs apply.`, [], 'apply-as-unknown')
+  }
+  const callerUid = applier ? applier.uid! : readerUid
   const limit = readKeyLimit(api, info.tenantUid ?? '')
   limit.catch(() => undefined) // awaited below; no unhandled rejection if the roles call fails first
   const liveKeys = keys.map(normaliseKey)
@@ -107,7 +119,19 @@ export async function readLiveState(api: PaletteApi, host: string, options: {dec
   let callerIsAdmin: boolean | undefined
   let callerPermissions: string[] | undefined
   // Without the caller's uid its roles cannot be asked for: no rights are assumed (callerProblems says why).
-  if (needAdmin && callerUid !== '') {
+  if (applier) {
+    // The reading key must see every key (apiKey.list in its roles): one that sees only its own would plan creates for keys that exist.
+    const reader = await callerKeyPermissions(api, readerUid)
+    requests += reader.requests
+    if (!reader.permissions.includes('apiKey.list')) {
+      throw new PaletteKeysError(`plan --apply-as: this key's user's roles hold no apiKey.list${reader.permissions.length > 0 ? ` (they hold ${reader.permissions.join(', ')})` : ''}, so it sees only its own keys and cannot plan another user's apply. Use a key whose roles list every key (Tenant Viewer, or a custom role with apiKey.get and apiKey.list).`, {code: 'apply-as-cannot-list', exitCode: ExitCode.Error})
+    }
+    // The applier's rights are assumed, not read (this key may not read another user's roles); set only where apply reads them too, so both plans agree.
+    if (needAdmin) {
+      callerPermissions = [...API_KEY_PERMISSIONS]
+      callerIsAdmin = true
+    }
+  } else if (needAdmin && callerUid !== '') {
     const rights = await callerKeyPermissions(api, callerUid)
     requests += rights.requests
     callerPermissions = rights.permissions
@@ -135,6 +159,7 @@ export async function readLiveState(api: PaletteApi, host: string, options: {dec
     unlistedOwners: owners.checks,
     listsCut: {keys: possiblyCut(keys.length), ...(usersNote ? {users: usersNote} : {})},
     requests,
+    ...(applier ? {readAs: {uid: readerUid, email: liveUsers.find((u) => u.uid === readerUid)?.email ?? ''}} : {}),
   }
 }
 

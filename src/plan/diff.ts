@@ -89,6 +89,7 @@ export function diff(desired: DesiredState, live: LiveState, flags: DiffFlags, n
       keyLimit: live.keyLimit,
       ...(live.userStatusNote ? {userStatusNote: live.userStatusNote} : {}),
       ...(listNotes(live).length > 0 ? {listNotes: listNotes(live)} : {}),
+      ...(live.readAs ? {readAs: live.readAs.email || live.readAs.uid} : {}),
     },
     policy: {
       maxChangeRatio: desired.policy.maxChangeRatio,

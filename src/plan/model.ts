@@ -167,6 +167,11 @@ export interface Plan {
     userStatusNote?: string
     /** Lists that may have been cut at the documented page size, and what that changed. */
     listNotes?: string[]
+    /**
+     * plan --apply-as: whose key read the tenant, when the plan is made for another user's apply
+     * (the caller). How the tenant was read (this, requests, keyLimit) is not compared by apply PLAN.
+     */
+    readAs?: string
   }
   /** `replace`: the --replace USER/NAME addresses (each declared key rotated once); absent when none. */
   policy: {maxChangeRatio: number; adopt: boolean; deleteRetiredAfter: string; warnBefore: string; orphanedKeys: 'report' | 'revoke' | 'delete'; undeclaredUsers: 'report' | 'revoke' | 'delete'; ownerInactiveAfter: string | null; force: boolean; replace?: string[]; rotationsOnly?: boolean}

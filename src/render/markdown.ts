@@ -19,7 +19,7 @@ export function renderMarkdown(plan: Plan, limit = MARKDOWN_PART_LIMIT, now = ne
   const title = plan.errors.length > 0 ? 'cannot be made' : plan.blocked.length > 0 ? `${blockedPhrase(plan)} blocked; ${plan.changes ? summaryLine(plan).replace(/^Plan: /, '').replace(/\.$/, '') : 'no other changes'}` : plan.changes ? summaryLine(plan).replace(/^Plan: /, '').replace(/\.$/, '') : 'no changes'
   head.push(`### palette-keys plan: ${title}`)
   head.push('')
-  head.push(`Tenant **${esc(plan.tenant.orgName || plan.tenant.uid)}** at ${esc(plan.host)}, as ${esc(plan.caller.email || plan.caller.uid)}, from ${esc(plan.desired.file)}. Live: ${plan.live.users} users, ${plan.live.keys} keys (${plan.live.requests} requests).`)
+  head.push(`Tenant **${esc(plan.tenant.orgName || plan.tenant.uid)}** at ${esc(plan.host)}, as ${esc(plan.caller.email || plan.caller.uid)}${plan.live.readAs ? ` (for their apply; read with ${esc(plan.live.readAs)}'s key)` : ''}, from ${esc(plan.desired.file)}. Live: ${plan.live.users} users, ${plan.live.keys} keys (${plan.live.requests} requests).`)
   head.push('')
   const age = planAge(plan, now)
   if (age) head.push(esc(age), '')

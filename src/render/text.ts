@@ -30,7 +30,7 @@ export function renderText(plan: Plan, options: TextOptions): string {
   const now = options.now ?? new Date(plan.createdAt)
   const lines: string[] = []
   const who = plan.caller.email || plan.caller.uid
-  lines.push(`palette-keys plan: tenant ${t(plan.tenant.orgName || plan.tenant.uid)} at ${t(plan.host)}, as ${t(who)}`)
+  lines.push(`palette-keys plan: tenant ${t(plan.tenant.orgName || plan.tenant.uid)} at ${t(plan.host)}, as ${t(who)}${plan.live.readAs ? ` (for their apply; read with ${t(plan.live.readAs)}'s key)` : ''}`)
   lines.push(`Live: ${plan.live.users} users, ${plan.live.keys} keys, ${plan.live.managedKeys} managed (${plan.live.requests} requests); at most ${plan.live.keyLimit.perUser} keys per user${plan.live.keyLimit.source === 'assumed' ? ' (assumed)' : ''}`)
   if (plan.live.keyLimit.note) lines.push(`Key limit: ${t(plan.live.keyLimit.note)}`)
   for (const n of plan.live.listNotes ?? []) lines.push(`Lists: ${t(n, 1000)}`)
