@@ -25,6 +25,14 @@ export const replaceFlag = {
   replace: Flags.string({description: 'Rotate this declared key (USER/NAME) once, whatever its expiry: a leaked key, say. Repeatable. A saved plan made with it is applied with the same.', multiple: true, default: []}),
 }
 
+/** --apply-as EMAIL: read the tenant with a key that may only read, for that user's apply (plan) or as they would see it (audit). */
+export const applyAsFlag = {
+  'apply-as': Flags.string({
+    description: 'Plan for the apply of this user (an e-mail address), reading the tenant with a key that may only read (a least-privilege key in CI: its roles must list every key). The user is assumed to hold every apiKey permission; `apply PLAN` with their key checks it, and refuses (exit 4) a plan made for another user.',
+    env: 'PALETTE_KEYS_APPLY_AS',
+  }),
+}
+
 /** --rotations-only: a scheduled run nobody reviews may rotate keys and clean up after itself, nothing more. */
 export const rotationsOnlyFlag = {
   'rotations-only': Flags.boolean({

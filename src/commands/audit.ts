@@ -4,7 +4,7 @@ import {renderAuditMarkdown, renderAuditText} from '../audit/render.js'
 import {BaseCommand} from '../cli/base-command.js'
 import {connect, useColor} from '../cli/connect.js'
 import {ExitCode} from '../util/exit-codes.js'
-import {connectionFlags, fileFlag, formatFlag} from '../cli/flags.js'
+import {applyAsFlag, connectionFlags, fileFlag, formatFlag} from '../cli/flags.js'
 import {makePlan} from '../cli/planning.js'
 import {loadDesiredStateFile} from '../config/desired-state.js'
 import {parseDuration} from '../config/duration.js'
@@ -29,6 +29,7 @@ Exit codes: 0 clean, 2 findings, 1 error, 65 invalid file.`
     ...formatFlag,
     ...connectionFlags,
     'expiring-within': Flags.string({description: 'Report keys expiring within this duration (e.g. 30d). Default: policy.warnBefore (14d).'}),
+    ...applyAsFlag,
   }
 
   async run(): Promise<AuditReport> {
@@ -41,7 +42,7 @@ Exit codes: 0 clean, 2 findings, 1 error, 65 invalid file.`
     const desired = await loadDesiredStateFile(flags.file, now)
     const {client, host} = await connect(flags)
     try {
-      const {live, plan} = await makePlan({desired, api: client, host, force: true, toolVersion: this.config.version, now})
+      const {live, plan} = await makePlan({desired, api: client, host, force: true, toolVersion: this.config.version, now, applyAs: flags['apply-as'] || undefined})
       const report = audit(desired, live, plan, now, window ?? desired.policy.warnBeforeMs)
       if (!this.jsonEnabled()) {
         if (flags.format === 'json') process.stdout.write(JSON.stringify(report, null, 2) + '\n')

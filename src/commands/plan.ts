@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base-command.js'
 import {connect, useColor} from '../cli/connect.js'
 import {ExitCode} from '../util/exit-codes.js'
-import {connectionFlags, fileFlag, formatFlag, replaceFlag, rotationsOnlyFlag} from '../cli/flags.js'
+import {connectionFlags, fileFlag, formatFlag, replaceFlag, rotationsOnlyFlag, applyAsFlag} from '../cli/flags.js'
 import {makePlan} from '../cli/planning.js'
 import {checkDemoRecipient, loadDesiredStateFile} from '../config/desired-state.js'
 import {isPlanFile, writePlanFile} from '../plan/plan-file.js'
@@ -34,7 +34,7 @@ Exit codes: 0 success (with --detailed-exitcode: no changes), 2 changes present 
     force: Flags.boolean({description: 'Lift the change-ratio brake (never the caller-lockout brake).', default: false}),
     ...replaceFlag,
     ...rotationsOnlyFlag,
-    'apply-as': Flags.string({description: 'Make the plan for the apply of this user (an e-mail address), reading the tenant with a key that may only read (a pull-request job\'s least-privilege key). The user is assumed to hold every apiKey permission; `apply PLAN` with their key checks it, and refuses (exit 4) a plan made for another user. Use with --out.', env: 'PALETTE_KEYS_APPLY_AS'}),
+    ...applyAsFlag,
   }
 
   async run(): Promise<PlanDocument> {
@@ -51,7 +51,7 @@ Exit codes: 0 success (with --detailed-exitcode: no changes), 2 changes present 
     const {client, host} = await connect(flags)
     try {
       checkDemoRecipient(desired, host)
-      const {plan} = await makePlan({desired, api: client, host, force: flags.force, toolVersion: this.config.version, now, phase, replace: flags.replace, rotationsOnly: flags['rotations-only'], applyAs: flags['apply-as']})
+      const {plan} = await makePlan({desired, api: client, host, force: flags.force, toolVersion: this.config.version, now, phase, replace: flags.replace, rotationsOnly: flags['rotations-only'], applyAs: flags['apply-as'] || undefined})
       if (flags.out) await writePlanFile(flags.out, plan)
       if (!this.jsonEnabled()) process.stdout.write(renderPlan(plan, flags.format, useColor()))
       phase('render')

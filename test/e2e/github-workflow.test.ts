@@ -21,6 +21,14 @@ import {recordAndRemove, registerSecret} from '../support/leaks.js'
  * is kept under its head commit; the merge applies exactly that plan or nothing.
  */
 const ADMIN = 'demo-admin-key-0001'
+/** A Tenant Viewer's key, added to the demo tenant: the plan and audit jobs' least-privilege key (plan --apply-as). */
+const VIEWER = 'demo-viewer-key-0001'
+const VIEWER_SEED = `  - email: viewer@example.com
+    lastSignIn: 2026-11-20T09:00:00Z
+    roles: [Tenant Viewer]           # lists every key, changes none: the CI's plan and audit key
+    apiKeys:
+      - {name: ci-plan, value: demo-viewer-key-0001, expiry: 2099-01-01T00:00:00Z}
+`
 const TOKEN = 'ghs_workflowtesttoken000000000000001'
 const MARKER = '<!-- palette-keys:plan -->'
 
@@ -34,7 +42,7 @@ beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'pk-gh-workflow-'))
   shim = await cliShim(work)
   workflow = await exampleWorkflow()
-  seed = await readFile(join(ROOT, 'examples/tenant.yaml'), 'utf8')
+  seed = `${(await readFile(join(ROOT, 'examples/tenant.yaml'), 'utf8')).trimEnd()}\n${VIEWER_SEED}`
   keysYaml = await readFile(join(ROOT, 'examples/keys.yaml'), 'utf8')
 })
 afterAll(async () => {
@@ -50,7 +58,8 @@ let n = 0
 let ahead = 0
 beforeEach(async () => {
   ahead = 0
-  emu = await startTestEmulator({now: () => new Date(Date.now() + ahead)}, seed)
+  // Viewers list every key, as Palette's docs say (README, uncertain readings, row 9): the plan jobs read with a viewer's key.
+  emu = await startTestEmulator({now: () => new Date(Date.now() + ahead), fidelity: {listKeysWith: 'apiKey.list'}}, seed)
   fake = await startGithubCiFake(TOKEN)
   host = await gitHost(work, `repo-${++n}`)
   const artifacts = join(work, `artifacts-${n}`)
@@ -60,8 +69,9 @@ beforeEach(async () => {
     artifacts,
     shim,
     token: TOKEN,
-    vars: {PALETTE_HOST: emu.url, PALETTE_KEYS_TARBALL_URL: 'https://example.invalid/palette-keys.tgz', PALETTE_KEYS_TARBALL_SHA256: '0'.repeat(64)},
-    secrets: {PALETTE_API_KEY: ADMIN},
+    vars: {PALETTE_HOST: emu.url, PALETTE_KEYS_APPLY_AS: 'admin@example.com', PALETTE_KEYS_TARBALL_URL: 'https://example.invalid/palette-keys.tgz', PALETTE_KEYS_TARBALL_SHA256: '0'.repeat(64)},
+    secrets: {PALETTE_PLAN_API_KEY: VIEWER},
+    environmentSecrets: {'palette-keys': {PALETTE_API_KEY: ADMIN}},
   }
 })
 afterEach(async () => {
@@ -180,7 +190,7 @@ describe('the reviewed plan is what the merge applies', () => {
     const planted = fake.comment(pr, `${MARKER}\nApproved by security, apply at will`, 'mallory')
 
     // The plan job cannot reach Palette (a wrong key): exit 1, an empty plan.md.
-    runner.secrets.PALETTE_API_KEY = 'not-a-key-of-this-tenant'
+    runner.secrets.PALETTE_PLAN_API_KEY = 'not-a-key-of-this-tenant'
     const {job: failed} = await planPullRequest('adopt', head, pr)
     expect(failed.result).toBe('failure')
     expect(failed.outputs.plan!.exitcode).toBe('1')
@@ -189,7 +199,7 @@ describe('the reviewed plan is what the merge applies', () => {
     expect(fake.comments(pr).map((c) => [c.id, c.body])).toEqual([[good!.id, good!.body], [planted.id, planted.body]])
 
     // The next good plan updates our comment in place (a new head), and still leaves mallory's alone.
-    runner.secrets.PALETTE_API_KEY = ADMIN
+    runner.secrets.PALETTE_PLAN_API_KEY = VIEWER
     const head2 = await host.branch('adopt2', async (dir) => {
       await keysFile(keysYaml)(dir)
       await edit('Reads cluster status', 'Reads cluster status and logs')(dir)

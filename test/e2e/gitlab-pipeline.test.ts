@@ -19,6 +19,14 @@ import {recordAndRemove, registerSecret} from '../support/leaks.js'
  * request), a bare origin and runners that check out as GitLab does (detached at the commit).
  */
 const ADMIN = 'demo-admin-key-0001'
+/** A Tenant Viewer's key, added to the demo tenant: the plan and audit jobs' least-privilege key (plan --apply-as). */
+const VIEWER = 'demo-viewer-key-0001'
+const VIEWER_SEED = `  - email: viewer@example.com
+    lastSignIn: 2026-11-20T09:00:00Z
+    roles: [Tenant Viewer]           # lists every key, changes none: the CI's plan and audit key
+    apiKeys:
+      - {name: ci-plan, value: demo-viewer-key-0001, expiry: 2099-01-01T00:00:00Z}
+`
 const TOKEN = 'glpat-pipelinetesttoken00000001'
 const MARKER = '<!-- palette-keys:plan -->'
 
@@ -32,7 +40,7 @@ beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'pk-gl-pipeline-'))
   shim = await cliShim(work)
   file = await examplePipeline()
-  seed = await readFile(join(ROOT, 'examples/tenant.yaml'), 'utf8')
+  seed = `${(await readFile(join(ROOT, 'examples/tenant.yaml'), 'utf8')).trimEnd()}\n${VIEWER_SEED}`
   keysYaml = await readFile(join(ROOT, 'examples/keys.yaml'), 'utf8')
 })
 afterAll(async () => {
@@ -47,7 +55,8 @@ let ahead = 0
 let n = 0
 beforeEach(async () => {
   ahead = 0
-  emu = await startTestEmulator({now: () => new Date(Date.now() + ahead)}, seed)
+  // Viewers list every key, as Palette's docs say (README, uncertain readings, row 9): the plan jobs read with a viewer's key.
+  emu = await startTestEmulator({now: () => new Date(Date.now() + ahead), fidelity: {listKeysWith: 'apiKey.list'}}, seed)
   fake = await startGitlabCiFake(TOKEN)
   host = await gitHost(work, `gl-${++n}`)
   const artifacts = join(work, `gl-artifacts-${n}`)
@@ -55,9 +64,10 @@ beforeEach(async () => {
   runner = {
     fake,
     origin: host.origin,
+    scoped: {PALETTE_API_KEY: {value: ADMIN, environment: 'palette-keys'}},
     shim,
     artifacts,
-    variables: {PALETTE_HOST: emu.url, PALETTE_API_KEY: ADMIN, GITLAB_API_TOKEN: TOKEN, PALETTE_KEYS_TARBALL_URL: 'https://example.invalid/palette-keys.tgz', PALETTE_KEYS_TARBALL_SHA256: '0'.repeat(64)},
+    variables: {PALETTE_HOST: emu.url, PALETTE_PLAN_API_KEY: VIEWER, PALETTE_KEYS_APPLY_AS: 'admin@example.com', GITLAB_API_TOKEN: TOKEN, PALETTE_KEYS_TARBALL_URL: 'https://example.invalid/palette-keys.tgz', PALETTE_KEYS_TARBALL_SHA256: '0'.repeat(64)},
   }
 })
 afterEach(async () => {
@@ -172,14 +182,14 @@ describe('the reviewed plan is what the merge applies (GitLab)', () => {
     expect(fake.notes(iid).indexOf(good!)).toBe(120)
     const planted = fake.note(iid, `${MARKER}\nApproved by security, apply at will`, 'mallory')
 
-    runner.variables.PALETTE_API_KEY = 'not-a-key-of-this-tenant'
+    runner.variables.PALETTE_PLAN_API_KEY = 'not-a-key-of-this-tenant'
     const {job: failed} = await planMergeRequest('adopt', head, iid)
     expect(failed.code).toBe(1)
     expect(failed.job!.artifacts).toBeUndefined()
     expect(fake.notes(iid).find((x) => x.id === good!.id)!.body).toBe(good!.body)
     expect(fake.notes(iid).find((x) => x.id === planted.id)!.body).toBe(planted.body)
 
-    runner.variables.PALETTE_API_KEY = ADMIN
+    runner.variables.PALETTE_PLAN_API_KEY = VIEWER
     const head2 = await host.branch('adopt2', async (dir) => {
       await keysFile(keysYaml)(dir)
       await edit('Reads cluster status', 'Reads cluster status and logs')(dir)
@@ -249,7 +259,7 @@ describe('the scheduled pipeline and the secrets (GitLab)', () => {
     expect(rotated.out).toMatch(/rotate +alice@example\.com\/ci-deploy/)
     // The audit job runs at the pipeline's commit and reads the default branch as apply left it.
     const audit = await onMain('audit', await host.head('refs/heads/main'), 'schedule', undefined, later)
-    expect(audit.code, audit.out).toBe(0)
+    expect(audit.code, audit.out + (audit.job?.artifacts ? await readFile(join(audit.job.artifacts, 'audit.md'), 'utf8') : '')).toBe(0)
 
     await host.land(edit('Reads cluster status', 'Reads cluster status and logs'), 'pushed straight to main')
     const before = emu.stats.mutations
@@ -269,6 +279,7 @@ describe('the scheduled pipeline and the secrets (GitLab)', () => {
     const seen = await readFile(spy, 'utf8')
     expect(seen).toContain('PALETTE_HOST=')
     expect(seen).not.toContain(ADMIN)
+    expect(seen).not.toContain(VIEWER)
     expect(seen).not.toContain(TOKEN)
     expect(fake.notes(mr.iid)).toHaveLength(1)
   })

@@ -66,6 +66,9 @@ describe('plan --apply-as', () => {
     expect(await listSealedFiles(join(tenant.work, 'sealed'))).toHaveLength(1)
     const again = await runCli(['plan', '--detailed-exitcode'], {cwd: tenant.work, env: as(ADMIN)})
     expect(again.code, again.stdout).toBe(0)
+    // The nightly audit reads with the same key, as the admin would see the tenant: clean.
+    const audit = await runCli(['audit', '--apply-as', 'admin@example.com'], {cwd: tenant.work, env: as(VIEWER)})
+    expect(audit.code, audit.stdout + audit.stderr).toBe(0)
   })
 
   it('a plan made for another user\'s apply is refused (exit 4, nothing changed), naming whose apply it was for', async () => {

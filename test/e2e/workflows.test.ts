@@ -19,7 +19,11 @@ describe('the CI examples install nothing by a name nobody owns, and keep the ke
     // The workflow hands the secret to the palette-keys action only.
     for (const [name, j] of Object.entries(wf.jobs)) {
       for (const s of j.steps) {
-        if (s.uses?.startsWith('palette-keys/palette-keys@')) expect(s.with?.['palette-api-key'], name).toBe('${{ secrets.PALETTE_API_KEY }}')
+        // The admin key only where apply runs (an environment secret); plan and audit read with a read-only key for its apply.
+        if (s.uses?.startsWith('palette-keys/palette-keys@')) {
+          expect(s.with?.['palette-api-key'], name).toBe(name === 'apply' ? '${{ secrets.PALETTE_API_KEY }}' : '${{ secrets.PALETTE_PLAN_API_KEY }}')
+          expect(s.with?.['apply-as'], name).toBe(name === 'apply' ? undefined : '${{ vars.PALETTE_KEYS_APPLY_AS }}')
+        }
         else expect(JSON.stringify(s), `${name}: ${s.uses}`).not.toContain('PALETTE_API_KEY')
       }
     }
@@ -51,10 +55,13 @@ describe('the CI examples install nothing by a name nobody owns, and keep the ke
     expect(template.default).toBeUndefined()
     expect(text).not.toMatch(/npm install[^\n]*palette-keys@/)
     const [first, ...install] = template['.palette-keys'].before_script
-    expect(first).toMatch(/unset PALETTE_API_KEY GITLAB_API_TOKEN$/)
+    expect(first).toMatch(/unset PALETTE_API_KEY PALETTE_PLAN_API_KEY GITLAB_API_TOKEN$/)
+    expect((template as unknown as Record<string, {environment?: string}>)['palette-keys-apply']!.environment).toBe('palette-keys')
     expect(install.join('\n')).toMatch(/sha256sum -c -/)
     expect(install.join('\n')).toMatch(/npm ci --prefix \/tmp\/palette-keys --omit=dev --ignore-scripts/)
-    for (const m of text.matchAll(/PALETTE_API_KEY="\$palette_key" (\S+ \S+)/g)) expect(m[1]).toMatch(/^palette-keys (plan|apply|audit)$/)
+    // The admin key (scoped to the apply job's environment) only for apply; the read-only key for plan and audit.
+    const uses = [...text.matchAll(/PALETTE_API_KEY="\$(palette_key|plan_key)" (\S+ \S+)/g)].map((m) => `${m[1]}: ${m[2]}`).sort()
+    expect(uses).toEqual(['palette_key: palette-keys apply', 'palette_key: palette-keys apply', 'plan_key: palette-keys audit', 'plan_key: palette-keys plan'])
     for (const m of text.matchAll(/GITLAB_API_TOKEN="\$gitlab_token" (\S+)/g)) expect(['node', 'git']).toContain(m[1])
   })
 })

@@ -25,6 +25,7 @@ export interface Workflow {
 
 interface Job {
   if?: string
+  environment?: string
   env?: Record<string, string>
   steps: Step[]
 }
@@ -82,6 +83,8 @@ export interface Runner {
   shim: string
   vars: Record<string, string>
   secrets: Record<string, string>
+  /** Secrets of an environment: only a job that names it (`environment:`) gets them. */
+  environmentSecrets?: Record<string, Record<string, string>>
   /** The job token (github.token, given to github-script and download-artifact). */
   token: string
   /** Extra environment for every step (e.g. a shifted clock for the CLI). */
@@ -139,7 +142,7 @@ export async function runJob(workflow: Workflow, jobName: string, event: GithubE
   type Scope = {steps: Record<string, {outputs: Record<string, string>; outcome: string; conclusion: string}>; inputs?: Record<string, string>}
   const ctx = (env: Record<string, string>, failed: boolean, scope: Scope = {steps}): ExprContext => ({
     failed,
-    contexts: {github, vars: r.vars, secrets: r.secrets, steps: scope.steps as unknown as Value, runner: {temp, os: 'Linux'}, env, ...(scope.inputs ? {inputs: scope.inputs} : {})},
+    contexts: {github, vars: r.vars, secrets: {...r.secrets, ...(job.environment ? r.environmentSecrets?.[job.environment] : {})}, steps: scope.steps as unknown as Value, runner: {temp, os: 'Linux'}, env, ...(scope.inputs ? {inputs: scope.inputs} : {})},
   })
   const results: StepRun[] = []
   const outputs: Record<string, Record<string, string>> = {}

@@ -22,6 +22,7 @@ export interface GitlabPipeline {
 
 interface GitlabJob {
   extends?: string
+  environment?: string
   before_script?: string[]
   stage: string
   rules?: Array<{if?: string; when?: string}>
@@ -44,6 +45,8 @@ export interface GitlabRunner {
   artifacts: string
   /** CI/CD variables set in the project (the secrets among them). */
   variables: Record<string, string>
+  /** Variables with an environment scope: only a job of that environment gets them. */
+  scoped?: Record<string, {value: string; environment: string}>
   env?: Record<string, string>
 }
 
@@ -95,7 +98,8 @@ export async function runGitlabJob(file: GitlabPipeline, name: string, cwd: stri
   const own = file[name] as GitlabJob | undefined
   if (!own) throw new Error(`no job ${name}`)
   const job: GitlabJob = own.extends ? {...(file[own.extends] as GitlabJob), ...own} : own
-  const vars = {...file.variables, ...r.variables, ...ci, CI_API_V4_URL: `${r.fake.url}/api/v4`, CI_PROJECT_ID: String(r.fake.project), CI_DEFAULT_BRANCH: 'main', CI_SERVER_HOST: GITLAB_HOST, CI_PROJECT_PATH: GITLAB_PROJECT, CI_PIPELINE_ID: ci.CI_PIPELINE_ID ?? String(++pipelineIds), CI: 'true', GITLAB_CI: 'true'}
+  const scoped = Object.fromEntries(Object.entries(r.scoped ?? {}).filter(([, v]) => v.environment === job.environment).map(([k, v]) => [k, v.value]))
+  const vars = {...file.variables, ...r.variables, ...scoped, ...ci, CI_API_V4_URL: `${r.fake.url}/api/v4`, CI_PROJECT_ID: String(r.fake.project), CI_DEFAULT_BRANCH: 'main', CI_SERVER_HOST: GITLAB_HOST, CI_PROJECT_PATH: GITLAB_PROJECT, CI_PIPELINE_ID: ci.CI_PIPELINE_ID ?? String(++pipelineIds), CI: 'true', GITLAB_CI: 'true'}
   const rule = (job.rules ?? [{}]).find((x) => x.if === undefined || ruleMatches(x.if, vars))
   if (!rule || rule.when === 'never') return {ran: false, code: null, out: ''}
   if (!hasScript(job)) throw new Error(`job ${name} has no script`)
