@@ -162,7 +162,7 @@ function semanticProblems(loaded: LoadedYaml, now: Date): Diagnostic[] {
   recipients.forEach((r, i) => {
     if (typeof r !== 'string') return
     const problem = recipientProblem(r)
-    if (problem) add(['seal', 'recipients', i], 'invalid-recipient', problem, 'Use an age X25519 recipient (age1…) from `palette-keys keygen` or `age-keygen`.')
+    if (problem) add(['seal', 'recipients', i], 'invalid-recipient', problem, 'Use an age recipient from `palette-keys keygen` or `age-keygen`: X25519 (age1…) or post-quantum (age1pq1…, keygen --pq).')
   })
 
   const defaults = asRecord(root?.defaults)

@@ -7,9 +7,10 @@ export interface NewIdentity {
   recipient: string
 }
 
-export async function newIdentity(): Promise<NewIdentity> {
-  const {generateX25519Identity, identityToRecipient} = await import('age-encryption')
-  const identity = await generateX25519Identity()
+/** A new age identity: X25519 (age-keygen's default), or with `pq` a post-quantum hybrid one (age-keygen -pq, age 1.3+). */
+export async function newIdentity(options: {pq?: boolean} = {}): Promise<NewIdentity> {
+  const {generateHybridIdentity, generateX25519Identity, identityToRecipient} = await import('age-encryption')
+  const identity = options.pq ? await generateHybridIdentity() : await generateX25519Identity()
   return {identity, recipient: await identityToRecipient(identity)}
 }
 

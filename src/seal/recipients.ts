@@ -1,19 +1,30 @@
 import {bech32} from '@scure/base'
 
 /**
- * Why `r` is not a usable recipient, or undefined. Only X25519 recipients (`age1…`) are
- * accepted: they are what `age-keygen` and Debian's `age` make and read.
+ * Why `r` is not a usable recipient, or undefined. Two kinds are accepted:
+ * - X25519 recipients (`age1…`, 32 bytes): what `age-keygen` and Debian's `age` make and read;
+ * - post-quantum hybrid recipients (`age1pq1…`, ML-KEM-768 + X25519, 1,216 bytes), from
+ *   `palette-keys keygen --pq` or `age-keygen -pq` (age 1.3 and later): files sealed to them open
+ *   only with age 1.3 or later, not with Debian's age 1.1.1 (README).
+ * Tag recipients (`age1tag1…`, hardware tokens) are refused.
  *
- * The check is age-encryption's own for an X25519 recipient (bech32, prefix "age", 32 bytes;
- * a unit test holds the two to the same answers), done with the bech32 library it uses, so
- * that `validate` and `plan` need not load age-encryption and its post-quantum code (about
- * 0.1 s of start-up): only commands that seal or unseal do.
+ * The check is age-encryption's own for each kind (bech32, prefix, length; a unit test holds
+ * the two to the same answers), done with the bech32 library it uses, so that `validate` and
+ * `plan` need not load age-encryption and its post-quantum code (about 0.1 s of start-up): only
+ * commands that seal or unseal do.
  */
 export function recipientProblem(r: string): string | undefined {
   // Never echo any of it: it is a secret, and whoever reads the file has it now.
-  if (/^age-secret-key-/i.test(r.trim())) return 'this is a private age identity (AGE-SECRET-KEY-1…), not a recipient: remove it, and treat it as exposed (make a new identity and re-seal to it)'
-  if (!r.startsWith('age1') || r.startsWith('age1pq1') || r.startsWith('age1tag')) return `"${r.slice(0, 24)}" is not an age X25519 recipient`
+  if (/^age-secret-key-/i.test(r.trim())) return 'this is a private age identity (AGE-SECRET-KEY-…), not a recipient: remove it, and treat it as exposed (make a new identity and re-seal to it)'
+  const pq = r.startsWith('age1pq1')
+  if (!r.startsWith('age1') || r.startsWith('age1tag')) return `"${r.slice(0, 24)}" is not an age X25519 (age1…) or post-quantum (age1pq1…) recipient`
   try {
+    if (pq) {
+      // Longer than bech32's usual 90 characters: decoded without that limit, as age-encryption does.
+      const {prefix, words} = bech32.decode(r as `${string}1${string}`, false)
+      if (prefix.toLowerCase() !== 'age1pq' || bech32.fromWords(words).length !== PQ_RECIPIENT_BYTES) return 'invalid age post-quantum recipient: invalid recipient'
+      return undefined
+    }
     const {prefix, bytes} = bech32.decodeToBytes(r)
     if (prefix.toLowerCase() !== 'age' || bytes.length !== 32) return 'invalid age recipient: invalid recipient'
     return undefined
@@ -21,6 +32,12 @@ export function recipientProblem(r: string): string | undefined {
     return `invalid age recipient: ${(error as Error).message}`
   }
 }
+
+/** An ML-KEM-768 public key (1,184 bytes) and an X25519 one (32): an age1pq1… recipient's payload. */
+const PQ_RECIPIENT_BYTES = 1216
+
+/** Whether `r` is a post-quantum hybrid recipient (age1pq1…). */
+export const isPostQuantum = (r: string): boolean => r.startsWith('age1pq1')
 
 /**
  * The recipient of examples/demo-identity.txt. Its identity ships in the package, so values
@@ -42,7 +59,7 @@ export async function trialSealProblems(recipients: string[]): Promise<Array<{in
       e.addRecipient(r)
       await e.encrypt('palette-keys trial seal')
     } catch {
-      out.push({index, problem: 'nothing can be sealed to this recipient (not a usable X25519 public key)'})
+      out.push({index, problem: `nothing can be sealed to this recipient (not a usable ${isPostQuantum(r) ? 'ML-KEM-768/X25519' : 'X25519'} public key)`})
     }
   }
   return out

@@ -151,9 +151,23 @@ describe('recipientProblem', () => {
     expect(bad.every((r) => recipientProblem(r) !== undefined)).toBe(true)
   })
 
-  it('refuses post-quantum and tag recipients, which Debian\'s age cannot read', () => {
-    expect(recipientProblem('age1pq1' + 'q'.repeat(60))).toMatch(/not an age X25519 recipient/)
-    expect(recipientProblem('age1tag1' + 'q'.repeat(60))).toMatch(/not an age X25519 recipient/)
+  it('accepts exactly the post-quantum (age1pq1…) recipients age-encryption accepts; refuses tag recipients', async () => {
+    const good = [(await newIdentity({pq: true})).recipient, (await newIdentity({pq: true})).recipient]
+    expect(good.every((r) => r.startsWith('age1pq1') && r.length > 1900)).toBe(true)
+    const flip = (r: string, i: number) => r.slice(0, i) + (r[i] === 'q' ? 'p' : 'q') + r.slice(i + 1)
+    const bad = [
+      ...good.map((r) => flip(r, r.length - 1)), // checksum
+      ...good.map((r) => flip(r, 500)), // payload
+      good[0]!.slice(0, -1), // truncated
+      bech32.encode('age1pq', bech32.toWords(new Uint8Array(1215)), false), // 1,215 bytes
+      bech32.encode('age1pq', bech32.toWords(new Uint8Array(32)), false), // an X25519 payload under the PQ prefix
+      'age1pq1' + 'q'.repeat(60),
+      good[0]!.toUpperCase(),
+    ]
+    for (const r of [...good, ...bad]) expect(recipientProblem(r) === undefined, r.slice(0, 40)).toBe(libraryAccepts(r))
+    expect(good.every((r) => recipientProblem(r) === undefined)).toBe(true)
+    expect(bad.every((r) => recipientProblem(r) !== undefined)).toBe(true)
+    expect(recipientProblem('age1tag1' + 'q'.repeat(60))).toMatch(/not an age X25519 \(age1…\) or post-quantum/)
   })
 })
 
