@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 import {stringify} from 'yaml'
 import {BaseCommand} from '../cli/base-command.js'
-import {readIdentityFile} from '../seal/identity.js'
+import {identitiesFromText, readIdentityFile, readIdentityStdin} from '../seal/identity.js'
 import type {SealedRecord} from '../seal/sealed-file.js'
 import {unsealPaths, unsealProblems} from '../seal/unseal.js'
 import {ExitCode} from '../util/exit-codes.js'
@@ -19,6 +19,7 @@ Files sealed only to other recipients are skipped (noted on stderr). A record co
     {description: 'Every value under sealed/, as YAML', command: '<%= config.bin %> <%= command.id %> sealed -i identity.txt'},
     {description: 'One value, for a script', command: 'PALETTE_API_KEY=$(<%= config.bin %> <%= command.id %> sealed -i identity.txt --key alice@example.com/ci-deploy)'},
     {description: 'As environment variables', command: '<%= config.bin %> <%= command.id %> sealed -i identity.txt --format env > .env'},
+    {description: 'In a consuming CI job: the identity from a secret, one key\'s value', command: 'PALETTE_KEYS_IDENTITY="$DEPLOY_IDENTITY" <%= config.bin %> <%= command.id %> sealed --key alice@example.com/ci-deploy'},
   ]
 
   static override strict = false
@@ -26,7 +27,7 @@ Files sealed only to other recipients are skipped (noted on stderr). A record co
   static override enableJsonFlag = true
 
   static override flags = {
-    identity: Flags.string({char: 'i', description: 'age identity file (ours or age-keygen\'s); repeat for several.', required: true, multiple: true}),
+    identity: Flags.string({char: 'i', description: 'age identity file (ours or age-keygen\'s); repeat for several; - reads one from standard input. Without -i, the identity text in PALETTE_KEYS_IDENTITY (a CI secret) is used.', multiple: true}),
     format: Flags.string({description: 'Output format.', options: ['yaml', 'json', 'env'], default: 'yaml'}),
     key: Flags.string({description: 'Print only the value of USER/NAME (e.g. alice@example.com/ci-deploy).'}),
   }
@@ -35,7 +36,7 @@ Files sealed only to other recipients are skipped (noted on stderr). A record co
     const {argv, flags} = await this.parse(Unseal)
     const paths = argv as string[]
     if (paths.length === 0) throw new UsageError('Give at least one sealed file or folder.', ['e.g. palette-keys unseal sealed -i identity.txt'])
-    const identities = (await Promise.all(flags.identity.map(readIdentityFile))).flat()
+    const identities = await this.identities(flags.identity ?? [])
     const opened = await unsealPaths(paths, identities)
     const {records, notForUs} = opened
     if (notForUs.length > 0) this.logToStderr(`${notForUs.length} file${notForUs.length === 1 ? ' is' : 's are'} sealed to other recipients only: skipped.`)
@@ -63,6 +64,15 @@ Files sealed only to other recipients are skipped (noted on stderr). A record co
       process.exitCode = ExitCode.Error
     }
     return result
+  }
+
+  /** The identities of -i FILE (and -i -, standard input, once), else of PALETTE_KEYS_IDENTITY. */
+  private async identities(given: string[]): Promise<string[]> {
+    if (given.filter((g) => g === '-').length > 1) throw new UsageError('-i - reads standard input, which can be read once: give it once.', [], 'identity-stdin-twice')
+    if (given.length > 0) return (await Promise.all(given.map((g) => (g === '-' ? readIdentityStdin() : readIdentityFile(g))))).flat()
+    const fromEnv = process.env.PALETTE_KEYS_IDENTITY
+    if (fromEnv !== undefined && fromEnv.trim() !== '') return identitiesFromText(fromEnv, 'PALETTE_KEYS_IDENTITY')
+    throw new UsageError('unseal needs an identity: -i FILE, -i - (standard input), or PALETTE_KEYS_IDENTITY (the identity text, e.g. a CI secret).', ['e.g. palette-keys unseal sealed -i identity.txt'], 'identity-missing')
   }
 }
 

@@ -53,14 +53,15 @@ export function withoutForceColor(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 }
 
 /** Runs the built CLI (bin/run.js → dist/) as a real process. */
-export async function runCli(args: string[], options: {env?: NodeJS.ProcessEnv; cwd?: string} = {}): Promise<CliResult> {
+export async function runCli(args: string[], options: {env?: NodeJS.ProcessEnv; cwd?: string; input?: string} = {}): Promise<CliResult> {
   const child = spawn(process.execPath, [BIN, ...args], {
     cwd: options.cwd ?? ROOT,
     // The lease's settle time is a wait for other applies; tests that race applies set it themselves.
     // FORCE_COLOR (a test runner may set it) would colour every output: a test asks for it.
     env: {...withoutForceColor(process.env), NO_COLOR: '1', PALETTE_KEYS_LEASE_SETTLE_MS: '0', ...options.env},
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
   })
+  if (options.input !== undefined) child.stdin!.end(options.input)
   let stdout = ''
   let stderr = ''
   child.stdout.on('data', (d) => (stdout += d))
