@@ -9,7 +9,7 @@ import {haveAgeCli} from '../support/age-cli.js'
 import {runCli} from '../support/cli.js'
 import {ADMIN_KEY, call} from '../support/emulator.js'
 import {recordOutput} from '../support/leaks.js'
-import {useTestTenant} from '../support/tenant.js'
+import {adminAndAlice, useTestTenant} from '../support/tenant.js'
 
 /**
  * Post-quantum hybrid recipients (issue 20.4): `keygen --pq` makes an ML-KEM-768 + X25519
@@ -17,14 +17,7 @@ import {useTestTenant} from '../support/tenant.js'
  * age 1.1.1, which predates them, refuses the file with an error of its own (the README's
  * interop limit). A newer age (1.3+) opens it, and the test then says so.
  */
-const SEED = `
-tenant: {uid: 5f0c0c0c0c0c0c0c0c0c0c02, orgName: pq}
-users:
-  - email: admin@example.com
-    roles: [Tenant Admin]
-    apiKeys: [{name: bootstrap, value: ${ADMIN_KEY}, expiry: 2099-01-01T00:00:00Z}]
-  - email: alice@example.com
-`
+const SEED = adminAndAlice('pq', '5f0c0c0c0c0c0c0c0c0c0c02')
 const tenant = useTestTenant(SEED, 'pk-pq-')
 const run = promisify(execFile)
 

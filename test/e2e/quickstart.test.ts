@@ -4,7 +4,7 @@ import {parse} from 'yaml'
 import {describe, expect, it} from 'vitest'
 import {cliShim, ROOT, runShell} from '../support/cli.js'
 import {ADMIN_KEY, call} from '../support/emulator.js'
-import {useTestTenant} from '../support/tenant.js'
+import {adminAndAlice, useTestTenant} from '../support/tenant.js'
 
 /**
  * The README's Quickstart, run as written (issue 19.7): its sh block in one bash, with this
@@ -13,14 +13,7 @@ import {useTestTenant} from '../support/tenant.js'
  * apply that asks on a terminal, and unseal's output into a file the test reads and removes
  * (printing values is unseal's job; the leak scan reads every other output).
  */
-const SEED = `
-tenant: {uid: 5f0c0c0c0c0c0c0c0c0c0c01, orgName: demo}
-users:
-  - email: admin@example.com
-    roles: [Tenant Admin]
-    apiKeys: [{name: bootstrap, value: ${ADMIN_KEY}, expiry: 2099-01-01T00:00:00Z}]
-  - email: alice@example.com
-`
+const SEED = adminAndAlice('demo', '5f0c0c0c0c0c0c0c0c0c0c01')
 const tenant = useTestTenant(SEED, 'pk-quickstart-')
 
 describe('README quickstart', () => {

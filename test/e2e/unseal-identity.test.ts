@@ -4,21 +4,14 @@ import {describe, expect, it} from 'vitest'
 import {runCli} from '../support/cli.js'
 import {ADMIN_KEY} from '../support/emulator.js'
 import {registerSecret} from '../support/leaks.js'
-import {useTestTenant} from '../support/tenant.js'
+import {adminAndAlice, useTestTenant} from '../support/tenant.js'
 
 /**
  * Consumers in CI open their value without an identity file (issue 20.4, "pull delivery"): the
  * identity comes on standard input (`-i -`) or in PALETTE_KEYS_IDENTITY (a CI secret), and no
  * output shows it. Without any identity, a usage error (64) says the three ways.
  */
-const SEED = `
-tenant: {uid: 5f0c0c0c0c0c0c0c0c0c0c03, orgName: pull}
-users:
-  - email: admin@example.com
-    roles: [Tenant Admin]
-    apiKeys: [{name: bootstrap, value: ${ADMIN_KEY}, expiry: 2099-01-01T00:00:00Z}]
-  - email: alice@example.com
-`
+const SEED = adminAndAlice('pull', '5f0c0c0c0c0c0c0c0c0c0c03')
 const tenant = useTestTenant(SEED, 'pk-pull-')
 
 describe('unseal without an identity file', () => {

@@ -4,7 +4,7 @@ import {join} from 'node:path'
 import {afterAll, beforeAll} from 'vitest'
 import type {RunningEmulator} from '../../src/emulator/server.js'
 import {demoRecipient} from './demo.js'
-import {startTestEmulator} from './emulator.js'
+import {ADMIN_KEY, startTestEmulator} from './emulator.js'
 import {recordAndRemove} from './leaks.js'
 
 export interface TestTenant {
@@ -32,4 +32,16 @@ export function useTestTenant(seed: string, prefix: string): TestTenant {
     if (tenant.work) await recordAndRemove(tenant.work)
   })
   return tenant
+}
+
+/** The smallest tenant most end-to-end files need: an admin (ADMIN_KEY) and alice, who has no key yet. */
+export function adminAndAlice(orgName: string, tenantUid = '5f0c0c0c0c0c0c0c0c0c0c00'): string {
+  return `
+tenant: {uid: ${tenantUid}, orgName: ${orgName}}
+users:
+  - email: admin@example.com
+    roles: [Tenant Admin]
+    apiKeys: [{name: bootstrap, value: ${ADMIN_KEY}, expiry: 2099-01-01T00:00:00Z}]
+  - email: alice@example.com
+`
 }
