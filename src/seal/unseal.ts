@@ -75,6 +75,9 @@ export function unsealProblems(result: UnsealResult): PaletteKeysError | undefin
   const hints: string[] = []
   if (result.broken.length > 0) hints.push('A truncated, edited or planted file cannot be trusted; the key it held must be rotated.')
   if (result.conflicts.length > 0) hints.push('`palette-keys plan` shows which uids are live; delete the sealed files of the others (apply deletes those of keys it deletes).')
-  if (result.records.length === 0 && result.notForUs.length > 0) hints.push('Pass the identity (-i) whose recipient is in seal.recipients.')
+  if (result.records.length === 0 && result.notForUs.length > 0) {
+    // A file is sealed to the recipients of its day: one added to seal.recipients later opens only values created since.
+    hints.push('Pass an identity whose recipient was in seal.recipients when these values were sealed: one added since opens only values created after it was added.', 'A value sealed before a recipient was added stays closed to it until the key is rotated (rotate: N raised by one) or re-sealed by someone who can open it (palette-keys reseal is not built yet).')
+  }
   return new PaletteKeysError(lines.join('\n'), {code: 'unseal-failed', exitCode: ExitCode.Error, hints})
 }
