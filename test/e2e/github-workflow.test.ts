@@ -6,7 +6,7 @@ import {parse} from 'yaml'
 import {afterAll, afterEach, beforeAll, beforeEach, describe, expect, it} from 'vitest'
 import type {RunningEmulator} from '../../src/emulator/server.js'
 import {cliShim, clockOff, ROOT, runCli} from '../support/cli.js'
-import {edit, keysFile, planOnMain, sealedOn} from '../support/ci-scenario.js'
+import {CI_ADMIN, CI_VIEWER, ciInputs, edit, keysFile, PLAN_MARKER, planOnMain, sealedOn} from '../support/ci-scenario.js'
 import {startTestEmulator} from '../support/emulator.js'
 import {exampleWorkflow, type GithubEvent, type JobRun, type Runner, runJob, type Workflow} from '../support/github-actions.js'
 import {ACTIONS_BOT, type RunningGithubCiFake, startGithubCiFake} from '../support/github-ci-fake.js'
@@ -20,17 +20,10 @@ import {recordAndRemove, registerSecret} from '../support/leaks.js'
  * artifacts), a bare origin, and runners that check out as Actions does. A pull request's plan
  * is kept under its head commit; the merge applies exactly that plan or nothing.
  */
-const ADMIN = 'demo-admin-key-0001'
-/** A Tenant Viewer's key, added to the demo tenant: the plan and audit jobs' least-privilege key (plan --apply-as). */
-const VIEWER = 'demo-viewer-key-0001'
-const VIEWER_SEED = `  - email: viewer@example.com
-    lastSignIn: 2026-11-20T09:00:00Z
-    roles: [Tenant Viewer]           # lists every key, changes none: the CI's plan and audit key
-    apiKeys:
-      - {name: ci-plan, value: demo-viewer-key-0001, expiry: 2099-01-01T00:00:00Z}
-`
+const ADMIN = CI_ADMIN
+const VIEWER = CI_VIEWER
+const MARKER = PLAN_MARKER
 const TOKEN = 'ghs_workflowtesttoken000000000000001'
-const MARKER = '<!-- palette-keys:plan -->'
 
 let work: string
 let shim: string
@@ -42,8 +35,9 @@ beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'pk-gh-workflow-'))
   shim = await cliShim(work)
   workflow = await exampleWorkflow()
-  seed = `${(await readFile(join(ROOT, 'examples/tenant.yaml'), 'utf8')).trimEnd()}\n${VIEWER_SEED}`
-  keysYaml = await readFile(join(ROOT, 'examples/keys.yaml'), 'utf8')
+  const inputs = await ciInputs()
+  seed = inputs.seed
+  keysYaml = inputs.keysYaml
 })
 afterAll(async () => {
   await recordAndRemove(work)

@@ -3,8 +3,8 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterAll, afterEach, beforeAll, beforeEach, describe, expect, it} from 'vitest'
 import type {RunningEmulator} from '../../src/emulator/server.js'
-import {cliShim, clockOff, ROOT} from '../support/cli.js'
-import {edit, keysFile, planOnMain, sealedOn} from '../support/ci-scenario.js'
+import {cliShim, clockOff} from '../support/cli.js'
+import {CI_ADMIN, CI_VIEWER, ciInputs, edit, keysFile, PLAN_MARKER, planOnMain, sealedOn} from '../support/ci-scenario.js'
 import {startTestEmulator} from '../support/emulator.js'
 import {type GitHost, gitHost} from '../support/git-host.js'
 import {examplePipeline, type GitlabJobRun, type GitlabPipeline, type GitlabRunner, runGitlabJob} from '../support/gitlab-ci.js'
@@ -18,17 +18,10 @@ import {recordAndRemove, registerSecret} from '../support/leaks.js'
  * (notes, a commit's merge requests, pipelines, jobs and their artifacts, opening a merge
  * request), a bare origin and runners that check out as GitLab does (detached at the commit).
  */
-const ADMIN = 'demo-admin-key-0001'
-/** A Tenant Viewer's key, added to the demo tenant: the plan and audit jobs' least-privilege key (plan --apply-as). */
-const VIEWER = 'demo-viewer-key-0001'
-const VIEWER_SEED = `  - email: viewer@example.com
-    lastSignIn: 2026-11-20T09:00:00Z
-    roles: [Tenant Viewer]           # lists every key, changes none: the CI's plan and audit key
-    apiKeys:
-      - {name: ci-plan, value: demo-viewer-key-0001, expiry: 2099-01-01T00:00:00Z}
-`
+const ADMIN = CI_ADMIN
+const VIEWER = CI_VIEWER
+const MARKER = PLAN_MARKER
 const TOKEN = 'glpat-pipelinetesttoken00000001'
-const MARKER = '<!-- palette-keys:plan -->'
 
 let work: string
 let shim: string
@@ -40,8 +33,9 @@ beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'pk-gl-pipeline-'))
   shim = await cliShim(work)
   file = await examplePipeline()
-  seed = `${(await readFile(join(ROOT, 'examples/tenant.yaml'), 'utf8')).trimEnd()}\n${VIEWER_SEED}`
-  keysYaml = await readFile(join(ROOT, 'examples/keys.yaml'), 'utf8')
+  const inputs = await ciInputs()
+  seed = inputs.seed
+  keysYaml = inputs.keysYaml
 })
 afterAll(async () => {
   await recordAndRemove(work)

@@ -2,8 +2,29 @@ import {readFile, writeFile} from 'node:fs/promises'
 import {join, relative} from 'node:path'
 import {expect} from 'vitest'
 import {listSealedFiles} from '../../src/seal/seal-dir.js'
-import {runCli} from './cli.js'
+import {ROOT, runCli} from './cli.js'
 import type {GitHost} from './git-host.js'
+
+/** The demo tenant's admin key: CI's apply key in the example suites. */
+export const CI_ADMIN = 'demo-admin-key-0001'
+/** A Tenant Viewer's key, added to the demo tenant: the plan and audit jobs' least-privilege key (plan --apply-as). */
+export const CI_VIEWER = 'demo-viewer-key-0001'
+/** The sticky comment's (or note's) hidden first line. */
+export const PLAN_MARKER = '<!-- palette-keys:plan -->'
+
+/** The example suites' inputs: the demo tenant with the viewer added (its seed), and examples/keys.yaml. */
+export async function ciInputs(): Promise<{seed: string; keysYaml: string}> {
+  const viewer = `  - email: viewer@example.com
+    lastSignIn: 2026-11-20T09:00:00Z
+    roles: [Tenant Viewer]           # lists every key, changes none: the CI's plan and audit key
+    apiKeys:
+      - {name: ci-plan, value: ${CI_VIEWER}, expiry: 2099-01-01T00:00:00Z}
+`
+  return {
+    seed: `${(await readFile(join(ROOT, 'examples/tenant.yaml'), 'utf8')).trimEnd()}\n${viewer}`,
+    keysYaml: await readFile(join(ROOT, 'examples/keys.yaml'), 'utf8'),
+  }
+}
 
 /**
  * What the CI example suites (github-workflow, gitlab-pipeline) do to a team's repository and
