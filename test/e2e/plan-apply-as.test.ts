@@ -1,4 +1,4 @@
-import {mkdtemp, writeFile} from 'node:fs/promises'
+import {mkdtemp, readFile, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
@@ -79,6 +79,21 @@ describe('plan --apply-as', () => {
     const apply = await runCli(['apply', 'other.json'], {cwd: tenant.work, env: as(ADMIN)})
     expect(apply.code, apply.stdout + apply.stderr).toBe(4)
     expect(apply.stderr).toContain("made for alice@example.com's apply (read with viewer@example.com's key")
+    expect(emu.stats.mutations).toBe(before)
+  })
+
+  it('a saved plan edited to name another caller and reader with terminal escapes: exit 4, nothing changed, the hint quotes them inertly', async () => {
+    await writeFile(join(tenant.work, 'keys.yaml'), keys().replace('Deploys', 'Deploys again'))
+    expect((await runCli(['plan', '--out', 'edited.json', '--apply-as', 'admin@example.com'], {cwd: tenant.work, env: as(VIEWER)})).code).toBe(0)
+    const doc = JSON.parse(await readFile(join(tenant.work, 'edited.json'), 'utf8')) as {caller: {email: string}; live: {readAs: string}}
+    doc.caller.email = 'admin@example.com\u001b[2J\u001b]0;owned\u0007'
+    doc.live.readAs = 'viewer\u001b[31m@example.com'
+    await writeFile(join(tenant.work, 'edited.json'), JSON.stringify(doc))
+    const before = emu.stats.mutations
+    const apply = await runCli(['apply', 'edited.json'], {cwd: tenant.work, env: as(ADMIN)})
+    expect(apply.code, apply.stdout + apply.stderr).toBe(4)
+    expect(apply.stderr).toContain("'s apply (read with")
+    expect(apply.stdout + apply.stderr).not.toMatch(/\u001b|\u0007/)
     expect(emu.stats.mutations).toBe(before)
   })
 
