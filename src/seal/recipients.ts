@@ -1,3 +1,4 @@
+import {createHash} from 'node:crypto'
 import {bech32} from '@scure/base'
 
 /**
@@ -63,4 +64,58 @@ export async function trialSealProblems(recipients: string[]): Promise<Array<{in
     }
   }
   return out
+}
+
+/**
+ * A recipient's fingerprint: the first 8 bytes of SHA-256 of its canonical text (an age
+ * recipient in lower case, bech32 being case-blind), in hex. Sealed files record these, not the
+ * recipients: a post-quantum recipient is 1,950 characters. Public, like the recipient itself.
+ */
+export function recipientFingerprint(r: string): string {
+  return createHash('sha256').update(canonicalRecipient(r)).digest('hex').slice(0, 16)
+}
+
+/** What a recipient is called in plans and messages: `age1abcd…wxyz` (the first 8 and last 4 characters). */
+export function recipientLabel(r: string): string {
+  const c = canonicalRecipient(r)
+  if (c.startsWith('ssh-')) {
+    // An SSH key's comment names it (alice@laptop); without one, its type and the end of its key.
+    const comment = r.trim().split(/\s+/).slice(2).join(' ')
+    return comment === '' ? `${c.split(' ')[0]} …${c.slice(-8)}` : comment.slice(0, 60)
+  }
+  return c.length <= 16 ? c : `${c.slice(0, isPostQuantum(c) ? 11 : 8)}…${c.slice(-4)}`
+}
+
+/** An age recipient in lower case (bech32 is case-blind); an SSH key as `TYPE BASE64`, without its comment (base64 is not). */
+function canonicalRecipient(r: string): string {
+  const t = r.trim()
+  if (/^ssh-/.test(t)) return t.split(/\s+/).slice(0, 2).join(' ')
+  return t.toLowerCase()
+}
+
+/**
+ * The recipients each sealed value goes to: a key's own `seal.recipients`, else its user's, else
+ * the file's (a SOPS-like creation rule: the nearest list replaces the others, it does not add).
+ */
+export interface RecipientSet {
+  recipients: string[]
+  /** Where the list is declared: `seal.recipients`, `users.EMAIL.seal.recipients` or `users.EMAIL.keys.NAME.seal.recipients`. */
+  from: string
+}
+
+/** The fingerprints of a list of recipients, sorted and without repeats. */
+export function fingerprints(recipients: string[]): string[] {
+  return [...new Set(recipients.map(recipientFingerprint))].sort()
+}
+
+/** The kinds of recipient, by the age stanza type each seals with. */
+export const STANZA_OF_KIND = {x25519: 'X25519', pq: 'mlkem768x25519', 'ssh-ed25519': 'ssh-ed25519', 'ssh-rsa': 'ssh-rsa'} as const
+export type RecipientKind = keyof typeof STANZA_OF_KIND
+
+/** The kind of a recipient that recipientProblem accepted. */
+export function recipientKind(r: string): RecipientKind {
+  const c = canonicalRecipient(r)
+  if (c.startsWith('ssh-ed25519 ')) return 'ssh-ed25519'
+  if (c.startsWith('ssh-rsa ')) return 'ssh-rsa'
+  return isPostQuantum(c) ? 'pq' : 'x25519'
 }

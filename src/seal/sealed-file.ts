@@ -1,3 +1,5 @@
+import {recipientFingerprint, recipientKind, recipientLabel, type RecipientKind, STANZA_OF_KIND} from './recipients.js'
+
 /** age-encryption is loaded on first use: most runs of most commands seal nothing, and it is a sixth of a command's start-up. */
 const age = () => import('age-encryption')
 
@@ -16,20 +18,133 @@ export interface SealedRecord {
 
 const SEALED_SUFFIX = '.age'
 
-/** ASCII-armored age ciphertext of the record, readable by `age -d -i IDENTITY`. */
-export async function encryptRecord(record: SealedRecord, recipients: string[]): Promise<string> {
-  const {armor, Encrypter} = await age()
+/** One recipient as a sealed file records it: public facts only (never an identity). */
+export interface SealedToEntry {
+  fp: string
+  label: string
+  kind: RecipientKind
+}
+
+/**
+ * Whom a sealed value is sealed to, recorded in the file's own age header as one more stanza
+ * (age readers skip stanza types they do not know; the header's MAC, keyed by the file key,
+ * covers it, so whoever opens the file knows it is the sealer's). `plan` reads it without an
+ * identity, as data: it is checked against the header's recipient stanzas (count and kinds), and
+ * a file without one is "unrecorded", never assumed current.
+ * - `to`: the recipients this file is sealed to;
+ * - `was`: recipients earlier files of the same value were sealed to and this one is not (a
+ *   `reseal` dropped them): they may keep a copy (git history), so a removal still rotates it;
+ * - `unrecordedBefore`: a `reseal` re-sealed a file that had no record: who could read it before is unknown.
+ */
+export interface SealedTo {
+  to: SealedToEntry[]
+  was: SealedToEntry[]
+  unrecordedBefore?: true
+}
+
+/** A stanza of an age header, as age-encryption parses it. */
+type HeaderStanza = {args: string[]; body: Uint8Array}
+
+export const SEALED_TO_STANZA = 'github.com/palette-keys/palette-keys/sealed-to'
+
+/** The entries of a list of recipients, sorted by fingerprint, without repeats. */
+export function sealedToEntries(recipients: string[]): SealedToEntry[] {
+  const byFp = new Map(recipients.map((r) => [recipientFingerprint(r), {fp: recipientFingerprint(r), label: recipientLabel(r), kind: recipientKind(r)}]))
+  return [...byFp.values()].sort((a, b) => (a.fp < b.fp ? -1 : 1))
+}
+
+/** ASCII-armored age ciphertext of the record, readable by `age -d -i IDENTITY`, recording whom it is sealed to. */
+export async function encryptRecord(record: SealedRecord, recipients: string[], earlier: Omit<SealedTo, 'to'> = {was: []}): Promise<string> {
+  const {armor, Encrypter, Stanza} = await age()
   const e = new Encrypter()
   for (const r of recipients) e.addRecipient(r)
+  const sealedTo: SealedTo = {to: sealedToEntries(recipients), was: earlier.was, ...(earlier.unrecordedBefore ? {unrecordedBefore: true} : {})}
+  const body = new TextEncoder().encode(JSON.stringify(sealedTo))
+  e.addRecipient({wrapFileKey: () => [new Stanza([SEALED_TO_STANZA, 'v1'], body)]})
   return armor.encode(await e.encrypt(JSON.stringify(record, null, 2) + '\n'))
+}
+
+/** What a sealed file's header says of its recipients: the record, or why there is none to use. */
+export type HeaderReading = {sealedTo: SealedTo; problem?: undefined} | {sealedTo?: undefined; problem: string}
+
+/**
+ * Reads a sealed file's header without an identity (age-encryption parses it: an identity that
+ * only looks at the stanzas and matches none). The record is data: well-formed, one entry per
+ * recipient stanza, of the same kinds, or it is not used.
+ */
+export async function readSealedTo(text: string): Promise<HeaderReading> {
+  const {armor, Decrypter} = await age()
+  let stanzas: HeaderStanza[] | undefined
+  const d = new Decrypter()
+  d.addIdentity({
+    unwrapFileKey(s: HeaderStanza[]) {
+      stanzas = s
+      return null
+    },
+  })
+  try {
+    await d.decrypt(armor.decode(text))
+  } catch {
+    // "no identity matched" once the header parsed; anything else leaves `stanzas` unset.
+  }
+  if (!stanzas) return {problem: 'not an age file palette-keys can read'}
+  return sealedToOf(stanzas)
+}
+
+const FINGERPRINT = /^[0-9a-f]{16}$/
+const KINDS = Object.keys(STANZA_OF_KIND) as RecipientKind[]
+
+function sealedToOf(stanzas: HeaderStanza[]): HeaderReading {
+  const records = stanzas.filter((s) => s.args[0] === SEALED_TO_STANZA)
+  if (records.length === 0) return {problem: 'no record of its recipients (sealed before palette-keys recorded them, or by another tool)'}
+  if (records.length > 1 || records[0]!.args[1] !== 'v1') return {problem: 'its record of recipients is not one palette-keys wrote'}
+  let raw: unknown
+  try {
+    raw = JSON.parse(new TextDecoder('utf-8', {fatal: true}).decode(records[0]!.body))
+  } catch {
+    return {problem: 'its record of recipients is not one palette-keys wrote'}
+  }
+  const v = raw as Partial<SealedTo>
+  const entries = (x: unknown): SealedToEntry[] | undefined => {
+    if (!Array.isArray(x) || x.length > 1000) return undefined
+    const ok = x.every((e: Partial<SealedToEntry>) => e !== null && typeof e === 'object' && typeof e.fp === 'string' && FINGERPRINT.test(e.fp) && typeof e.label === 'string' && e.label.length <= 200 && KINDS.includes(e.kind as RecipientKind))
+    return ok ? (x as SealedToEntry[]).map((e) => ({fp: e.fp, label: e.label, kind: e.kind})) : undefined
+  }
+  const to = entries(v?.to)
+  const was = entries(v?.was ?? [])
+  if (!to || !was || to.length === 0 || new Set(to.map((e) => e.fp)).size !== to.length) return {problem: 'its record of recipients is not one palette-keys wrote'}
+  // One entry per recipient stanza, kind by kind: a record that claims other recipients than the header holds is not used.
+  for (const kind of KINDS) {
+    const stanzaCount = stanzas.filter((s) => s.args[0] === STANZA_OF_KIND[kind]).length
+    if (stanzaCount !== to.filter((e) => e.kind === kind).length) return {problem: 'its record of recipients does not match its header (edited, or written by another tool): not used'}
+  }
+  return {sealedTo: {to, was, ...(v.unrecordedBefore === true ? {unrecordedBefore: true} : {})}}
 }
 
 export class NotForUs extends Error {}
 
 /** Decrypts a sealed file; throws NotForUs when none of the identities is a recipient. */
-export async function decryptRecord(text: string, identities: string[]): Promise<SealedRecord> {
+export async function decryptRecord(text: string, identities: OpeningIdentity[]): Promise<SealedRecord> {
+  return (await openSealed(text, identities)).record
+}
+
+/** An identity unseal and reseal open files with: an age identity string, or one of ours (SSH keys, seal/ssh.ts). */
+export type OpeningIdentity = string | import('age-encryption').Identity
+
+/**
+ * Decrypts a sealed file and reads its header's record of recipients (authentic once the file
+ * opens: the header MAC covers it); throws NotForUs when none of the identities is a recipient.
+ */
+export async function openSealed(text: string, identities: OpeningIdentity[]): Promise<{record: SealedRecord; header: HeaderReading}> {
   const {armor, Decrypter} = await age()
   const d = new Decrypter()
+  let stanzas: HeaderStanza[] = []
+  d.addIdentity({
+    unwrapFileKey(s: HeaderStanza[]) {
+      stanzas = s
+      return null
+    },
+  })
   for (const i of identities) d.addIdentity(i)
   let plain: string
   try {
@@ -49,7 +164,7 @@ export async function decryptRecord(text: string, identities: string[]): Promise
   for (const field of ['user', 'name', 'uid', 'apiKey', 'createdAt'] as const) {
     if (typeof v[field] !== 'string') throw new Error(`the sealed document lacks "${field}"`)
   }
-  return v as SealedRecord
+  return {record: v as SealedRecord, header: sealedToOf(stanzas)}
 }
 
 /**
