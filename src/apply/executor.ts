@@ -10,7 +10,8 @@ import type {ApiKey, UserInfo} from '../palette/types.js'
 import type {Secret} from '../util/secret.js'
 import {type Action, type ActionKind, assertNever, type NewKey} from '../plan/model.js'
 import {lanes} from '../plan/order.js'
-import {CUSTODY, CUSTODY_FOLDER, DELIVERED, GENERATION, MANAGED_BY, MANAGED_BY_VALUE, NAME, NONCE, PENDING, REPLACES, RETIRING, SUCCEEDS} from '../plan/ownership.js'
+import {CUSTODY, CUSTODY_FOLDER, DELIVERED, GENERATION, MANAGED_BY, MANAGED_BY_VALUE, NAME, NONCE, PENDING, REPLACES, RETIRING, SEALED_TO, SUCCEEDS} from '../plan/ownership.js'
+import {fingerprints} from '../seal/recipients.js'
 import {type DeliveryPort, DeliveryError} from '../deliver/deliver.js'
 import {deliveryId} from '../deliver/targets.js'
 import type {SealedRecord} from '../seal/sealed-file.js'
@@ -329,7 +330,7 @@ class Executor {
     // Under a transient name while the key it replaces holds the declared one; the mark says which name it stands for.
     const name = target.createAs ?? target.name
     const custody: Record<string, string> = this.folder ? {[CUSTODY]: CUSTODY_FOLDER} : {}
-    const annotations: Record<string, string> = {description: target.description, [MANAGED_BY]: MANAGED_BY_VALUE, ...custody, ...(target.createAs === undefined ? {} : {[NAME]: target.name}), ...(target.generation ? {[GENERATION]: String(target.generation)} : {}), ...extra}
+    const annotations: Record<string, string> = {description: target.description, [MANAGED_BY]: MANAGED_BY_VALUE, ...custody, ...(target.createAs === undefined ? {} : {[NAME]: target.name}), ...(target.generation ? {[GENERATION]: String(target.generation)} : {}), [SEALED_TO]: fingerprints(target.sealTo.recipients).join(','), ...extra}
     // A relative expiry counts from now, not from the plan's time: a saved plan may be days old.
     const ms = target.expiresIn === undefined ? undefined : parseDuration(target.expiresIn)
     const expiry = ms === undefined ? target.expiresAt : new Date(this.now().getTime() + ms).toISOString()
@@ -391,7 +392,7 @@ class Executor {
     let file: string
     const record: SealedRecord = {user: target.email, name: target.name, uid, expiry, host: this.o.live.host, createdAt: this.now().toISOString(), apiKey: created.apiKey.reveal(), ...(target.generation ? {generation: target.generation} : {})}
     try {
-      file = await this.o.sealer.seal(record)
+      file = await this.o.sealer.seal(record, target.sealTo.recipients)
     } catch (error) {
       // The value cannot be kept: the key must not exist either.
       const removed = await this.o.api.deleteApiKey(uid).then(() => 'the key just created was deleted', () => this.leftBehind(uid))
@@ -473,7 +474,7 @@ class Executor {
         const uid = mine.metadata.uid
         this.created.add(uid)
         try {
-          const file = await this.o.sealer.seal({...u.record, uid})
+          const file = await this.o.sealer.seal({...u.record, uid}, u.target.sealTo.recipients)
           await this.o.sealer.removeFor(answered)
           this.amend(outcomes, u, {createdUid: uid, sealedFile: file, note: `Palette's answer named uid ${answered}, but the key carrying this create's nonce is ${uid}: its value was sealed again under ${uid}`})
         } catch (error) {

@@ -26,15 +26,20 @@ export const AUDIT_KINDS = [
   'value-lost',
   'undelivered',
   'stale-sealed-file',
+  'recipient-removed',
+  'sealed-to-other-recipients',
+  'recipients-unrecorded',
 ] as const
 export type AuditKind = (typeof AUDIT_KINDS)[number]
 
 /**
  * Findings that leave an audit clean: a key inside its rotateBefore window that the next apply
  * rotates (a scheduled apply does), while more than half of the window is left. Past that it
- * is `expiring`, as the rotation is late (is the scheduled apply running?).
+ * is `expiring`, as the rotation is late (is the scheduled apply running?). And a sealed file that
+ * does not say whom it is sealed to (sealed before palette-keys recorded that): nothing is wrong
+ * with the value, only unknown; `reseal` records it.
  */
-export const NOTICE_KINDS: ReadonlySet<AuditKind> = new Set(['rotation-due'])
+export const NOTICE_KINDS: ReadonlySet<AuditKind> = new Set(['rotation-due', 'recipients-unrecorded'])
 
 export interface AuditFinding {
   kind: AuditKind
@@ -78,6 +83,9 @@ const DESCRIBE: Record<AuditKind, string> = {
   'value-lost': 'created by palette-keys, but no sealed file for it is in the seal folder (apply would replace it)',
   undelivered: 'a delivery target declared for the key does not hold its value (apply would rotate it and deliver the new one)',
   'stale-sealed-file': 'a sealed file whose key is gone or retired (apply would remove it)',
+  'recipient-removed': 'its value was sealed to a recipient no longer in its list, who may keep a copy (apply would rotate it: policy.rotateOnRecipientRemoval)',
+  'sealed-to-other-recipients': 'its value is sealed to other recipients than its list names now (palette-keys reseal re-seals it; a removed one may keep a copy)',
+  'recipients-unrecorded': 'its sealed file does not say whom it is sealed to (palette-keys reseal records it)',
 }
 
 export function describeKind(kind: AuditKind): string {
@@ -120,7 +128,7 @@ export function audit(desired: DesiredState, live: LiveState, plan: Plan, now: D
         break
       case 'rotate': {
         rotated.add(uid!)
-        if (a.cause === 'value-lost' || a.cause === 'undelivered') {
+        if (a.cause === 'value-lost' || a.cause === 'undelivered' || a.cause === 'recipient-removed') {
           findings.push({kind: a.cause, address: a.address, uid, message: a.reason})
           break
         }
@@ -148,7 +156,7 @@ export function audit(desired: DesiredState, live: LiveState, plan: Plan, now: D
   }
   for (const f of plan.seal.stale) findings.push({kind: 'stale-sealed-file', address: `${plan.seal.dir}/${f.file}`, uid: f.uid, message: f.reason})
   for (const f of plan.findings) {
-    if (f.kind === 'unmanaged' || f.kind === 'orphaned-owner' || f.kind === 'undeclared-user' || f.kind === 'owner-disabled' || f.kind === 'owner-inactive') findings.push({kind: f.kind, address: f.address, uid: f.uid, message: f.message})
+    if (f.kind === 'unmanaged' || f.kind === 'orphaned-owner' || f.kind === 'undeclared-user' || f.kind === 'owner-disabled' || f.kind === 'owner-inactive' || f.kind === 'sealed-to-other-recipients' || f.kind === 'recipients-unrecorded') findings.push({kind: f.kind, address: f.address, uid: f.uid, message: f.message})
   }
   // Expiry of every active key of the declared users, whatever the plan does with it; but for a
   // rotation's predecessor in its revokeAfter overlap: the file already revokes it (a run after the

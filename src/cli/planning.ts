@@ -4,7 +4,8 @@ import {type LiveState, readLiveState} from '../live/snapshot.js'
 import type {PaletteApi} from '../palette/port.js'
 import {diff, lowerEmail} from '../plan/diff.js'
 import type {Plan} from '../plan/model.js'
-import {sealFolderFiles} from '../seal/seal-dir.js'
+import {readSealedHeaders, sealFolderFiles} from '../seal/seal-dir.js'
+import {type HeaderReading, uidOfSealedFileName} from '../seal/sealed-file.js'
 import {UsageError} from '../util/errors.js'
 
 export interface PlanRun {
@@ -13,13 +14,18 @@ export interface PlanRun {
 }
 
 /** The one path from a checked file + the tenant to a plan; `plan` prints it, `apply` executes it. */
-export async function makePlan(options: {desired: DesiredState; api: PaletteApi; host: string; force: boolean; toolVersion: string; now: Date; phase?: (name: string) => void; sealFiles?: string[]; replace?: string[]; rotationsOnly?: boolean; applyAs?: string}): Promise<PlanRun> {
+export async function makePlan(options: {desired: DesiredState; api: PaletteApi; host: string; force: boolean; toolVersion: string; now: Date; phase?: (name: string) => void; sealFiles?: string[]; sealHeaders?: Record<string, HeaderReading>; replace?: string[]; rotationsOnly?: boolean; applyAs?: string}): Promise<PlanRun> {
   const replace = replaceAddresses(options.desired, options.replace ?? [])
   const live = await readLiveState(options.api, options.host, {declaredEmails: declaredEmails(options.desired), confirmOwners: options.desired.policy.orphanedKeys !== 'report', actOnOthers: options.desired.policy.orphanedKeys !== 'report' || options.desired.policy.undeclaredUsers !== 'report', ...(options.applyAs === undefined ? {} : {applyAs: options.applyAs})})
   options.phase?.('reads')
   // The seal folder is an input like the live keys (custody: a created value is kept iff its sealed file is there).
-  const sealFiles = options.sealFiles ?? (await sealFolderFiles(resolve(dirname(options.desired.file), options.desired.seal.dir)))
-  const plan = diff(options.desired, live, {force: options.force, toolVersion: options.toolVersion, sealFiles, replace, rotationsOnly: options.rotationsOnly}, options.now)
+  const sealDir = resolve(dirname(options.desired.file), options.desired.seal.dir)
+  const sealFiles = options.sealFiles ?? (await sealFolderFiles(sealDir))
+  // Whom the values of live keys are sealed to, from their files' headers (no identity needed).
+  const liveUids = new Set(live.keys.map((k) => k.uid))
+  // A caller that gives the folder's names (tests) gives what it knows of their headers too.
+  const sealHeaders = options.sealHeaders ?? (options.sealFiles ? {} : await readSealedHeaders(sealDir, sealFiles.filter((f) => liveUids.has(uidOfSealedFileName(f) ?? ''))))
+  const plan = diff(options.desired, live, {force: options.force, toolVersion: options.toolVersion, sealFiles, sealHeaders, replace, rotationsOnly: options.rotationsOnly}, options.now)
   options.phase?.('diff')
   return {live, plan}
 }

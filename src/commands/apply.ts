@@ -91,7 +91,7 @@ Exit codes: 0 done (or nothing to do), 1 an action failed, a key was blocked (tw
       this.checkRunnable(plan)
       if (!plan.changes) return this.finish(plan, applyResult(plan, []))
 
-      const sealDir = new SealDir(resolve(dirname(flags.file), plan.seal.dir), plan.seal.recipients)
+      const sealDir = new SealDir(resolve(dirname(flags.file), plan.seal.dir))
       if (createdValues(plan) > 0) {
         await checkRecipientsSealable(desired!)
         await sealDir.prepare({root: repositoryOf(flags.file), users: createdFor(plan), allowWorldWritable: flags.force})

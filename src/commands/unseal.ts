@@ -1,9 +1,14 @@
+import {existsSync} from 'node:fs'
+import {sep} from 'node:path'
 import {Flags} from '@oclif/core'
 import {stringify} from 'yaml'
 import {BaseCommand} from '../cli/base-command.js'
-import {identitiesFromText, readIdentityFile, readIdentityStdin} from '../seal/identity.js'
+import {fileFlag} from '../cli/flags.js'
+import {type DesiredState, keyOfSealedFile, loadDesiredStateFile} from '../config/desired-state.js'
+import {givenIdentities, recipientsOfIdentities} from '../seal/identity.js'
+import {safeName} from '../seal/sealed-file.js'
 import type {SealedRecord} from '../seal/sealed-file.js'
-import {unsealPaths, unsealProblems} from '../seal/unseal.js'
+import {notForUsLines, unsealPaths, unsealProblems} from '../seal/unseal.js'
 import {ExitCode} from '../util/exit-codes.js'
 import {PaletteKeysError, UsageError} from '../util/errors.js'
 
@@ -27,6 +32,7 @@ Files sealed only to other recipients are skipped (noted on stderr). A record co
   static override enableJsonFlag = true
 
   static override flags = {
+    ...fileFlag,
     identity: Flags.string({char: 'i', description: 'age identity file (ours or age-keygen\'s); repeat for several; - reads one from standard input. Without -i, the identity text in PALETTE_KEYS_IDENTITY (a CI secret) is used.', multiple: true}),
     format: Flags.string({description: 'Output format.', options: ['yaml', 'json', 'env'], default: 'yaml'}),
     key: Flags.string({description: 'Print only the value of USER/NAME (e.g. alice@example.com/ci-deploy).'}),
@@ -36,11 +42,18 @@ Files sealed only to other recipients are skipped (noted on stderr). A record co
     const {argv, flags} = await this.parse(Unseal)
     const paths = argv as string[]
     if (paths.length === 0) throw new UsageError('Give at least one sealed file or folder.', ['e.g. palette-keys unseal sealed -i identity.txt'])
-    const identities = await this.identities(flags.identity ?? [])
+    const identities = await givenIdentities(flags.identity ?? [], 'unseal')
     const opened = await unsealPaths(paths, identities)
     const {records, notForUs} = opened
     if (notForUs.length > 0) this.logToStderr(`${notForUs.length} file${notForUs.length === 1 ? ' is' : 's are'} sealed to other recipients only: skipped.`)
     const problems = unsealProblems(opened)
+    // Nothing opened, or not the key asked for: whom those files are sealed to, and whether a reseal would help.
+    const wanted = flags.key ? records.some((r) => `${r.user.toLowerCase()}/${r.name}` === keyId(flags.key!)) : records.length > 0
+    if (notForUs.length > 0 && !wanted) {
+      const lists = await this.desiredLists(flags.file)
+      const only = flags.key ? {...opened, notForUs: notForUs.filter((f) => isFileOf(f, flags.key!))} : opened
+      for (const l of notForUsLines(only, await recipientsOfIdentities(identities), lists)) this.logInert(`  ${l}`)
+    }
 
     if (flags.key) {
       const conflict = opened.conflicts.find((c) => c.key === keyId(flags.key!))
@@ -66,14 +79,31 @@ Files sealed only to other recipients are skipped (noted on stderr). A record co
     return result
   }
 
-  /** The identities of -i FILE (and -i -, standard input, once), else of PALETTE_KEYS_IDENTITY. */
-  private async identities(given: string[]): Promise<string[]> {
-    if (given.filter((g) => g === '-').length > 1) throw new UsageError('-i - reads standard input, which can be read once: give it once.', [], 'identity-stdin-twice')
-    if (given.length > 0) return (await Promise.all(given.map((g) => (g === '-' ? readIdentityStdin() : readIdentityFile(g))))).flat()
-    const fromEnv = process.env.PALETTE_KEYS_IDENTITY
-    if (fromEnv !== undefined && fromEnv.trim() !== '') return identitiesFromText(fromEnv, 'PALETTE_KEYS_IDENTITY')
-    throw new UsageError('unseal needs an identity: -i FILE, -i - (standard input), or PALETTE_KEYS_IDENTITY (the identity text, e.g. a CI secret).', ['e.g. palette-keys unseal sealed -i identity.txt'], 'identity-missing')
+  /**
+   * The lists of the desired file (-f, keys.yaml by default), when there is one, to tell whether a
+   * reseal would help: unseal works without it (a consuming job has only the sealed files).
+   */
+  private async desiredLists(file: string): Promise<((f: string) => {key: string; recipients: string[]; from: string} | undefined) | undefined> {
+    if (!existsSync(file)) return undefined
+    const desired: DesiredState | undefined = await loadDesiredStateFile(file, new Date()).catch(() => undefined)
+    if (!desired) {
+      this.logToStderr(`(${file} could not be read as a desired-state file: whether a reseal would help is not said.)`)
+      return undefined
+    }
+    return (f: string) => keyOfSealedFile(desired, lastTwo(f))
   }
+}
+
+/** EMAIL/NAME--UID.age: the last two parts of a sealed file's path. */
+function lastTwo(f: string): string {
+  return f.split(sep).slice(-2).join('/')
+}
+
+/** Whether a sealed file's path is one of USER/NAME's, by its folder and name (data, for a hint only). */
+function isFileOf(f: string, key: string): boolean {
+  const slash = key.lastIndexOf('/')
+  const [folder, name] = lastTwo(f).split('/')
+  return folder === safeName(key.slice(0, slash)) && (name ?? '').startsWith(`${safeName(key.slice(slash + 1))}--`)
 }
 
 /** `user/name` as unsealPaths keys it (e-mail in lower case). */

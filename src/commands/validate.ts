@@ -49,8 +49,10 @@ Exit 0 when the file is valid, 65 when it is not (64 when it cannot be read).`
       }
       throw error
     }
-    if (desired.seal.recipients.length === 0) {
-      const warning = `${flags.file}: seal.recipients is empty, so a plan that creates, rotates or moves a key will be refused (no-recipients).`
+    // Users and keys may have lists of their own: warn only when some declared key inherits the empty one.
+    const inherits = desired.users.some((u) => u.keys.some((k) => k.recipients.length === 0))
+    if (desired.seal.recipients.length === 0 && (inherits || !desired.users.some((u) => u.keys.length > 0))) {
+      const warning = `${flags.file}: seal.recipients is empty, so a plan that creates, rotates or moves a key with no list of its own or its user's will be refused (no-recipients).`
       this.logToStderr(`Warning: ${warning}`)
       if (github) this.log(annotation('warning', warning, {file: flags.file, title: 'palette-keys: no-recipients'}))
     }

@@ -3,6 +3,7 @@ import type {ValidateFunction} from 'ajv'
 import {isMap} from 'yaml'
 import {isLoopback} from '../palette/connection.js'
 import {DEMO_RECIPIENT, recipientProblem, trialSealProblems} from '../seal/recipients.js'
+import {safeName} from '../seal/sealed-file.js'
 import {schemaValidator} from '../util/ajv.js'
 import {type InputFileError, readInputFile} from '../util/input-file.js'
 import {type Diagnostic, UsageError} from '../util/errors.js'
@@ -22,15 +23,26 @@ export interface DesiredState {
    * a new key may wait for its sealed file to arrive (a commit-back in flight) before it counts as lost.
    */
   seal: {recipients: string[]; dir: string; custody: 'folder' | 'mark'; custodyGraceMs: number}
-  /** Where each recipient stands in the file (for located errors found after parsing). */
-  recipientAt: Array<{line: number; col: number}>
+  /** Every recipient of every list (the file's, users', keys'), where it stands (for located errors found after parsing). */
+  recipientSites: RecipientSite[]
   defaults: {expiresInMs: number; rotateBeforeMs?: number; revokeAfterMs: number}
   policy: Policy
   /** Sorted by e-mail (lower case). */
   users: DesiredUser[]
 }
 
+/** One entry of a recipients list, located. */
+export interface RecipientSite {
+  recipient: string
+  /** `seal.recipients[0]`, `users.EMAIL.seal.recipients[1]`, … */
+  path: string
+  line: number
+  col: number
+}
+
 export interface Policy {
+  /** Rotate live values sealed to a recipient no longer in their list (default true). */
+  rotateOnRecipientRemoval: boolean
   maxChangeRatio: number
   adopt: boolean
   deleteRetiredAfterMs: number
@@ -46,6 +58,9 @@ export interface Policy {
 export interface DesiredUser {
   email: string
   exclusive: boolean
+  /** Whom values of this user's keys without a list of their own are sealed to: the user's seal.recipients, else the file's. */
+  recipients: string[]
+  recipientsFrom: string
   /** Sorted by name. */
   keys: DesiredKey[]
 }
@@ -67,9 +82,13 @@ export interface DesiredKey {
   revokeAfterMs: number
   /** Where each new value goes (empty: nowhere but the sealed file). */
   deliver: Delivery[]
+  /** Whom its values are sealed to: its own seal.recipients, else its user's, else the file's. */
+  recipients: string[]
+  /** Where that list is declared (`seal.recipients`, `users.EMAIL.seal.recipients`, `users.EMAIL.keys.NAME.seal.recipients`). */
+  recipientsFrom: string
 }
 
-const DEFAULT_POLICY: Policy = {maxChangeRatio: 0.3, adopt: false, deleteRetiredAfterMs: 7 * 86_400_000, warnBeforeMs: 14 * 86_400_000, orphanedKeys: 'report', undeclaredUsers: 'report'}
+const DEFAULT_POLICY: Policy = {rotateOnRecipientRemoval: true, maxChangeRatio: 0.3, adopt: false, deleteRetiredAfterMs: 7 * 86_400_000, warnBeforeMs: 14 * 86_400_000, orphanedKeys: 'report', undeclaredUsers: 'report'}
 const DEFAULT_EXPIRES_IN_MS = 90 * 86_400_000
 const DEFAULT_SEAL_DIR = 'sealed'
 /** A commit-back of sealed files takes seconds to minutes; an hour covers a slow or retried CI job. */
@@ -88,6 +107,7 @@ interface RawKey {
   rotate?: number
   revokeAfter?: string
   deliver?: RawDelivery[]
+  seal?: {recipients: string[]}
 }
 type RawDelivery =
   | {github: {repository?: string; environment?: string; organization?: string; visibility?: 'all' | 'private'; secret: string}}
@@ -97,8 +117,8 @@ interface RawFile {
   version: 1
   seal?: {recipients?: string[]; dir?: string; custody?: 'folder' | 'mark'; custodyGrace?: string}
   defaults?: {expiresIn?: string; rotateBefore?: string; revokeAfter?: string}
-  policy?: {maxChangeRatio?: number; adopt?: boolean; deleteRetiredAfter?: string; warnBefore?: string; orphanedKeys?: Policy['orphanedKeys']; undeclaredUsers?: Policy['undeclaredUsers']; ownerInactiveAfter?: string}
-  users: Record<string, {exclusive?: boolean; keys: Record<string, RawKey>}>
+  policy?: {rotateOnRecipientRemoval?: boolean; maxChangeRatio?: number; adopt?: boolean; deleteRetiredAfter?: string; warnBefore?: string; orphanedKeys?: Policy['orphanedKeys']; undeclaredUsers?: Policy['undeclaredUsers']; ownerInactiveAfter?: string}
+  users: Record<string, {exclusive?: boolean; seal?: {recipients: string[]}; keys: Record<string, RawKey>}>
 }
 
 function desiredStateValidator(): ValidateFunction {
@@ -145,7 +165,7 @@ export function parseDesiredState(text: string, file: string, now: Date): Desire
   for (const p of semanticProblems(loaded, now)) problems.push(p)
   if (problems.length > 0) throw invalidInput(file, dedupe(problems))
   const state = normalise(loaded.value as RawFile, file, text)
-  state.recipientAt = state.seal.recipients.map((_, i) => locate(loaded, ['seal', 'recipients', i]))
+  state.recipientSites = recipientLists(loaded.value).flatMap(({path, list}) => list.map((recipient, i) => ({recipient: String(recipient), path: formatPath([...path, i]), ...locate(loaded, [...path, i])})))
   return state
 }
 
@@ -157,13 +177,13 @@ function semanticProblems(loaded: LoadedYaml, now: Date): Diagnostic[] {
     out.push({file: loaded.file, ...pos, path: formatPath(path), code, message, hint})
   }
   const root = asRecord(loaded.value)
-  const seal = asRecord(root?.seal)
-  const recipients = Array.isArray(seal?.recipients) ? seal.recipients : []
-  recipients.forEach((r, i) => {
-    if (typeof r !== 'string') return
-    const problem = recipientProblem(r)
-    if (problem) add(['seal', 'recipients', i], 'invalid-recipient', problem, 'Use an age recipient from `palette-keys keygen` or `age-keygen`: X25519 (age1…) or post-quantum (age1pq1…, keygen --pq).')
-  })
+  for (const {path, list} of recipientLists(loaded.value)) {
+    list.forEach((r, i) => {
+      if (typeof r !== 'string') return
+      const problem = recipientProblem(r)
+      if (problem) add([...path, i], 'invalid-recipient', problem, 'Use an age recipient from `palette-keys keygen` or `age-keygen` (X25519 age1…, or post-quantum age1pq1… from keygen --pq), or an SSH public key (ssh-ed25519 or ssh-rsa).')
+    })
+  }
 
   const defaults = asRecord(root?.defaults)
   const defaultLifetime = typeof defaults?.expiresIn === 'string' ? parseDuration(defaults.expiresIn) : DEFAULT_EXPIRES_IN_MS
@@ -247,6 +267,7 @@ function normalise(raw: RawFile, file: string, text: string): DesiredState {
   const rotateBeforeMs = raw.defaults?.rotateBefore ? parseDuration(raw.defaults.rotateBefore) : undefined
   const revokeAfterMs = raw.defaults?.revokeAfter ? parseDuration(raw.defaults.revokeAfter, true)! : 0
   const policy: Policy = {
+    rotateOnRecipientRemoval: raw.policy?.rotateOnRecipientRemoval ?? DEFAULT_POLICY.rotateOnRecipientRemoval,
     maxChangeRatio: raw.policy?.maxChangeRatio ?? DEFAULT_POLICY.maxChangeRatio,
     adopt: raw.policy?.adopt ?? DEFAULT_POLICY.adopt,
     deleteRetiredAfterMs: raw.policy?.deleteRetiredAfter ? parseDuration(raw.policy.deleteRetiredAfter, true)! : DEFAULT_POLICY.deleteRetiredAfterMs,
@@ -255,13 +276,20 @@ function normalise(raw: RawFile, file: string, text: string): DesiredState {
     undeclaredUsers: raw.policy?.undeclaredUsers ?? DEFAULT_POLICY.undeclaredUsers,
     ...(raw.policy?.ownerInactiveAfter ? {ownerInactiveAfterMs: parseDuration(raw.policy.ownerInactiveAfter)!} : {}),
   }
+  const fileRecipients = raw.seal?.recipients ?? []
   const users: DesiredUser[] = Object.entries(raw.users)
     .map(([email, u]) => ({
       email,
       exclusive: u.exclusive ?? false,
+      recipients: u.seal ? u.seal.recipients : fileRecipients,
+      recipientsFrom: u.seal ? formatPath(['users', email, 'seal', 'recipients']) : 'seal.recipients',
       keys: Object.entries(u.keys)
         .map(([name, k]): DesiredKey => {
+          // The nearest list replaces the others (a SOPS creation rule): the key's, else its user's, else the file's.
+          const [recipients, recipientsFrom] = k.seal ? [k.seal.recipients, formatPath(['users', email, 'keys', name, 'seal', 'recipients'])] : u.seal ? [u.seal.recipients, formatPath(['users', email, 'seal', 'recipients'])] : [fileRecipients, 'seal.recipients']
           const key: DesiredKey = {
+            recipients,
+            recipientsFrom,
             name,
             description: k.description ?? '',
             active: k.active ?? true,
@@ -286,12 +314,12 @@ function normalise(raw: RawFile, file: string, text: string): DesiredState {
     file,
     sha256: createHash('sha256').update(text).digest('hex'),
     seal: {
-      recipients: raw.seal?.recipients ?? [],
+      recipients: fileRecipients,
       dir: raw.seal?.dir ?? DEFAULT_SEAL_DIR,
       custody: raw.seal?.custody ?? 'folder',
       custodyGraceMs: raw.seal?.custodyGrace ? parseDuration(raw.seal.custodyGrace, true)! : DEFAULT_CUSTODY_GRACE_MS,
     },
-    recipientAt: [],
+    recipientSites: [],
     defaults,
     policy,
     users,
@@ -341,26 +369,71 @@ export function declaredEmails(desired: DesiredState): string[] {
  * by `apply` before its first change.
  */
 export async function checkRecipientsSealable(desired: DesiredState): Promise<void> {
-  const problems = await trialSealProblems(desired.seal.recipients)
-  if (problems.length === 0) return
+  const unique = [...new Set(desired.recipientSites.map((r) => r.recipient))]
+  const problems = new Map((await trialSealProblems(unique)).map(({index, problem}) => [unique[index]!, problem]))
+  const sites = desired.recipientSites.filter((r) => problems.has(r.recipient))
+  if (sites.length === 0) return
   throw invalidInput(
     desired.file,
-    problems.map(({index, problem}) => ({file: desired.file, ...(desired.recipientAt[index] ?? {line: 1, col: 1}), path: `seal.recipients[${index}]`, code: 'unsealable-recipient', message: problem, hint: 'Use a recipient printed by `palette-keys keygen` or `age-keygen`.'})),
+    sites.map((r) => ({file: desired.file, line: r.line, col: r.col, path: r.path, code: 'unsealable-recipient', message: problems.get(r.recipient)!, hint: 'Use a recipient printed by `palette-keys keygen` or `age-keygen`, or an SSH public key.'})),
   )
 }
 
 /** The demo recipient (its identity ships in the package) is for the emulator only: refused (65) for any other host, before a request. */
 export function checkDemoRecipient(desired: DesiredState, host: string): void {
-  const index = desired.seal.recipients.indexOf(DEMO_RECIPIENT)
-  if (index < 0 || isLoopback(new URL(host).hostname)) return
-  throw invalidInput(desired.file, [
-    {
+  const sites = desired.recipientSites.filter((r) => r.recipient === DEMO_RECIPIENT)
+  if (sites.length === 0 || isLoopback(new URL(host).hostname)) return
+  throw invalidInput(
+    desired.file,
+    sites.map((r) => ({
       file: desired.file,
-      ...(desired.recipientAt[index] ?? {line: 1, col: 1}),
-      path: `seal.recipients[${index}]`,
+      line: r.line,
+      col: r.col,
+      path: r.path,
       code: 'demo-recipient',
       message: `this is the demo recipient, whose identity ships with palette-keys (examples/demo-identity.txt): anyone could open values sealed to it, so it is refused for ${host}`,
       hint: 'Make your own identity with `palette-keys keygen -o identity.txt` and put its recipient here.',
-    },
-  ])
+    })),
+  )
+}
+
+/** Every recipients list of a parsed file (the file's, each user's, each key's), with its path; defensive: it also runs when the schema failed. */
+function recipientLists(value: unknown): Array<{path: PathSegment[]; list: unknown[]}> {
+  const root = asRecord(value)
+  const out: Array<{path: PathSegment[]; list: unknown[]}> = []
+  const take = (path: PathSegment[], seal: unknown) => {
+    const list = asRecord(seal)?.recipients
+    if (Array.isArray(list)) out.push({path: [...path, 'seal', 'recipients'], list})
+  }
+  take([], root?.seal)
+  for (const [email, u] of Object.entries(asRecord(root?.users) ?? {})) {
+    take(['users', email], asRecord(u)?.seal)
+    for (const [name, k] of Object.entries(asRecord(asRecord(u)?.keys) ?? {})) take(['users', email, 'keys', name], asRecord(k)?.seal)
+  }
+  return out
+}
+
+/**
+ * Whom a value of USER/NAME is sealed to now: the declared key's list, else its user's, else the
+ * file's (a key or user the file does not declare takes the nearest list that is declared).
+ */
+export function recipientsFor(desired: DesiredState, email: string, name: string): {recipients: string[]; from: string} {
+  const user = desired.users.find((u) => u.email.toLowerCase() === email.toLowerCase())
+  const key = user?.keys.find((k) => k.name === name)
+  if (key) return {recipients: key.recipients, from: key.recipientsFrom}
+  if (user) return {recipients: user.recipients, from: user.recipientsFrom}
+  return {recipients: desired.seal.recipients, from: 'seal.recipients'}
+}
+
+/**
+ * The declared key a sealed file's name points at (EMAIL/NAME--UID.age relative to the seal
+ * folder, names as safeName writes them), when exactly one does: for messages about files no
+ * identity opens. A name is data: this never decides what happens to a value.
+ */
+export function keyOfSealedFile(desired: DesiredState, file: string): {key: string; recipients: string[]; from: string} | undefined {
+  const [folder, name] = file.split('/').slice(-2)
+  if (folder === undefined || name === undefined || !name.includes('--')) return undefined
+  const keyPart = name.slice(0, name.lastIndexOf('--'))
+  const found = desired.users.flatMap((u) => (safeName(u.email) === folder ? u.keys.filter((k) => safeName(k.name) === keyPart).map((k) => ({key: `${u.email}/${k.name}`, recipients: k.recipients, from: k.recipientsFrom})) : []))
+  return found.length === 1 ? found[0] : undefined
 }

@@ -3,7 +3,8 @@ import {cmp, type DesiredKey, type DesiredState, type DesiredUser, declaredEmail
 import {exactDuration, formatDuration} from '../config/duration.js'
 import {API_KEY_PERMISSIONS, DOCUMENTED_PAGE_SIZE, isPaletteUid} from '../contract/palette.js'
 import {deliveredIds, deliveryId, deliveryLabel} from '../deliver/targets.js'
-import {generationOfSealedFileName, safeName, uidOfSealedFileName} from '../seal/sealed-file.js'
+import {fingerprints, recipientLabel} from '../seal/recipients.js'
+import {generationOfSealedFileName, type HeaderReading, safeName, type SealedToEntry, uidOfSealedFileName} from '../seal/sealed-file.js'
 import type {LiveKey, LiveState, LiveUser} from '../live/snapshot.js'
 import {brakes, type DeclaredScope, declaredKeyId, rotationsOnlyBrake} from './brakes.js'
 import {keyFingerprint, liveFingerprint} from './fingerprint.js'
@@ -27,7 +28,7 @@ import {
   touchesUser,
 } from './model.js'
 import {lanes, slotEffect} from './order.js'
-import {CUSTODY, CUSTODY_FOLDER, DELIVERED, GENERATION, intendedName, ownershipOf, predecessorOf, REPLACES, RETIRING, retiredAtOf, retiredName, supersededUids, transientName} from './ownership.js'
+import {CUSTODY, CUSTODY_FOLDER, DELIVERED, GENERATION, intendedName, ownershipOf, predecessorOf, REPLACES, RETIRING, retiredAtOf, retiredName, SEALED_TO, supersededUids, transientName} from './ownership.js'
 
 export interface DiffFlags {
   /** --force: lift the forceable brakes. */
@@ -35,6 +36,11 @@ export interface DiffFlags {
   toolVersion: string
   /** The seal folder's sealed files, relative to it and '/'-separated (seal-dir.ts sealFolderFiles): an input like the live keys. */
   sealFiles?: string[]
+  /**
+   * What each sealed file's header records of its recipients (seal-dir.ts readSealedHeaders), by
+   * the same relative name: data, read without an identity. Files not in it are not judged.
+   */
+  sealHeaders?: Record<string, HeaderReading>
   /** --replace USER/NAME: declared keys to rotate once, whatever their expiry (checked by the command against the file). */
   replace?: string[]
   /** --rotations-only: refuse any change a person should review (brakes.ts needsReview). */
@@ -50,7 +56,7 @@ const DAY = 86_400_000
 export function diff(desired: DesiredState, live: LiveState, flags: DiffFlags, now: Date): Plan {
   const sealFiles = [...(flags.sealFiles ?? [])].sort(cmp)
   const replace = [...new Set(flags.replace ?? [])].sort(cmp)
-  const ctx = new DiffContext(desired, live, now, sealFiles, replace)
+  const ctx = new DiffContext(desired, live, now, sealFiles, replace, flags.sealHeaders ?? {})
   const errors = ctx.preflight()
   if (errors.length === 0) {
     for (const user of desired.users) ctx.matchUser(user)
@@ -92,6 +98,7 @@ export function diff(desired: DesiredState, live: LiveState, flags: DiffFlags, n
       ...(live.readAs ? {readAs: live.readAs.email || live.readAs.uid} : {}),
     },
     policy: {
+      rotateOnRecipientRemoval: desired.policy.rotateOnRecipientRemoval,
       maxChangeRatio: desired.policy.maxChangeRatio,
       adopt: desired.policy.adopt,
       deleteRetiredAfter: formatDuration(desired.policy.deleteRetiredAfterMs),
@@ -119,6 +126,11 @@ export function diff(desired: DesiredState, live: LiveState, flags: DiffFlags, n
     actions,
     findings,
   }
+}
+
+/** Recipients as plans name them (labels, never identities). */
+function labels(entries: SealedToEntry[]): string {
+  return entries.map((e) => e.label).join(', ')
 }
 
 function listNotes(live: LiveState): string[] {
@@ -181,6 +193,7 @@ class DiffContext {
     private readonly now: Date,
     sealFiles: string[],
     replace: string[],
+    private readonly sealHeaders: Record<string, HeaderReading>,
   ) {
     this.nowMs = now.getTime()
     this.requested = new Set(replace.map(lowerEmail))
@@ -438,8 +451,8 @@ class DiffContext {
 
   /** New values with nowhere to go: caught at plan time (a red PR check), not after the merge. */
   sealProblems(): PlanError[] {
-    const creates = this.actions.filter((a) => a.kind === 'create' || a.kind === 'replace' || a.kind === 'rotate').length
-    if (creates === 0 || this.desired.seal.recipients.length > 0) return []
+    const creates = this.actions.filter((a) => (a.kind === 'create' || a.kind === 'replace' || a.kind === 'rotate') && a.target.sealTo.recipients.length === 0).length
+    if (creates === 0) return []
     return [{code: 'no-recipients', message: `the plan creates ${creates} key value${creates === 1 ? '' : 's'}, but seal.recipients is empty: they could not be kept`, hint: 'Add a recipient to seal.recipients (`palette-keys keygen -o identity.txt` prints one).'}]
   }
 
@@ -604,6 +617,7 @@ class DiffContext {
     if (this.rotate(user, owner, key, match, expiryMs, ref, address)) return
     if (this.forcedRotation(user, owner, key, match, expiryMs, ref, address)) return
 
+    this.recipientFindings(user, key, match, address)
     const changes: FieldChange[] = []
     // A declared rename, or a successor or moved key still under its transient name: it takes the declared name once no
     // other key of its owner holds it (settleNames).
@@ -763,6 +777,63 @@ class DiffContext {
     return out.sort((a, b) => cmp(a.file, b.file))
   }
 
+  /**
+   * What the sealed files of a key (in its owner's folder) record of their recipients, against the
+   * key's list now: `removed`, recipients it was ever sealed to that the list no longer names;
+   * `missing`, listed ones it is not sealed to (a reseal would add them); `unrecorded`, why a file
+   * says nothing usable. Undefined when the key has no sealed file here (custody speaks of that).
+   */
+  private sealedTo(k: LiveKey, key: DesiredKey): {to: SealedToEntry[]; removed: SealedToEntry[]; missing: string[]; unrecorded?: string} | undefined {
+    const now = new Set(fingerprints(key.recipients))
+    // The key's own mark, set at its creation: evidence too (a forger must edit it and the file).
+    const marked = (k.annotations[SEALED_TO] ?? '').split(',').filter((fp) => /^[0-9a-f]{16}$/.test(fp))
+    const ever = new Map<string, SealedToEntry>(marked.map((fp) => [fp, {fp, label: `recipient ${fp}`, kind: 'x25519'}]))
+    const owner = this.usersByUid.get(k.userUid)
+    const folder = owner ? `${safeName(owner.email)}/` : undefined
+    const files = (this.sealedByUid.get(k.uid) ?? []).filter((f) => folder !== undefined && f.startsWith(folder) && this.sealHeaders[f] !== undefined)
+    const to = new Map<string, SealedToEntry>()
+    let unrecorded: string | undefined
+    for (const f of files) {
+      const reading = this.sealHeaders[f]!
+      if (reading.problem !== undefined) {
+        unrecorded = reading.problem
+        continue
+      }
+      for (const e of reading.sealedTo.to) to.set(e.fp, e)
+      for (const e of [...reading.sealedTo.to, ...reading.sealedTo.was]) ever.set(e.fp, e)
+    }
+    if (files.length === 0 && marked.length === 0) return undefined
+    const byFp = (a: SealedToEntry, b: SealedToEntry) => cmp(a.fp, b.fp)
+    return {
+      to: [...to.values()].sort(byFp),
+      removed: [...ever.values()].filter((e) => !now.has(e.fp)).sort(byFp),
+      // Only what a file says it is sealed to tells who is missing.
+      missing: files.length === 0 || unrecorded !== undefined ? [] : key.recipients.filter((r) => !to.has(fingerprints([r])[0]!)),
+      ...(unrecorded === undefined ? {} : {unrecorded}),
+    }
+  }
+
+  /**
+   * A kept value the plan does not rotate, sealed to other recipients than its list names now:
+   * `sealed-to-other-recipients` (a reseal would add the missing ones; a removed one may keep a
+   * copy when policy.rotateOnRecipientRemoval is off), or `recipients-unrecorded`.
+   */
+  private recipientFindings(user: DesiredUser, key: DesiredKey, match: LiveKey, address: string): void {
+    if (!key.active || !match.isActive || ownershipOf(match.annotations, match.isActive) !== 'managed') return
+    const s = this.sealedTo(match, key)
+    if (!s) return
+    const base = {address, email: user.email, name: key.name, uid: match.uid}
+    if (s.unrecorded !== undefined && s.removed.length === 0) {
+      this.findings.push({...base, kind: 'recipients-unrecorded', message: `its sealed file does not say whom it is sealed to (${s.unrecorded}): \`palette-keys reseal\` by a holder of one of its recipients records it; if a recipient has been removed since it was sealed, rotate it (--replace)`})
+      return
+    }
+    if (s.removed.length === 0 && s.missing.length === 0) return
+    const parts = [s.to.length > 0 ? `sealed to ${labels(s.to)}` : 'its sealed file does not say whom it is sealed to']
+    if (s.missing.length > 0) parts.push(`not to ${s.missing.map(recipientLabel).join(', ')} of ${key.recipientsFrom}: \`palette-keys reseal -i IDENTITY\` by a holder of one of its recipients re-seals it`)
+    if (s.removed.length > 0) parts.push(`${labels(s.removed)} ${s.removed.length === 1 ? 'is' : 'are'} no longer listed and may keep a copy: rotate it (--replace), or set policy.rotateOnRecipientRemoval: true`)
+    this.findings.push({...base, kind: 'sealed-to-other-recipients', message: parts.join('; ')})
+  }
+
   /** Rotation: an active key that has expired or is inside its rotateBefore window. */
   private rotate(user: DesiredUser, owner: LiveUser, key: DesiredKey, match: LiveKey, expiry: number, ref: () => KeyRef, address: string): boolean {
     if (!key.active || match.expiry === '') return false
@@ -806,6 +877,10 @@ class DiffContext {
     } else if (this.undelivered(match, key) && this.kept(match)) {
       cause = 'undelivered'
       why = `rotate (undelivered): its value never reached ${this.owed(match)}, and cannot be read again in CI`
+    } else if (this.desired.policy.rotateOnRecipientRemoval && (this.sealedTo(match, key)?.removed.length ?? 0) > 0) {
+      const removed = this.sealedTo(match, key)!.removed
+      cause = 'recipient-removed'
+      why = `rotate (recipient removed): its value was sealed to ${labels(removed)}, no longer in ${key.recipientsFrom}, who may keep a copy (git history keeps the old file)`
     }
     if (cause === undefined) return false
     const target = this.newKey(user.email, owner, key)
@@ -1052,7 +1127,7 @@ class DiffContext {
   }
 
   private newKey(email: string, owner: LiveUser, key: DesiredKey): NewKey {
-    const extra: Partial<NewKey> = {...(key.generation ? {generation: key.generation} : {}), ...(key.deliver.length > 0 ? {deliver: key.deliver} : {})}
+    const extra: Partial<NewKey> & Pick<NewKey, 'sealTo'> = {sealTo: {recipients: key.recipients, from: key.recipientsFrom},...(key.generation ? {generation: key.generation} : {}), ...(key.deliver.length > 0 ? {deliver: key.deliver} : {})}
     if (key.expiry.kind === 'at') return {email, userUid: owner.uid, name: key.name, description: key.description, expiresAt: key.expiry.at, ...extra}
     return {email, userUid: owner.uid, name: key.name, description: key.description, expiresAt: new Date(this.nowMs + key.expiry.ms).toISOString(), expiresIn: exactDuration(key.expiry.ms), ...extra}
   }

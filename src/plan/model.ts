@@ -41,6 +41,11 @@ export interface NewKey {
   generation?: number
   /** Where its value goes once sealed, before any predecessor is revoked. */
   deliver?: Delivery[]
+  /**
+   * Whom its value is sealed to (public age or SSH recipients, never identities): the key's own
+   * seal.recipients, else its user's, else the file's; `from` says which.
+   */
+  sealTo: {recipients: string[]; from: string}
 }
 
 export type ChangedField = 'name' | 'description' | 'expiresAt' | 'ownership'
@@ -98,16 +103,17 @@ export type Action =
 /**
  * Why a key is rotated when not by its expiry: `value-lost` (no sealed file), `undelivered` (sealed,
  * but a delivery target never got the value), `generation` (its `rotate` counter changed),
- * `requested` (--replace), `unfinished` (a rotation started by an earlier apply that did not end).
+ * `requested` (--replace), `unfinished` (a rotation started by an earlier apply that did not end),
+ * `recipient-removed` (its value was sealed to a recipient no longer in its list, who may keep a copy).
  */
-export type RotateCause = 'value-lost' | 'undelivered' | 'generation' | 'requested' | 'unfinished'
+export type RotateCause = 'value-lost' | 'undelivered' | 'generation' | 'requested' | 'unfinished' | 'recipient-removed'
 
 export type ActionKind = Action['kind']
 
 /** Action kinds in display and summary order. */
 export const ACTION_KINDS: ActionKind[] = ['create', 'update', 'revoke', 'reactivate', 'delete', 'replace', 'rotate', 'no-op']
 
-export type FindingKind = 'unmanaged' | 'expiring' | 'expired' | 'absent-inactive' | 'retired' | 'orphaned-owner' | 'undeclared-user' | 'owner-disabled' | 'owner-inactive' | 'transient-name' | 'value-unconfirmed' | 'overlap' | 'undelivered'
+export type FindingKind = 'unmanaged' | 'expiring' | 'expired' | 'absent-inactive' | 'retired' | 'orphaned-owner' | 'undeclared-user' | 'owner-disabled' | 'owner-inactive' | 'transient-name' | 'value-unconfirmed' | 'overlap' | 'undelivered' | 'sealed-to-other-recipients' | 'recipients-unrecorded'
 
 /** A sealed file whose key is gone or retired: apply removes it, so unseal never serves a value that no longer authenticates. */
 export interface StaleSealedFile {
@@ -174,7 +180,7 @@ export interface Plan {
     readAs?: string
   }
   /** `replace`: the --replace USER/NAME addresses (each declared key rotated once); absent when none. */
-  policy: {maxChangeRatio: number; adopt: boolean; deleteRetiredAfter: string; warnBefore: string; orphanedKeys: 'report' | 'revoke' | 'delete'; undeclaredUsers: 'report' | 'revoke' | 'delete'; ownerInactiveAfter: string | null; force: boolean; replace?: string[]; rotationsOnly?: boolean}
+  policy: {rotateOnRecipientRemoval: boolean; maxChangeRatio: number; adopt: boolean; deleteRetiredAfter: string; warnBefore: string; orphanedKeys: 'report' | 'revoke' | 'delete'; undeclaredUsers: 'report' | 'revoke' | 'delete'; ownerInactiveAfter: string | null; force: boolean; replace?: string[]; rotationsOnly?: boolean}
   /**
    * Public age recipients (not secrets) and the seal folder, relative to the desired file; the
    * custody model; the folder's sealed file names as the plan read them (a count and a hash: a

@@ -60,6 +60,14 @@ export const GENERATION = 'paletteKeysGeneration'
  * delivered. Set by hand on one's own key, it can only skip that key's deliveries.
  */
 export const DELIVERED = 'paletteKeysDelivered'
+/**
+ * Set at creation: the fingerprints (seal/recipients.ts, comma-separated) of the recipients the
+ * value was sealed to, as the sealed file's header records them too. Evidence for a rotation when
+ * one is removed (policy.rotateOnRecipientRemoval): the plan takes the union of the file's record
+ * and this mark, so dodging a rotation takes forging both, a reviewed commit to the seal folder and
+ * a write with the key itself. Set by hand, it can only get its own key rotated.
+ */
+export const SEALED_TO = 'paletteKeysSealedTo'
 
 /**
  * Set on a key created under a transient name (a rotation's successor, a moved key): the

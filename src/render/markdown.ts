@@ -3,7 +3,7 @@ import type {Plan} from '../plan/model.js'
 import {inertMarkdown} from './inert.js'
 import {blockedPhrase, sealLine, summaryLine} from './summary.js'
 import {ACTION_SYMBOL, FINDING_LABEL} from './symbols.js'
-import {expiryWords, planAge} from './text.js'
+import {expiryWords, planAge, sealToWords} from './text.js'
 
 /** GitHub refuses comments over 65,536 characters; stay well under. */
 export const MARKDOWN_PART_LIMIT = 65_000
@@ -39,7 +39,7 @@ export function renderMarkdown(plan: Plan, limit = MARKDOWN_PART_LIMIT, now = ne
   if (shown.length > 0) {
     blocks.push({
       header: ['<details open><summary>Changes</summary>', '', '| | action | key | reason |', '|---|---|---|---|'],
-      rows: shown.map((a) => `| \`${ACTION_SYMBOL[a.kind]}\` | ${a.kind} | ${esc(a.address)} | ${esc(a.reason)}${'target' in a ? `; ${esc(expiryWords(a.target, now))}${(a.target.deliver ?? []).map((d) => `; delivers to ${esc(deliveryLabel(d))}`).join('')}` : ''} |`),
+      rows: shown.map((a) => `| \`${ACTION_SYMBOL[a.kind]}\` | ${a.kind} | ${esc(a.address)} | ${esc(a.reason)}${'target' in a ? `; ${esc(expiryWords(a.target, now))}; ${esc(sealToWords(a.target))}${(a.target.deliver ?? []).map((d) => `; delivers to ${esc(deliveryLabel(d))}`).join('')}` : ''} |`),
       footer: ['', '</details>', ''],
     })
   }

@@ -26,7 +26,8 @@ export function createdFor(plan: Plan): string[] {
 export function sealLine(plan: Plan): string | undefined {
   const n = createdValues(plan)
   if (n === 0) return undefined
-  const r = plan.seal.recipients.length
+  // Users and keys may have lists of their own: count the recipients the new values go to, in all.
+  const r = new Set(plan.actions.flatMap((a) => (a.kind === 'create' || a.kind === 'replace' || a.kind === 'rotate' ? a.target.sealTo.recipients : []))).size
   return `${n} new key value${n === 1 ? '' : 's'} will be sealed to ${r} recipient${r === 1 ? '' : 's'} in ${plan.seal.dir}/.`
 }
 

@@ -43,4 +43,6 @@ export const FINDING_LABEL: Record<FindingKind, string> = {
   'value-unconfirmed': 'unsealed',
   overlap: 'overlap',
   undelivered: 'undelivered',
+  'sealed-to-other-recipients': 'recipients',
+  'recipients-unrecorded': 'unrecorded',
 }

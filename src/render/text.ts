@@ -2,6 +2,7 @@ import {styleText} from 'node:util'
 import {diffWords} from 'diff'
 import {formatDuration, parseDuration} from '../config/duration.js'
 import {deliveryLabel} from '../deliver/targets.js'
+import {recipientLabel} from '../seal/recipients.js'
 import type {Action, FieldChange, NewKey, Plan} from '../plan/model.js'
 import {inertText as t} from './inert.js'
 import {blockedPhrase, sealLine, summaryLine} from './summary.js'
@@ -115,9 +116,14 @@ function details(a: Action, color: boolean, now: Date): string[] {
   }
 }
 
-/** Each delivery target of a new value (what and where, never a value). */
+/** Whom a new value is sealed to, then each delivery target (what and where, never a value). */
 function deliveryWords(target: NewKey): string[] {
-  return (target.deliver ?? []).map((d) => `delivers to ${t(deliveryLabel(d), 300)}`)
+  return [t(sealToWords(target), 2000), ...(target.deliver ?? []).map((d) => `delivers to ${t(deliveryLabel(d), 300)}`)]
+}
+
+/** `sealed to age1abcd…wxyz, alice@laptop (users.alice@example.com.seal.recipients)`: labels of public recipients, never an identity. */
+export function sealToWords(target: NewKey): string {
+  return `sealed to ${target.sealTo.recipients.map(recipientLabel).join(', ') || 'nobody'} (${target.sealTo.from})`
 }
 
 /** The names a key replacing another takes: Palette may refuse two keys of one name, so it is made under a transient one. */

@@ -1,5 +1,6 @@
 import {createHash} from 'node:crypto'
 import {bech32} from '@scure/base'
+import {parseSshPublicKey} from './ssh-key.js'
 
 /**
  * Why `r` is not a usable recipient, or undefined. Two kinds are accepted:
@@ -7,6 +8,8 @@ import {bech32} from '@scure/base'
  * - post-quantum hybrid recipients (`age1pq1…`, ML-KEM-768 + X25519, 1,216 bytes), from
  *   `palette-keys keygen --pq` or `age-keygen -pq` (age 1.3 and later): files sealed to them open
  *   only with age 1.3 or later, not with Debian's age 1.1.1 (README).
+ * - SSH public keys (`ssh-ed25519 AAAA… comment`, `ssh-rsa AAAA… comment` of 2048 bits or more),
+ *   as age's ssh recipient types: teams seal to keys they already publish (seal/ssh.ts).
  * Tag recipients (`age1tag1…`, hardware tokens) are refused.
  *
  * The check is age-encryption's own for each kind (bech32, prefix, length; a unit test holds
@@ -17,8 +20,17 @@ import {bech32} from '@scure/base'
 export function recipientProblem(r: string): string | undefined {
   // Never echo any of it: it is a secret, and whoever reads the file has it now.
   if (/^age-secret-key-/i.test(r.trim())) return 'this is a private age identity (AGE-SECRET-KEY-…), not a recipient: remove it, and treat it as exposed (make a new identity and re-seal to it)'
+  if (/PRIVATE KEY-----/.test(r)) return 'this is a private key, not a recipient: remove it, and treat it as exposed (use the public key, the .pub file)'
+  if (isSsh(r)) {
+    try {
+      parseSshPublicKey(r)
+      return undefined
+    } catch (error) {
+      return `invalid SSH recipient: ${(error as Error).message}`
+    }
+  }
   const pq = r.startsWith('age1pq1')
-  if (!r.startsWith('age1') || r.startsWith('age1tag')) return `"${r.slice(0, 24)}" is not an age X25519 (age1…) or post-quantum (age1pq1…) recipient`
+  if (!r.startsWith('age1') || r.startsWith('age1tag')) return `"${r.slice(0, 24)}" is not an age X25519 (age1…) or post-quantum (age1pq1…) recipient, nor an SSH public key (ssh-ed25519 or ssh-rsa)`
   try {
     if (pq) {
       // Longer than bech32's usual 90 characters: decoded without that limit, as age-encryption does.
@@ -36,6 +48,16 @@ export function recipientProblem(r: string): string | undefined {
 
 /** An ML-KEM-768 public key (1,184 bytes) and an X25519 one (32): an age1pq1… recipient's payload. */
 const PQ_RECIPIENT_BYTES = 1216
+
+/** Whether `r` is an SSH public key line (ssh-ed25519 or ssh-rsa, or another ssh- type recipientProblem refuses). */
+export const isSsh = (r: string): boolean => /^\s*ssh-/.test(r)
+
+/** `r` as age-encryption's Encrypter takes it: the string for an age recipient, a Recipient of ours for an SSH key. Loads the SSH code only when needed. */
+export async function encrypterRecipient(r: string): Promise<string | import('age-encryption').Recipient> {
+  if (!isSsh(r)) return r
+  const {sshRecipient} = await import('./ssh.js')
+  return sshRecipient(r)
+}
 
 /** Whether `r` is a post-quantum hybrid recipient (age1pq1…). */
 export const isPostQuantum = (r: string): boolean => r.startsWith('age1pq1')
@@ -57,10 +79,10 @@ export async function trialSealProblems(recipients: string[]): Promise<Array<{in
   for (const [index, r] of recipients.entries()) {
     try {
       const e = new Encrypter()
-      e.addRecipient(r)
+      e.addRecipient(await encrypterRecipient(r))
       await e.encrypt('palette-keys trial seal')
     } catch {
-      out.push({index, problem: `nothing can be sealed to this recipient (not a usable ${isPostQuantum(r) ? 'ML-KEM-768/X25519' : 'X25519'} public key)`})
+      out.push({index, problem: `nothing can be sealed to this recipient (not a usable ${isSsh(r) ? 'SSH' : isPostQuantum(r) ? 'ML-KEM-768/X25519' : 'X25519'} public key)`})
     }
   }
   return out

@@ -1,15 +1,15 @@
 import {constants, existsSync} from 'node:fs'
-import {lstat, mkdir, open, readdir, rm} from 'node:fs/promises'
+import {lstat, mkdir, open, readdir, readFile, rm} from 'node:fs/promises'
 import {dirname, isAbsolute, join, relative, resolve, sep} from 'node:path'
 import {isAtomicTemp, writeFileAtomic} from '../util/atomic-write.js'
 import {UsageError} from '../util/errors.js'
 import {scrub} from '../util/scrub.js'
-import {encryptRecord, isSealedFileName, type SealedRecord, safeName, sealedRelativePath, uidOfSealedFileName} from './sealed-file.js'
+import {encryptRecord, type HeaderReading, isSealedFileName, readSealedTo, type SealedRecord, safeName, sealedRelativePath, uidOfSealedFileName} from './sealed-file.js'
 
 /** Where apply puts created values: what the executor needs of sealing. */
 export interface Sealer {
-  /** Encrypts and durably writes the record; resolves with the file's path. */
-  seal(record: SealedRecord): Promise<string>
+  /** Encrypts the record to `recipients` and durably writes it; resolves with the file's path. */
+  seal(record: SealedRecord, recipients: string[]): Promise<string>
   /** Removes the sealed files of a key that no longer exists; resolves with their paths. */
   removeFor(uid: string): Promise<string[]>
 }
@@ -25,10 +25,7 @@ export class SealDir implements Sealer {
    */
   private index: Promise<Map<string, Set<string>>> | undefined
 
-  constructor(
-    readonly dir: string,
-    private readonly recipients: string[],
-  ) {}
+  constructor(readonly dir: string) {}
 
   /**
    * Checks the folder before the first change, so that a value never has nowhere to go. The
@@ -72,11 +69,12 @@ export class SealDir implements Sealer {
     return root
   }
 
-  async seal(record: SealedRecord): Promise<string> {
+  async seal(record: SealedRecord, recipients: string[]): Promise<string> {
     const path = join(this.dir, sealedRelativePath(record))
     // A file name is committed to git and shown everywhere: it may never hold a secret this process knows.
     if (scrub(path) !== path) throw Object.assign(new Error('the sealed file\'s name would hold a secret'), {code: 'ESECRETNAME'})
-    const armored = await encryptRecord(record, this.recipients)
+    if (recipients.length === 0) throw Object.assign(new Error('no recipient to seal to'), {code: 'ENORECIPIENT'})
+    const armored = await encryptRecord(record, recipients)
     await mkdir(dirname(path), {recursive: true, mode: 0o700})
     // Checked again right before writing: the folder may have been swapped since prepare().
     const folder = await lstat(dirname(path))
@@ -218,4 +216,24 @@ export async function removeStaleFiles(dir: string, files: string[]): Promise<st
     removed.push(path)
   }
   return removed
+}
+
+/** A sealed file is a few kilobytes (a post-quantum recipient adds 2): anything far larger is not one, and is not read. */
+const MAX_SEALED_BYTES = 1024 * 1024
+
+/**
+ * What the headers of some sealed files (names relative to `dir`, as sealFolderFiles gives them)
+ * record of their recipients: read without an identity, as data (sealed-file.ts readSealedTo).
+ * A file that cannot be read is reported as such, never skipped silently.
+ */
+export async function readSealedHeaders(dir: string, files: string[]): Promise<Record<string, HeaderReading>> {
+  const out: Record<string, HeaderReading> = {}
+  for (const file of files) {
+    const path = join(dir, ...file.split('/'))
+    const s = await lstat(path).catch(() => undefined)
+    if (!s?.isFile()) out[file] = {problem: 'not a regular file'}
+    else if (s.size > MAX_SEALED_BYTES) out[file] = {problem: `${s.size} bytes: not a sealed file`}
+    else out[file] = await readFile(path, 'utf8').then(readSealedTo, (error: NodeJS.ErrnoException) => ({problem: `unreadable (${error.code ?? 'error'})`}))
+  }
+  return out
 }

@@ -1,4 +1,5 @@
-import {recipientFingerprint, recipientKind, recipientLabel, type RecipientKind, STANZA_OF_KIND} from './recipients.js'
+import {encrypterRecipient, recipientFingerprint, recipientKind, recipientLabel, type RecipientKind, STANZA_OF_KIND} from './recipients.js'
+import type {SshPrivateKey} from './ssh-key.js'
 
 /** age-encryption is loaded on first use: most runs of most commands seal nothing, and it is a sixth of a command's start-up. */
 const age = () => import('age-encryption')
@@ -57,7 +58,7 @@ export function sealedToEntries(recipients: string[]): SealedToEntry[] {
 export async function encryptRecord(record: SealedRecord, recipients: string[], earlier: Omit<SealedTo, 'to'> = {was: []}): Promise<string> {
   const {armor, Encrypter, Stanza} = await age()
   const e = new Encrypter()
-  for (const r of recipients) e.addRecipient(r)
+  for (const r of recipients) e.addRecipient(await encrypterRecipient(r))
   const sealedTo: SealedTo = {to: sealedToEntries(recipients), was: earlier.was, ...(earlier.unrecordedBefore ? {unrecordedBefore: true} : {})}
   const body = new TextEncoder().encode(JSON.stringify(sealedTo))
   e.addRecipient({wrapFileKey: () => [new Stanza([SEALED_TO_STANZA, 'v1'], body)]})
@@ -128,8 +129,8 @@ export async function decryptRecord(text: string, identities: OpeningIdentity[])
   return (await openSealed(text, identities)).record
 }
 
-/** An identity unseal and reseal open files with: an age identity string, or one of ours (SSH keys, seal/ssh.ts). */
-export type OpeningIdentity = string | import('age-encryption').Identity
+/** An identity unseal and reseal open files with: an age identity string, or an SSH private key (seal/ssh.ts opens with it). */
+export type OpeningIdentity = string | SshPrivateKey
 
 /**
  * Decrypts a sealed file and reads its header's record of recipients (authentic once the file
@@ -145,7 +146,7 @@ export async function openSealed(text: string, identities: OpeningIdentity[]): P
       return null
     },
   })
-  for (const i of identities) d.addIdentity(i)
+  for (const i of identities) d.addIdentity(typeof i === 'string' ? i : (await import('./ssh.js')).sshIdentity(i))
   let plain: string
   try {
     plain = await d.decrypt(armor.decode(text), 'text')

@@ -26,7 +26,7 @@ describe('every command', () => {
   it('has a summary, a description and at least two examples (oclif manifest)', async () => {
     const manifest = JSON.parse(await readFile(join(ROOT, 'oclif.manifest.json'), 'utf8')) as {commands: Record<string, {summary?: string; description?: string; examples?: unknown[]}>}
     const ids = Object.keys(manifest.commands).sort()
-    expect(ids).toEqual(['apply', 'audit', 'demo', 'emulator', 'export', 'keygen', 'plan', 'show', 'unseal', 'validate'])
+    expect(ids).toEqual(['apply', 'audit', 'demo', 'emulator', 'export', 'keygen', 'plan', 'reseal', 'show', 'unseal', 'validate'])
     for (const id of ids) {
       const c = manifest.commands[id]!
       expect(c.summary, id).toBeTruthy()
@@ -58,7 +58,7 @@ describe('--json results validate against the schemas in schemas/', () => {
   it('unseal: the values by user and key', async () => {
     const id = await newIdentity()
     await writeFile(join(dir, 'me.txt'), `${id.identity}\n`)
-    await new SealDir(join(dir, 'sealed'), [id.recipient]).seal({user: 'a@example.com', name: 'k', uid: 'u1', expiry: '2030-01-01T00:00:00.000Z', host: 'h', createdAt: '2026-01-01T00:00:00.000Z', apiKey: 'v-0000000001'})
+    await new SealDir(join(dir, 'sealed')).seal({user: 'a@example.com', name: 'k', uid: 'u1', expiry: '2030-01-01T00:00:00.000Z', host: 'h', createdAt: '2026-01-01T00:00:00.000Z', apiKey: 'v-0000000001'}, [id.recipient])
     const r = await runCli(['unseal', join(dir, 'sealed'), '-i', join(dir, 'me.txt'), '--json'])
     expect(r.code, r.stderr).toBe(0)
     expectSchema('schemas/unseal-result.schema.json', JSON.parse(r.stdout))

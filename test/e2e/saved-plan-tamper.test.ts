@@ -86,6 +86,8 @@ const TAMPERS: Array<[string, (d: Doc, attacker: string) => void, RegExp]> = [
   }, /actions\[2\]\.key\.uid/],
   ['seal.recipients: swapped for the attacker\'s', (d, attacker) => void (d.seal.recipients = [attacker]), /seal\.recipients/],
   ['seal.recipients: the attacker\'s added', (d, attacker) => void d.seal.recipients.push(attacker), /seal\.recipients/],
+  ['a created value\'s own recipients (target.sealTo): swapped for the attacker\'s', (d, attacker) => void (action(d, 'create').target.sealTo.recipients = [attacker]), /differs at actions\[1\]\.target\.sealTo/],
+  ['a created value\'s own recipients (target.sealTo): the attacker\'s added', (d, attacker) => void action(d, 'create').target.sealTo.recipients.push(attacker), /differs at actions\[1\]\.target\.sealTo/],
   ['seal.dir: out of the repository', (d) => void (d.seal.dir = '../../tmp/stolen'), /seal\.dir/],
   ['policy.maxChangeRatio raised', (d) => void (d.policy.maxChangeRatio = 1), /policy\.maxChangeRatio/],
   ['policy.force set', (d) => void (d.policy.force = true), /policy\.force/],

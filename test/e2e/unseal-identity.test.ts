@@ -41,8 +41,10 @@ describe('unseal without an identity file', () => {
     registerSecret(otherIdentity, 'other identity (unseal-identity.test)')
     const wrong = await runCli(['unseal', 'sealed', '-i', '-'], {cwd: tenant.work, input: other, env: {PALETTE_KEYS_IDENTITY: identityText}})
     expect(wrong.code).toBe(1)
-    // The hint tells the truth about a recipient added later (issue 20.5): files are sealed to the recipients of their day.
-    expect(wrong.stderr).toContain('one added since opens only values created after it was added')
+    // The hint tells the truth about a recipient added later (issue 20.5): files are sealed to the recipients of their day,
+    // and each file says whom (this identity is in no list, so a reseal would not help it).
+    expect(wrong.stderr).toContain('one added since opens only values sealed after it was added')
+    expect(wrong.stderr).toMatch(/alice@example.com\/ci--[0-9a-f]{24}\.age: sealed to age1.{4}….{4}; you are not in seal.recipients, so a reseal would not help you/)
     expect(wrong.stderr).not.toContain('whose recipient is in seal.recipients')
 
     const none = await runCli(['unseal', 'sealed'], {cwd: tenant.work, env: {PALETTE_KEYS_IDENTITY: ''}})

@@ -15,3 +15,16 @@ export function haveAgeCli(): boolean {
     return true
   }
 }
+
+/** Whether Debian's ssh-keygen (openssh-client) is installed. In CI its absence is a failure, not a skip. */
+export function haveSshKeygen(): boolean {
+  try {
+    execFileSync('ssh-keygen', ['-?'], {stdio: 'ignore'})
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+      if (process.env.CI) throw new Error('Debian\'s ssh-keygen is missing: .ci/run must install it (apt-get install openssh-client)')
+      return false
+    }
+  }
+  return true
+}

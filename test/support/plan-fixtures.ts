@@ -3,6 +3,7 @@ import type {LiveKey, LiveState} from '../../src/live/snapshot.js'
 import {diff} from '../../src/plan/diff.js'
 import type {Plan} from '../../src/plan/model.js'
 import {MANAGED_BY, MANAGED_BY_VALUE} from '../../src/plan/ownership.js'
+import type {HeaderReading} from '../../src/seal/sealed-file.js'
 
 export const NOW = new Date('2026-06-01T00:00:00.000Z')
 export const DAY = 86_400_000
@@ -70,10 +71,10 @@ export function desired(yaml: string) {
   return parseDesiredState(`version: 1\n${yaml.includes('seal:') ? '' : `seal: {recipients: [${RECIPIENT}]}\n`}${yaml}`, 'keys.yaml', NOW)
 }
 
-export function planOf(yaml: string, keys: LiveKey[], options: {caller?: UserName; callerIsAdmin?: boolean | undefined; force?: boolean; keyLimit?: number; sealFiles?: string[]; keyListCut?: boolean} = {}): Plan {
+export function planOf(yaml: string, keys: LiveKey[], options: {caller?: UserName; callerIsAdmin?: boolean | undefined; force?: boolean; keyLimit?: number; sealFiles?: string[]; sealHeaders?: Record<string, HeaderReading>; keyListCut?: boolean} = {}): Plan {
   const live = liveState(keys, options)
   if (options.keyListCut) live.listsCut = {...live.listsCut, keys: true}
-  return diff(desired(yaml), live, {force: options.force ?? false, toolVersion: '0.0.0-test', sealFiles: options.sealFiles ?? []}, NOW)
+  return diff(desired(yaml), live, {force: options.force ?? false, toolVersion: '0.0.0-test', sealFiles: options.sealFiles ?? [], ...(options.sealHeaders ? {sealHeaders: options.sealHeaders} : {})}, NOW)
 }
 
 /** `kind address` per action, in plan order. */

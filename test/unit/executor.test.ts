@@ -72,7 +72,7 @@ const users = `users:
 describe('execute', () => {
   it('applies a plan; each created value is sealed; the next plan has no changes', async () => {
     const {plan, live} = await planFor(users)
-    const sealDir = new SealDir(join(dir, 'sealed'), [id.recipient])
+    const sealDir = new SealDir(join(dir, 'sealed'))
     const outcomes = await execute(plan.actions, {api, sealer: sealDir, live, parallelism: 4})
     expect(outcomes.every((o) => o.status === 'done')).toBe(true)
     expect(outcomes.filter((o) => o.sealedFile)).toHaveLength(2)
@@ -106,7 +106,7 @@ describe('execute', () => {
       return created
     }
     const {plan, live} = await planFor('users:\n  bob@example.com:\n    keys:\n      only: {}\n')
-    const outcomes = await execute(plan.actions, {api: lossy, sealer: new SealDir(join(dir, 'sealed'), [id.recipient]), live, parallelism: 1})
+    const outcomes = await execute(plan.actions, {api: lossy, sealer: new SealDir(join(dir, 'sealed')), live, parallelism: 1})
     expect(outcomes[0]!.status).toBe('done')
     expect(emu.state.allKeys().filter((k) => k.name === 'only')).toHaveLength(1)
     expect(await listSealedFiles(join(dir, 'sealed'))).toHaveLength(1)
@@ -124,12 +124,12 @@ describe('execute', () => {
         return original(...args)
       }
     }
-    const real = new SealDir(join(dir, 'sealed'), [id.recipient])
+    const real = new SealDir(join(dir, 'sealed'))
     const slow: Sealer = {
-      seal: async (r: SealedRecord) => {
+      seal: async (r: SealedRecord, recipients: string[]) => {
         sealing++
         await new Promise((resolve) => setTimeout(resolve, 30))
-        const path = await real.seal(r)
+        const path = await real.seal(r, recipients)
         sealing--
         return path
       },
@@ -156,7 +156,7 @@ describe('execute', () => {
 
   it('a failure confined to its key (Palette refused that request) does not stop the other keys; a re-run converges', async () => {
     const {plan, live} = await planFor('users:\n  bob@example.com:\n    keys:\n      a: {}\n      b: {}\n      c: {}\n      d: {}\n')
-    const sealDir = new SealDir(join(dir, 'sealed'), [id.recipient])
+    const sealDir = new SealDir(join(dir, 'sealed'))
     const outcomes = await execute(plan.actions, {api: failOnSecondCreate(refused(400, 'BadRequest')), sealer: sealDir, live, parallelism: 1})
     expect(outcomes.map((o) => o.status)).toEqual(['done', 'failed', 'done', 'done'])
     const rerun = await planFor('users:\n  bob@example.com:\n    keys:\n      a: {}\n      b: {}\n      c: {}\n      d: {}\n')
@@ -174,13 +174,13 @@ describe('execute', () => {
   ] as const) {
     it(`a failure that would hit every action, ${what}, stops new actions; those in flight finish`, async () => {
       const {plan, live} = await planFor('users:\n  bob@example.com:\n    keys:\n      a: {}\n      b: {}\n      c: {}\n      d: {}\n')
-      const outcomes = await execute(plan.actions, {api: failOnSecondCreate(error, true), sealer: new SealDir(join(dir, 'sealed'), [id.recipient]), live, parallelism: 1})
+      const outcomes = await execute(plan.actions, {api: failOnSecondCreate(error, true), sealer: new SealDir(join(dir, 'sealed')), live, parallelism: 1})
       expect(outcomes.map((o) => o.status)).toEqual(['done', 'failed', 'not-started', 'not-started'])
     })
   }
 
   it('a DELETE answered 404 removes the sealed files only when a list confirms the key is gone', async () => {
-    const sealDir = new SealDir(join(dir, 'sealed'), [id.recipient])
+    const sealDir = new SealDir(join(dir, 'sealed'))
     const made = await planFor('users:\n  bob@example.com:\n    keys:\n      a: {}\n      b: {}\n')
     await execute(made.plan.actions, {api, sealer: sealDir, live: made.live, parallelism: 1})
     expect(await listSealedFiles(join(dir, 'sealed'))).toHaveLength(2)
@@ -216,13 +216,13 @@ describe('execute', () => {
     }
     api404.getApiKey = async (uid) => (revoked && emu.state.key(uid)?.name !== 'a' ? Promise.reject(notFound(`/v1/apiKeys/${uid}`)) : api.getApiKey(uid))
     api404.whoAmI = async () => Promise.reject(notFound('/v1/users/info'))
-    const outcomes = await execute(plan.actions, {api: api404, sealer: new SealDir(join(dir, 'sealed'), [id.recipient]), live, parallelism: 1})
+    const outcomes = await execute(plan.actions, {api: api404, sealer: new SealDir(join(dir, 'sealed')), live, parallelism: 1})
     expect(outcomes.map((o) => o.status)).toEqual(['done', 'failed', 'not-started'])
     expect(outcomes[1]!.error).toContain('the API key was refused')
   })
 
   it('a DELETE answered 404 whose confirming list fails once with a 500 is confirmed by the next list: no sealed file outlives its key', async () => {
-    const sealDir = new SealDir(join(dir, 'sealed'), [id.recipient])
+    const sealDir = new SealDir(join(dir, 'sealed'))
     const made = await planFor('users:\n  bob@example.com:\n    keys:\n      a: {}\n')
     await execute(made.plan.actions, {api, sealer: sealDir, live: made.live, parallelism: 1})
     const flaky: PaletteApi = Object.create(api)
@@ -254,7 +254,7 @@ describe('execute', () => {
       }
       const before = new Map(emu.state.allKeys().map((k) => [k.uid, JSON.stringify(k)]))
       const {plan, live} = await planFor('users:\n  bob@example.com:\n    keys:\n      ci: {adopt: true, expiresAt: "2099-01-01T00:00:00Z"}\n      new: {}\n')
-      const outcomes = await execute(plan.actions, {api: reader, sealer: new SealDir(join(dir, 'sealed'), [id.recipient]), live, parallelism: 1})
+      const outcomes = await execute(plan.actions, {api: reader, sealer: new SealDir(join(dir, 'sealed')), live, parallelism: 1})
       expect(outcomes.map((o) => o.status)).toEqual(outcomes.map(() => 'done'))
       const created = emu.state.allKeys().find((k) => k.name === 'new')!
       expect(outcomes.find((o) => o.kind === 'create')?.createdUid).toBe(created.uid)
@@ -270,7 +270,7 @@ describe('execute', () => {
 
   it("after any failure the caller's own keys are left alone (a run that could not finish must not touch the key it runs with)", async () => {
     const {plan, live} = await planFor('users:\n  admin@example.com:\n    keys:\n      mine: {}\n  bob@example.com:\n    keys:\n      a: {}\n      b: {}\n')
-    const outcomes = await execute(plan.actions, {api: failOnSecondCreate(refused(500, 'InternalError')), sealer: new SealDir(join(dir, 'sealed'), [id.recipient]), live, parallelism: 1})
+    const outcomes = await execute(plan.actions, {api: failOnSecondCreate(refused(500, 'InternalError')), sealer: new SealDir(join(dir, 'sealed')), live, parallelism: 1})
     expect(outcomes.map((o) => `${o.address} ${o.status}`)).toEqual(['bob@example.com/a done', 'bob@example.com/b failed', 'admin@example.com/mine not-started'])
   })
 })

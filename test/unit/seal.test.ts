@@ -48,9 +48,9 @@ describe('sealed files', () => {
 
   it('SealDir writes 0600 files in a 0700 folder, atomically, and removes them by uid', async () => {
     const id = await newIdentity()
-    const seal = new SealDir(join(dir, 'sealed'), [id.recipient])
+    const seal = new SealDir(join(dir, 'sealed'))
     await seal.prepare()
-    const path = await seal.seal(record())
+    const path = await seal.seal(record(), [id.recipient])
     expect((await stat(path)).mode & 0o777).toBe(0o600)
     expect((await stat(join(dir, 'sealed'))).mode & 0o777).toBe(0o700)
     expect(await listSealedFiles(join(dir, 'sealed'))).toEqual([path])
@@ -62,15 +62,15 @@ describe('sealed files', () => {
   it('SealDir lists the folder once: files there before (any user folder, renamed), files sealed after, each removed by uid exactly once', async () => {
     const id = await newIdentity()
     const sealed = join(dir, 'sealed')
-    const seal = new SealDir(sealed, [id.recipient])
+    const seal = new SealDir(sealed)
     await seal.prepare()
-    const before = await seal.seal(record())
+    const before = await seal.seal(record(), [id.recipient])
     // Another file of the same key, under another user's folder and name (a rename, a move).
     const planted = join(sealed, 'bob@example.com', `old-name--${record().uid}.age`)
-    await seal.seal(record({user: 'bob@example.com', name: 'old-name'}))
+    await seal.seal(record({user: 'bob@example.com', name: 'old-name'}), [id.recipient])
     expect(await seal.removeFor('ffffffffffffffffffffffff')).toEqual([])
     const second = record({uid: 'abcdefabcdefabcdefabcdef', name: 'second'})
-    const after = await seal.seal(second)
+    const after = await seal.seal(second, [id.recipient])
     expect((await seal.removeFor(record().uid)).sort()).toEqual([before, planted].sort())
     expect(await seal.removeFor(record().uid)).toEqual([])
     expect(await seal.removeFor(second.uid)).toEqual([after])
@@ -79,10 +79,10 @@ describe('sealed files', () => {
 
   it('never writes a file whose name holds a secret this process knows (a uid a server made of the API key)', async () => {
     const id = await newIdentity()
-    const seal = new SealDir(join(dir, 'sealed'), [id.recipient])
+    const seal = new SealDir(join(dir, 'sealed'))
     await seal.prepare()
     registerSecret('fedcba9876543210fedcba98')
-    await expect(seal.seal(record({uid: 'fedcba9876543210fedcba98'}))).rejects.toMatchObject({code: 'ESECRETNAME'})
+    await expect(seal.seal(record({uid: 'fedcba9876543210fedcba98'}), [id.recipient])).rejects.toMatchObject({code: 'ESECRETNAME'})
     expect(await listSealedFiles(join(dir, 'sealed'))).toEqual([])
   })
 })
@@ -91,7 +91,7 @@ describe('seal folder safety', () => {
   it('refuses a world-writable folder unless allowed', async () => {
     const {chmod} = await import('node:fs/promises')
     const open = join(dir, 'open')
-    const seal = new SealDir(open, [(await newIdentity()).recipient])
+    const seal = new SealDir(open)
     await seal.prepare()
     await chmod(open, 0o777)
     await expect(seal.prepare()).rejects.toMatchObject({exitCode: 64, code: 'seal-dir-world-writable'})
@@ -175,11 +175,11 @@ describe('unsealPaths', () => {
   it('serves one record per key; two records for one key (a planted far-future one, say) are a conflict, never chosen by createdAt', async () => {
     const me = await newIdentity()
     const other = await newIdentity()
-    const seal = new SealDir(dir, [me.recipient])
-    await seal.seal(record({name: 'web', uid: 'web000000000000000000000', apiKey: 'web-value-0001'}))
-    await seal.seal(record({uid: 'old000000000000000000000', createdAt: '2026-01-01T00:00:00.000Z', apiKey: 'old-value-0001'}))
-    await seal.seal(record({uid: 'new000000000000000000000', createdAt: '2099-05-01T00:00:00.000Z', apiKey: 'planted-value-0001'}))
-    await new SealDir(dir, [other.recipient]).seal(record({user: 'bob@example.com', uid: 'bob000000000000000000000'}))
+    const seal = new SealDir(dir)
+    await seal.seal(record({name: 'web', uid: 'web000000000000000000000', apiKey: 'web-value-0001'}), [me.recipient])
+    await seal.seal(record({uid: 'old000000000000000000000', createdAt: '2026-01-01T00:00:00.000Z', apiKey: 'old-value-0001'}), [me.recipient])
+    await seal.seal(record({uid: 'new000000000000000000000', createdAt: '2099-05-01T00:00:00.000Z', apiKey: 'planted-value-0001'}), [me.recipient])
+    await new SealDir(dir).seal(record({user: 'bob@example.com', uid: 'bob000000000000000000000'}), [other.recipient])
     const result = await unsealPaths([dir], [me.identity])
     expect(result.records.map((r) => [r.user, r.name, r.apiKey])).toEqual([['alice@example.com', 'web', 'web-value-0001']])
     expect(result.conflicts).toEqual([{key: 'alice@example.com/ci-deploy', uids: ['new000000000000000000000', 'old000000000000000000000']}])
@@ -189,9 +189,9 @@ describe('unsealPaths', () => {
 
   it('a record whose uid is not its file name\'s is not used; a corrupt file is reported by name and the rest still served, with no plaintext shown', async () => {
     const me = await newIdentity()
-    const seal = new SealDir(dir, [me.recipient])
-    const good = await seal.seal(record({name: 'web', uid: 'web000000000000000000000', apiKey: 'web-value-0001'}))
-    const real = await seal.seal(record({uid: 'real00000000000000000000', apiKey: 'real-value-0001'}))
+    const seal = new SealDir(dir)
+    const good = await seal.seal(record({name: 'web', uid: 'web000000000000000000000', apiKey: 'web-value-0001'}), [me.recipient])
+    const real = await seal.seal(record({uid: 'real00000000000000000000', apiKey: 'real-value-0001'}), [me.recipient])
     await writeFile(join(dir, 'alice@example.com', 'ci-deploy--fake00000000000000000000.age'), await readFile(real, 'utf8'))
     const encrypter = new Encrypter()
     encrypter.addRecipient(me.recipient)
@@ -212,7 +212,7 @@ describe('unsealPaths', () => {
   it('nothing opened (a wrong identity) is a failure, not an empty success', async () => {
     const me = await newIdentity()
     const other = await newIdentity()
-    await new SealDir(dir, [me.recipient]).seal(record())
+    await new SealDir(dir).seal(record(), [me.recipient])
     const result = await unsealPaths([dir], [other.identity])
     expect(result.records).toEqual([])
     expect(unsealProblems(result)?.message).toMatch(/None of the 1 sealed files could be opened/)
