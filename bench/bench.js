@@ -231,7 +231,7 @@ const applyRun = async ({creates, rateLimit, createUid = 'key', parallelism = 4,
   const {plan, live} = await makePlan({desired, api: client, host: emu.url, force: true, toolVersion: 'bench', now: new Date()})
   if (plan.summary.create !== creates) throw new Error(`bench: planned ${plan.summary.create} creates, not ${creates}`)
   const {SealDir} = await import('../dist/seal/seal-dir.js')
-  const sealer = new SealDir(join(work, `sealed-${creates}-${createUid}-${parallelism}-${Date.now()}`), ['age1kdnug0g69q26qvlaysykz582z2lucrrewkjdyhwmnyucrm6f2fyqangs4c'])
+  const sealer = new SealDir(join(work, `sealed-${creates}-${createUid}-${parallelism}-${Date.now()}`))
   await sealer.prepare()
   const onKeys = () => Object.entries(emu.stats?.byOperation ?? {}).filter(([k]) => k.includes('/v1/apiKeys')).reduce((a, [, v]) => a + v, 0)
   const requestsBefore = onKeys()
@@ -292,7 +292,7 @@ if (want('requests')) {
     const {plan, live} = await makePlan({desired, api: client, host: emu.url, force: true, toolVersion: 'bench', now: new Date()})
     const acting = plan.actions.filter((a) => a.kind !== 'no-op')
     if (acting.length !== 1) throw new Error(`bench: ${what} planned ${acting.map((a) => a.kind).join(', ') || 'nothing'}`)
-    const sealer = new SealDir(dir, [RECIPIENT])
+    const sealer = new SealDir(dir)
     await sealer.prepare()
     const before = {...emu.stats.byOperation}
     const outcomes = await execute(plan.actions, {api: client, sealer, live, parallelism: 4})

@@ -4,7 +4,8 @@ import {Flags} from '@oclif/core'
 import {stringify} from 'yaml'
 import {BaseCommand} from '../cli/base-command.js'
 import {fileFlag} from '../cli/flags.js'
-import {type DesiredState, keyOfSealedFile, loadDesiredStateFile} from '../config/desired-state.js'
+import {type DesiredState, loadDesiredStateFile} from '../config/desired-state.js'
+import {recipientLists} from '../seal/lists.js'
 import {givenIdentities, recipientsOfIdentities} from '../seal/identity.js'
 import {safeName} from '../seal/sealed-file.js'
 import type {SealedRecord} from '../seal/sealed-file.js'
@@ -90,7 +91,8 @@ Files sealed only to other recipients are skipped (noted on stderr). A record co
       this.logToStderr(`(${file} could not be read as a desired-state file: whether a reseal would help is not said.)`)
       return undefined
     }
-    return (f: string) => keyOfSealedFile(desired, lastTwo(f))
+    const lists = recipientLists(desired)
+    return (f: string) => lists.ofFile(f)
   }
 }
 

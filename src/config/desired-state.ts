@@ -3,7 +3,6 @@ import type {ValidateFunction} from 'ajv'
 import {isMap} from 'yaml'
 import {isLoopback} from '../palette/connection.js'
 import {DEMO_RECIPIENT, recipientProblem, trialSealProblems} from '../seal/recipients.js'
-import {safeName} from '../seal/sealed-file.js'
 import {schemaValidator} from '../util/ajv.js'
 import {type InputFileError, readInputFile} from '../util/input-file.js'
 import {type Diagnostic, UsageError} from '../util/errors.js'
@@ -413,27 +412,3 @@ function recipientLists(value: unknown): Array<{path: PathSegment[]; list: unkno
   return out
 }
 
-/**
- * Whom a value of USER/NAME is sealed to now: the declared key's list, else its user's, else the
- * file's (a key or user the file does not declare takes the nearest list that is declared).
- */
-export function recipientsFor(desired: DesiredState, email: string, name: string): {recipients: string[]; from: string} {
-  const user = desired.users.find((u) => u.email.toLowerCase() === email.toLowerCase())
-  const key = user?.keys.find((k) => k.name === name)
-  if (key) return {recipients: key.recipients, from: key.recipientsFrom}
-  if (user) return {recipients: user.recipients, from: user.recipientsFrom}
-  return {recipients: desired.seal.recipients, from: 'seal.recipients'}
-}
-
-/**
- * The declared key a sealed file's name points at (EMAIL/NAME--UID.age relative to the seal
- * folder, names as safeName writes them), when exactly one does: for messages about files no
- * identity opens. A name is data: this never decides what happens to a value.
- */
-export function keyOfSealedFile(desired: DesiredState, file: string): {key: string; recipients: string[]; from: string} | undefined {
-  const [folder, name] = file.split('/').slice(-2)
-  if (folder === undefined || name === undefined || !name.includes('--')) return undefined
-  const keyPart = name.slice(0, name.lastIndexOf('--'))
-  const found = desired.users.flatMap((u) => (safeName(u.email) === folder ? u.keys.filter((k) => safeName(k.name) === keyPart).map((k) => ({key: `${u.email}/${k.name}`, recipients: k.recipients, from: k.recipientsFrom})) : []))
-  return found.length === 1 ? found[0] : undefined
-}

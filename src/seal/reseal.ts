@@ -1,6 +1,7 @@
 import {lstat, readFile} from 'node:fs/promises'
 import {basename, relative, sep} from 'node:path'
-import {type DesiredState, keyOfSealedFile, recipientsFor} from '../config/desired-state.js'
+import type {DesiredState} from '../config/desired-state.js'
+import {recipientLists} from './lists.js'
 import {isLoopback} from '../palette/connection.js'
 import {writeFileAtomic} from '../util/atomic-write.js'
 import {DEMO_RECIPIENT, fingerprints, recipientLabel} from './recipients.js'
@@ -51,16 +52,17 @@ const MAX_SEALED_BYTES = 1024 * 1024
  */
 export async function resealFolder(desired: DesiredState, dir: string, identities: OpeningIdentity[], options: {dryRun: boolean}): Promise<ResealReport> {
   const files: ResealEntry[] = []
+  const lists = recipientLists(desired)
   for (const path of await listSealedFiles(dir)) {
     const file = relative(dir, path).split(sep).join('/')
-    files.push(await resealOne(desired, path, file, identities, options.dryRun))
+    files.push(await resealOne(lists, path, file, identities, options.dryRun))
   }
   const counts: Record<ResealStatus, number> = {resealed: 0, current: 0, 'not-opened': 0, broken: 0, refused: 0}
   for (const f of files) counts[f.status]++
   return {dir, dryRun: options.dryRun, counts, files}
 }
 
-async function resealOne(desired: DesiredState, path: string, file: string, identities: OpeningIdentity[], dryRun: boolean): Promise<ResealEntry> {
+async function resealOne(lists: ReturnType<typeof recipientLists>, path: string, file: string, identities: OpeningIdentity[], dryRun: boolean): Promise<ResealEntry> {
   const s = await lstat(path)
   if (!s.isFile() || s.size > MAX_SEALED_BYTES) return {file, status: 'broken', note: 'not a sealed file (not a regular file, or far too large)'}
   const text = await readFile(path, 'utf8')
@@ -69,12 +71,12 @@ async function resealOne(desired: DesiredState, path: string, file: string, iden
     opened = await openSealed(text, identities)
   } catch (error) {
     if (!(error instanceof NotForUs)) return {file, status: 'broken', note: `it cannot be opened: ${(error as Error).message}`}
-    return notOpened(desired, file, await readSealedTo(text))
+    return notOpened(lists, file, await readSealedTo(text))
   }
   const {record, header} = opened
   const key = `${record.user}/${record.name}`
   if (uidOfSealedFileName(basename(path)) !== record.uid) return {file, status: 'broken', key, note: 'it holds the record of another key than its name says (a file renamed or planted): left as it is'}
-  const list = recipientsFor(desired, record.user, record.name)
+  const list = lists.forKey(record.user, record.name)
   const base = {file, key, uid: record.uid}
   if (list.recipients.length === 0) return {...base, status: 'refused', note: `${list.from} is empty: nothing to seal it to`}
   if (list.recipients.includes(DEMO_RECIPIENT) && !isLoopback(hostnameOf(record.host))) {
@@ -104,8 +106,8 @@ async function resealOne(desired: DesiredState, path: string, file: string, iden
 }
 
 /** A file no given identity opens: what its header says, against the list of the key its name gives (both data). */
-function notOpened(desired: DesiredState, file: string, header: HeaderReading): ResealEntry {
-  const named = keyOfSealedFile(desired, file)
+function notOpened(lists: ReturnType<typeof recipientLists>, file: string, header: HeaderReading): ResealEntry {
+  const named = lists.ofFile(file)
   const base = {file, status: 'not-opened' as const, ...(named ? {key: named.key} : {}), ...(uidOfSealedFileName(file) ? {uid: uidOfSealedFileName(file)} : {})}
   if (!header.sealedTo) return {...base, note: header.problem}
   const to = header.sealedTo.to.map((e) => e.label)
