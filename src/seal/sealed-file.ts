@@ -84,12 +84,21 @@ export async function readSealedTo(text: string): Promise<HeaderReading> {
     },
   })
   try {
-    await d.decrypt(armor.decode(text))
+    // The header alone (up to its MAC line): the payload is not needed to read it.
+    await d.decryptHeader(headerOf(armor.decode(text)))
   } catch {
     // "no identity matched" once the header parsed; anything else leaves `stanzas` unset.
   }
   if (!stanzas) return {problem: 'not an age file palette-keys can read'}
   return sealedToOf(stanzas)
+}
+
+/** The bytes of an age file up to the end of its MAC line (`--- …\n`); the whole file when there is none (the parser then says why). */
+function headerOf(file: Uint8Array): Uint8Array {
+  const bytes = Buffer.from(file.buffer, file.byteOffset, file.byteLength)
+  const mac = bytes.indexOf('\n--- ')
+  const end = mac < 0 ? -1 : bytes.indexOf('\n', mac + 1)
+  return end < 0 ? file : file.subarray(0, end + 1)
 }
 
 const FINGERPRINT = /^[0-9a-f]{16}$/
