@@ -27,7 +27,7 @@ import {
   touchedKey,
   touchesUser,
 } from './model.js'
-import {lanes, slotEffect} from './order.js'
+import {lanes, slotEffect, slotUsers} from './order.js'
 import {CUSTODY, CUSTODY_FOLDER, DELIVERED, GENERATION, intendedName, ownershipOf, predecessorOf, REPLACES, RETIRING, retiredAtOf, retiredName, SEALED_TO, supersededUids, transientName} from './ownership.js'
 
 export interface DiffFlags {
@@ -474,9 +474,19 @@ class DiffContext {
       // A user's count moves in their own lane, then in the caller's, which runs after every other
       // lane (a move into or out of the caller's keys sits there). Decreases that another user's
       // lane makes (a move away from this user) are not counted: when they land is not known.
-      const users = new Set([...others.keys(), this.live.caller.uid, ...own.flatMap((a) => (a.kind === 'create' || a.kind === 'replace' ? [a.target.userUid] : []))])
+      // The caller's lane by the users its actions move a count of (slotEffect is zero for any other), in lane order:
+      // one pass over it, not one per user.
+      const ownFor = new Map<string, Action[]>()
+      for (const a of own) {
+        for (const u of slotUsers(a)) {
+          const list = ownFor.get(u)
+          if (list) list.push(a)
+          else ownFor.set(u, [a])
+        }
+      }
+      const users = new Set([...others.keys(), this.live.caller.uid, ...ownFor.keys()])
       for (const user of users) {
-        const lane = [...(user === this.live.caller.uid ? [] : (others.get(user) ?? [])), ...own]
+        const lane = [...(user === this.live.caller.uid ? [] : (others.get(user) ?? [])), ...(ownFor.get(user) ?? [])]
         const held = this.keysByUser.get(user)?.length ?? 0
         // Palette refuses a create when the user already holds the limit: only the steps that add a key can pass it.
         let count = held
@@ -491,20 +501,22 @@ class DiffContext {
         problems.push(this.keyLimitProblem(user, held, peak, lane))
       }
       if (problems.length === 0 || pass === 1) break
-      // Free what needs no asking, then count again.
-      let freed = 0
+      // Free what needs no asking, then count again: the actions and findings are each filtered once.
+      const freed = new Set<string>()
+      const deletes: Action[] = []
       for (const user of over) {
         for (const k of this.expiredRetired.get(user) ?? []) {
-          freed++
-          // Its clean-up revoke (a retired key must stay revoked) gives way to the delete.
-          const revoke = this.actions.findIndex((x) => x.kind === 'revoke' && x.key.uid === k.uid)
-          if (revoke >= 0) this.actions.splice(revoke, 1)
-          this.actions.push({kind: 'delete', address: `${this.usersByUid.get(user)?.email ?? user}/${k.name}`, key: this.ref(k), cleanup: true, reason: `retired by a rotation and expired: deleted now to free a slot under Palette's key limit (${limit.perUser} per user)`})
-          this.findings = this.findings.filter((f) => f.uid !== k.uid)
+          freed.add(k.uid)
+          deletes.push({kind: 'delete', address: `${this.usersByUid.get(user)?.email ?? user}/${k.name}`, key: this.ref(k), cleanup: true, reason: `retired by a rotation and expired: deleted now to free a slot under Palette's key limit (${limit.perUser} per user)`})
         }
         this.expiredRetired.delete(user)
       }
-      if (freed === 0) break
+      if (freed.size === 0) break
+      // Their clean-up revokes (a retired key must stay revoked) give way to the deletes.
+      const kept = this.actions.filter((x) => !(x.kind === 'revoke' && freed.has(x.key.uid)))
+      this.actions.length = 0
+      for (const x of [...kept, ...deletes]) this.actions.push(x)
+      this.findings = this.findings.filter((f) => f.uid === undefined || !freed.has(f.uid))
     }
     return problems
   }

@@ -89,6 +89,21 @@ function handOverNames(others: Map<string, Action[]>): void {
 }
 
 /** How an action changes the key count of `user` while it runs: the peak above the start, and the change at its end. */
+/** The users whose key count an action can move (slotEffect is zero for every other user). */
+export function slotUsers(a: Action): string[] {
+  switch (a.kind) {
+    case 'create':
+      return [a.target.userUid]
+    case 'replace':
+      return a.target.userUid === a.from.userUid ? [a.target.userUid] : [a.target.userUid, a.from.userUid]
+    case 'rotate':
+    case 'delete':
+      return [a.key.userUid]
+    default:
+      return []
+  }
+}
+
 export function slotEffect(a: Action, user: string): {peak: number; net: number} {
   switch (a.kind) {
     case 'create':

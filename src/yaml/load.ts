@@ -1,5 +1,5 @@
 import type {ErrorObject} from 'ajv'
-import {isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument, type Document, visit, type YAMLMap} from 'yaml'
+import {isMap, isPair, isScalar, isSeq, LineCounter, type Node, type Pair, parseDocument, type Document, visit, type YAMLMap} from 'yaml'
 import {ExitCode} from '../util/exit-codes.js'
 import {type Diagnostic, PaletteKeysError} from '../util/errors.js'
 
@@ -96,7 +96,7 @@ export function locate(loaded: LoadedYaml, path: PathSegment[], options: {key?: 
   let keyNode: unknown
   for (const seg of path) {
     if (isMap(node)) {
-      const pair = node.items.find((p) => isPair(p) && (isScalar(p.key) ? String(p.key.value) : String(p.key)) === String(seg))
+      const pair = pairsOf(node).get(String(seg))
       if (!pair) break
       keyNode = pair.key
       node = pair.value
@@ -108,6 +108,26 @@ export function locate(loaded: LoadedYaml, path: PathSegment[], options: {key?: 
   const target = (options.key && keyNode ? keyNode : node ?? keyNode) as Node | undefined
   const offset = target?.range?.[0] ?? 0
   return loaded.lineCounter.linePos(offset)
+}
+
+/**
+ * A mapping's pairs by key text (the first of equal keys, as a scan would find), built once per
+ * mapping: a file with many problems locates each of them, and scanning a mapping of 32,000 users
+ * for every one of them was quadratic (13 s of CPU). A parsed document is not changed after parsing.
+ */
+const PAIRS = new WeakMap<YAMLMap, Map<string, Pair>>()
+function pairsOf(map: YAMLMap): Map<string, Pair> {
+  let index = PAIRS.get(map)
+  if (!index) {
+    index = new Map()
+    for (const p of map.items) {
+      if (!isPair(p)) continue
+      const k = isScalar(p.key) ? String(p.key.value) : String(p.key)
+      if (!index.has(k)) index.set(k, p)
+    }
+    PAIRS.set(map, index)
+  }
+  return index
 }
 
 /** JSON Pointer (ajv's instancePath) → path segments; numeric segments become indexes. */
