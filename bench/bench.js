@@ -28,7 +28,7 @@ const settle = () => globalThis.gc?.()
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 const work = await mkdtemp(join(tmpdir(), 'pk-bench-'))
 // `npm run bench -- plan startup` runs only those sections; no argument runs them all.
-const SECTIONS = ['requests', 'plan', 'rss', 'apply', 'startup', 'validate', 'tenant']
+const SECTIONS = ['axes', 'requests', 'plan', 'rss', 'apply', 'startup', 'validate', 'tenant']
 const chosen = process.argv.slice(2)
 for (const c of chosen) if (!SECTIONS.includes(c)) throw new Error(`bench: unknown section ${c} (sections: ${SECTIONS.join(', ')})`)
 const want = (section) => chosen.length === 0 || chosen.includes(section)
@@ -131,6 +131,81 @@ async function emulatorProcess(seedFile) {
     return Object.values(s.byOperation).reduce((a, b) => a + b, 0)
   }
   return {url, counted, close: () => new Promise((resolve) => (child.once('close', resolve), child.kill('SIGTERM')))}
+}
+
+// 0. Growth per axis (issue 21.1): each axis grown 10x, the rest held, through the file's parse and
+// checks and the pure diff (no network: the live state is built in memory). Time is the median of
+// 3 runs; memory is what the parsed file and the plan hold once made (heap after a collection;
+// the smaller size is large enough for that to be above the heap's noise of about a megabyte).
+// Linear is 10x; the targets allow for noise (< 15x).
+if (want('axes')) {
+  const uid = (prefix, i) => `${prefix}${i.toString(16).padStart(24 - prefix.length, '0')}`
+  const NOW = new Date()
+  const later = new Date(NOW.getTime() + 300 * 86_400_000).toISOString()
+  /** users × keysPerUser keys, all made by palette-keys and declared (a plan of no-ops); `creates` more declared, none live; `pastExpiries` users whose key has a past expiresAt (validate only). */
+  const scenario = ({users, keysPerUser, creates = 0}) => {
+    const lines = ['version: 1', 'seal: {recipients: [age1kdnug0g69q26qvlaysykz582z2lucrrewkjdyhwmnyucrm6f2fyqangs4c]}', 'users:']
+    const liveUsers = [{uid: uid('a', 0), email: 'admin@example.com', name: 'Admin'}]
+    const keys = []
+    for (let u = 0; u < users; u++) {
+      const email = `user${u}@example.com`
+      liveUsers.push({uid: uid('b', u), email, name: `User ${u}`})
+      lines.push(`  ${email}:`, '    keys:')
+      for (let k = 0; k < keysPerUser; k++) {
+        lines.push(`      key-${k}: {description: "key ${k} of user ${u}", expiresAt: "${later}"}`)
+        keys.push({uid: uid('c', u * keysPerUser + k), name: `key-${k}`, userUid: uid('b', u), description: `key ${k} of user ${u}`, expiry: later, isActive: true, annotations: {managedBy: 'palette-keys'}, createdAt: NOW.toISOString()})
+      }
+      if (u < creates) lines.push('      new-key: {}')
+    }
+    const live = {host: 'https://bench', tenant: {uid: uid('d', 0), orgName: 'bench'}, caller: {uid: uid('a', 0), email: 'admin@example.com'}, callerIsAdmin: true, users: liveUsers, keys, keyLimit: {perUser: 100_000, source: 'tenant'}, unlistedOwners: {}, listsCut: {keys: false}, requests: 6}
+    return {text: lines.join('\n') + '\n', live}
+  }
+  const pastExpiries = (n) => ['version: 1', 'users:', ...Array.from({length: n}, (_, i) => [`  u${i}@example.com:`, '    keys:', '      k: {expiresAt: "2020-01-01T00:00:00Z"}']).flat()].join('\n') + '\n'
+  const measure = (work) => {
+    const times = []
+    let held = work() // warm-up: compiled code and caches are not the input's memory
+    const heaps = []
+    for (let i = 0; i < 3; i++) {
+      held = undefined
+      settle()
+      settle()
+      const before = process.memoryUsage().heapUsed
+      const t = performance.now()
+      held = work()
+      times.push(performance.now() - t)
+      settle()
+      settle()
+      heaps.push(process.memoryUsage().heapUsed - before)
+    }
+    held = undefined
+    return {ms: median(times), mb: Math.max(median(heaps), 0) / 1048576}
+  }
+  const planOf = (sc) => () => {
+    const desired = parseDesiredState(sc.text, 'axes.yaml', NOW)
+    return {desired, plan: diff(desired, sc.live, {force: true, toolVersion: 'bench'}, NOW)}
+  }
+  const validateOf = (text) => () => {
+    try {
+      parseDesiredState(text, 'axes.yaml', NOW)
+    } catch (error) {
+      return error.diagnostics
+    }
+    throw new Error('bench: the past expiries were not reported')
+  }
+  const AXES = [
+    ['keys (100 users)', (n) => planOf(scenario({users: 100, keysPerUser: n / 100})), 5_000],
+    ['users (1 key each)', (n) => planOf(scenario({users: n, keysPerUser: 1})), 5_000],
+    ['keys of one user', (n) => planOf(scenario({users: 1, keysPerUser: n})), 5_000],
+    ['creates (1 a user)', (n) => planOf(scenario({users: n, keysPerUser: 0, creates: n})), 5_000],
+    ['located errors (past expiries)', (n) => validateOf(pastExpiries(n)), 3_200],
+  ]
+  for (const [axis, make, n] of AXES) {
+    const small = measure(make(n))
+    const big = measure(make(10 * n))
+    const t = big.ms / small.ms
+    const m = big.mb / Math.max(small.mb, 0.01)
+    row(`axis ${axis}: ${n.toLocaleString('en')} -> ${(10 * n).toLocaleString('en')}, time / memory held`, `${small.ms.toFixed(0)} -> ${big.ms.toFixed(0)} ms = ${t.toFixed(1)}x / ${small.mb.toFixed(1)} -> ${big.mb.toFixed(1)} MB = ${m.toFixed(1)}x`, 'linear: 10x (< 15x)', t < 15 && m < 15)
+  }
 }
 
 // 1. plan: requests and time at 10 / 1,000 / 10,000 keys, against a bare fetch of the same six answers.
