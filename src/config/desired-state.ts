@@ -6,6 +6,7 @@ import {DEMO_RECIPIENT, recipientProblem, trialSealProblems} from '../seal/recip
 import {schemaValidator} from '../util/ajv.js'
 import {type InputFileError, readInputFile} from '../util/input-file.js'
 import {type Diagnostic, UsageError} from '../util/errors.js'
+import {fastYaml} from '../yaml/fast.js'
 import {formatPath, invalidInput, type LoadedYaml, locate, MAX_YAML_BYTES, parseYaml, type PathSegment, schemaDiagnostics} from '../yaml/load.js'
 import {DEFAULT_EXEC_TIMEOUT_S, type Delivery} from '../deliver/targets.js'
 import {parseDuration} from './duration.js'
@@ -30,13 +31,13 @@ export interface DesiredState {
   users: DesiredUser[]
 }
 
-/** One entry of a recipients list, located. */
+/** One entry of a recipients list, locatable. */
 export interface RecipientSite {
   recipient: string
   /** `seal.recipients[0]`, `users.EMAIL.seal.recipients[1]`, … */
   path: string
-  line: number
-  col: number
+  /** Its line and column, looked up when an error needs them (a file read on the fast path is parsed again with positions then). */
+  at(): {line: number; col: number}
 }
 
 export interface Policy {
@@ -153,6 +154,14 @@ export function parseDesiredState(text: string, file: string, now: Date): Desire
   if (text.replace(/#.*$/gm, '').trim() === '') {
     throw invalidInput(file, [at1('empty-file', 'the file is empty', 'Start from examples/keys.yaml.')])
   }
+  // The fast path: no positions, and any problem at all sends the file down the path below, whose
+  // verdict and located diagnostics are the ones given (yaml/fast.ts).
+  const fast = Buffer.byteLength(text, 'utf8') <= MAX_YAML_BYTES ? fastYaml(text) : undefined
+  if (fast && asRecord(fast.value) && desiredStateValidator()(fast.value) && semanticProblems(fast.value, file, () => ({line: 1, col: 1}), now).length === 0) {
+    let loaded: LoadedYaml | undefined
+    const where = (path: PathSegment[]) => locate((loaded ??= parseYaml(text, file)), path)
+    return withSites(normalise(fast.value as RawFile, file, text), fast.value, where)
+  }
   const loaded = parseYaml(text, file)
   if (!isMap(loaded.doc.contents)) {
     throw invalidInput(file, [at1('not-a-mapping', 'the top level must be a mapping (version, seal, defaults, policy, users)')])
@@ -161,22 +170,26 @@ export function parseDesiredState(text: string, file: string, now: Date): Desire
   const problems: Diagnostic[] = validate(loaded.value) ? [] : schemaDiagnostics(loaded, validate.errors ?? [], HINTS)
   for (const p of problems) if (p.path === 'version' && p.code === 'invalid-value') p.code = 'unsupported-version'
   // A loop, not push(...): a file of 100k+ problems would overflow the call stack.
-  for (const p of semanticProblems(loaded, now)) problems.push(p)
+  for (const p of semanticProblems(loaded.value, file, (path, key) => locate(loaded, path, {key}), now)) problems.push(p)
   if (problems.length > 0) throw invalidInput(file, dedupe(problems))
-  const state = normalise(loaded.value as RawFile, file, text)
-  state.recipientSites = recipientLists(loaded.value).flatMap(({path, list}) => list.map((recipient, i) => ({recipient: String(recipient), path: formatPath([...path, i]), ...locate(loaded, [...path, i])})))
+  return withSites(normalise(loaded.value as RawFile, file, text), loaded.value, (path) => locate(loaded, path))
+}
+
+/** The state with every recipient of every list, each locatable through `where`. */
+function withSites(state: DesiredState, value: unknown, where: (path: PathSegment[]) => {line: number; col: number}): DesiredState {
+  state.recipientSites = recipientLists(value).flatMap(({path, list}) => list.map((recipient, i) => ({recipient: String(recipient), path: formatPath([...path, i]), at: () => where([...path, i])})))
   return state
 }
 
-/** What a schema cannot say. Written defensively: it also runs when the schema failed. */
-function semanticProblems(loaded: LoadedYaml, now: Date): Diagnostic[] {
+/** What a schema cannot say. Written defensively: it also runs when the schema failed. `where` locates a path (its key, with `key`). */
+function semanticProblems(value: unknown, file: string, where: (path: PathSegment[], key: boolean) => {line: number; col: number}, now: Date): Diagnostic[] {
   const out: Diagnostic[] = []
   const add = (path: PathSegment[], code: string, message: string, hint?: string, key = false) => {
-    const pos = locate(loaded, path, {key})
-    out.push({file: loaded.file, ...pos, path: formatPath(path), code, message, hint})
+    const pos = where(path, key)
+    out.push({file, ...pos, path: formatPath(path), code, message, hint})
   }
-  const root = asRecord(loaded.value)
-  for (const {path, list} of recipientLists(loaded.value)) {
+  const root = asRecord(value)
+  for (const {path, list} of recipientLists(value)) {
     list.forEach((r, i) => {
       if (typeof r !== 'string') return
       const problem = recipientProblem(r)
@@ -374,7 +387,7 @@ export async function checkRecipientsSealable(desired: DesiredState): Promise<vo
   if (sites.length === 0) return
   throw invalidInput(
     desired.file,
-    sites.map((r) => ({file: desired.file, line: r.line, col: r.col, path: r.path, code: 'unsealable-recipient', message: problems.get(r.recipient)!, hint: 'Use a recipient printed by `palette-keys keygen` or `age-keygen`, or an SSH public key.'})),
+    sites.map((r) => ({file: desired.file, ...r.at(), path: r.path, code: 'unsealable-recipient', message: problems.get(r.recipient)!, hint: 'Use a recipient printed by `palette-keys keygen` or `age-keygen`, or an SSH public key.'})),
   )
 }
 
@@ -386,8 +399,7 @@ export function checkDemoRecipient(desired: DesiredState, host: string): void {
     desired.file,
     sites.map((r) => ({
       file: desired.file,
-      line: r.line,
-      col: r.col,
+      ...r.at(),
       path: r.path,
       code: 'demo-recipient',
       message: `this is the demo recipient, whose identity ships with palette-keys (examples/demo-identity.txt): anyone could open values sealed to it, so it is refused for ${host}`,
