@@ -37,7 +37,7 @@ Exit codes: 0 success (with --detailed-exitcode: no changes), 2 changes present 
     ...applyAsFlag,
   }
 
-  async run(): Promise<PlanDocument> {
+  async run(): Promise<PlanDocument | undefined> {
     const {flags} = await this.parse(PlanCommand)
     const phase = phaseTimer()
     const now = new Date()
@@ -58,7 +58,8 @@ Exit codes: 0 success (with --detailed-exitcode: no changes), 2 changes present 
       phase.report((line) => this.logToStderr(line))
       if (flags.out && !this.jsonEnabled()) this.logToStderr(`Saved the plan to ${flags.out}: apply it with \`palette-keys apply ${flags.out}\`.`)
       process.exitCode = planExitCode(plan, flags['detailed-exitcode'])
-      return planDocument(plan)
+      // The document (with its Terraform view) is built only when it is printed: --json.
+      return this.jsonEnabled() ? planDocument(plan) : undefined
     } finally {
       await client.close()
     }

@@ -1,13 +1,12 @@
 import {createHash} from 'node:crypto'
 import type {ValidateFunction} from 'ajv'
-import {isMap} from 'yaml'
 import {isLoopback} from '../palette/connection.js'
 import {DEMO_RECIPIENT, recipientProblem, trialSealProblems} from '../seal/recipients.js'
 import {schemaValidator} from '../util/ajv.js'
 import {type InputFileError, readInputFile} from '../util/input-file.js'
 import {type Diagnostic, UsageError} from '../util/errors.js'
 import {fastYaml} from '../yaml/fast.js'
-import {formatPath, invalidInput, type LoadedYaml, locate, MAX_YAML_BYTES, parseYaml, type PathSegment, schemaDiagnostics} from '../yaml/load.js'
+import {formatPath, invalidInput, type LoadedYaml, locate, MAX_YAML_BYTES, parseYaml, type PathSegment, schemaDiagnostics, yaml} from '../yaml/load.js'
 import {DEFAULT_EXEC_TIMEOUT_S, type Delivery} from '../deliver/targets.js'
 import {parseDuration} from './duration.js'
 
@@ -163,7 +162,7 @@ export function parseDesiredState(text: string, file: string, now: Date): Desire
     return withSites(normalise(fast.value as RawFile, file, text), fast.value, where)
   }
   const loaded = parseYaml(text, file)
-  if (!isMap(loaded.doc.contents)) {
+  if (!yaml().isMap(loaded.doc.contents)) {
     throw invalidInput(file, [at1('not-a-mapping', 'the top level must be a mapping (version, seal, defaults, policy, users)')])
   }
   const validate = desiredStateValidator()

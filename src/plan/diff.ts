@@ -796,13 +796,15 @@ class DiffContext {
    * says nothing usable. Undefined when the key has no sealed file here (custody speaks of that).
    */
   private sealedTo(k: LiveKey, key: DesiredKey): {to: SealedToEntry[]; removed: SealedToEntry[]; missing: string[]; unrecorded?: string} | undefined {
-    const now = new Set(fingerprints(key.recipients))
     // The key's own mark, set at its creation: evidence too (a forger must edit it and the file).
-    const marked = (k.annotations[SEALED_TO] ?? '').split(',').filter((fp) => /^[0-9a-f]{16}$/.test(fp))
+    const mark = k.annotations[SEALED_TO]
+    const candidates = this.sealedByUid.get(k.uid)
+    if (mark === undefined && candidates === undefined) return undefined
+    const marked = (mark ?? '').split(',').filter((fp) => /^[0-9a-f]{16}$/.test(fp))
     const ever = new Map<string, SealedToEntry>(marked.map((fp) => [fp, {fp, label: `recipient ${fp}`, kind: 'x25519'}]))
     const owner = this.usersByUid.get(k.userUid)
     const folder = owner ? `${safeName(owner.email)}/` : undefined
-    const files = (this.sealedByUid.get(k.uid) ?? []).filter((f) => folder !== undefined && f.startsWith(folder) && this.sealHeaders[f] !== undefined)
+    const files = (candidates ?? []).filter((f) => folder !== undefined && f.startsWith(folder) && this.sealHeaders[f] !== undefined)
     const to = new Map<string, SealedToEntry>()
     let unrecorded: string | undefined
     for (const f of files) {
@@ -815,6 +817,7 @@ class DiffContext {
       for (const e of [...reading.sealedTo.to, ...reading.sealedTo.was]) ever.set(e.fp, e)
     }
     if (files.length === 0 && marked.length === 0) return undefined
+    const now = new Set(fingerprints(key.recipients))
     const byFp = (a: SealedToEntry, b: SealedToEntry) => cmp(a.fp, b.fp)
     return {
       to: [...to.values()].sort(byFp),

@@ -1,5 +1,5 @@
 import {styleText} from 'node:util'
-import {diffWords} from 'diff'
+import {createRequire} from 'node:module'
 import {formatDuration, parseDuration} from '../config/duration.js'
 import {deliveryLabel} from '../deliver/targets.js'
 import {recipientLabel} from '../seal/recipients.js'
@@ -159,10 +159,16 @@ function fieldLine(c: FieldChange, color: boolean): string {
   const label = c.field.padEnd(12)
   const [before, after] = [t(c.before), t(c.after)]
   if (before.length <= LONG_VALUE && after.length <= LONG_VALUE) return `${label} "${before}" -> "${after}"`
-  const parts = diffWords(before, after).map((p) => {
+  const parts = wordDiff()(before, after).map((p) => {
     if (p.added) return color ? colour('green', p.value) : `{+${p.value}+}`
     if (p.removed) return color ? colour('red', p.value) : `[-${p.value}-]`
     return p.value
   })
   return `${label} ${parts.join('')}`
+}
+
+/** jsdiff's word diff, loaded when a long value changes (most plans show none; loading it is a sixteenth of a start-up). */
+let diffWordsFn: typeof import('diff').diffWords | undefined
+function wordDiff(): typeof import('diff').diffWords {
+  return (diffWordsFn ??= (createRequire(import.meta.url)('diff') as typeof import('diff')).diffWords)
 }

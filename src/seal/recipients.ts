@@ -94,8 +94,16 @@ export async function trialSealProblems(recipients: string[]): Promise<Array<{in
  * recipients: a post-quantum recipient is 1,950 characters. Public, like the recipient itself.
  */
 export function recipientFingerprint(r: string): string {
-  return createHash('sha256').update(canonicalRecipient(r)).digest('hex').slice(0, 16)
+  let fp = FINGERPRINTS.get(r)
+  if (fp === undefined) {
+    fp = createHash('sha256').update(canonicalRecipient(r)).digest('hex').slice(0, 16)
+    FINGERPRINTS.set(r, fp)
+  }
+  return fp
 }
+
+/** A plan asks for the fingerprints of one list once a key: each recipient is hashed once a run. */
+const FINGERPRINTS = new Map<string, string>()
 
 /** What a recipient is called in plans and messages: `age1abcd…wxyz` (the first 8 and last 4 characters). */
 export function recipientLabel(r: string): string {

@@ -39,12 +39,16 @@ const types = [
 ]
 const SCHEMA = jsYaml.FAILSAFE_SCHEMA.extend({implicit: types})
 
-/** What makes the fast path give up before it starts (see above). */
-const GIVE_UP = /^%|\t|\r|\uFEFF|^---|^\.\.\.|(?:^|[\s,[{:-])\*[^\s,[\]{}]|(?:^|[\s,[{:-])[!&]|[\]}"']#|[\]}]\s*:(?:\s|$)|^[\s-]*\?(?:\s|$)/m
+/** What makes the fast path give up before it starts (see above). The rare characters are looked for first: a 2 MB file is scanned in a few milliseconds. */
+function givesUp(text: string): boolean {
+  if (text.includes('\t') || text.includes('\r') || text.includes('\uFEFF') || /^(?:%|---|\.\.\.)/m.test(text)) return true
+  if (/[*!&?]/.test(text) && /(?:^|[\s,[{:-])[*!&]|^[\s-]*\?(?:\s|$)/m.test(text)) return true
+  return /[\]}"']#|[\]}]\s*:(?:\s|$)/.test(text)
+}
 
 /** The file's data when the fast path can vouch that `yaml` reads the same; undefined when `yaml` must read it. */
 export function fastYaml(text: string): {value: unknown} | undefined {
-  if (GIVE_UP.test(text) || !simpleLines(text)) return undefined
+  if (givesUp(text) || !simpleLines(text)) return undefined
   let value: unknown
   try {
     value = jsYaml.load(text, {schema: SCHEMA, json: false})
@@ -67,7 +71,7 @@ function simpleLines(text: string): boolean {
     if (item) line = line.slice(item[0].length)
     if (line === '' || line.startsWith('#')) continue
     if (!item && !/^[[{]/.test(line) && !KEY.test(line)) return false
-    if (!quotesClose(line) || /(?:^|[:\s-])[|>][-+0-9]*\s*(?:#.*)?$/.test(line)) return false
+    if (((line.includes('"') || line.includes("'")) && !quotesClose(line)) || ((line.includes('|') || line.includes('>')) && /(?:^|[:\s-])[|>][-+0-9]*\s*(?:#.*)?$/.test(line))) return false
   }
   return true
 }
@@ -80,7 +84,7 @@ function quotesClose(line: string): boolean {
   let start = true
   for (let i = 0; i < line.length; i++) {
     const c = line[i]!
-    if (c === '#' && (i === 0 || /\s/.test(line[i - 1]!))) return true
+    if (c === '#' && (i === 0 || isSpace(line[i - 1]!))) return true
     if ((c === '"' || c === "'") && start) {
       let j = i + 1
       for (; j < line.length; j++) {
@@ -95,10 +99,15 @@ function quotesClose(line: string): boolean {
       start = false
       continue
     }
-    if (/\s/.test(c)) continue
+    if (isSpace(c)) continue
     start = c === ':' || c === '-' || c === '[' || c === '{' || c === ','
   }
   return true
+}
+
+/** YAML's white space: a space or a tab (nothing else separates tokens). */
+function isSpace(c: string): boolean {
+  return c === ' ' || c === '\t'
 }
 
 /** Whether every mapping's keys came from strings (js-yaml turns a key `1`, `true` or `~` into text its own way). */

@@ -1,5 +1,6 @@
 import type {ErrorObject} from 'ajv'
-import {isMap, isPair, isScalar, isSeq, LineCounter, type Node, type Pair, parseDocument, type Document, visit, type YAMLMap} from 'yaml'
+import {createRequire} from 'node:module'
+import type {Document, LineCounter, Node, Pair, YAMLMap} from 'yaml'
 import {ExitCode} from '../util/exit-codes.js'
 import {type Diagnostic, PaletteKeysError} from '../util/errors.js'
 
@@ -17,6 +18,15 @@ const MAX_ALIAS_COUNT = 100
 
 export type PathSegment = string | number
 
+/**
+ * The `yaml` library, loaded on first use: a file the fast path reads (yaml/fast.ts) never needs
+ * it, and loading it is a tenth of a plan's start-up. Synchronous (it ships CommonJS), so parsing stays so.
+ */
+let yamlLib: typeof import('yaml') | undefined
+export function yaml(): typeof import('yaml') {
+  return (yamlLib ??= createRequire(import.meta.url)('yaml') as typeof import('yaml'))
+}
+
 export interface LoadedYaml {
   file: string
   value: unknown
@@ -29,6 +39,7 @@ export interface LoadedYaml {
  * oversized input becomes a located diagnostic; all of them are thrown at once.
  */
 export function parseYaml(text: string, file: string): LoadedYaml {
+  const {isScalar, LineCounter, parseDocument, visit} = yaml()
   const lineCounter = new LineCounter()
   if (Buffer.byteLength(text, 'utf8') > MAX_YAML_BYTES) {
     throw invalidInput(file, [
@@ -92,6 +103,7 @@ export function parseYaml(text: string, file: string): LoadedYaml {
 
 /** The 1-based line and column of the value at `path` (or of its key, with `key: true`). */
 export function locate(loaded: LoadedYaml, path: PathSegment[], options: {key?: boolean} = {}): {line: number; col: number} {
+  const {isMap, isSeq} = yaml()
   let node: unknown = loaded.doc.contents
   let keyNode: unknown
   for (const seg of path) {
@@ -119,6 +131,7 @@ const PAIRS = new WeakMap<YAMLMap, Map<string, Pair>>()
 function pairsOf(map: YAMLMap): Map<string, Pair> {
   let index = PAIRS.get(map)
   if (!index) {
+    const {isPair, isScalar} = yaml()
     index = new Map()
     for (const p of map.items) {
       if (!isPair(p)) continue
