@@ -70,19 +70,28 @@ export const DEMO_RECIPIENT = 'age1kdnug0g69q26qvlaysykz582z2lucrrewkjdyhwmnyucr
 
 /**
  * Seals a few bytes to each recipient, as apply will: a recipient that decodes but cannot be
- * sealed to (a crafted low-order point) fails here, not after apply's first changes. Loads
- * age-encryption, so only the commands that need it call this.
+ * sealed to (a crafted low-order point) fails here, not after apply's first changes. An X25519
+ * recipient is tried with the key agreement alone (@noble/curves, whose X25519 refuses a shared
+ * secret of zero as age's does); the others load age-encryption, so only the commands that need it call this.
  */
 export async function trialSealProblems(recipients: string[]): Promise<Array<{index: number; problem: string}>> {
-  const {Encrypter} = await import('age-encryption')
   const out: Array<{index: number; problem: string}> = []
   for (const [index, r] of recipients.entries()) {
+    const problem = `nothing can be sealed to this recipient (not a usable ${isSsh(r) ? 'SSH' : isPostQuantum(r) ? 'ML-KEM-768/X25519' : 'X25519'} public key)`
     try {
+      if (!isSsh(r) && !isPostQuantum(r)) {
+        // An X25519 recipient: the key agreement age makes with it, with the curve library it uses,
+        // without loading age-encryption and its post-quantum code (a third of validate's start-up).
+        const {x25519} = await import('@noble/curves/ed25519.js')
+        x25519.getSharedSecret(x25519.utils.randomSecretKey(), bech32.decodeToBytes(r).bytes)
+        continue
+      }
+      const {Encrypter} = await import('age-encryption')
       const e = new Encrypter()
       e.addRecipient(await encrypterRecipient(r))
       await e.encrypt('palette-keys trial seal')
     } catch {
-      out.push({index, problem: `nothing can be sealed to this recipient (not a usable ${isSsh(r) ? 'SSH' : isPostQuantum(r) ? 'ML-KEM-768/X25519' : 'X25519'} public key)`})
+      out.push({index, problem})
     }
   }
   return out
