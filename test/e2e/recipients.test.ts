@@ -1,16 +1,15 @@
 import {execFile, execFileSync} from 'node:child_process'
-import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
-import {tmpdir} from 'node:os'
+import {readFile, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {promisify} from 'node:util'
-import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {describe, expect, it} from 'vitest'
 import type {Plan} from '../../src/plan/model.js'
 import {listSealedFiles} from '../../src/seal/seal-dir.js'
 import {haveAgeCli} from '../support/age-cli.js'
 import {runCli} from '../support/cli.js'
 import {ADMIN_KEY} from '../support/emulator.js'
 import {recordOutput, registerSecret} from '../support/leaks.js'
-import {adminAndAlice, useTestTenant} from '../support/tenant.js'
+import {adminAndAlice, useKeyring, useTestTenant} from '../support/tenant.js'
 
 /**
  * The life of recipients (issue 20), through the real CLI against the emulator, each value
@@ -23,18 +22,11 @@ const tenant = useTestTenant(SEED, 'pk-recipients-')
 const run = promisify(execFile)
 const env = () => ({PALETTE_HOST: tenant.emu.url, PALETTE_API_KEY: ADMIN_KEY})
 
-/** Identity files live outside the work folder, whose every file the leak scan reads: they are the one place an identity belongs. */
-let keyring: string
-beforeAll(async () => {
-  keyring = await mkdtemp(join(tmpdir(), 'pk-recipients-keyring-'))
-})
-afterAll(async () => {
-  if (keyring) await rm(keyring, {recursive: true, force: true})
-})
+const ring = useKeyring('pk-recipients-')
 
 /** A new identity in the keyring (palette-keys keygen: age-keygen's format); its text is registered for the leak scan. */
 async function identity(name: string): Promise<{file: string; recipient: string}> {
-  const file = join(keyring, `${name}.txt`)
+  const file = join(ring.dir, `${name}.txt`)
   const made = await runCli(['keygen', '-o', file], {cwd: tenant.work})
   expect(made.code, made.stderr).toBe(0)
   const text = await readFile(file, 'utf8')

@@ -1,5 +1,5 @@
 import {execFileSync} from 'node:child_process'
-import {mkdir, mkdtemp, readFile, rename, rm, symlink, writeFile} from 'node:fs/promises'
+import {mkdir, mkdtemp, readFile, rename, symlink, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {armor, Encrypter, Stanza} from 'age-encryption'
@@ -10,6 +10,7 @@ import {type SealedRecord, SEALED_TO_STANZA} from '../../src/seal/sealed-file.js
 import {SealDir} from '../../src/seal/seal-dir.js'
 import {runCli} from '../support/cli.js'
 import {recordAndRemove, registerSecret} from '../support/leaks.js'
+import {useKeyring} from '../support/tenant.js'
 
 /**
  * reseal reads the seal folder, which reaches the repository through pull requests: its files
@@ -18,8 +19,8 @@ import {recordAndRemove, registerSecret} from '../support/leaks.js'
  */
 let work: string
 /** Identity files live outside the work folder, whose every file the leak scan reads. */
-let keyring: string
-const ID = (name: string) => join(keyring, `${name}.txt`)
+const ring = useKeyring('pk-reseal-')
+const ID = (name: string) => join(ring.dir, `${name}.txt`)
 let ops: {identity: string; recipient: string}
 let newcomer: {identity: string; recipient: string}
 const UID = '0123456789abcdef01234567'
@@ -30,7 +31,6 @@ const offline = {PALETTE_HOST: 'http://127.0.0.1:9', PALETTE_API_KEY: ''}
 
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'pk-reseal-'))
-  keyring = await mkdtemp(join(tmpdir(), 'pk-reseal-keyring-'))
   execFileSync('git', ['init', '-q', work])
   ops = await newIdentity()
   newcomer = await newIdentity()
@@ -43,7 +43,6 @@ beforeAll(async () => {
 })
 afterAll(async () => {
   if (work) await recordAndRemove(work)
-  if (keyring) await rm(keyring, {recursive: true, force: true})
 })
 
 describe('reseal against a hostile seal folder', () => {

@@ -1,15 +1,14 @@
 import {execFile} from 'node:child_process'
-import {mkdir, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
-import {tmpdir} from 'node:os'
+import {mkdir, readFile, rm, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {promisify} from 'node:util'
-import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {describe, expect, it} from 'vitest'
 import {listSealedFiles} from '../../src/seal/seal-dir.js'
 import {haveAgeCli, haveSshKeygen} from '../support/age-cli.js'
 import {runCli} from '../support/cli.js'
 import {ADMIN_KEY, call} from '../support/emulator.js'
 import {ISSUED_VALUE, recordOutput, registerSecret} from '../support/leaks.js'
-import {adminAndAlice, useTestTenant} from '../support/tenant.js'
+import {adminAndAlice, useKeyring, useTestTenant} from '../support/tenant.js'
 
 /**
  * SSH recipients (issue 20.4): ssh-keygen's ed25519 and RSA keys, as age's ssh-ed25519 and
@@ -22,18 +21,11 @@ const tenant = useTestTenant(SEED, 'pk-ssh-')
 const run = promisify(execFile)
 const env = () => ({PALETTE_HOST: tenant.emu.url, PALETTE_API_KEY: ADMIN_KEY})
 
-/** Private keys live outside the work folder, whose every file the leak scan reads: they are the one place a private key belongs. */
-let keyring: string
-beforeAll(async () => {
-  keyring = await mkdtemp(join(tmpdir(), 'pk-ssh-keyring-'))
-})
-afterAll(async () => {
-  if (keyring) await rm(keyring, {recursive: true, force: true})
-})
+const ring = useKeyring('pk-ssh-')
 
 /** ssh-keygen -t TYPE: the private key file's path and its .pub line; the private key is registered for the leak scan. */
 async function sshKey(name: string, type: 'ed25519' | 'rsa', comment: string, passphrase = ''): Promise<{file: string; pub: string}> {
-  const file = join(keyring, name)
+  const file = join(ring.dir, name)
   let pub = ''
   // A public key whose base64 happens to hold a run shaped like an issued key value (43 base64url
   // characters between '+' or '/') would trip the leak scan's shape check, a false positive: such a key is made again.
@@ -83,19 +75,19 @@ describe.runIf(haveSshKeygen())('SSH recipients', () => {
   it('sealed by Debian\'s age (-R KEY.pub) for each key type: opened by palette-keys unseal -i with the ssh-keygen key', async () => {
     if (!haveAgeCli()) return
     const [file] = await listSealedFiles(join(tenant.work, 'sealed'))
-    const {stdout: record} = await run('age', ['-d', '-i', join(keyring, 'id_ed25519'), file!])
+    const {stdout: record} = await run('age', ['-d', '-i', join(ring.dir, 'id_ed25519'), file!])
     const uid = (JSON.parse(record) as {uid: string}).uid
     for (const name of ['id_ed25519', 'id_rsa']) {
       const theirs = join(tenant.work, `theirs-${name}`, 'alice@example.com')
       await mkdir(theirs, {recursive: true})
-      const child = execFile('age', ['-R', join(keyring, `${name}.pub`), '-a', '-o', join(theirs, `ci--${uid}.age`)])
+      const child = execFile('age', ['-R', join(ring.dir, `${name}.pub`), '-a', '-o', join(theirs, `ci--${uid}.age`)])
       child.stdin!.end(record)
       await new Promise((resolve, reject) => child.on('close', (code) => (code === 0 ? resolve(undefined) : reject(new Error(`age exited ${code}`)))))
-      const opened = await runCli(['unseal', `theirs-${name}`, '-i', join(keyring, name), '--key', 'alice@example.com/ci'], {cwd: tenant.work})
+      const opened = await runCli(['unseal', `theirs-${name}`, '-i', join(ring.dir, name), '--key', 'alice@example.com/ci'], {cwd: tenant.work})
       expect(opened.code, opened.stderr).toBe(0)
       expect(opened.stdout.trim()).toBe((JSON.parse(record) as {apiKey: string}).apiKey)
       // The other key type does not open it.
-      const other = await runCli(['unseal', `theirs-${name}`, '-i', join(keyring, name === 'id_rsa' ? 'id_ed25519' : 'id_rsa')], {cwd: tenant.work})
+      const other = await runCli(['unseal', `theirs-${name}`, '-i', join(ring.dir, name === 'id_rsa' ? 'id_ed25519' : 'id_rsa')], {cwd: tenant.work})
       expect(other.code).toBe(1)
     }
   })
@@ -113,7 +105,7 @@ describe.runIf(haveSshKeygen())('SSH recipients', () => {
     expect(bad.code).toBe(65)
     expect(bad.stderr).toMatch(/bad\.yaml:4:7.*invalid SSH recipient/)
     // A private key pasted where a recipient goes: refused, and not echoed.
-    const pasted = (await readFile(join(keyring, 'id_ed25519'), 'utf8')).split('\n')[0]!
+    const pasted = (await readFile(join(ring.dir, 'id_ed25519'), 'utf8')).split('\n')[0]!
     await writeFile(join(tenant.work, 'pasted.yaml'), `version: 1\nseal:\n  recipients:\n    - "${pasted}"\nusers: {}\n`)
     const p = await runCli(['validate', '-f', 'pasted.yaml'], {cwd: tenant.work})
     expect(p.code).toBe(65)

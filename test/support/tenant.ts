@@ -1,4 +1,4 @@
-import {mkdtemp} from 'node:fs/promises'
+import {mkdtemp, rm} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterAll, beforeAll} from 'vitest'
@@ -44,4 +44,19 @@ users:
     apiKeys: [{name: bootstrap, value: ${ADMIN_KEY}, expiry: 2099-01-01T00:00:00Z}]
   - email: alice@example.com
 `
+}
+
+/**
+ * A folder for identities and private keys, outside every work folder (whose files the leak scan
+ * reads: a key file is the one place its secret belongs), removed at the end. Read `.dir` inside tests.
+ */
+export function useKeyring(prefix: string): {dir: string} {
+  const keyring = {dir: ''}
+  beforeAll(async () => {
+    keyring.dir = await mkdtemp(join(tmpdir(), `${prefix}keyring-`))
+  })
+  afterAll(async () => {
+    if (keyring.dir) await rm(keyring.dir, {recursive: true, force: true})
+  })
+  return keyring
 }
