@@ -5,7 +5,7 @@ import {formatDuration} from '../config/duration.js'
 import type {LiveState} from '../live/snapshot.js'
 import {liveFingerprint} from '../plan/fingerprint.js'
 import type {Plan} from '../plan/model.js'
-import {type PlanDocument, planDocument} from '../render/json.js'
+import {type PlanDocument, planDocument} from '../plan/document.js'
 import {PaletteKeysError} from '../util/errors.js'
 
 /**

@@ -8,7 +8,7 @@ import {checkDemoRecipient, loadDesiredStateFile} from '../config/desired-state.
 import {isPlanFile, writePlanFile} from '../plan/plan-file.js'
 import {prepareOutput} from '../util/output-file.js'
 import type {Plan} from '../plan/model.js'
-import {type PlanDocument, planDocument} from '../render/json.js'
+import {type PlanDocument, planDocument} from '../plan/document.js'
 import {renderPlan} from '../render/render.js'
 
 export default class PlanCommand extends BaseCommand {

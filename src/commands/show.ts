@@ -6,7 +6,7 @@ import {connectionFlags, formatFlag} from '../cli/flags.js'
 import {apiKeyConfigured} from '../palette/connection.js'
 import {readLiveState} from '../live/snapshot.js'
 import {readPlanFile} from '../plan/plan-file.js'
-import type {PlanDocument} from '../render/json.js'
+import type {PlanDocument} from '../plan/document.js'
 import {renderPlan} from '../render/render.js'
 
 export default class Show extends BaseCommand {

@@ -1,6 +1,6 @@
 import {createHash} from 'node:crypto'
 import type {ValidateFunction} from 'ajv'
-import {isLoopback} from '../palette/connection.js'
+import {isLoopback} from '../util/loopback.js'
 import {DEMO_RECIPIENT, recipientProblem, trialSealProblems} from '../seal/recipients.js'
 import {schemaValidator} from '../util/ajv.js'
 import {type InputFileError, readInputFile} from '../util/input-file.js'

@@ -1,5 +1,6 @@
 import {lookup} from 'node:dns/promises'
 import {isIP} from 'node:net'
+import {isLoopback} from '../util/loopback.js'
 import {UsageError} from '../util/errors.js'
 import {type InputFileError, readInputFile} from '../util/input-file.js'
 import {readableByOthers} from '../util/output-file.js'
@@ -127,10 +128,4 @@ async function resolvesToLoopback(hostname: string): Promise<boolean> {
   }
 }
 
-export function isLoopback(hostname: string): boolean {
-  const h = hostname.replace(/^\[|\]$/g, '').toLowerCase()
-  if (h === 'localhost' || h.endsWith('.localhost')) return true
-  if (isIP(h) === 4) return h.startsWith('127.')
-  if (isIP(h) === 6) return h === '::1'
-  return false
-}
+export {isLoopback}

@@ -1,7 +1,7 @@
 import {readFile} from 'node:fs/promises'
 import type {ValidateFunction} from 'ajv'
 import {ExitCode} from '../util/exit-codes.js'
-import {type PlanDocument, planDocument} from '../render/json.js'
+import {type PlanDocument, planDocument} from './document.js'
 import {writeFileAtomic} from '../util/atomic-write.js'
 import {schemaValidator} from '../util/ajv.js'
 import {scrub} from '../util/scrub.js'

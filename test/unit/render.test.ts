@@ -1,6 +1,7 @@
 import {describe, expect, it} from 'vitest'
 import {planValidator} from '../../src/plan/plan-file.js'
-import {planDocument, renderJson} from '../../src/render/json.js'
+import {planDocument} from '../../src/plan/document.js'
+import {renderJson} from '../../src/render/json.js'
 import {MARKDOWN_MARKER, MARKDOWN_PART_LIMIT, renderMarkdown} from '../../src/render/markdown.js'
 import {renderText} from '../../src/render/text.js'
 import {liveKey, planOf} from '../support/plan-fixtures.js'
