@@ -1,8 +1,7 @@
 /** Durations in the desired-state file: a whole number and a unit, h, d or w (`12h`, `90d`, `2w`). */
+import {DURATION_OR_ZERO_PATTERN, DURATION_PATTERN} from '../util/formats.js'
 
 const UNIT_MS = {h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000} as const
-export const DURATION_PATTERN = /^([1-9]\d{0,5})([hdw])$/
-export const DURATION_OR_ZERO_PATTERN = /^(0|[1-9]\d{0,5})([hdw])$/
 
 export function parseDuration(text: string, allowZero = false): number | undefined {
   const m = (allowZero ? DURATION_OR_ZERO_PATTERN : DURATION_PATTERN).exec(text)

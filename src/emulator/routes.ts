@@ -1,6 +1,6 @@
 import {API_KEY_LIMIT_KIND, AUDIT_API_KEY_KIND, AUDIT_GET_PERMISSION, AUDIT_LIST_PERMISSION, AUDIT_UPDATE_PERMISSION, ErrorCode, hasServerAnnotation, USER_LIST_PERMISSION} from '../contract/palette.js'
 import {paletteSpec} from '../contract/spec.js'
-import type {Fidelity} from './server.js'
+import type {Fidelity} from './fidelity.js'
 import {apiKeyView, type AuditRecord, auditView, type EmulatorState, fullName, type KeyRecord, roleUid, type UserRecord, userSummaryView, userView} from './state.js'
 
 /** What a route handler sees. */

@@ -3,7 +3,7 @@ import {existsSync, readFileSync} from 'node:fs'
 import {createRequire} from 'node:module'
 import {basename} from 'node:path'
 import type {Ajv, Options, ValidateFunction} from 'ajv'
-import {DURATION_OR_ZERO_PATTERN, DURATION_PATTERN} from '../config/duration.js'
+import {DURATION_OR_ZERO_PATTERN, DURATION_PATTERN} from './formats.js'
 import {packagePath} from './paths.js'
 
 // ajv is loaded only when a schema must be compiled here: the schemas in schemas/ are
