@@ -176,7 +176,7 @@ export function parseDesiredState(text: string, file: string, now: Date): Desire
 
 /** The state with every recipient of every list, each locatable through `where`. */
 function withSites(state: DesiredState, value: unknown, where: (path: PathSegment[]) => {line: number; col: number}): DesiredState {
-  state.recipientSites = recipientLists(value).flatMap(({path, list}) => list.map((recipient, i) => ({recipient: String(recipient), path: formatPath([...path, i]), at: () => where([...path, i])})))
+  state.recipientSites = declaredLists(value).flatMap(({path, list}) => list.map((recipient, i) => ({recipient: String(recipient), path: formatPath([...path, i]), at: () => where([...path, i])})))
   return state
 }
 
@@ -188,7 +188,7 @@ function semanticProblems(value: unknown, file: string, where: (path: PathSegmen
     out.push({file, ...pos, path: formatPath(path), code, message, hint})
   }
   const root = asRecord(value)
-  for (const {path, list} of recipientLists(value)) {
+  for (const {path, list} of declaredLists(value)) {
     list.forEach((r, i) => {
       if (typeof r !== 'string') return
       const problem = recipientProblem(r)
@@ -408,7 +408,7 @@ export function checkDemoRecipient(desired: DesiredState, host: string): void {
 }
 
 /** Every recipients list of a parsed file (the file's, each user's, each key's), with its path; defensive: it also runs when the schema failed. */
-function recipientLists(value: unknown): Array<{path: PathSegment[]; list: unknown[]}> {
+function declaredLists(value: unknown): Array<{path: PathSegment[]; list: unknown[]}> {
   const root = asRecord(value)
   const out: Array<{path: PathSegment[]; list: unknown[]}> = []
   const take = (path: PathSegment[], seal: unknown) => {

@@ -3,7 +3,7 @@ import {cmp, type DesiredKey, type DesiredState, type DesiredUser, declaredEmail
 import {exactDuration, formatDuration} from '../config/duration.js'
 import {API_KEY_PERMISSIONS, DOCUMENTED_PAGE_SIZE, isPaletteUid} from '../contract/palette.js'
 import {deliveredIds, deliveryId, deliveryLabel} from '../deliver/targets.js'
-import {fingerprints, recipientLabel} from '../seal/recipients.js'
+import {fingerprints, recipientFingerprint, recipientLabel} from '../seal/recipients.js'
 import {generationOfSealedFileName, type HeaderReading, safeName, type SealedToEntry, uidOfSealedFileName} from '../seal/sealed-file.js'
 import type {LiveKey, LiveState, LiveUser} from '../live/snapshot.js'
 import {brakes, type DeclaredScope, declaredKeyId, rotationsOnlyBrake} from './brakes.js'
@@ -823,7 +823,7 @@ class DiffContext {
       to: [...to.values()].sort(byFp),
       removed: [...ever.values()].filter((e) => !now.has(e.fp)).sort(byFp),
       // Only what a file says it is sealed to tells who is missing.
-      missing: files.length === 0 || unrecorded !== undefined ? [] : key.recipients.filter((r) => !to.has(fingerprints([r])[0]!)),
+      missing: files.length === 0 || unrecorded !== undefined ? [] : key.recipients.filter((r) => !to.has(recipientFingerprint(r))),
       ...(unrecorded === undefined ? {} : {unrecorded}),
     }
   }
@@ -892,11 +892,14 @@ class DiffContext {
     } else if (this.undelivered(match, key) && this.kept(match)) {
       cause = 'undelivered'
       why = `rotate (undelivered): its value never reached ${this.owed(match)}, and cannot be read again in CI`
-    } else if (this.desired.policy.rotateOnRecipientRemoval && (this.sealedTo(match, key)?.removed.length ?? 0) > 0) {
-      const removed = this.sealedTo(match, key)!.removed
-      cause = 'recipient-removed'
-      why = `rotate (recipient removed): its value was sealed to ${labels(removed)}, no longer in ${key.recipientsFrom}, who may keep a copy (git history keeps the old file)`
+    } else {
+      const removed = this.desired.policy.rotateOnRecipientRemoval ? (this.sealedTo(match, key)?.removed ?? []) : []
+      if (removed.length > 0) {
+        cause = 'recipient-removed'
+        why = `rotate (recipient removed): its value was sealed to ${labels(removed)}, no longer in ${key.recipientsFrom}, who may keep a copy (git history keeps the old file)`
+      }
     }
+
     if (cause === undefined) return false
     const target = this.newKey(user.email, owner, key)
     // A fixed expiresAt already past: no new key can be made (the expiry findings say so).

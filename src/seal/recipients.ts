@@ -132,16 +132,6 @@ function canonicalRecipient(r: string): string {
   return t.toLowerCase()
 }
 
-/**
- * The recipients each sealed value goes to: a key's own `seal.recipients`, else its user's, else
- * the file's (a SOPS-like creation rule: the nearest list replaces the others, it does not add).
- */
-export interface RecipientSet {
-  recipients: string[]
-  /** Where the list is declared: `seal.recipients`, `users.EMAIL.seal.recipients` or `users.EMAIL.keys.NAME.seal.recipients`. */
-  from: string
-}
-
 /** The fingerprints of a list of recipients, sorted and without repeats. */
 export function fingerprints(recipients: string[]): string[] {
   return [...new Set(recipients.map(recipientFingerprint))].sort()

@@ -6,7 +6,7 @@ import {isLoopback} from '../util/loopback.js'
 import {writeFileAtomic} from '../util/atomic-write.js'
 import {DEMO_RECIPIENT, fingerprints, recipientLabel} from './recipients.js'
 import {encryptRecord, type HeaderReading, NotForUs, type OpeningIdentity, openSealed, readSealedTo, type SealedToEntry, uidOfSealedFileName} from './sealed-file.js'
-import {listSealedFiles} from './seal-dir.js'
+import {listSealedFiles, MAX_SEALED_BYTES} from './seal-dir.js'
 
 /**
  * What reseal did with one sealed file: `resealed` (or would, with --dry-run), `current` (already
@@ -39,8 +39,6 @@ export interface ResealReport {
   files: ResealEntry[]
 }
 
-/** A sealed file is a few kilobytes: anything far larger is not one. */
-const MAX_SEALED_BYTES = 1024 * 1024
 
 /**
  * Re-encrypts every sealed file under `dir` that the identities open to the recipients its key's

@@ -219,7 +219,7 @@ export async function removeStaleFiles(dir: string, files: string[]): Promise<st
 }
 
 /** A sealed file is a few kilobytes (a post-quantum recipient adds 2): anything far larger is not one, and is not read. */
-const MAX_SEALED_BYTES = 1024 * 1024
+export const MAX_SEALED_BYTES = 1024 * 1024
 
 /**
  * What the headers of some sealed files (names relative to `dir`, as sealFolderFiles gives them)

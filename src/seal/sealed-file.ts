@@ -75,22 +75,29 @@ export type HeaderReading = {sealedTo: SealedTo; problem?: undefined} | {sealedT
  */
 export async function readSealedTo(text: string): Promise<HeaderReading> {
   const {armor, Decrypter} = await age()
-  let stanzas: HeaderStanza[] | undefined
   const d = new Decrypter()
-  d.addIdentity({
-    unwrapFileKey(s: HeaderStanza[]) {
-      stanzas = s
-      return null
-    },
-  })
+  const header = headerRecorder()
+  d.addIdentity(header)
   try {
     // The header alone (up to its MAC line): the payload is not needed to read it.
     await d.decryptHeader(headerOf(armor.decode(text)))
   } catch {
-    // "no identity matched" once the header parsed; anything else leaves `stanzas` unset.
+    // "no identity matched" once the header parsed; anything else leaves the stanzas unread.
   }
-  if (!stanzas) return {problem: 'not an age file palette-keys can read'}
-  return sealedToOf(stanzas)
+  return header.stanzas ? sealedToOf(header.stanzas) : {problem: 'not an age file palette-keys can read'}
+}
+
+/**
+ * An identity that opens nothing and keeps the stanzas age-encryption parsed from the header: added
+ * first to a Decrypter, it lets the header be read with the library's own parser.
+ */
+function headerRecorder(): {stanzas?: HeaderStanza[]; unwrapFileKey(s: HeaderStanza[]): null} {
+  return {
+    unwrapFileKey(s) {
+      this.stanzas = s
+      return null
+    },
+  }
 }
 
 /** The bytes of an age file up to the end of its MAC line (`--- …\n`); the whole file when there is none (the parser then says why). */
@@ -148,13 +155,8 @@ export type OpeningIdentity = string | SshPrivateKey
 export async function openSealed(text: string, identities: OpeningIdentity[]): Promise<{record: SealedRecord; header: HeaderReading}> {
   const {armor, Decrypter} = await age()
   const d = new Decrypter()
-  let stanzas: HeaderStanza[] = []
-  d.addIdentity({
-    unwrapFileKey(s: HeaderStanza[]) {
-      stanzas = s
-      return null
-    },
-  })
+  const header = headerRecorder()
+  d.addIdentity(header)
   for (const i of identities) d.addIdentity(typeof i === 'string' ? i : (await import('./ssh.js')).sshIdentity(i))
   let plain: string
   try {
@@ -174,7 +176,7 @@ export async function openSealed(text: string, identities: OpeningIdentity[]): P
   for (const field of ['user', 'name', 'uid', 'apiKey', 'createdAt'] as const) {
     if (typeof v[field] !== 'string') throw new Error(`the sealed document lacks "${field}"`)
   }
-  return {record: v as SealedRecord, header: sealedToOf(stanzas)}
+  return {record: v as SealedRecord, header: sealedToOf(header.stanzas ?? [])}
 }
 
 /**

@@ -1,13 +1,9 @@
-import {mkdtemp, readFile, writeFile} from 'node:fs/promises'
-import {tmpdir} from 'node:os'
+import {readFile, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
-import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import type {RunningEmulator} from '../../src/emulator/server.js'
+import {describe, expect, it} from 'vitest'
 import {listSealedFiles} from '../../src/seal/seal-dir.js'
 import {runCli} from '../support/cli.js'
-import {demoRecipient} from '../support/demo.js'
-import {startTestEmulator} from '../support/emulator.js'
-import {recordAndRemove} from '../support/leaks.js'
+import {useTestTenant} from '../support/tenant.js'
 
 /**
  * A least-privilege key for the pull-request job (issue 19.4): a Tenant Viewer's key plans with
@@ -31,26 +27,15 @@ users:
   - email: alice@example.com
     apiKeys: [{name: manual, value: ${ALICE}, expiry: 2099-01-01T00:00:00Z}]
 `
-let emu: RunningEmulator
-let recipient: string
-const tenant = {work: ''}
-beforeAll(async () => {
-  recipient = await demoRecipient()
-  emu = await startTestEmulator({fidelity: {listKeysWith: 'apiKey.list'}}, SEED)
-  tenant.work = await mkdtemp(join(tmpdir(), 'pk-apply-as-'))
-})
-afterAll(async () => {
-  await emu.close()
-  await recordAndRemove(tenant.work)
-})
+const tenant = useTestTenant(SEED, 'pk-apply-as-', {fidelity: {listKeysWith: 'apiKey.list'}})
 
-const keys = () => `version: 1\nseal: {recipients: [${recipient}], dir: sealed}\nusers:\n  alice@example.com:\n    keys:\n      manual: {adopt: true, description: Made by hand}\n      ci: {description: Deploys}\n`
-const as = (key: string) => ({PALETTE_HOST: emu.url, PALETTE_API_KEY: key})
+const keys = () => `version: 1\nseal: {recipients: [${tenant.recipient}], dir: sealed}\nusers:\n  alice@example.com:\n    keys:\n      manual: {adopt: true, description: Made by hand}\n      ci: {description: Deploys}\n`
+const as = (key: string) => ({PALETTE_HOST: tenant.emu.url, PALETTE_API_KEY: key})
 
 describe('plan --apply-as', () => {
   it('a viewer\'s key plans the admin\'s apply; the admin applies that saved plan; the next plan has no change', async () => {
     await writeFile(join(tenant.work, 'keys.yaml'), keys())
-    const before = emu.stats.mutations
+    const before = tenant.emu.stats.mutations
     const plan = await runCli(['plan', '--out', 'plan.json', '--apply-as', 'admin@example.com', '--detailed-exitcode'], {cwd: tenant.work, env: as(VIEWER)})
     expect(plan.code, plan.stderr).toBe(2)
     expect(plan.stdout).toContain("as admin@example.com (for their apply; read with viewer@example.com's key)")
@@ -59,7 +44,7 @@ describe('plan --apply-as', () => {
     const doc = JSON.parse(json.stdout) as {caller: {email: string; tenantAdmin: boolean}; live: {readAs: string}}
     expect(doc.caller).toMatchObject({email: 'admin@example.com', tenantAdmin: true})
     expect(doc.live.readAs).toBe('viewer@example.com')
-    expect(emu.stats.mutations).toBe(before)
+    expect(tenant.emu.stats.mutations).toBe(before)
 
     const apply = await runCli(['apply', 'plan.json'], {cwd: tenant.work, env: as(ADMIN)})
     expect(apply.code, apply.stdout + apply.stderr).toBe(0)
@@ -75,11 +60,11 @@ describe('plan --apply-as', () => {
     await writeFile(join(tenant.work, 'keys.yaml'), keys().replace('Deploys', 'Deploys to prod'))
     const plan = await runCli(['plan', '--out', 'other.json', '--apply-as', 'alice@example.com'], {cwd: tenant.work, env: as(VIEWER)})
     expect(plan.code, plan.stderr).toBe(0)
-    const before = emu.stats.mutations
+    const before = tenant.emu.stats.mutations
     const apply = await runCli(['apply', 'other.json'], {cwd: tenant.work, env: as(ADMIN)})
     expect(apply.code, apply.stdout + apply.stderr).toBe(4)
     expect(apply.stderr).toContain("made for alice@example.com's apply (read with viewer@example.com's key")
-    expect(emu.stats.mutations).toBe(before)
+    expect(tenant.emu.stats.mutations).toBe(before)
   })
 
   it('a saved plan edited to name another caller and reader with terminal escapes: exit 4, nothing changed, the hint quotes them inertly', async () => {
@@ -89,12 +74,12 @@ describe('plan --apply-as', () => {
     doc.caller.email = 'admin@example.com\u001b[2J\u001b]0;owned\u0007'
     doc.live.readAs = 'viewer\u001b[31m@example.com'
     await writeFile(join(tenant.work, 'edited.json'), JSON.stringify(doc))
-    const before = emu.stats.mutations
+    const before = tenant.emu.stats.mutations
     const apply = await runCli(['apply', 'edited.json'], {cwd: tenant.work, env: as(ADMIN)})
     expect(apply.code, apply.stdout + apply.stderr).toBe(4)
     expect(apply.stderr).toContain("'s apply (read with")
     expect(apply.stdout + apply.stderr).not.toMatch(/\u001b|\u0007/)
-    expect(emu.stats.mutations).toBe(before)
+    expect(tenant.emu.stats.mutations).toBe(before)
   })
 
   it('a user the tenant does not have is a usage error (64); a key that cannot list every key is refused (1), before any plan', async () => {

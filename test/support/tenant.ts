@@ -2,7 +2,7 @@ import {mkdtemp, rm} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterAll, beforeAll} from 'vitest'
-import type {RunningEmulator} from '../../src/emulator/server.js'
+import type {EmulatorOptions, RunningEmulator} from '../../src/emulator/server.js'
 import {demoRecipient} from './demo.js'
 import {ADMIN_KEY, startTestEmulator} from './emulator.js'
 import {recordAndRemove} from './leaks.js'
@@ -16,15 +16,15 @@ export interface TestTenant {
 }
 
 /**
- * The setup most end-to-end files share: one in-process emulator seeded with `seed` for the
- * whole file, a work folder and the demo recipient. Read the fields inside tests (they are set
+ * The setup most end-to-end files share: one in-process emulator seeded with `seed` (and
+ * `options`: a fidelity mode, say) for the whole file, a work folder and the demo recipient. Read the fields inside tests (they are set
  * in beforeAll).
  */
-export function useTestTenant(seed: string, prefix: string): TestTenant {
+export function useTestTenant(seed: string, prefix: string, options: Partial<EmulatorOptions> = {}): TestTenant {
   const tenant = {} as TestTenant
   beforeAll(async () => {
     tenant.recipient = await demoRecipient()
-    tenant.emu = await startTestEmulator({}, seed)
+    tenant.emu = await startTestEmulator(options, seed)
     tenant.work = await mkdtemp(join(tmpdir(), prefix))
   })
   afterAll(async () => {
