@@ -1,4 +1,5 @@
-import {Command, Errors} from '@oclif/core'
+import {Command} from '@oclif/core/command'
+import * as Errors from '@oclif/core/errors'
 import {formatDiagnostic, PaletteKeysError} from '../util/errors.js'
 import {inertLines} from '../render/inert.js'
 import {scrub, scrubStandardStreams} from '../util/scrub.js'

@@ -1,4 +1,4 @@
-import {Flags} from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 
 /** -f FILE: the desired-state file. */
 export const fileFlag = {

@@ -1,6 +1,7 @@
 import {dirname, resolve} from 'node:path'
 import {createInterface} from 'node:readline/promises'
-import {Args, Flags} from '@oclif/core'
+import * as Args from '@oclif/core/args'
+import * as Flags from '@oclif/core/flags'
 import {type ActionOutcome, execute} from '../apply/executor.js'
 import {type ApplyResult, applyResult} from '../apply/result.js'
 import {acquireLease} from '../apply/lease.js'

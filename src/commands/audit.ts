@@ -1,4 +1,4 @@
-import {Flags} from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 import {type AuditReport, audit} from '../audit/audit.js'
 import {renderAuditMarkdown, renderAuditText} from '../audit/render.js'
 import {BaseCommand} from '../cli/base-command.js'

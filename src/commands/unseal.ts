@@ -1,6 +1,6 @@
 import {existsSync} from 'node:fs'
 import {sep} from 'node:path'
-import {Flags} from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 import {stringify} from 'yaml'
 import {BaseCommand} from '../cli/base-command.js'
 import {fileFlag} from '../cli/flags.js'

@@ -1,5 +1,5 @@
 import {dirname, relative, resolve} from 'node:path'
-import {Flags} from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from '../cli/base-command.js'
 import {fileFlag} from '../cli/flags.js'
 import {checkRecipientsSealable, loadDesiredStateFile} from '../config/desired-state.js'

@@ -1,4 +1,4 @@
-import type {Hook} from '@oclif/core'
+import type {Hook} from '@oclif/core/hooks'
 import {ExitCode} from '../util/exit-codes.js'
 import {registerEnvironmentSecrets} from '../palette/connection.js'
 import {scrubStandardStreams} from '../util/scrub.js'

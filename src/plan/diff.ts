@@ -27,7 +27,9 @@ import {
   touchedKey,
   touchesUser,
 } from './model.js'
-import {lanes, slotEffect, slotUsers} from './order.js'
+import {keyLimitProblem, usersOverLimit} from './key-limit.js'
+import {type KeyReader, ownersOfKeys, undeclaredUsers} from './owner-findings.js'
+import {permissionProblems} from './permissions.js'
 import {CUSTODY, CUSTODY_FOLDER, DELIVERED, GENERATION, intendedName, ownershipOf, predecessorOf, REPLACES, RETIRING, retiredAtOf, retiredName, SEALED_TO, supersededUids, transientName} from './ownership.js'
 
 export interface DiffFlags {
@@ -61,13 +63,12 @@ export function diff(desired: DesiredState, live: LiveState, flags: DiffFlags, n
   if (errors.length === 0) {
     for (const user of desired.users) ctx.matchUser(user)
     for (const user of desired.users) ctx.leftovers(user)
-    ctx.owners()
-    ctx.undeclaredUsers()
+    ctx.ownerFindings()
     // Before the names are settled: the cap may add deletes (expired retired keys) that free a name. Renames
     // and transient names move no key count, so the check does not depend on them.
     const keyLimit = ctx.keyLimitProblems()
     ctx.settleNames()
-    errors.push(...ctx.callerProblems(), ...ctx.permissionProblems(), ...ctx.sealProblems(), ...keyLimit)
+    errors.push(...ctx.callerProblems(), ...permissionProblems(ctx.planned, ctx.held, live.caller), ...ctx.sealProblems(), ...keyLimit)
   }
   const actions = errors.length > 0 ? [] : ctx.sortedActions()
   const findings = errors.length > 0 ? [] : ctx.sortedFindings()
@@ -154,7 +155,7 @@ class DiffContext {
   private readonly expiredRetired = new Map<string, LiveKey[]>()
   private readonly claimed = new Set<string>()
   /** The apiKey permissions the caller's roles hold over others' keys. */
-  private readonly held: ReadonlySet<string>
+  readonly held: ReadonlySet<string>
   /** Creates whose name another key of the owner may still hold (settleNames). */
   private readonly creates: Array<Extract<Action, {kind: 'create'}>> = []
   /** Matched keys under a transient name, to be given their declared name (settleNames). */
@@ -186,6 +187,11 @@ class DiffContext {
   private readonly nowMs: number
   /** The seal folder's sealed files by the key uid in their names (names that hold no uid are not palette-keys' files). */
   private readonly sealedByUid = new Map<string, string[]>()
+
+  /** The actions so far, unsorted. */
+  get planned(): readonly Action[] {
+    return this.actions
+  }
 
   constructor(
     private readonly desired: DesiredState,
@@ -374,66 +380,6 @@ class DiffContext {
   }
 
   /**
-   * What the plan does to other users' keys needs the matching apiKey permission of the
-   * caller's roles: a viewer (apiKey.get and apiKey.list, as Palette's docs give Tenant Viewer)
-   * sees every key, so its plan looks fine, and its apply would fail at the first change. Such
-   * a plan is refused here, before review, naming each missing permission and what needs it.
-   */
-  permissionProblems(): PlanError[] {
-    const caller = this.live.caller.uid
-    const needs = new Map<string, Set<string>>()
-    const need = (permission: string, a: Action) => {
-      if (this.held.has(permission)) return
-      let addresses = needs.get(permission)
-      if (!addresses) needs.set(permission, (addresses = new Set()))
-      addresses.add(a.address)
-    }
-    const other = (uid: string) => uid !== caller
-    for (const a of this.actions) {
-      switch (a.kind) {
-        case 'create':
-          if (other(a.target.userUid)) need('apiKey.create', a)
-          break
-        case 'replace':
-          if (other(a.target.userUid)) need('apiKey.create', a)
-          if (other(a.from.userUid)) need('apiKey.delete', a)
-          break
-        case 'rotate':
-          if (!other(a.key.userUid)) break
-          need('apiKey.create', a)
-          // The predecessor is renamed out of the way (and marked managed, if adopted) unless it has expired; then revoked or deleted.
-          if (a.retiredAs !== undefined || a.retire === 'revoke') need('apiKey.update', a)
-          if (a.retire === 'delete') need('apiKey.delete', a)
-          break
-        case 'update':
-        case 'revoke':
-        case 'reactivate':
-          if (other(a.key.userUid)) need('apiKey.update', a)
-          break
-        case 'delete':
-          if (other(a.key.userUid)) need('apiKey.delete', a)
-          break
-        case 'no-op':
-          break
-        default:
-          assertNever(a)
-      }
-    }
-    if (needs.size === 0) return []
-    const listed = [...needs.entries()].sort(([a], [b]) => cmp(a, b)).map(([p, addresses]) => {
-      const all = [...addresses].sort(cmp)
-      return `${p} (for ${all.slice(0, 5).join(', ')}${all.length > 5 ? ` and ${all.length - 5} more` : ''})`
-    })
-    return [
-      {
-        code: 'missing-permission',
-        message: `${this.live.caller.email || caller}'s roles do not hold what this plan needs on other users' keys: ${listed.join('; ')}. Their roles hold ${this.held.size > 0 ? [...this.held].sort(cmp).join(', ') : 'no apiKey permission'}; nothing is planned, so the apply cannot fail at its first change`,
-        hint: 'Run with a Tenant Admin\'s API key (or a role holding apiKey.create, apiKey.update and apiKey.delete), or change only your own keys.',
-      },
-    ]
-  }
-
-  /**
    * Which keys are the caller's own decides the self-lockout brake and the order of actions.
    * Palette's spec makes every field of /v1/users/info optional: without the caller's uid
    * the tool cannot tell, so it refuses to revoke or delete anything rather than guess.
@@ -457,92 +403,33 @@ class DiffContext {
   }
 
   /**
-   * Palette caps the API keys a user may hold (20 by default; revoked and expired ones are
-   * counted, as it is undocumented whether they are). Apply runs each user's actions one at a
-   * time, freeing slots before taking them (plan/order.ts), so its peak count per user is known
-   * here: a user who would pass the cap has their expired retired keys deleted first (they
-   * authenticate nothing); one who still would refuses the whole plan, before any change, as a
-   * failure in the middle of an apply would leave half a rotation.
+   * The key cap (plan/key-limit.ts): a user who would pass it during the apply has their expired
+   * retired keys deleted first (they authenticate nothing); one who still would refuses the whole
+   * plan, before any change, as a failure in the middle of an apply would leave half a rotation.
    */
   keyLimitProblems(): PlanError[] {
     const limit = this.live.keyLimit
-    const problems: PlanError[] = []
-    for (let pass = 0; pass < 2; pass++) {
-      problems.length = 0
-      const over: string[] = []
-      const {others, own} = lanes(this.sortedActions(), this.live.caller.uid)
-      // A user's count moves in their own lane, then in the caller's, which runs after every other
-      // lane (a move into or out of the caller's keys sits there). Decreases that another user's
-      // lane makes (a move away from this user) are not counted: when they land is not known.
-      // The caller's lane by the users its actions move a count of (slotEffect is zero for any other), in lane order:
-      // one pass over it, not one per user.
-      const ownFor = new Map<string, Action[]>()
-      for (const a of own) {
-        for (const u of slotUsers(a)) {
-          const list = ownFor.get(u)
-          if (list) list.push(a)
-          else ownFor.set(u, [a])
-        }
+    const heldBy = (user: string) => this.keysByUser.get(user)?.length ?? 0
+    let over = usersOverLimit(this.sortedActions(), this.live.caller.uid, heldBy, limit.perUser)
+    // Free what needs no asking, then count again: the actions and findings are each filtered once.
+    const freed = new Set<string>()
+    const deletes: Action[] = []
+    for (const {user} of over) {
+      for (const k of this.expiredRetired.get(user) ?? []) {
+        freed.add(k.uid)
+        deletes.push({kind: 'delete', address: `${this.usersByUid.get(user)?.email ?? user}/${k.name}`, key: this.ref(k), cleanup: true, reason: `retired by a rotation and expired: deleted now to free a slot under Palette's key limit (${limit.perUser} per user)`})
       }
-      const users = new Set([...others.keys(), this.live.caller.uid, ...ownFor.keys()])
-      for (const user of users) {
-        const lane = [...(user === this.live.caller.uid ? [] : (others.get(user) ?? [])), ...(ownFor.get(user) ?? [])]
-        const held = this.keysByUser.get(user)?.length ?? 0
-        // Palette refuses a create when the user already holds the limit: only the steps that add a key can pass it.
-        let count = held
-        let peak = 0
-        for (const a of lane) {
-          const e = slotEffect(a, user)
-          if (e.peak > 0) peak = Math.max(peak, count + e.peak)
-          count += e.net
-        }
-        if (peak <= limit.perUser) continue
-        over.push(user)
-        problems.push(this.keyLimitProblem(user, held, peak, lane))
-      }
-      if (problems.length === 0 || pass === 1) break
-      // Free what needs no asking, then count again: the actions and findings are each filtered once.
-      const freed = new Set<string>()
-      const deletes: Action[] = []
-      for (const user of over) {
-        for (const k of this.expiredRetired.get(user) ?? []) {
-          freed.add(k.uid)
-          deletes.push({kind: 'delete', address: `${this.usersByUid.get(user)?.email ?? user}/${k.name}`, key: this.ref(k), cleanup: true, reason: `retired by a rotation and expired: deleted now to free a slot under Palette's key limit (${limit.perUser} per user)`})
-        }
-        this.expiredRetired.delete(user)
-      }
-      if (freed.size === 0) break
+      this.expiredRetired.delete(user)
+    }
+    if (freed.size > 0) {
       // Their clean-up revokes (a retired key must stay revoked) give way to the deletes.
       const kept = this.actions.filter((x) => !(x.kind === 'revoke' && freed.has(x.key.uid)))
       this.actions.length = 0
       for (const x of [...kept, ...deletes]) this.actions.push(x)
       this.findings = this.findings.filter((f) => f.uid === undefined || !freed.has(f.uid))
+      over = usersOverLimit(this.sortedActions(), this.live.caller.uid, heldBy, limit.perUser)
     }
-    return problems
-  }
-
-  private keyLimitProblem(user: string, held: number, peak: number, lane: Action[]): PlanError {
-    const limit = this.live.keyLimit
-    const email = this.usersByUid.get(user)?.email ?? user
-    const keys = this.keysByUser.get(user) ?? []
-    const revoked = keys.filter((k) => !k.isActive).length
-    const expired = keys.filter((k) => k.isActive && k.expiry !== '' && Date.parse(k.expiry) <= this.nowMs).length
-    const retired = keys.filter((k) => this.ownership(k) === 'retired').length
-    const adds = lane.filter((a) => slotEffect(a, user).peak > 0).length
-    const drops = lane.filter((a) => slotEffect(a, user).net < 0).length
-    const source = limit.source === 'tenant' ? 'the tenant\'s limit' : `assumed: ${limit.note}`
-    const frees = [
-      revoked > 0 ? `delete some of its ${revoked} revoked key${revoked === 1 ? '' : 's'} (in Palette, or make the user exclusive and leave them out of the file)` : '',
-      expired > 0 ? `delete its ${expired} expired key${expired === 1 ? '' : 's'}` : '',
-      retired > 0 ? `lower policy.deleteRetiredAfter (${retired} retired key${retired === 1 ? ' is' : 's are'} kept until then)` : '',
-      'declare fewer keys for this user',
-      'or raise the tenant\'s API key limit (Tenant Settings, Resource Limits)',
-    ].filter(Boolean)
-    return {
-      code: 'key-limit',
-      message: `${email} would hold ${peak} API keys during this apply, more than Palette allows (${limit.perUser} per user; ${source}): ${held} live now (${revoked} revoked, ${expired} expired, ${retired} retired), ${adds} action${adds === 1 ? '' : 's'} adding a key, ${drops} deleting one. Nothing is planned, so nothing fails half-way`,
-      hint: `To free a slot: ${frees.join('; ')}.`,
-    }
+    return over.map((o) => keyLimitProblem(o, {email: this.usersByUid.get(o.user)?.email ?? o.user, keys: this.keysByUser.get(o.user) ?? [], keyLimit: limit, nowMs: this.nowMs, ownership: (k) => this.ownership(k)}))
   }
 
   /** The users the file names (declared users and move sources) and its declared keys. */
@@ -1003,74 +890,13 @@ class DiffContext {
     }
   }
 
-  /**
-   * What the owner of a key says about it, for every key the caller can see: a key whose owner
-   * is no longer a user of the tenant (removed through SSO: its key stays, and still
-   * authenticates) is `orphaned-owner`, revoked or deleted too under policy.orphanedKeys; an
-   * active key of a disabled user is `owner-disabled`; of a user who has not signed in within
-   * policy.ownerInactiveAfter, `owner-inactive`. The status comes from one users/summary
-   * answer (no request per user); when it could not be read, only orphans are found.
-   */
-  owners(): void {
-    const policy = this.desired.policy
-    // A key this plan retires needs no word about its owner.
-    const retiring = new Set(this.actions.filter(isDestructive).map((a) => touchedKey(a)?.uid))
-    for (const k of this.live.keys) {
-      if (retiring.has(k.uid) || this.ownership(k) === 'pending' || this.waiting.has(k.uid)) continue
-      const usable = k.isActive && !(k.expiry !== '' && Date.parse(k.expiry) <= this.nowMs)
-      const owner = this.usersByUid.get(k.userUid)
-      const state = `${k.isActive ? 'active' : 'revoked'}${k.expiry ? `, expires ${k.expiry.slice(0, 10)}` : ''}`
-      if (!owner) {
-        if (k.userUid === this.live.caller.uid) continue
-        const check = this.live.unlistedOwners[k.userUid] ?? {status: 'unconfirmed', note: 'not asked'}
-        // Another answer lists them, or GET /v1/users/{uid} found them: users/meta was cut or wrong, the owner is there.
-        if (check.status === 'listed' || check.status === 'exists') continue
-        const address = `${k.userUid}/${k.name}`
-        const removed = check.status === 'removed'
-        const acted = policy.orphanedKeys === 'report' ? '' : removed ? `; policy.orphanedKeys: ${policy.orphanedKeys}` : `; policy.orphanedKeys ${policy.orphanedKeys} is not applied: that the owner was removed is unconfirmed (${check.note ?? 'not asked'})`
-        this.findings.push({kind: 'orphaned-owner', address, email: '', name: k.name, uid: k.uid, expiresAt: k.expiry || undefined, message: `owner ${k.userUid} is no longer a user of the tenant${removed ? ' (GET /v1/users/{uid} answered 404)' : ''}, but the key remains (${state})${acted}`})
-        if (!removed) continue
-        if (policy.orphanedKeys === 'delete') this.actions.push({kind: 'delete', address, key: this.ref(k), reason: 'its owner is no longer a user of the tenant (policy.orphanedKeys: delete)'})
-        else if (policy.orphanedKeys === 'revoke' && k.isActive) this.actions.push({kind: 'revoke', address, key: this.ref(k), reason: 'its owner is no longer a user of the tenant (policy.orphanedKeys: revoke)'})
-        continue
-      }
-      if (!usable) continue
-      const address = `${owner.email}/${k.name}`
-      if (owner.active === false) {
-        this.findings.push({kind: 'owner-disabled', address, email: owner.email, name: k.name, uid: k.uid, expiresAt: k.expiry || undefined, message: `${owner.email} is disabled in Palette, but this key of theirs is active${k.expiry ? ` (expires ${k.expiry.slice(0, 10)})` : ''}`})
-      }
-      const after = policy.ownerInactiveAfterMs
-      if (after !== undefined && owner.lastSignIn !== undefined && (owner.lastSignIn === '' || Date.parse(owner.lastSignIn) < this.nowMs - after)) {
-        this.findings.push({kind: 'owner-inactive', address, email: owner.email, name: k.name, uid: k.uid, expiresAt: k.expiry || undefined, message: `${owner.email} has ${owner.lastSignIn === '' ? 'never signed in' : `not signed in since ${owner.lastSignIn.slice(0, 10)}`} (policy.ownerInactiveAfter ${formatDuration(after)}), but this key of theirs is active`})
-      }
-    }
-  }
-
-  /**
-   * Keys palette-keys made for users of the tenant that the file no longer names (removed from
-   * it: a leaver, or someone moved to another team's file): `undeclared-user`, revoked or deleted
-   * too under policy.undeclaredUsers. Only keys carrying palette-keys' mark are concerned; a key
-   * made by hand is never touched, and the mark is a claim its own holder can make, so acting on
-   * it reaches no one else's key. The caller's keys are the lockout brake's to guard.
-   */
-  undeclaredUsers(): void {
-    const policy = this.desired.policy.undeclaredUsers
-    const declared = new Set(this.desired.users.map((u) => lowerEmail(u.email)))
-    const acted = new Set(this.actions.map((a) => touchedKey(a)?.uid))
-    for (const k of this.live.keys) {
-      const owner = this.usersByUid.get(k.userUid)
-      if (!owner || declared.has(lowerEmail(owner.email)) || acted.has(k.uid) || this.ownership(k) === 'unmanaged') continue
-      const address = `${owner.email}/${k.name}`
-      const expired = k.expiry !== '' && Date.parse(k.expiry) <= this.nowMs
-      const state = `${k.isActive ? (expired ? 'active, expired' : 'active') : 'revoked'}${k.expiry ? ` ${expired ? k.expiry.slice(0, 10) : `until ${k.expiry.slice(0, 10)}`}` : ''}`
-      // The key palette-keys runs with may be one of them (CI's own key, taken out of the file): never acted on.
-      const own = k.userUid === this.live.caller.uid
-      const act = !own && (policy === 'delete' || (policy === 'revoke' && k.isActive))
-      const then = own && policy !== 'report' ? `; policy.undeclaredUsers ${policy} is not applied to the caller's own keys (one may be the key this run uses)` : act ? `; policy.undeclaredUsers ${policy}: ${policy === 'delete' ? 'deleted' : 'revoked'}` : k.isActive ? '; it still authenticates (policy.undeclaredUsers: revoke or delete acts on such keys)' : ''
-      this.findings.push({kind: 'undeclared-user', address, email: owner.email, name: k.name, uid: k.uid, expiresAt: k.expiry || undefined, message: `made by palette-keys for ${owner.email}, whom the file no longer names (${state})${then}`})
-      if (!act) continue
-      const reason = `${owner.email} is no longer in the file (policy.undeclaredUsers: ${policy})`
-      this.actions.push(policy === 'delete' ? {kind: 'delete', address, key: this.ref(k), reason} : {kind: 'revoke', address, key: this.ref(k), reason})
+  /** The findings (and policy actions) about key owners: plan/owner-findings.ts. */
+  ownerFindings(): void {
+    const reader: KeyReader = {owner: (uid) => this.usersByUid.get(uid), ownership: (k) => this.ownership(k), ref: (k) => this.ref(k), waiting: (k) => this.waiting.has(k.uid)}
+    for (const found of [ownersOfKeys, undeclaredUsers]) {
+      const {findings, actions} = found(this.desired, this.live, this.actions, reader, this.nowMs)
+      this.findings.push(...findings)
+      this.actions.push(...actions)
     }
   }
 

@@ -1,4 +1,4 @@
-import {createHash} from 'node:crypto'
+import {createHash, createPublicKey, diffieHellman, generateKeyPairSync, type KeyObject} from 'node:crypto'
 import {bech32} from '@scure/base'
 import {parseSshPublicKey} from './ssh-key.js'
 
@@ -71,19 +71,24 @@ export const DEMO_RECIPIENT = 'age1kdnug0g69q26qvlaysykz582z2lucrrewkjdyhwmnyucr
 /**
  * Seals a few bytes to each recipient, as apply will: a recipient that decodes but cannot be
  * sealed to (a crafted low-order point) fails here, not after apply's first changes. An X25519
- * recipient is tried with the key agreement alone (@noble/curves, whose X25519 refuses a shared
- * secret of zero as age's does); the others load age-encryption, so only the commands that need it call this.
+ * recipient is tried with the key agreement alone, through Node's own X25519 (OpenSSL's, which
+ * refuses a shared secret of zero as age's does; a unit test holds it to the low-order points):
+ * no curve library is loaded. The others load age-encryption, so only the commands that need it call this.
  */
+let trialSecret: KeyObject | undefined
+
 export async function trialSealProblems(recipients: string[]): Promise<Array<{index: number; problem: string}>> {
   const out: Array<{index: number; problem: string}> = []
   for (const [index, r] of recipients.entries()) {
     const problem = `nothing can be sealed to this recipient (not a usable ${isSsh(r) ? 'SSH' : isPostQuantum(r) ? 'ML-KEM-768/X25519' : 'X25519'} public key)`
     try {
       if (!isSsh(r) && !isPostQuantum(r)) {
-        // An X25519 recipient: the key agreement age makes with it, with the curve library it uses,
-        // without loading age-encryption and its post-quantum code (a third of validate's start-up).
-        const {x25519} = await import('@noble/curves/ed25519.js')
-        x25519.getSharedSecret(x25519.utils.randomSecretKey(), bech32.decodeToBytes(r).bytes)
+        // An X25519 recipient: the key agreement age makes with it, without loading age-encryption
+        // and its post-quantum code, nor a curve library (a third of validate's start-up each).
+        const bytes = bech32.decodeToBytes(r).bytes
+        if (bytes.length !== 32) throw new Error('not 32 bytes')
+        trialSecret ??= generateKeyPairSync('x25519').privateKey
+        diffieHellman({privateKey: trialSecret, publicKey: createPublicKey({key: {kty: 'OKP', crv: 'X25519', x: Buffer.from(bytes).toString('base64url')}, format: 'jwk'})})
         continue
       }
       const {Encrypter} = await import('age-encryption')

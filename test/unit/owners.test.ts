@@ -169,6 +169,8 @@ describe('keys palette-keys made for users the file no longer names (undeclared-
     expect(own.message).toContain("not applied to the caller's own keys")
     // Declared again (any case): nothing about them.
     expect(findingLines(run(`${FILE}  BOB@example.com:\n    keys:\n      ci: {}\n      old: {active: false}\n`).plan).filter((l) => l.includes('bob'))).toEqual([])
+    // Named again (any case) with none of those keys: they are his undeclared keys, not a leaver's.
+    expect(findingLines(run(`${FILE}  BOB@example.com:\n    keys: {}\n`).plan).filter((l) => l.startsWith('undeclared-user') && l.includes('bob'))).toEqual([])
   })
 
   it('count toward the change-ratio brake, at its base too', () => {

@@ -5,7 +5,7 @@ import {bech32} from '@scure/base'
 import {Encrypter} from 'age-encryption'
 import {beforeEach, describe, expect, it} from 'vitest'
 import {identityFileText, newIdentity, readIdentityFile} from '../../src/seal/identity.js'
-import {recipientProblem} from '../../src/seal/recipients.js'
+import {recipientProblem, trialSealProblems} from '../../src/seal/recipients.js'
 import {decryptRecord, encryptRecord, NotForUs, type SealedRecord, sealedRelativePath} from '../../src/seal/sealed-file.js'
 import {listSealedFiles, SealDir} from '../../src/seal/seal-dir.js'
 import {unsealPaths, unsealProblems} from '../../src/seal/unseal.js'
@@ -168,6 +168,35 @@ describe('recipientProblem', () => {
     expect(good.every((r) => recipientProblem(r) === undefined)).toBe(true)
     expect(bad.every((r) => recipientProblem(r) !== undefined)).toBe(true)
     expect(recipientProblem('age1tag1' + 'q'.repeat(60))).toMatch(/not an age X25519 \(age1…\) or post-quantum/)
+  })
+
+  it('trial seal: refuses exactly the X25519 recipients age-encryption cannot seal to (the low-order points), without loading it', async () => {
+    // Every small-order point of Curve25519 and its non-canonical encodings (RFC 7748 §6.1's
+    // zero check): the shared secret is zero, which age refuses; Node's X25519 must refuse it too.
+    const lowOrder = [
+      '0000000000000000000000000000000000000000000000000000000000000000',
+      '0100000000000000000000000000000000000000000000000000000000000000',
+      'e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800',
+      '5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157',
+      'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+      'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+      'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+    ].map((hex) => bech32.encodeFromBytes('age', Buffer.from(hex, 'hex')))
+    const good = [(await newIdentity()).recipient, bech32.encodeFromBytes('age', new Uint8Array(32).fill(9))]
+    const sealable = async (r: string) => {
+      try {
+        const e = new Encrypter()
+        e.addRecipient(r)
+        await e.encrypt('x')
+        return true
+      } catch {
+        return false
+      }
+    }
+    const all = [...good, ...lowOrder]
+    const problems = new Set((await trialSealProblems(all)).map((p) => p.index))
+    for (const [i, r] of all.entries()) expect(!problems.has(i), r).toBe(await sealable(r))
+    expect(problems.size).toBe(lowOrder.length)
   })
 })
 
