@@ -395,8 +395,8 @@ if (want('startup')) {
   const version = median(samples.version)
   const validate = median(samples.validate)
   row('start-up: node -e 0', `${node.toFixed(0)} ms`, '')
-  row('start-up: palette-keys --version', `${version.toFixed(0)} ms = ${(version / node).toFixed(2)}x node`, '<= 2.5x', version / node <= 2.5)
-  row('start-up: palette-keys validate examples/keys.yaml', `${validate.toFixed(0)} ms = ${(validate / node).toFixed(2)}x node`, '')
+  row('start-up: palette-keys --version', `${version.toFixed(0)} ms = ${(version / node).toFixed(2)}x node`, '<= 2x', version / node <= 2)
+  row('start-up: palette-keys validate examples/keys.yaml', `${validate.toFixed(0)} ms = ${(validate / node).toFixed(2)}x node`, '<= 3x', validate / node <= 3)
 }
 
 // 5. validate is linear in the entries of one mapping (yaml's own duplicate-key check was quadratic).
@@ -425,26 +425,30 @@ if (want('validate')) {
   }
 }
 
-// 6. a realistic 10,000-key tenant: export -> validate -> plan (no changes), as whole processes.
-if (want('tenant')) {
-  const seed = realisticSeed(10_000)
-  const seedFile = join(work, 'seed-real.yaml')
+// 6. a realistic tenant of 10,000 and 100,000 keys: export -> validate -> plan (no changes), as whole
+// processes, against a bare process that fetches the same answers; and the plan's peak RSS. The 100k
+// export is written without comments: with them it passes the 16 MiB a desired file may be.
+for (const size of want('tenant') ? [10_000, 100_000] : []) {
+  const big = size > 10_000
+  const label = `tenant of ${size.toLocaleString('en')} realistic keys`
+  const seed = realisticSeed(size)
+  const seedFile = join(work, `seed-real-${size}.yaml`)
   await writeFile(seedFile, seed.text)
   const emu = await emulatorProcess(seedFile)
   const env = {PALETTE_HOST: emu.url, PALETTE_API_KEY: ADMIN}
-  const file = join(work, 'tenant-10k.yaml')
-  const exported = await run(process.execPath, [BIN, 'export', '-o', file, '--rate-limit', '0'], env)
+  const file = join(work, `tenant-${size}.yaml`)
+  const exported = await run(process.execPath, [BIN, 'export', '-o', file, '--rate-limit', '0', ...(big ? ['--no-comments'] : [])], env)
   if (exported.code !== 0) throw new Error(`bench: export of the realistic tenant failed: ${exported.err.slice(0, 500)}`)
-  const {size} = await stat(file)
-  row(`tenant of 10,000 realistic keys (${seed.users} users, ${seed.revoked} revoked, ${seed.withDescription} with descriptions): export`, `${exported.ms.toFixed(0)} ms, ${(size / 1e6).toFixed(2)} MB = ${(size / 10_000).toFixed(0)} bytes a key`, `< ${(16 * 1024 * 1024 / 1e6).toFixed(1)} MB cap`, size < 16 * 1024 * 1024)
+  const {size: bytes} = await stat(file)
+  row(`${label} (${seed.users} users, ${seed.revoked} revoked, ${seed.withDescription} with descriptions): export${big ? ' --no-comments' : ''}`, `${exported.ms.toFixed(0)} ms, ${(bytes / 1e6).toFixed(2)} MB = ${(bytes / size).toFixed(0)} bytes a key`, `< ${(16 * 1024 * 1024 / 1e6).toFixed(1)} MB cap`, bytes < 16 * 1024 * 1024)
   const validated = await run(process.execPath, [BIN, 'validate', '-f', file])
-  row('tenant of 10,000 realistic keys: validate of the exported file', `${validated.ms.toFixed(0)} ms, exit ${validated.code}`, 'exit 0', validated.code === 0)
+  row(`${label}: validate of the exported file`, `${validated.ms.toFixed(0)} ms, exit ${validated.code}`, 'exit 0', validated.code === 0)
   const bareScript = join(work, 'bare-fetch.mjs')
   await writeFile(bareScript, bareFetchScript())
   const samples = {plan: [], bare: []}
   const phases = {startup: [], parse: [], reads: [], diff: [], render: []}
   let planResult
-  for (let i = 0; i < 7; i++) {
+  for (let i = 0; i < (big ? 3 : 7); i++) {
     const b = await run(process.execPath, [bareScript], env)
     if (b.code !== 0) throw new Error(`bench: bare fetch failed: ${b.err}`)
     samples.bare.push(b.ms)
@@ -454,11 +458,16 @@ if (want('tenant')) {
   }
   if (phases.parse.length === 0) throw new Error(`bench: the plan printed no phases (exit ${planResult.code}): ${planResult.err.slice(0, 800)}`)
   const changes = /(\d+) to create/.exec(planResult.out)
-  row('tenant of 10,000 realistic keys: plan of the exported file', `exit ${planResult.code}${planResult.code === 0 ? ' (no changes)' : `: ${planResult.err.slice(0, 200)}`}`, 'exit 0', planResult.code === 0 && !changes)
+  row(`${label}: plan of the exported file`, `exit ${planResult.code}${planResult.code === 0 ? ' (no changes)' : `: ${planResult.err.slice(0, 200)}`}`, 'exit 0', planResult.code === 0 && !changes)
   const ratio = median(samples.plan) / median(samples.bare)
-  row('tenant of 10,000 realistic keys: plan process vs a bare process fetching the same 6 answers', `${median(samples.plan).toFixed(0)} ms / ${median(samples.bare).toFixed(0)} ms = ${ratio.toFixed(2)}x`, '<= 2x', ratio <= 2)
+  const goal = big ? 2.5 : 3
+  row(`${label}: plan process vs a bare process fetching the same 6 answers`, `${median(samples.plan).toFixed(0)} ms / ${median(samples.bare).toFixed(0)} ms = ${ratio.toFixed(2)}x`, `<= ${goal}x`, ratio <= goal)
   const total = Object.values(phases).reduce((a, xs) => a + median(xs), 0)
-  row('tenant of 10,000 realistic keys: plan phases (share of the process)', Object.entries(phases).map(([k, xs]) => `${k} ${median(xs).toFixed(0)} ms (${((median(xs) / total) * 100).toFixed(0)} %)`).join(', '), '')
+  row(`${label}: plan phases (share of the process)`, Object.entries(phases).map(([k, xs]) => `${k} ${median(xs).toFixed(0)} ms (${((median(xs) / total) * 100).toFixed(0)} %)`).join(', '), '')
+  const rss = await run(process.execPath, ['--import', join(ROOT, 'bench/peak-rss.mjs'), BIN, 'plan', '-f', file, '--rate-limit', '0'], env)
+  const kb = Number(/bench-peak-rss-kb (\d+)/.exec(rss.err)?.[1])
+  if (rss.code !== 0 || !Number.isFinite(kb)) throw new Error(`bench: the plan for peak RSS failed (exit ${rss.code}): ${rss.err.slice(0, 500)}`)
+  row(`${label}: peak RSS of the plan process`, `${(kb / 1024).toFixed(0)} MiB`, big ? '' : '< 200 MiB', big ? undefined : kb / 1024 < 200)
   await emu.close()
 }
 

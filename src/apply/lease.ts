@@ -16,16 +16,28 @@ import {PaletteKeysError} from '../util/errors.js'
  *
  *  1. Read the keys afresh: another run's live lease on any of the caller's keys stops this
  *     one (exit 1), and keys changed since the plan make it stale (exit 4).
- *  2. Write our lease; wait `settleMs`; read again. Only if our lease is still there, no
- *     other run's lease appeared and the keys are still as planned does the run go on.
- *  3. Renew it every third of its time while the run goes on; remove it at the end.
+ *  2. Read the key that will hold the lease once more, alone, and write our lease on it. The
+ *     time from sending that read to the write's answer (the gap) must be under `settleMs`,
+ *     or the run stops (exit 1, nothing changed).
+ *  3. Wait `settleMs`; read again. Only if our lease is still there, no other run's lease
+ *     appeared and the keys are still as planned does the run go on.
+ *  4. Renew it every third of its time while the run goes on; remove it at the end.
+ *
+ * Why the gap rule makes any settle time safe: two runs A and B both go on only if B's write
+ * replaced A's lease after A read it back (had it landed before, A would have seen it; had B's
+ * read come after A's write, B would have seen A's lease; leases on two different keys are
+ * each seen by the other's read-back). Then B's read came before A's write and B's write after
+ * A's write plus A's settle time: B's gap was longer than the settle time, and B stopped. So no
+ * wait need outlast an unknown network: 1 s (the default) is enough for Palette's answers to a
+ * read and a write, and a run that meets a slower Palette stops instead of going on unsure
+ * (before the rule, a 2 s wait only assumed the other run's gap was shorter). Runs with
+ * different --lease-settle values are protected to the smaller; 0 turns the wait and the rule off.
  *
  * Only leases on the caller's own keys count: those only the caller and tenant admins may
  * edit, so no other tenant user can block applies with a forged lease. What it cannot do
- * without compare-and-set (README): two runs that both read before either wrote, and whose
- * writes land more than `settleMs` apart, both go on; and runs with different credentials
- * (different callers) do not see each other's leases. The CI examples' concurrency group
- * remains the first line; the diff resolves twins that still arise.
+ * without compare-and-set (README): runs with different credentials (different callers) do
+ * not see each other's leases. The CI examples' concurrency group remains the first line; the
+ * diff resolves twins that still arise.
  */
 export const LEASE = 'paletteKeysLease'
 const TTL_MS = 120_000
@@ -87,7 +99,8 @@ export async function acquireLease(o: LeaseOptions): Promise<Lease> {
   /** Leases --break-lease broke: removed once the run has its own. */
   const broken = new Map<string, LiveKey>()
 
-  const check = (keys: LiveKey[], ours: boolean): void => {
+  /** Another run's live lease on one of the caller's keys stops this run, or is broken under --break-lease. */
+  const leases = (keys: LiveKey[], ours: boolean): void => {
     for (const k of keys) {
       if (k.userUid !== caller) continue
       const h = parse(k.annotations[LEASE])
@@ -103,6 +116,9 @@ export async function acquireLease(o: LeaseOptions): Promise<Lease> {
         hints: ['Wait for the other apply to end, then plan again.', 'If no other apply is running (one was killed), wait until the lease ends (at most 2 minutes) or pass --break-lease.'],
       })
     }
+  }
+  const check = (keys: LiveKey[], ours: boolean): void => {
+    leases(keys, ours)
     if (liveFingerprint(keys) !== o.plan.live.fingerprint) {
       throw new PaletteKeysError(`The live keys changed since the plan was made (another apply, or a change by hand). Nothing was changed${ours ? ' (this run\'s own lease was removed)' : ''}.`, {
         code: 'stale-plan',
@@ -134,7 +150,21 @@ export async function acquireLease(o: LeaseOptions): Promise<Lease> {
     await write({...holder, name: current.metadata?.name ?? holder.name, expiry: current.spec?.expiry ?? holder.expiry, annotations}, undefined)
   }
 
-  await write(holder, value())
+  // The holder as Palette has it now, then our lease on it: the gap between the two is what another run could miss.
+  const started = performance.now()
+  const current = await o.api.getApiKey(holder.uid)
+  const fresh: LiveKey = {...holder, name: current.metadata?.name ?? holder.name, expiry: current.spec?.expiry ?? holder.expiry, annotations: current.metadata?.annotations ?? {}}
+  leases([fresh], false)
+  await write(fresh, value())
+  const gap = performance.now() - started
+  if (o.settleMs > 0 && gap >= o.settleMs) {
+    await release().catch(() => undefined)
+    throw new PaletteKeysError(`Taking the lease took ${Math.round(gap)} ms (reading key ${holder.uid}, then Palette's answer to the lease written on it), not less than --lease-settle (${o.settleMs} ms): another apply that took the lease meanwhile could not have seen this one, so this run stops. Nothing was changed (this run's own lease was removed).`, {
+      code: 'lease-too-slow',
+      exitCode: ExitCode.Error,
+      hints: ['Run the apply again.', `If Palette answers this slowly every time, raise --lease-settle (PALETTE_KEYS_LEASE_SETTLE_MS) above the time it takes, for every apply of this tenant alike.`],
+    })
+  }
   // The broken leases go: a lease nobody holds must not stop the next run either.
   for (const k of broken.values()) {
     if (k.uid !== holder.uid) await write(k, undefined).catch((error: Error) => o.warn(`Could not remove the broken lease on key ${k.uid}: ${error.message}`))

@@ -56,7 +56,7 @@ Exit codes: 0 done (or nothing to do), 1 an action failed, a key was blocked (tw
     'break-lease': Flags.boolean({description: 'Go on although another apply\'s lease is live (only when you know no other apply is running).', default: false}),
     'max-plan-age': Flags.string({description: 'Refuse (exit 4) a saved plan older than this (a duration: 12h, 7d, 2w).', default: DEFAULT_MAX_PLAN_AGE, env: 'PALETTE_KEYS_MAX_PLAN_AGE'}),
     progress: Flags.boolean({description: 'Write a line per finished action to stderr: [n/N], the time so far and an estimate of the time left (from the pace and the rate limit). Default: on a terminal only.', allowNo: true}),
-    'lease-settle': Flags.integer({description: 'Milliseconds between writing the lease and reading it back.', default: 2000, min: 0, max: 60_000, env: 'PALETTE_KEYS_LEASE_SETTLE_MS'}),
+    'lease-settle': Flags.integer({description: 'Milliseconds between writing the lease and reading it back; taking the lease (a read and the write) must take less, or the run stops.', default: 1000, min: 0, max: 60_000, env: 'PALETTE_KEYS_LEASE_SETTLE_MS'}),
   }
 
   async run(): Promise<ApplyResult> {

@@ -41,7 +41,7 @@ async function checkout(name: string, round: number): Promise<string> {
 }
 
 const apply = (dir: string, extra: string[] = []): Promise<CliResult> =>
-  runCli(['apply', '-f', join(dir, 'keys.yaml'), '--auto-approve', ...extra], {env: {PALETTE_HOST: emu.url, PALETTE_API_KEY: ADMIN_KEY, PALETTE_KEYS_LEASE_SETTLE_MS: '500'}})
+  runCli(['apply', '-f', join(dir, 'keys.yaml'), '--auto-approve', ...extra], {env: {PALETTE_HOST: emu.url, PALETTE_API_KEY: ADMIN_KEY, PALETTE_KEYS_LEASE_SETTLE_MS: '1000'}})
 
 async function expectOneSealedKeyEach(round: number, dirs: string[]): Promise<void> {
   const live = emu.state.allKeys().filter((k) => k.name.startsWith(`r${round}-`))
@@ -66,7 +66,7 @@ describe('concurrent applies', () => {
       // 1: it met the other's lease; 4: the other had ended, and changed what this one had planned against.
       expect(codes[0], results.map((r) => r.stdout + r.stderr).join('\n---\n')).toBe(0)
       expect([1, 4]).toContain(codes[1])
-      expect(stopped.stderr).toMatch(/Another apply .*holds the lease|Another apply took the lease|The live keys changed since the plan was made/)
+      expect(stopped.stderr).toMatch(/Another apply .*holds the lease|Another apply took the lease|The live keys changed since the plan was made|Taking the lease took/)
       expect(stopped.stdout).not.toContain('Applying:')
     } else {
       // The second came after the first ended: it saw everything done.
@@ -98,6 +98,20 @@ describe('concurrent applies', () => {
     expect(emu.state.key(boot.uid)!.annotations[LEASE]).toBeUndefined()
     const {[LEASE]: _forged, ...rest} = emu.state.key(alice.uid)!.annotations
     emu.state.updateKey(alice.uid, {annotations: rest}, new Date())
+  })
+
+  it('a run that takes longer to write its lease than the settle time stops before any change (exit 1): another run could have missed it', async () => {
+    const dir = await checkout('slow-lease', 10)
+    const before = emu.stats.mutations
+    // Every answer takes 40 ms here: reading the lease's key and writing the lease take at least 80 ms.
+    const r = await runCli(['apply', '-f', join(dir, 'keys.yaml'), '--auto-approve'], {env: {PALETTE_HOST: emu.url, PALETTE_API_KEY: ADMIN_KEY, PALETTE_KEYS_LEASE_SETTLE_MS: '30'}})
+    expect(r.code, r.stdout + r.stderr).toBe(1)
+    expect(r.stderr).toMatch(/Taking the lease took \d+ ms .*not less than --lease-settle \(30 ms\)/)
+    expect(r.stdout).not.toContain('Applying:')
+    // The lease written and removed, nothing else.
+    expect(emu.stats.mutations - before).toBe(2)
+    expect(emu.state.allKeys().filter((k) => k.annotations[LEASE] !== undefined)).toEqual([])
+    expect(emu.state.allKeys().filter((k) => k.name.startsWith('r10-'))).toEqual([])
   })
 
   it('a lease that claims to last longer than the protocol allows (a day) counts as expired', async () => {

@@ -3,6 +3,8 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterEach, beforeAll, beforeEach, describe, expect, it} from 'vitest'
 import type {RunningEmulator} from '../../src/emulator/server.js'
+import {newIdentity} from '../../src/seal/identity.js'
+import {recipientFingerprint} from '../../src/seal/recipients.js'
 import {listSealedFiles} from '../../src/seal/seal-dir.js'
 import {type CliResult, runCli} from '../support/cli.js'
 import {demoRecipient} from '../support/demo.js'
@@ -124,6 +126,38 @@ describe('hostile tenant users: forged marks speak only for their own key', () =
     expect(r.code, r.stdout + r.stderr).toBe(0)
     expect(emu.stats.mutations).toBe(before)
     expect(emu.state.key(bobOwn)).toBeDefined()
+  })
+})
+
+describe('hostile tenant users: a forged paletteKeysSealedTo mark', () => {
+  it('garbage and terminal escapes in it are ignored and never shown; a fingerprint of another recipient gets only that user\'s own key rotated', async () => {
+    await applyBase()
+    const deploy = uidOf('bob@example.com', 'deploy')
+    const ci = uidOf('alice@example.com', 'ci')
+    // bob edits the mark on his own key (he may: it is his), with his own credential.
+    const mark = async (value: string) => {
+      const k = emu.state.key(deploy)!
+      const put = await call(emu, 'PUT', `/v1/apiKeys/${deploy}`, {key: BOB, body: {metadata: {name: k.name, annotations: {...k.annotations, paletteKeysSealedTo: value}}, spec: {expiry: k.expiry}}})
+      expect(put.status, put.text).toBe(204)
+    }
+    await mark(`\u001b]0;owned\u0007\u001b[2J,${'z'.repeat(4000)},${ci},age1forged,recipient 0123`)
+    const quiet = await cli(['plan', ...file, '--detailed-exitcode'])
+    expect(quiet.code, quiet.stdout + quiet.stderr).toBe(0)
+    expect(quiet.stdout).toContain('No changes.')
+    expect(quiet.stdout + quiet.stderr).not.toMatch(/[\u001b\u0007]|owned|zzzz|age1forged/)
+    // A well-formed fingerprint of a recipient the list does not name: evidence that the value went there.
+    await mark(`${recipientFingerprint(recipient)},${recipientFingerprint((await newIdentity()).recipient)}`)
+    const plan = await cli(['plan', ...file, '--detailed-exitcode'])
+    expect(plan.code, plan.stdout + plan.stderr).toBe(2)
+    expect(plan.stdout).toMatch(/rotate\s+bob@example\.com\/deploy/)
+    expect(plan.stdout).toContain('recipient')
+    expect(plan.stdout).not.toMatch(/alice@example\.com\/ci/)
+    const apply = await cli(['apply', ...file, '--auto-approve'])
+    expect(apply.code, apply.stdout + apply.stderr).toBe(0)
+    expect(emu.state.key(ci)).toBeDefined()
+    expect(emu.state.key(ci)!.annotations.paletteKeysSucceeds).toBeUndefined()
+    const again = await cli(['plan', ...file, '--detailed-exitcode'])
+    expect(again.code, again.stdout + again.stderr).toBe(0)
   })
 })
 
