@@ -41,6 +41,7 @@ export async function makePlan(options: {desired: DesiredState; api: PaletteApi;
 
 /** --replace names declared keys only (USER/NAME, the e-mail matched case-insensitively), before any request. */
 export function replaceAddresses(desired: DesiredState, given: string[]): string[] {
+  if (given.length === 0) return []
   const declared = new Map(desired.users.flatMap((u) => u.keys.map((k) => [lowerEmail(`${u.email}/${k.name}`), `${u.email}/${k.name}`] as const)))
   const unknown = given.filter((a) => !declared.has(lowerEmail(a)))
   if (unknown.length > 0) {

@@ -770,7 +770,7 @@ class DiffContext {
     if (match.annotations[RETIRING] !== undefined) {
       cause = 'unfinished'
       why = `rotate (unfinished): a rotation started ${match.annotations[RETIRING].slice(0, 10)} did not end (its successor was never sealed or delivered)`
-    } else if (this.requested.has(lowerEmail(address))) {
+    } else if (this.requested.size > 0 && this.requested.has(lowerEmail(address))) {
       cause = 'requested'
       why = 'rotate (requested) with --replace'
     } else if (key.generation !== undefined && key.generation !== generation) {

@@ -42,6 +42,8 @@ describe('the stale-plan fingerprints', () => {
   it('change when a key appears or disappears', () => {
     const k = keys()
     expect(liveFingerprint(k.slice(1))).not.toBe(liveFingerprint(k))
+    // A key listed twice is not the same set as listed once.
+    expect(liveFingerprint([...k, k[0]!])).not.toBe(liveFingerprint(k))
     expect(liveFingerprint([...k, liveKey({user: 'alice', name: 'new', uid: 'k4'.padEnd(24, '0')})])).not.toBe(liveFingerprint(k))
   })
 
