@@ -1,7 +1,7 @@
 import {spawn} from 'node:child_process'
 import {createRequire} from 'node:module'
 import {setTimeout as delay} from 'node:timers/promises'
-import {type Dispatcher, EnvHttpProxyAgent, request} from 'undici'
+import {type Dispatcher, EnvHttpProxyAgent, request} from '../palette/undici.js'
 import {TokenBucket} from '../util/rate-limit.js'
 import {registerSecret, scrub} from '../util/scrub.js'
 import type {Secret} from '../util/secret.js'

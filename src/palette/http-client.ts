@@ -1,5 +1,5 @@
 import {setTimeout as delay} from 'node:timers/promises'
-import {Agent, type Dispatcher, EnvHttpProxyAgent, request} from 'undici'
+import {Agent, type Dispatcher, EnvHttpProxyAgent, request} from './undici.js'
 import {type Clock, PALETTE_RATE_LIMIT, PrefixRateLimiter, type RateLimitSettings, rateLimitPrefix, systemClock} from '../util/rate-limit.js'
 import {redact, Secret} from '../util/secret.js'
 import {PaletteApiError} from './errors.js'
