@@ -66,26 +66,34 @@ function realisticSeed(keys) {
   let r = 12345
   const rand = () => ((r = (r * 1103515245 + 12345) % 2147483648) / 2147483648)
   const words = ['deploys', 'the', 'cluster', 'profile', 'nightly', 'backup', 'of', 'edge', 'hosts', 'reads', 'metrics', 'for', 'team', 'platform', 'CI', 'runner', 'in', 'eu-west-1', 'staging', 'production']
-  const lines = ['tenant: {orgName: realistic}', 'limits: {apiKeysPerUser: 20}', 'users:', '  - email: admin@example.com', '    roles: [Tenant Admin]', '    apiKeys:', `      - {name: bootstrap, value: ${ADMIN}, expiry: 2099-01-01T00:00:00Z, annotations: {managedBy: palette-keys}}`]
+  const managed = {managedBy: 'palette-keys'}
+  const seed = {tenant: {orgName: 'realistic'}, limits: {apiKeysPerUser: 20}, users: [{email: 'admin@example.com', roles: ['Tenant Admin'], apiKeys: [{name: 'bootstrap', value: ADMIN, expiry: '2099-01-01T00:00:00Z', annotations: managed}]}]}
   let made = 0
-  let users = 0
   let revoked = 0
   let withDescription = 0
   const day = 86_400_000
   while (made < keys) {
     const n = Math.min(keys - made, 1 + Math.floor(rand() * 19))
-    lines.push(`  - email: person.${String(users).padStart(5, '0')}@example.com`, `    firstName: Person`, `    lastName: Number ${users}`, '    apiKeys:')
+    const u = seed.users.length - 1
+    const apiKeys = []
     for (let i = 0; i < n; i++, made++) {
       const description = rand() < 0.85 ? Array.from({length: 3 + Math.floor(rand() * 12)}, () => words[Math.floor(rand() * words.length)]).join(' ') : ''
       if (description) withDescription++
       const active = rand() >= 0.1
       if (!active) revoked++
       const expiry = new Date(Date.now() + (30 + Math.floor(rand() * 700)) * day).toISOString()
-      lines.push(`      - {name: ${['ci', 'deploy', 'backup', 'metrics', 'laptop'][i % 5]}-${i}-${made}, value: real-value-${String(made).padStart(6, '0')}, expiry: ${expiry}, active: ${active}, description: "${description}", annotations: {managedBy: palette-keys}}`)
+      apiKeys.push({name: `${['ci', 'deploy', 'backup', 'metrics', 'laptop'][i % 5]}-${i}-${made}`, value: `real-value-${String(made).padStart(6, '0')}`, expiry, active, description, annotations: managed})
     }
-    users++
+    seed.users.push({email: `person.${String(u).padStart(5, '0')}@example.com`, firstName: 'Person', lastName: `Number ${u}`, apiKeys})
   }
-  return {text: lines.join('\n') + '\n', users, revoked, withDescription}
+  return {seed, users: seed.users.length - 1, revoked, withDescription}
+}
+
+/** The emulator's state file of a seed (a seed file of 100,000 keys is over the 16 MiB a YAML input may be). */
+async function stateFile(seed, name) {
+  const file = join(work, `${name}.state.json`)
+  await writeFile(file, JSON.stringify(EmulatorState.fromSeed(seed, new Date()).snapshot()))
+  return file
 }
 
 /** A process that only fetches what plan reads (6 answers), as fast as node can: plan's floor. */
@@ -115,8 +123,8 @@ function run(cmd, args, env = {}) {
 }
 
 /** The emulator as its own process, so its work (and garbage) is not measured with the client's. */
-async function emulatorProcess(seedFile) {
-  const child = spawn(process.execPath, [BIN, 'emulator', '--seed', seedFile, '--rate-limit', '0', '--port', '0'], {cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore']})
+async function emulatorProcess(seedFile, {state = false} = {}) {
+  const child = spawn(process.execPath, [BIN, 'emulator', state ? '--state' : '--seed', seedFile, '--rate-limit', '0', '--port', '0'], {cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore']})
   const url = await new Promise((resolve, reject) => {
     let buf = ''
     child.stdout.on('data', (d) => {
@@ -432,9 +440,7 @@ for (const size of want('tenant') ? [10_000, 100_000] : []) {
   const big = size > 10_000
   const label = `tenant of ${size.toLocaleString('en')} realistic keys`
   const seed = realisticSeed(size)
-  const seedFile = join(work, `seed-real-${size}.yaml`)
-  await writeFile(seedFile, seed.text)
-  const emu = await emulatorProcess(seedFile)
+  const emu = await emulatorProcess(await stateFile(seed.seed, `real-${size}`), {state: true})
   const env = {PALETTE_HOST: emu.url, PALETTE_API_KEY: ADMIN}
   const file = join(work, `tenant-${size}.yaml`)
   const exported = await run(process.execPath, [BIN, 'export', '-o', file, '--rate-limit', '0', ...(big ? ['--no-comments'] : [])], env)
