@@ -4,7 +4,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {promisify} from 'node:util'
 import {describe, expect, it} from 'vitest'
-import {runCli} from '../support/cli.js'
+import {ROOT, runCli} from '../support/cli.js'
 import {recordAndRemove} from '../support/leaks.js'
 import {useTestTenant} from '../support/tenant.js'
 
@@ -31,6 +31,18 @@ describe('help and completion', () => {
     expect(help.stdout).toContain('--detailed-exitcode')
     expect(help.stdout).toContain('USAGE')
     expect(help.stdout).toBe((await runCli(['plan', '--help'])).stdout)
+  })
+
+  it('--version and -v, answered before oclif loads, print exactly oclif\'s user agent; with more arguments oclif answers', async () => {
+    const {Config} = await import('@oclif/core/config')
+    const oclif = (await Config.load({root: ROOT})).userAgent
+    expect(oclif).toMatch(/^palette-keys\/\d+\.\d+\.\d+ \S+-\S+ node-v\d+/)
+    for (const args of [['--version'], ['-v'], ['--version', 'extra']]) {
+      const r = await runCli(args)
+      expect(r.code, args.join(' ')).toBe(0)
+      expect(r.stdout, args.join(' ')).toBe(`${oclif}\n`)
+      expect(r.stderr).toBe('')
+    }
   })
 
   it('autocomplete writes a bash completion that completes "ap" to apply', async () => {
