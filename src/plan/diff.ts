@@ -410,7 +410,7 @@ class DiffContext {
   keyLimitProblems(): PlanError[] {
     const limit = this.live.keyLimit
     const heldBy = (user: string) => this.keysByUser.get(user)?.length ?? 0
-    let over = usersOverLimit(this.sortedActions(), this.live.caller.uid, heldBy, limit.perUser)
+    let over = usersOverLimit(this.sortedActions(true), this.live.caller.uid, heldBy, limit.perUser)
     // Free what needs no asking, then count again: the actions and findings are each filtered once.
     const freed = new Set<string>()
     const deletes: Action[] = []
@@ -427,7 +427,7 @@ class DiffContext {
       this.actions.length = 0
       for (const x of [...kept, ...deletes]) this.actions.push(x)
       this.findings = this.findings.filter((f) => f.uid === undefined || !freed.has(f.uid))
-      over = usersOverLimit(this.sortedActions(), this.live.caller.uid, heldBy, limit.perUser)
+      over = usersOverLimit(this.sortedActions(true), this.live.caller.uid, heldBy, limit.perUser)
     }
     return over.map((o) => keyLimitProblem(o, {email: this.usersByUid.get(o.user)?.email ?? o.user, keys: this.keysByUser.get(o.user) ?? [], keyLimit: limit, nowMs: this.nowMs, ownership: (k) => this.ownership(k)}))
   }
@@ -987,16 +987,15 @@ class DiffContext {
     return ms < 0 ? `${formatDuration(-ms)} ago` : `in ${ms < DAY ? formatDuration(ms) : `${Math.floor(ms / DAY)}d`}`
   }
 
-  /** Others' keys first, the caller's last (its own key may be among them); then by address and kind. */
-  sortedActions(): Action[] {
-    const mine = (a: Action) => touchesUser(a, this.live.caller.uid)
-    return [...this.actions].sort(
-      (a, b) =>
-        Number(mine(a)) - Number(mine(b)) ||
-        cmp(a.address, b.address) ||
-        ACTION_KINDS.indexOf(a.kind) - ACTION_KINDS.indexOf(b.kind) ||
-        cmp(touchedKey(a)?.uid ?? '', touchedKey(b)?.uid ?? ''),
-    )
+  /**
+   * Others' keys first, the caller's last (its own key may be among them); then by address and kind.
+   * `changing`: only the actions that change something (the key-cap check's lanes skip no-ops), in the same order.
+   */
+  sortedActions(changing = false): Action[] {
+    // Each action's sort fields computed once, not at every comparison (100,000 no-ops are sorted too).
+    const keyed = (changing ? this.actions.filter((a) => a.kind !== 'no-op') : this.actions).map((a) => ({a, mine: touchesUser(a, this.live.caller.uid) ? 1 : 0, kind: ACTION_KINDS.indexOf(a.kind)}))
+    keyed.sort((x, y) => x.mine - y.mine || cmp(x.a.address, y.a.address) || x.kind - y.kind || cmp(touchedKey(x.a)?.uid ?? '', touchedKey(y.a)?.uid ?? ''))
+    return keyed.map((x) => x.a)
   }
 
   sortedBlocked(): PlanError[] {

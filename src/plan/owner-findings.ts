@@ -33,12 +33,16 @@ export function ownersOfKeys(desired: DesiredState, live: LiveState, planned: re
   const policy = desired.policy
   // A key this plan retires needs no word about its owner.
   const retiring = new Set(planned.filter(isDestructive).map((a) => touchedKey(a)?.uid))
+  const after = policy.ownerInactiveAfterMs
+  /** Whether an owner's state can give a usable key of theirs a finding (most owners' cannot: their keys are passed over at once). */
+  const speaksOf = (owner: LiveUser) => owner.active === false || (after !== undefined && owner.lastSignIn !== undefined && (owner.lastSignIn === '' || Date.parse(owner.lastSignIn) < nowMs - after))
   for (const k of live.keys) {
+    const owner = keys.owner(k.userUid)
+    if (owner && !speaksOf(owner)) continue
     if (retiring.has(k.uid) || keys.ownership(k) === 'pending' || keys.waiting(k)) continue
     const usable = k.isActive && !(k.expiry !== '' && Date.parse(k.expiry) <= nowMs)
-    const owner = keys.owner(k.userUid)
-    const state = `${k.isActive ? 'active' : 'revoked'}${k.expiry ? `, expires ${k.expiry.slice(0, 10)}` : ''}`
     if (!owner) {
+      const state = `${k.isActive ? 'active' : 'revoked'}${k.expiry ? `, expires ${k.expiry.slice(0, 10)}` : ''}`
       if (k.userUid === live.caller.uid) continue
       const check = live.unlistedOwners[k.userUid] ?? {status: 'unconfirmed', note: 'not asked'}
       // Another answer lists them, or GET /v1/users/{uid} found them: users/meta was cut or wrong, the owner is there.
@@ -57,7 +61,6 @@ export function ownersOfKeys(desired: DesiredState, live: LiveState, planned: re
     if (owner.active === false) {
       out.findings.push({kind: 'owner-disabled', address, email: owner.email, name: k.name, uid: k.uid, expiresAt: k.expiry || undefined, message: `${owner.email} is disabled in Palette, but this key of theirs is active${k.expiry ? ` (expires ${k.expiry.slice(0, 10)})` : ''}`})
     }
-    const after = policy.ownerInactiveAfterMs
     if (after !== undefined && owner.lastSignIn !== undefined && (owner.lastSignIn === '' || Date.parse(owner.lastSignIn) < nowMs - after)) {
       out.findings.push({kind: 'owner-inactive', address, email: owner.email, name: k.name, uid: k.uid, expiresAt: k.expiry || undefined, message: `${owner.email} has ${owner.lastSignIn === '' ? 'never signed in' : `not signed in since ${owner.lastSignIn.slice(0, 10)}`} (policy.ownerInactiveAfter ${formatDuration(after)}), but this key of theirs is active`})
     }
@@ -76,10 +79,15 @@ export function undeclaredUsers(desired: DesiredState, live: LiveState, planned:
   const out: Additions = {findings: [], actions: []}
   const policy = desired.policy.undeclaredUsers
   const declared = new Set(desired.users.map((u) => u.email.toLowerCase()))
-  const acted = new Set(planned.map((a) => touchedKey(a)?.uid))
+  // By owner uid, each e-mail lowered once: most keys are declared users' and are passed over at once.
+  const declaredUids = new Set(live.users.filter((u) => declared.has(u.email.toLowerCase())).map((u) => u.uid))
+  let acted: Set<string | undefined> | undefined
   for (const k of live.keys) {
+    if (declaredUids.has(k.userUid)) continue
     const owner = keys.owner(k.userUid)
-    if (!owner || declared.has(owner.email.toLowerCase()) || acted.has(k.uid) || keys.ownership(k) === 'unmanaged') continue
+    if (!owner || declared.has(owner.email.toLowerCase())) continue
+    acted ??= new Set(planned.map((a) => touchedKey(a)?.uid))
+    if (acted.has(k.uid) || keys.ownership(k) === 'unmanaged') continue
     const address = `${owner.email}/${k.name}`
     const expired = k.expiry !== '' && Date.parse(k.expiry) <= nowMs
     const state = `${k.isActive ? (expired ? 'active, expired' : 'active') : 'revoked'}${k.expiry ? ` ${expired ? k.expiry.slice(0, 10) : `until ${k.expiry.slice(0, 10)}`}` : ''}`
