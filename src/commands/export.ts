@@ -70,7 +70,7 @@ Keys left by an interrupted apply, rotated-out keys, the second of two same-name
       parseDesiredState(result.yaml, flags.output ?? 'export', now)
       if (flags.output) {
         await writeFileAtomic(flags.output, scrub(result.yaml), umaskMode())
-        this.logToStderr(`Exported ${result.keys} keys of ${result.users} users to ${flags.output}${result.omitted.length > 0 ? ` (${result.omitted.length} not declared: see the comment at its end)` : ''}.`)
+        this.logToStderr(`Exported ${result.keys} key${result.keys === 1 ? '' : 's'} of ${result.users} user${result.users === 1 ? '' : 's'} to ${flags.output}${result.omitted.length > 0 ? ` (${result.omitted.length} not declared: see the comment at its end)` : ''}.`)
       } else if (!this.jsonEnabled()) process.stdout.write(result.yaml)
       return {file: flags.output ?? null, users: result.users, keys: result.keys, omitted: result.omitted}
     } finally {
