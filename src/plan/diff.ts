@@ -3,8 +3,7 @@ import {cmp, type DesiredKey, type DesiredState, type DesiredUser, declaredEmail
 import {exactDuration, formatDuration} from '../config/duration.js'
 import {API_KEY_PERMISSIONS, DOCUMENTED_PAGE_SIZE, isPaletteUid} from '../contract/palette.js'
 import {deliveredIds, deliveryId, deliveryLabel} from '../deliver/targets.js'
-import {fingerprints, recipientFingerprint, recipientLabel} from '../seal/recipients.js'
-import {generationOfSealedFileName, type HeaderReading, safeName, type SealedToEntry, uidOfSealedFileName} from '../seal/sealed-file.js'
+import {generationOfSealedFileName, type HeaderReading, safeName, uidOfSealedFileName} from '../seal/sealed-file.js'
 import type {LiveKey, LiveState, LiveUser} from '../live/snapshot.js'
 import {brakes, type DeclaredScope, declaredKeyId, rotationsOnlyBrake} from './brakes.js'
 import {keyFingerprint, liveFingerprint} from './fingerprint.js'
@@ -22,7 +21,6 @@ import {
   type PlanError,
   type RotateCause,
   type Summary,
-  assertNever,
   isDestructive,
   touchedKey,
   touchesUser,
@@ -30,7 +28,8 @@ import {
 import {keyLimitProblem, usersOverLimit} from './key-limit.js'
 import {type KeyReader, ownersOfKeys, undeclaredUsers} from './owner-findings.js'
 import {permissionProblems} from './permissions.js'
-import {CUSTODY, CUSTODY_FOLDER, DELIVERED, GENERATION, intendedName, ownershipOf, predecessorOf, REPLACES, RETIRING, retiredAtOf, retiredName, SEALED_TO, supersededUids, transientName} from './ownership.js'
+import {labels, recipientFinding, type SealedTo, sealedToOf} from './recipients.js'
+import {CUSTODY, CUSTODY_FOLDER, DELIVERED, GENERATION, intendedName, ownershipOf, predecessorOf, REPLACES, RETIRING, retiredAtOf, retiredName, supersededUids, transientName} from './ownership.js'
 
 export interface DiffFlags {
   /** --force: lift the forceable brakes. */
@@ -129,11 +128,6 @@ export function diff(desired: DesiredState, live: LiveState, flags: DiffFlags, n
   }
 }
 
-/** Recipients as plans name them (labels, never identities). */
-function labels(entries: SealedToEntry[]): string {
-  return entries.map((e) => e.label).join(', ')
-}
-
 function listNotes(live: LiveState): string[] {
   const notes: string[] = []
   if (live.listsCut.keys) notes.push(`GET /v1/apiKeys answered exactly ${DOCUMENTED_PAGE_SIZE} keys, Palette's documented page size, and the spec gives it no paging: keys past the ${DOCUMENTED_PAGE_SIZE}th may exist unseen, so no key is created (a create could make a second key of one name)`)
@@ -196,7 +190,7 @@ class DiffContext {
   constructor(
     private readonly desired: DesiredState,
     private readonly live: LiveState,
-    private readonly now: Date,
+    now: Date,
     sealFiles: string[],
     replace: string[],
     private readonly sealHeaders: Record<string, HeaderReading>,
@@ -676,64 +670,17 @@ class DiffContext {
     return out.sort((a, b) => cmp(a.file, b.file))
   }
 
-  /**
-   * What the sealed files of a key (in its owner's folder) record of their recipients, against the
-   * key's list now: `removed`, recipients it was ever sealed to that the list no longer names;
-   * `missing`, listed ones it is not sealed to (a reseal would add them); `unrecorded`, why a file
-   * says nothing usable. Undefined when the key has no sealed file here (custody speaks of that).
-   */
-  private sealedTo(k: LiveKey, key: DesiredKey): {to: SealedToEntry[]; removed: SealedToEntry[]; missing: string[]; unrecorded?: string} | undefined {
-    // The key's own mark, set at its creation: evidence too (a forger must edit it and the file).
-    const mark = k.annotations[SEALED_TO]
-    const candidates = this.sealedByUid.get(k.uid)
-    if (mark === undefined && candidates === undefined) return undefined
-    const marked = (mark ?? '').split(',').filter((fp) => /^[0-9a-f]{16}$/.test(fp))
-    const ever = new Map<string, SealedToEntry>(marked.map((fp) => [fp, {fp, label: `recipient ${fp}`, kind: 'x25519'}]))
+  /** Whom a key's value is sealed to, by its mark and its sealed files in its owner's folder (plan/recipients.ts). */
+  private sealedTo(k: LiveKey, key: DesiredKey): SealedTo | undefined {
     const owner = this.usersByUid.get(k.userUid)
-    const folder = owner ? `${safeName(owner.email)}/` : undefined
-    const files = (candidates ?? []).filter((f) => folder !== undefined && f.startsWith(folder) && this.sealHeaders[f] !== undefined)
-    const to = new Map<string, SealedToEntry>()
-    let unrecorded: string | undefined
-    for (const f of files) {
-      const reading = this.sealHeaders[f]!
-      if (reading.problem !== undefined) {
-        unrecorded = reading.problem
-        continue
-      }
-      for (const e of reading.sealedTo.to) to.set(e.fp, e)
-      for (const e of [...reading.sealedTo.to, ...reading.sealedTo.was]) ever.set(e.fp, e)
-    }
-    if (files.length === 0 && marked.length === 0) return undefined
-    const now = new Set(fingerprints(key.recipients))
-    const byFp = (a: SealedToEntry, b: SealedToEntry) => cmp(a.fp, b.fp)
-    return {
-      to: [...to.values()].sort(byFp),
-      removed: [...ever.values()].filter((e) => !now.has(e.fp)).sort(byFp),
-      // Only what a file says it is sealed to tells who is missing.
-      missing: files.length === 0 || unrecorded !== undefined ? [] : key.recipients.filter((r) => !to.has(recipientFingerprint(r))),
-      ...(unrecorded === undefined ? {} : {unrecorded}),
-    }
+    return sealedToOf(k, key, owner ? `${safeName(owner.email)}/` : undefined, this.sealedByUid.get(k.uid), this.sealHeaders)
   }
 
-  /**
-   * A kept value the plan does not rotate, sealed to other recipients than its list names now:
-   * `sealed-to-other-recipients` (a reseal would add the missing ones; a removed one may keep a
-   * copy when policy.rotateOnRecipientRemoval is off), or `recipients-unrecorded`.
-   */
   private recipientFindings(user: DesiredUser, key: DesiredKey, match: LiveKey, address: string): void {
     if (!key.active || !match.isActive || ownershipOf(match.annotations, match.isActive) !== 'managed') return
     const s = this.sealedTo(match, key)
-    if (!s) return
-    const base = {address, email: user.email, name: key.name, uid: match.uid}
-    if (s.unrecorded !== undefined && s.removed.length === 0) {
-      this.findings.push({...base, kind: 'recipients-unrecorded', message: `its sealed file does not say whom it is sealed to (${s.unrecorded}): \`palette-keys reseal\` by a holder of one of its recipients records it; if a recipient has been removed since it was sealed, rotate it (--replace)`})
-      return
-    }
-    if (s.removed.length === 0 && s.missing.length === 0) return
-    const parts = [s.to.length > 0 ? `sealed to ${labels(s.to)}` : 'its sealed file does not say whom it is sealed to']
-    if (s.missing.length > 0) parts.push(`not to ${s.missing.map(recipientLabel).join(', ')} of ${key.recipientsFrom}: \`palette-keys reseal -i IDENTITY\` by a holder of one of its recipients re-seals it`)
-    if (s.removed.length > 0) parts.push(`${labels(s.removed)} ${s.removed.length === 1 ? 'is' : 'are'} no longer listed and may keep a copy: rotate it (--replace), or set policy.rotateOnRecipientRemoval: true`)
-    this.findings.push({...base, kind: 'sealed-to-other-recipients', message: parts.join('; ')})
+    const finding = s && recipientFinding(s, key, {address, email: user.email, name: key.name, uid: match.uid})
+    if (finding) this.findings.push(finding)
   }
 
   /** Rotation: an active key that has expired or is inside its rotateBefore window. */
