@@ -1,7 +1,7 @@
 // npm run bench: the figures of README "Guarantees". Prints a table; not part of npm test.
 // Times are medians of repeated runs on this machine; ratios are what to compare.
 import {spawn} from 'node:child_process'
-import {mkdtemp, rm, stat, writeFile} from 'node:fs/promises'
+import {mkdir, mkdtemp, rm, stat, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {performance} from 'node:perf_hooks'
@@ -442,7 +442,10 @@ for (const size of want('tenant') ? [10_000, 100_000] : []) {
   const seed = realisticSeed(size)
   const emu = await emulatorProcess(await stateFile(seed.seed, `real-${size}`), {state: true})
   const env = {PALETTE_HOST: emu.url, PALETTE_API_KEY: ADMIN}
-  const file = join(work, `tenant-${size}.yaml`)
+  // Each tenant in a folder of its own: its seal folder (sealed/, beside the file) is its own.
+  const dir = join(work, `tenant-${size}`)
+  await mkdir(dir)
+  const file = join(dir, 'keys.yaml')
   const exported = await run(process.execPath, [BIN, 'export', '-o', file, '--rate-limit', '0', ...(big ? ['--no-comments'] : [])], env)
   if (exported.code !== 0) throw new Error(`bench: export of the realistic tenant failed: ${exported.err.slice(0, 500)}`)
   const {size: bytes} = await stat(file)
@@ -474,6 +477,38 @@ for (const size of want('tenant') ? [10_000, 100_000] : []) {
   const kb = Number(/bench-peak-rss-kb (\d+)/.exec(rss.err)?.[1])
   if (rss.code !== 0 || !Number.isFinite(kb)) throw new Error(`bench: the plan for peak RSS failed (exit ${rss.code}): ${rss.err.slice(0, 500)}`)
   row(`${label}: peak RSS of the plan process`, `${(kb / 1024).toFixed(0)} MiB`, big ? '' : '< 200 MiB', big ? undefined : kb / 1024 < 200)
+  if (!big) {
+    // The same tenant with its seal folder: one sealed file a key, whose header plan reads (whom the
+    // value is sealed to) while the tenant's answers are on their way.
+    const get = (path) => request(emu.url + path, {headers: {ApiKey: ADMIN}}).then((r) => r.body.json())
+    const [{items: users}, {items: keys}] = await Promise.all([get('/v1/users/meta'), get('/v1/apiKeys')])
+    const emailOf = new Map(users.map((u) => [u.uid, u.emailId]))
+    const {SealDir} = await import('../dist/seal/seal-dir.js')
+    const sealer = new SealDir(join(dir, 'sealed'))
+    await sealer.prepare()
+    const RECIPIENT = 'age1kdnug0g69q26qvlaysykz582z2lucrrewkjdyhwmnyucrm6f2fyqangs4c'
+    let sealed = 0
+    const t = performance.now()
+    for (const k of keys) {
+      const email = emailOf.get(k.spec.user.uid)
+      if (email === undefined || email === 'admin@example.com') continue
+      await sealer.seal({user: email, name: k.metadata.name, uid: k.metadata.uid, expiry: k.spec.expiry, host: emu.url, createdAt: k.metadata.creationTimestamp, apiKey: `bench-sealed-${sealed}`}, [RECIPIENT])
+      sealed++
+    }
+    const sealMs = performance.now() - t
+    const sealedFile = join(dir, 'keys-sealed.yaml')
+    const {readFile} = await import('node:fs/promises')
+    await writeFile(sealedFile, (await readFile(file, 'utf8')).replace('recipients: []', `recipients: [${RECIPIENT}]`))
+    const withFolder = {plan: [], bare: [], reads: []}
+    let last
+    for (let i = 0; i < 7; i++) {
+      withFolder.bare.push((await run(process.execPath, [bareScript], env)).ms)
+      last = await run(process.execPath, [BIN, 'plan', '-f', sealedFile, '--rate-limit', '0', '--detailed-exitcode'], {...env, PALETTE_KEYS_PHASES: '1'})
+      withFolder.plan.push(last.ms)
+      withFolder.reads.push(Number(/reads (\d+(?:\.\d+)?) ms/.exec(last.err)?.[1]))
+    }
+    row(`${label}, with a seal folder of ${sealed.toLocaleString('en')} sealed files (sealing them took ${(sealMs / 1000).toFixed(1)} s): plan vs the bare fetch`, `exit ${last.code}; ${median(withFolder.plan).toFixed(0)} ms / ${median(withFolder.bare).toFixed(0)} ms = ${(median(withFolder.plan) / median(withFolder.bare)).toFixed(2)}x; reads phase ${median(withFolder.reads).toFixed(0)} ms (${median(phases.reads).toFixed(0)} ms without the folder)`, 'exit 0', last.code === 0)
+  }
   await emu.close()
 }
 
