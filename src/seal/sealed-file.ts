@@ -1,6 +1,6 @@
+import {base64nopad} from '@scure/base'
 import {encrypterRecipient, recipientFingerprint, recipientKind, recipientLabel, type RecipientKind, STANZA_OF_KIND} from './recipients.js'
 import type {SshPrivateKey} from './ssh-key.js'
-import {base64nopad} from '@scure/base'
 
 /** age-encryption is loaded on first use: most runs of most commands seal nothing, and it is a sixth of a command's start-up. */
 const age = () => import('age-encryption')
@@ -108,7 +108,7 @@ export async function readSealedToWithLibrary(header: Uint8Array): Promise<Heade
  * seal folder of 10,000 files. This reader follows that parser's rules (ASCII lines, the version
  * line, `-> ` stanzas of non-empty arguments, bodies of unpadded base64 lines of at most 48 bytes,
  * ended by a shorter one, the `--- ` MAC line) and gives up (undefined) on anything else, which the
- * library then reads; a differential test holds the two to the same readings
+ * library then reads; a differential test holds the two to the same stanzas
  * (test/property/age-header.test.ts).
  */
 export function plainHeaderStanzas(header: Uint8Array): HeaderStanza[] | undefined {
