@@ -39,12 +39,12 @@ Exit 0 when every file that needs it was re-sealed or is current; 1 when a file 
     await checkRecipientsSealable(desired)
     const identities = await givenIdentities(flags.identity ?? [], 'reseal')
     const dir = resolve(dirname(flags.file), desired.seal.dir)
+    const sealDir = new SealDir(dir)
     // Through no link, and never outside the repository (as apply).
-    await new SealDir(dir).check({root: repositoryOf(flags.file)})
+    await sealDir.check({root: repositoryOf(flags.file)})
     const report = await resealFolder(desired, dir, identities, {dryRun: flags['dry-run']})
-    const shown = new SealDir(dir)
     if (!this.jsonEnabled()) {
-      for (const f of report.files) this.log(inertText(line(f, shown.display(join(dir, f.file))), 2000))
+      for (const f of report.files) this.log(inertText(line(f, sealDir.display(join(dir, f.file))), 2000))
       const c = report.counts
       this.log(`${report.dryRun ? 'Would re-seal' : 'Re-sealed'} ${c.resealed}; already current ${c.current}; not opened ${c['not-opened']}; broken ${c.broken}; refused ${c.refused}.${report.dryRun ? ' Nothing was written (--dry-run).' : c.resealed > 0 ? ' Commit the changed files.' : ''}`)
     }

@@ -156,10 +156,13 @@ export function parseDesiredState(text: string, file: string, now: Date): Desire
   // The fast path: no positions, and any problem at all sends the file down the path below, whose
   // verdict and located diagnostics are the ones given (yaml/fast.ts).
   const fast = Buffer.byteLength(text, 'utf8') <= MAX_YAML_BYTES ? fastYaml(text) : undefined
-  if (fast && asRecord(fast.value) && desiredStateValidator()(fast.value) && semanticProblems(fast.value, file, () => ({line: 1, col: 1}), now).length === 0) {
-    let loaded: LoadedYaml | undefined
-    const where = (path: PathSegment[]) => locate((loaded ??= parseYaml(text, file)), path)
-    return withSites(normalise(fast.value as RawFile, file, text), fast.value, where)
+  if (fast && asRecord(fast.value) && desiredStateValidator()(fast.value)) {
+    const lists = declaredLists(fast.value)
+    if (semanticProblems(fast.value, lists, file, () => ({line: 1, col: 1}), now).length === 0) {
+      let loaded: LoadedYaml | undefined
+      const where = (path: PathSegment[]) => locate((loaded ??= parseYaml(text, file)), path)
+      return withSites(normalise(fast.value as RawFile, file, text), lists, where)
+    }
   }
   const loaded = parseYaml(text, file)
   if (!yaml().isMap(loaded.doc.contents)) {
@@ -169,26 +172,30 @@ export function parseDesiredState(text: string, file: string, now: Date): Desire
   const problems: Diagnostic[] = validate(loaded.value) ? [] : schemaDiagnostics(loaded, validate.errors ?? [], HINTS)
   for (const p of problems) if (p.path === 'version' && p.code === 'invalid-value') p.code = 'unsupported-version'
   // A loop, not push(...): a file of 100k+ problems would overflow the call stack.
-  for (const p of semanticProblems(loaded.value, file, (path, key) => locate(loaded, path, {key}), now)) problems.push(p)
+  const lists = declaredLists(loaded.value)
+  for (const p of semanticProblems(loaded.value, lists, file, (path, key) => locate(loaded, path, {key}), now)) problems.push(p)
   if (problems.length > 0) throw invalidInput(file, dedupe(problems))
-  return withSites(normalise(loaded.value as RawFile, file, text), loaded.value, (path) => locate(loaded, path))
+  return withSites(normalise(loaded.value as RawFile, file, text), lists, (path) => locate(loaded, path))
 }
 
+/** Every recipients list of a parsed file, with its path: walked once a parse. */
+type DeclaredLists = ReturnType<typeof declaredLists>
+
 /** The state with every recipient of every list, each locatable through `where`. */
-function withSites(state: DesiredState, value: unknown, where: (path: PathSegment[]) => {line: number; col: number}): DesiredState {
-  state.recipientSites = declaredLists(value).flatMap(({path, list}) => list.map((recipient, i) => ({recipient: String(recipient), path: formatPath([...path, i]), at: () => where([...path, i])})))
+function withSites(state: DesiredState, lists: DeclaredLists, where: (path: PathSegment[]) => {line: number; col: number}): DesiredState {
+  state.recipientSites = lists.flatMap(({path, list}) => list.map((recipient, i) => ({recipient: String(recipient), path: formatPath([...path, i]), at: () => where([...path, i])})))
   return state
 }
 
 /** What a schema cannot say. Written defensively: it also runs when the schema failed. `where` locates a path (its key, with `key`). */
-function semanticProblems(value: unknown, file: string, where: (path: PathSegment[], key: boolean) => {line: number; col: number}, now: Date): Diagnostic[] {
+function semanticProblems(value: unknown, lists: DeclaredLists, file: string, where: (path: PathSegment[], key: boolean) => {line: number; col: number}, now: Date): Diagnostic[] {
   const out: Diagnostic[] = []
   const add = (path: PathSegment[], code: string, message: string, hint?: string, key = false) => {
     const pos = where(path, key)
     out.push({file, ...pos, path: formatPath(path), code, message, hint})
   }
   const root = asRecord(value)
-  for (const {path, list} of declaredLists(value)) {
+  for (const {path, list} of lists) {
     list.forEach((r, i) => {
       if (typeof r !== 'string') return
       const problem = recipientProblem(r)
@@ -289,35 +296,38 @@ function normalise(raw: RawFile, file: string, text: string): DesiredState {
   }
   const fileRecipients = raw.seal?.recipients ?? []
   const users: DesiredUser[] = Object.entries(raw.users)
-    .map(([email, u]) => ({
-      email,
-      exclusive: u.exclusive ?? false,
-      recipients: u.seal ? u.seal.recipients : fileRecipients,
-      recipientsFrom: u.seal ? formatPath(['users', email, 'seal', 'recipients']) : 'seal.recipients',
-      keys: Object.entries(u.keys)
-        .map(([name, k]): DesiredKey => {
-          // The nearest list replaces the others (a SOPS creation rule): the key's, else its user's, else the file's.
-          const [recipients, recipientsFrom] = k.seal ? [k.seal.recipients, formatPath(['users', email, 'keys', name, 'seal', 'recipients'])] : u.seal ? [u.seal.recipients, formatPath(['users', email, 'seal', 'recipients'])] : [fileRecipients, 'seal.recipients']
-          const key: DesiredKey = {
-            recipients,
-            recipientsFrom,
-            name,
-            description: k.description ?? '',
-            active: k.active ?? true,
-            expiry: k.expiresAt ? {kind: 'at', at: new Date(k.expiresAt).toISOString()} : {kind: 'in', ms: k.expiresIn ? parseDuration(k.expiresIn)! : expiresInMs},
-            adopt: k.adopt ?? false,
-            revokeAfterMs: k.revokeAfter ? parseDuration(k.revokeAfter, true)! : revokeAfterMs,
-            deliver: (k.deliver ?? []).map(delivery),
-          }
-          const window = k.rotateBefore ? parseDuration(k.rotateBefore) : rotateBeforeMs
-          if (window !== undefined) key.rotateBeforeMs = window
-          if (k.renamedFrom !== undefined) key.renamedFrom = k.renamedFrom
-          if (k.movedFrom !== undefined) key.movedFrom = k.movedFrom
-          if (k.rotate !== undefined) key.generation = k.rotate
-          return key
-        })
-        .sort((a, b) => cmp(a.name, b.name)),
-    }))
+    .map(([email, u]) => {
+      // The nearest list replaces the others (a SOPS creation rule): the key's, else its user's, else the file's.
+      const userRecipients = u.seal ? u.seal.recipients : fileRecipients
+      const userRecipientsFrom = u.seal ? formatPath(['users', email, 'seal', 'recipients']) : 'seal.recipients'
+      return {
+        email,
+        exclusive: u.exclusive ?? false,
+        recipients: userRecipients,
+        recipientsFrom: userRecipientsFrom,
+        keys: Object.entries(u.keys)
+          .map(([name, k]): DesiredKey => {
+            const key: DesiredKey = {
+              recipients: k.seal ? k.seal.recipients : userRecipients,
+              recipientsFrom: k.seal ? formatPath(['users', email, 'keys', name, 'seal', 'recipients']) : userRecipientsFrom,
+              name,
+              description: k.description ?? '',
+              active: k.active ?? true,
+              expiry: k.expiresAt ? {kind: 'at', at: new Date(k.expiresAt).toISOString()} : {kind: 'in', ms: k.expiresIn ? parseDuration(k.expiresIn)! : expiresInMs},
+              adopt: k.adopt ?? false,
+              revokeAfterMs: k.revokeAfter ? parseDuration(k.revokeAfter, true)! : revokeAfterMs,
+              deliver: (k.deliver ?? []).map(delivery),
+            }
+            const window = k.rotateBefore ? parseDuration(k.rotateBefore) : rotateBeforeMs
+            if (window !== undefined) key.rotateBeforeMs = window
+            if (k.renamedFrom !== undefined) key.renamedFrom = k.renamedFrom
+            if (k.movedFrom !== undefined) key.movedFrom = k.movedFrom
+            if (k.rotate !== undefined) key.generation = k.rotate
+            return key
+          })
+          .sort((a, b) => cmp(a.name, b.name)),
+      }
+    })
     .sort((a, b) => cmp(a.email.toLowerCase(), b.email.toLowerCase()))
   const defaults: DesiredState['defaults'] = {expiresInMs, revokeAfterMs}
   if (rotateBeforeMs !== undefined) defaults.rotateBeforeMs = rotateBeforeMs

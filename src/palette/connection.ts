@@ -128,4 +128,3 @@ async function resolvesToLoopback(hostname: string): Promise<boolean> {
   }
 }
 
-export {isLoopback}

@@ -61,9 +61,14 @@ export async function resealFolder(desired: DesiredState, dir: string, identitie
 }
 
 async function resealOne(lists: ReturnType<typeof recipientLists>, path: string, file: string, identities: OpeningIdentity[], dryRun: boolean): Promise<ResealEntry> {
-  const s = await lstat(path)
-  if (!s.isFile() || s.size > MAX_SEALED_BYTES) return {file, status: 'broken', note: 'not a sealed file (not a regular file, or far too large)'}
-  const text = await readFile(path, 'utf8')
+  let text: string
+  try {
+    const s = await lstat(path)
+    if (!s.isFile() || s.size > MAX_SEALED_BYTES) return {file, status: 'broken', note: 'not a sealed file (not a regular file, or far too large)'}
+    text = await readFile(path, 'utf8')
+  } catch (error) {
+    return {file, status: 'broken', note: `it cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`}
+  }
   let opened
   try {
     opened = await openSealed(text, identities)
@@ -106,7 +111,8 @@ async function resealOne(lists: ReturnType<typeof recipientLists>, path: string,
 /** A file no given identity opens: what its header says, against the list of the key its name gives (both data). */
 function notOpened(lists: ReturnType<typeof recipientLists>, file: string, header: HeaderReading): ResealEntry {
   const named = lists.ofFile(file)
-  const base = {file, status: 'not-opened' as const, ...(named ? {key: named.key} : {}), ...(uidOfSealedFileName(file) ? {uid: uidOfSealedFileName(file)} : {})}
+  const uid = uidOfSealedFileName(file)
+  const base = {file, status: 'not-opened' as const, ...(named ? {key: named.key} : {}), ...(uid ? {uid} : {})}
   if (!header.sealedTo) return {...base, note: header.problem}
   const to = header.sealedTo.to.map((e) => e.label)
   if (!named) return {...base, before: to, note: `sealed to ${to.join(', ')}`}

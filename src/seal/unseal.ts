@@ -39,8 +39,9 @@ export async function unsealPaths(paths: string[], identities: OpeningIdentity[]
   const broken: string[] = []
   for (const file of files) {
     let record: SealedRecord
-    const text = await readFile(file, 'utf8')
+    let text = ''
     try {
+      text = await readFile(file, 'utf8')
       record = await decryptRecord(text, identities)
     } catch (error) {
       if (error instanceof NotForUs) {
