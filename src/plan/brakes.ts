@@ -5,14 +5,10 @@ import {ownershipOf} from './ownership.js'
 /** Below this many managed keys the change-ratio brake does not apply (as octoDNS does). */
 const MIN_MANAGED_FOR_RATIO = 10
 
-/** Who the file names: its users (and move sources) by uid, and its declared keys as `declaredKeyId`s. */
+/** Who the file names: its users (and move sources) by uid, and whether it declares a key of a user (by uid) under a name. */
 export interface DeclaredScope {
   userUids: ReadonlySet<string>
-  keys: ReadonlySet<string>
-}
-
-export function declaredKeyId(userUid: string, name: string): string {
-  return `${userUid}\u0000${name}`
+  declares(userUid: string, name: string): boolean
 }
 
 /**
@@ -31,7 +27,7 @@ export function brakes(actions: Action[], live: LiveState, maxChangeRatio: numbe
   const out: Brake[] = []
   let managed = 0
   for (const k of live.keys) if (declared.userUids.has(k.userUid) && ownershipOf(k.annotations) !== 'unmanaged') managed++
-  const named = (a: Action) => a.kind === 'delete' && a.cleanup === true && declared.keys.has(declaredKeyId(a.key.userUid, a.key.name))
+  const named = (a: Action) => a.kind === 'delete' && a.cleanup === true && declared.declares(a.key.userUid, a.key.name)
   // Keys of owners who are no longer users, that policy.orphanedKeys revokes or deletes: they join the share's base too.
   const users = new Set(live.users.map((u) => u.uid))
   const orphans = actions.filter((a) => isDestructive(a) && !users.has(touchedKey(a)?.userUid ?? '')).length

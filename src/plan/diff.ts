@@ -5,7 +5,7 @@ import {API_KEY_PERMISSIONS, DOCUMENTED_PAGE_SIZE, isPaletteUid} from '../contra
 import {deliveredIds, deliveryId, deliveryLabel} from '../deliver/targets.js'
 import {generationOfSealedFileName, type HeaderReading, safeName, uidOfSealedFileName} from '../seal/sealed-file.js'
 import type {LiveKey, LiveState, LiveUser} from '../live/snapshot.js'
-import {brakes, type DeclaredScope, declaredKeyId, rotationsOnlyBrake} from './brakes.js'
+import {brakes, type DeclaredScope, rotationsOnlyBrake} from './brakes.js'
 import {keyFingerprint, liveFingerprint} from './fingerprint.js'
 import {
   ACTION_KINDS,
@@ -77,6 +77,7 @@ export function diff(desired: DesiredState, live: LiveState, flags: DiffFlags, n
   if (unreviewed) items.push(unreviewed)
   const stale = errors.length > 0 ? [] : ctx.staleSealedFiles()
   const summary = summarise(actions)
+  let fingerprint: string | undefined
   return {
     format: PLAN_FORMAT,
     formatVersion: PLAN_FORMAT_VERSION,
@@ -91,7 +92,12 @@ export function diff(desired: DesiredState, live: LiveState, flags: DiffFlags, n
       keys: live.keys.length,
       managedKeys: live.keys.filter((k) => ownershipOf(k.annotations) !== 'unmanaged').length,
       requests: live.requests,
-      fingerprint: liveFingerprint(live.keys),
+      // Computed when first read (a saved plan, --json, apply's lease): a plan that is only printed
+      // never needs it, and it is a SHA-256 per key (0.2 s of a 100,000-key plan). Enumerable, so
+      // JSON and spreads see it like any field; the live keys it hashes are never changed.
+      get fingerprint(): string {
+        return (fingerprint ??= liveFingerprint(live.keys))
+      },
       keyLimit: live.keyLimit,
       ...(live.userStatusNote ? {userStatusNote: live.userStatusNote} : {}),
       ...(listNotes(live).length > 0 ? {listNotes: listNotes(live)} : {}),
@@ -426,15 +432,12 @@ class DiffContext {
     return over.map((o) => keyLimitProblem(o, {email: this.usersByUid.get(o.user)?.email ?? o.user, keys: this.keysByUser.get(o.user) ?? [], keyLimit: limit, nowMs: this.nowMs, ownership: (k) => this.ownership(k)}))
   }
 
-  /** The users the file names (declared users and move sources) and its declared keys. */
+  /** The users the file names (declared users and move sources) and its declared keys (of users of the tenant). */
   declaredScope(): DeclaredScope {
-    const keys = new Set<string>()
-    for (const u of this.desired.users) {
-      if (this.unknown.has(u.email.toLowerCase())) continue
-      const uid = this.user(u.email).uid
-      for (const k of u.keys) keys.add(declaredKeyId(uid, k.name))
+    return {
+      userUids: new Set(declaredEmails(this.desired).flatMap((e) => this.usersByEmail.get(e.toLowerCase())?.uid ?? [])),
+      declares: (userUid, name) => this.declaredByUser.get(userUid)?.has(name) ?? false,
     }
-    return {userUids: new Set(declaredEmails(this.desired).flatMap((e) => this.usersByEmail.get(e.toLowerCase())?.uid ?? [])), keys}
   }
 
   matchUser(user: DesiredUser): void {
@@ -569,12 +572,20 @@ class DiffContext {
     }
     // A key of the owner that no declaration takes still holds a created key's name (a retired predecessor, say):
     // the new key is made under a transient name, and takes the declared one once that key is gone.
-    // Who holds or is given each name: live keys and this plan's creates.
-    const ownersOf = new Map<string, Set<string>>()
-    for (const {name, userUid} of [...this.live.keys, ...this.creates.map((c) => c.target)]) {
-      let owners = ownersOf.get(name)
-      if (!owners) ownersOf.set(name, (owners = new Set()))
-      owners.add(userUid)
+    // Who holds or is given each name: live keys and this plan's creates (indexed once, when a create or rename needs it).
+    let byName: Map<string, Array<{userUid: string; uid?: string}>> | undefined
+    const holdersOf = (name: string) => {
+      if (!byName) {
+        const index = (byName = new Map())
+        const add = (name: string, holder: {userUid: string; uid?: string}) => {
+          const list = index.get(name)
+          if (list) list.push(holder)
+          else index.set(name, [holder])
+        }
+        for (const k of this.live.keys) add(k.name, {userUid: k.userUid, uid: k.uid})
+        for (const c of this.creates) add(c.target.name, {userUid: c.target.userUid})
+      }
+      return byName.get(name) ?? []
     }
     // A rotation's predecessor steps aside itself (renamed, or deleted first), and so does the key it displaces: only another key holding the name counts.
     const rotations = this.actions.filter((a): a is Extract<Action, {kind: 'rotate'}> => a.kind === 'rotate')
@@ -591,8 +602,18 @@ class DiffContext {
       }
       // Whether names are unique within the whole tenant is UNCERTAIN (README, row 7): where they are, no
       // order can make two users' keys of one name, so the plan says so before review.
-      if (ownersOf.get(c.target.name)!.size > 1) c.reason += sharedNameWarning(c.target.name, 'create')
+      if (holdersOf(c.target.name).some((h) => h.userUid !== c.target.userUid)) c.reason += sharedNameWarning(c.target.name, 'create')
     }
+    if (this.renames.length === 0) return
+    // The actions of the renamed keys, found by uid once (not a scan of every action per rename); no-ops a rename replaces are removed in one pass.
+    const updates = new Map<string, Extract<Action, {kind: 'update'}>>()
+    const noops = new Set<string>()
+    for (const a of this.actions) {
+      if (a.kind === 'update') {
+        if (!updates.has(a.key.uid)) updates.set(a.key.uid, a)
+      } else if (a.kind === 'no-op') noops.add(a.key.uid)
+    }
+    const replaced = new Set<string>()
     for (const r of this.renames) {
       const holders = (this.keysByUser.get(r.key.userUid) ?? []).filter((k) => k.uid !== r.key.uid && k.name === r.name)
       // The caller's renames run before its deletes but its clean-up ones (plan/order.ts): goneFirst says which go first.
@@ -604,17 +625,23 @@ class DiffContext {
       }
       const change: FieldChange = {field: 'name', before: r.key.name, after: r.name}
       // Another user's key that keeps the name (one this plan deletes runs first: plan/order.ts), or is created with it.
-      const shared = [...this.live.keys.filter((k) => !deletes.has(k.uid)), ...this.creates.map((c) => c.target)].some((k) => k.name === r.name && k.userUid !== r.key.userUid)
+      const shared = holdersOf(r.name).some((h) => h.userUid !== r.key.userUid && (h.uid === undefined || !deletes.has(h.uid)))
       const why = `${changeReason(change)}${shared ? sharedNameWarning(r.name, 'rename') : ''}`
-      const update = this.actions.find((a): a is Extract<Action, {kind: 'update'}> => a.kind === 'update' && a.key.uid === r.key.uid)
+      const update = updates.get(r.key.uid)
       if (update) {
         update.changes.unshift(change)
         update.reason = `${why}; ${update.reason}`
         continue
       }
-      const noop = this.actions.findIndex((a) => a.kind === 'no-op' && a.key.uid === r.key.uid)
-      if (noop >= 0) this.actions.splice(noop, 1)
-      this.actions.push({kind: 'update', address: r.address, key: this.ref(r.key), changes: [change], reason: why})
+      if (noops.has(r.key.uid)) replaced.add(r.key.uid)
+      const renamed: Extract<Action, {kind: 'update'}> = {kind: 'update', address: r.address, key: this.ref(r.key), changes: [change], reason: why}
+      this.actions.push(renamed)
+      if (!updates.has(r.key.uid)) updates.set(r.key.uid, renamed)
+    }
+    if (replaced.size > 0) {
+      const kept = this.actions.filter((a) => !(a.kind === 'no-op' && replaced.has(a.key.uid)))
+      this.actions.length = 0
+      for (const a of kept) this.actions.push(a)
     }
   }
 
@@ -790,9 +817,9 @@ class DiffContext {
       const ref = this.ref(k)
       const ownership = this.ownership(k)
       if (ownership === 'pending') {
-        const again = this.actions.some((a) => (a.kind === 'create' || a.kind === 'rotate') && a.target.userUid === k.userUid && (a.target.createAs ?? a.target.name) === k.name)
+        const again = this.madeAgain().names.has(`${k.userUid}\u0000${k.name}`)
         // Sealed but not delivered everywhere: a target may hold its value, so it goes only once the rotation made again has delivered.
-        const redo = this.abandoned.has(k.uid) && this.kept(k) ? this.actions.find((a): a is Extract<Action, {kind: 'rotate'}> => a.kind === 'rotate' && a.displaces === undefined && a.key.userUid === k.userUid && a.target.name === intendedName(k)) : undefined
+        const redo = this.abandoned.has(k.uid) && this.kept(k) ? this.madeAgain().rotations.get(`${k.userUid}\u0000${intendedName(k)}`)?.find((a) => a.displaces === undefined) : undefined
         if (redo) {
           redo.displaces = ref
           redo.displacedAs = retiredName(intendedName(k), k.uid)
@@ -836,6 +863,29 @@ class DiffContext {
       }
     }
   }
+
+  /**
+   * The creates and rotations matchUser planned, by owner uid and the name they create under
+   * (`again`) and by owner uid and declared name (rotations, which a redo may join): indexed once,
+   * when leftovers() first meets a pending key, as leftovers add no creates or rotations.
+   */
+  private madeAgain(): {names: Set<string>; rotations: Map<string, Array<Extract<Action, {kind: 'rotate'}>>>} {
+    if (this.madeAgainIndex) return this.madeAgainIndex
+    const names = new Set<string>()
+    const rotations = new Map<string, Array<Extract<Action, {kind: 'rotate'}>>>()
+    for (const a of this.actions) {
+      if (a.kind !== 'create' && a.kind !== 'rotate') continue
+      names.add(`${a.target.userUid}\u0000${a.target.createAs ?? a.target.name}`)
+      if (a.kind !== 'rotate') continue
+      const id = `${a.key.userUid}\u0000${a.target.name}`
+      const list = rotations.get(id)
+      if (list) list.push(a)
+      else rotations.set(id, [a])
+    }
+    return (this.madeAgainIndex = {names, rotations})
+  }
+
+  private madeAgainIndex: ReturnType<DiffContext['madeAgain']> | undefined
 
   /** The findings (and policy actions) about key owners: plan/owner-findings.ts. */
   ownerFindings(): void {

@@ -86,8 +86,9 @@ export function undeclaredUsers(desired: DesiredState, live: LiveState, planned:
     if (declaredUids.has(k.userUid)) continue
     const owner = keys.owner(k.userUid)
     if (!owner || declared.has(owner.email.toLowerCase())) continue
+    if (keys.ownership(k) === 'unmanaged') continue
     acted ??= new Set(planned.map((a) => touchedKey(a)?.uid))
-    if (acted.has(k.uid) || keys.ownership(k) === 'unmanaged') continue
+    if (acted.has(k.uid)) continue
     const address = `${owner.email}/${k.name}`
     const expired = k.expiry !== '' && Date.parse(k.expiry) <= nowMs
     const state = `${k.isActive ? (expired ? 'active, expired' : 'active') : 'revoked'}${k.expiry ? ` ${expired ? k.expiry.slice(0, 10) : `until ${k.expiry.slice(0, 10)}`}` : ''}`
