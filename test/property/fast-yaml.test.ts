@@ -3,7 +3,7 @@ import {join} from 'node:path'
 import fc from 'fast-check'
 import {describe, expect, it} from 'vitest'
 import {parseDesiredState} from '../../src/config/desired-state.js'
-import {fastYaml} from '../../src/yaml/fast.js'
+import {fastYaml, simpleLine, simpleLines} from '../../src/yaml/fast.js'
 import {parseYaml} from '../../src/yaml/load.js'
 
 /**
@@ -112,6 +112,28 @@ describe('the fast parse reads exactly what yaml reads', () => {
     )
     // Enough of them take the fast path for the comparison to mean something.
     expect(accepted).toBeGreaterThan(RUNS / 5)
+  })
+
+  it('skipping the commonest lines by a regular expression gives the verdict of looking at every line', () => {
+    // Lines near the skipped shapes (`key: value`, comments, blanks) and just outside them: quotes, | and >,
+    // a key with a space or a colon, other white space before it, line ends a regular expression also knows.
+    const line = fc.tuple(
+      fc.constantFrom('', ' ', '    ', '\u00a0', '- ', '  - '),
+      fc.array(fc.constantFrom(...CHARS, ...SAFE, ': ', ':', 'key: ', 'a b: ', '# ', '\u2029'), {maxLength: 8}).map((cs) => cs.join('')),
+    ).map(([indent, body]) => indent + body)
+    const text = fc.tuple(fc.array(line, {maxLength: 12}), fc.boolean()).map(([lines, end]) => lines.join('\n') + (end ? '\n' : ''))
+    let rejected = 0
+    fc.assert(
+      fc.property(fc.oneof(text, document), (t) => {
+        const expected = t.split('\n').every(simpleLine)
+        expect(simpleLines(t), JSON.stringify(t)).toBe(expected)
+        if (!expected) rejected++
+      }),
+      {numRuns: RUNS * 4},
+    )
+    // Both verdicts are met often enough for the comparison to mean something.
+    expect(rejected).toBeGreaterThan(RUNS / 2)
+    expect(rejected).toBeLessThan(RUNS * 4 - RUNS / 2)
   })
 
   it('gives up on what it cannot vouch for: directives, aliases, tabs, several documents, non-string keys, unknown tags, duplicates', () => {
