@@ -1,5 +1,5 @@
 import {dirname, resolve} from 'node:path'
-import {type DesiredState, declaredEmails} from '../config/desired-state.js'
+import {type CheckedDesiredState, type DesiredState, declaredEmails} from '../config/desired-state.js'
 import {type LiveState, readLiveState} from '../live/snapshot.js'
 import type {PaletteApi} from '../palette/port.js'
 import {diff, lowerEmail} from '../plan/diff.js'
@@ -9,19 +9,37 @@ import {type HeaderReading, uidOfSealedFileName} from '../seal/sealed-file.js'
 import {UsageError} from '../util/errors.js'
 
 export interface PlanRun {
+  /** The desired state the plan was made from (normalised, when makePlan was given a checked file). */
+  desired: DesiredState
   live: LiveState
   plan: Plan
 }
 
-/** The one path from a checked file + the tenant to a plan; `plan` prints it, `apply` executes it. */
-export async function makePlan(options: {desired: DesiredState; api: PaletteApi; host: string; force: boolean; toolVersion: string; now: Date; phase?: (name: string) => void; sealFiles?: string[]; sealHeaders?: Record<string, HeaderReading>; replace?: string[]; rotationsOnly?: boolean; applyAs?: string}): Promise<PlanRun> {
-  const replace = replaceAddresses(options.desired, options.replace ?? [])
-  const sealDir = resolve(dirname(options.desired.file), options.desired.seal.dir)
+/**
+ * The one path from a checked file + the tenant to a plan; `plan` prints it, `apply` executes it.
+ * Given a checked file that is not normalised yet (CheckedDesiredState), its users are normalised
+ * while the tenant's first answers are on their way: every check of the file is done before the
+ * first request, and with --replace (checked against the declared keys) the users are too.
+ */
+export async function makePlan(options: {desired: DesiredState | CheckedDesiredState; api: PaletteApi; host: string; force: boolean; toolVersion: string; now: Date; phase?: (name: string) => void; sealFiles?: string[]; sealHeaders?: Record<string, HeaderReading>; replace?: string[]; rotationsOnly?: boolean; applyAs?: string}): Promise<PlanRun> {
+  const given = options.desired
+  const finish = (): DesiredState => ('finish' in given ? given.finish() : given)
+  const replace = (options.replace ?? []).length > 0 ? replaceAddresses(finish(), options.replace!) : []
+  const sealDir = resolve(dirname(given.file), given.seal.dir)
   // Whom the values are sealed to, from the sealed files' headers (no identity needed): read while
   // the tenant's answers are on their way, as most of it is waiting on the disk. A caller that
   // gives the folder's names (tests) gives what it knows of their headers too.
   const early = options.sealFiles ? undefined : sealFolderFiles(sealDir).then((files) => readSealedHeaders(sealDir, files), () => ({}) as Record<string, HeaderReading>)
-  const live = await readLiveState(options.api, options.host, {declaredEmails: declaredEmails(options.desired), confirmOwners: options.desired.policy.orphanedKeys !== 'report', actOnOthers: options.desired.policy.orphanedKeys !== 'report' || options.desired.policy.undeclaredUsers !== 'report', ...(options.applyAs === undefined ? {} : {applyAs: options.applyAs})})
+  const reading = readLiveState(options.api, options.host, {declaredEmails: () => declaredEmails(finish()), confirmOwners: given.policy.orphanedKeys !== 'report', actOnOthers: given.policy.orphanedKeys !== 'report' || given.policy.undeclaredUsers !== 'report', ...(options.applyAs === undefined ? {} : {applyAs: options.applyAs})})
+  let desired: DesiredState
+  if ('finish' in given) {
+    // Awaited below; a failure meanwhile is not unhandled.
+    reading.catch(() => undefined)
+    // One turn of the event loop lets the requests go out; then the users are normalised while the server works.
+    await new Promise((resolve) => setImmediate(resolve))
+    desired = given.finish()
+  } else desired = given
+  const live = await reading
   options.phase?.('reads')
   // The seal folder is an input like the live keys (custody: a created value is kept iff its sealed
   // file is there), listed after them: a key seen live whose file has arrived by now counts as kept.
@@ -34,9 +52,9 @@ export async function makePlan(options: {desired: DesiredState; api: PaletteApi;
     sealHeaders = Object.fromEntries(wanted.filter((f) => known[f] !== undefined).map((f) => [f, known[f]!]))
     Object.assign(sealHeaders, await readSealedHeaders(sealDir, wanted.filter((f) => known[f] === undefined)))
   }
-  const plan = diff(options.desired, live, {force: options.force, toolVersion: options.toolVersion, sealFiles, sealHeaders, replace, rotationsOnly: options.rotationsOnly}, options.now)
+  const plan = diff(desired, live, {force: options.force, toolVersion: options.toolVersion, sealFiles, sealHeaders, replace, rotationsOnly: options.rotationsOnly}, options.now)
   options.phase?.('diff')
-  return {live, plan}
+  return {desired, live, plan}
 }
 
 /** --replace names declared keys only (USER/NAME, the e-mail matched case-insensitively), before any request. */

@@ -6,7 +6,7 @@ import {connect, useColor} from '../cli/connect.js'
 import {ExitCode} from '../util/exit-codes.js'
 import {applyAsFlag, connectionFlags, fileFlag, formatFlag} from '../cli/flags.js'
 import {makePlan} from '../cli/planning.js'
-import {loadDesiredStateFile} from '../config/desired-state.js'
+import {checkDesiredStateFile} from '../config/desired-state.js'
 import {parseDuration} from '../config/duration.js'
 import {UsageError} from '../util/errors.js'
 
@@ -39,10 +39,10 @@ Exit codes: 0 clean, 2 findings, 1 error, 65 invalid file.`
       throw new UsageError(`--expiring-within must be a duration such as 12h, 30d or 2w; got "${flags['expiring-within']}".`)
     }
     const now = new Date()
-    const desired = await loadDesiredStateFile(flags.file, now)
+    const checked = await checkDesiredStateFile(flags.file, now)
     const {client, host} = await connect(flags)
     try {
-      const {live, plan} = await makePlan({desired, api: client, host, force: true, toolVersion: this.config.version, now, applyAs: flags['apply-as'] || undefined})
+      const {desired, live, plan} = await makePlan({desired: checked, api: client, host, force: true, toolVersion: this.config.version, now, applyAs: flags['apply-as'] || undefined})
       const report = audit(desired, live, plan, now, window ?? desired.policy.warnBeforeMs)
       if (!this.jsonEnabled()) {
         if (flags.format === 'json') process.stdout.write(JSON.stringify(report, null, 2) + '\n')

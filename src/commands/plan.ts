@@ -4,7 +4,7 @@ import {connect, useColor} from '../cli/connect.js'
 import {ExitCode} from '../util/exit-codes.js'
 import {connectionFlags, fileFlag, formatFlag, replaceFlag, rotationsOnlyFlag, applyAsFlag} from '../cli/flags.js'
 import {makePlan} from '../cli/planning.js'
-import {checkDemoRecipient, loadDesiredStateFile} from '../config/desired-state.js'
+import {checkDemoRecipient, checkDesiredStateFile} from '../config/desired-state.js'
 import {isPlanFile, writePlanFile} from '../plan/plan-file.js'
 import {prepareOutput} from '../util/output-file.js'
 import type {Plan} from '../plan/model.js'
@@ -41,8 +41,9 @@ Exit codes: 0 success (with --detailed-exitcode: no changes), 2 changes present 
     const {flags} = await this.parse(PlanCommand)
     const phase = phaseTimer()
     const now = new Date()
-    // The file first: a broken file is reported (65) before any credential or request.
-    const desired = await loadDesiredStateFile(flags.file, now)
+    // The file first: a broken file is reported (65) before any credential or request. Its users
+    // are normalised by makePlan while the tenant's first answers are on their way.
+    const desired = await checkDesiredStateFile(flags.file, now)
     phase('parse')
     // The output's place is checked before the tenant is read: a plan that cannot be saved is not made.
     if (flags.out) {

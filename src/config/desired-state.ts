@@ -131,7 +131,19 @@ const HINTS: Record<string, string> = {
   'unsupported-version': 'Write version: 1.',
 }
 
+/**
+ * A desired-state file that passed every check, all but its users normalised: `finish()` gives the
+ * whole state. plan reads the tenant meanwhile (the file is checked before any request, and the
+ * users of a large file take a tenth of a second to normalise while the server is still answering).
+ */
+export type CheckedDesiredState = Omit<DesiredState, 'users' | 'sha256'> & {finish(): DesiredState}
+
 export async function loadDesiredStateFile(path: string, now: Date): Promise<DesiredState> {
+  return (await checkDesiredStateFile(path, now)).finish()
+}
+
+/** Reads and checks a desired-state file (exit 65 with every problem): the users are normalised by `finish()`. */
+export async function checkDesiredStateFile(path: string, now: Date): Promise<CheckedDesiredState> {
   let text: string
   try {
     text = await readInputFile(path, MAX_YAML_BYTES)
@@ -144,11 +156,16 @@ export async function loadDesiredStateFile(path: string, now: Date): Promise<Des
       'file-unreadable',
     )
   }
-  return parseDesiredState(text, path, now)
+  return checkDesiredState(text, path, now)
 }
 
 /** Parses and checks a desired-state file; throws one error holding every problem (exit 65). */
 export function parseDesiredState(text: string, file: string, now: Date): DesiredState {
+  return checkDesiredState(text, file, now).finish()
+}
+
+/** Parses and checks a desired-state file (one error holding every problem, exit 65); `finish()` normalises its users. */
+export function checkDesiredState(text: string, file: string, now: Date): CheckedDesiredState {
   const at1 = (code: string, message: string, hint?: string): Diagnostic => ({file, line: 1, col: 1, path: '', code, message, hint})
   if (text.replace(/#.*$/gm, '').trim() === '') {
     throw invalidInput(file, [at1('empty-file', 'the file is empty', 'Start from examples/keys.yaml.')])
@@ -182,7 +199,7 @@ export function parseDesiredState(text: string, file: string, now: Date): Desire
 type DeclaredLists = ReturnType<typeof declaredLists>
 
 /** The state with every recipient of every list, each locatable through `where`. */
-function withSites(state: DesiredState, lists: DeclaredLists, where: (path: PathSegment[]) => {line: number; col: number}): DesiredState {
+function withSites<T extends {recipientSites: RecipientSite[]}>(state: T, lists: DeclaredLists, where: (path: PathSegment[]) => {line: number; col: number}): T {
   state.recipientSites = lists.flatMap(({path, list}) => list.map((recipient, i) => ({recipient: String(recipient), path: formatPath([...path, i]), at: () => where([...path, i])})))
   return state
 }
@@ -280,7 +297,8 @@ function semanticProblems(value: unknown, lists: DeclaredLists, file: string, wh
   return out
 }
 
-function normalise(raw: RawFile, file: string, text: string): DesiredState {
+/** All but the users, at once; the users (and the file's hash) when `finish()` is called, once. */
+function normalise(raw: RawFile, file: string, text: string): CheckedDesiredState {
   const expiresInMs = raw.defaults?.expiresIn ? parseDuration(raw.defaults.expiresIn)! : DEFAULT_EXPIRES_IN_MS
   const rotateBeforeMs = raw.defaults?.rotateBefore ? parseDuration(raw.defaults.rotateBefore) : undefined
   const revokeAfterMs = raw.defaults?.revokeAfter ? parseDuration(raw.defaults.revokeAfter, true)! : 0
@@ -295,7 +313,32 @@ function normalise(raw: RawFile, file: string, text: string): DesiredState {
     ...(raw.policy?.ownerInactiveAfter ? {ownerInactiveAfterMs: parseDuration(raw.policy.ownerInactiveAfter)!} : {}),
   }
   const fileRecipients = raw.seal?.recipients ?? []
-  const users: DesiredUser[] = Object.entries(raw.users)
+  const defaults: DesiredState['defaults'] = {expiresInMs, revokeAfterMs}
+  if (rotateBeforeMs !== undefined) defaults.rotateBeforeMs = rotateBeforeMs
+  let finished: DesiredState | undefined
+  const head: CheckedDesiredState = {
+    file,
+    seal: {
+      recipients: fileRecipients,
+      dir: raw.seal?.dir ?? DEFAULT_SEAL_DIR,
+      custody: raw.seal?.custody ?? 'folder',
+      custodyGraceMs: raw.seal?.custodyGrace ? parseDuration(raw.seal.custodyGrace, true)! : DEFAULT_CUSTODY_GRACE_MS,
+    },
+    recipientSites: [],
+    defaults,
+    policy,
+    finish: () => {
+      if (finished) return finished
+      const sha256 = createHash('sha256').update(text).digest('hex')
+      return (finished = {file, sha256, seal: head.seal, recipientSites: head.recipientSites, defaults, policy, users: normaliseUsers(raw, defaults)})
+    },
+  }
+  return head
+}
+
+function normaliseUsers(raw: RawFile, {expiresInMs, rotateBeforeMs, revokeAfterMs}: DesiredState['defaults']): DesiredUser[] {
+  const fileRecipients = raw.seal?.recipients ?? []
+  return Object.entries(raw.users)
     .map(([email, u]) => {
       // The nearest list replaces the others (a SOPS creation rule): the key's, else its user's, else the file's.
       const userRecipients = u.seal ? u.seal.recipients : fileRecipients
@@ -329,22 +372,6 @@ function normalise(raw: RawFile, file: string, text: string): DesiredState {
       }
     })
     .sort((a, b) => cmp(a.email.toLowerCase(), b.email.toLowerCase()))
-  const defaults: DesiredState['defaults'] = {expiresInMs, revokeAfterMs}
-  if (rotateBeforeMs !== undefined) defaults.rotateBeforeMs = rotateBeforeMs
-  return {
-    file,
-    sha256: createHash('sha256').update(text).digest('hex'),
-    seal: {
-      recipients: fileRecipients,
-      dir: raw.seal?.dir ?? DEFAULT_SEAL_DIR,
-      custody: raw.seal?.custody ?? 'folder',
-      custodyGraceMs: raw.seal?.custodyGrace ? parseDuration(raw.seal.custodyGrace, true)! : DEFAULT_CUSTODY_GRACE_MS,
-    },
-    recipientSites: [],
-    defaults,
-    policy,
-    users,
-  }
 }
 
 function delivery(raw: RawDelivery): Delivery {
@@ -401,7 +428,7 @@ export async function checkRecipientsSealable(desired: DesiredState): Promise<vo
 }
 
 /** The demo recipient (its identity ships in the package) is for the emulator only: refused (65) for any other host, before a request. */
-export function checkDemoRecipient(desired: DesiredState, host: string): void {
+export function checkDemoRecipient(desired: Pick<DesiredState, 'file' | 'recipientSites'>, host: string): void {
   const sites = desired.recipientSites.filter((r) => r.recipient === DEMO_RECIPIENT)
   if (sites.length === 0 || isLoopback(new URL(host).hostname)) return
   throw invalidInput(

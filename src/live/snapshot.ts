@@ -88,7 +88,7 @@ export interface LiveState {
  * users, all keys, and the caller's roles only when one of `declaredEmails` is another
  * user or `actOnOthers` (only then do admin rights matter).
  */
-export async function readLiveState(api: PaletteApi, host: string, options: {declaredEmails: string[]; confirmOwners?: boolean; actOnOthers?: boolean; applyAs?: string}): Promise<LiveState> {
+export async function readLiveState(api: PaletteApi, host: string, options: {declaredEmails: string[] | (() => string[]); confirmOwners?: boolean; actOnOthers?: boolean; applyAs?: string}): Promise<LiveState> {
   const [info, metaUsers, keys, summary] = await settled([api.whoAmI(), api.listUsersMeta(), api.listApiKeys(), readUserStatus(api)] as const)
   checkAnswers({info, users: metaUsers, keys})
   let requests = 5
@@ -114,7 +114,9 @@ export async function readLiveState(api: PaletteApi, host: string, options: {dec
   const liveKeys = keys.map(normaliseKey)
   const uidByEmail = new Map(users.map((u) => [(u.emailId ?? '').toLowerCase(), u.uid]))
   // A policy that revokes or deletes keys of people the file does not name (orphanedKeys, undeclaredUsers) needs the rights too.
-  const needAdmin = options.actOnOthers === true || options.declaredEmails.some((e) => uidByEmail.get(e.toLowerCase()) !== callerUid)
+  // Read once the first answers are in (a function: plan normalises the file's users meanwhile).
+  const declared = typeof options.declaredEmails === 'function' ? options.declaredEmails() : options.declaredEmails
+  const needAdmin = options.actOnOthers === true || declared.some((e) => uidByEmail.get(e.toLowerCase()) !== callerUid)
   // Rights come from roles only: a key list showing other users' keys proves apiKey.list, not the right to change them.
   let callerIsAdmin: boolean | undefined
   let callerPermissions: string[] | undefined
