@@ -459,7 +459,7 @@ for (const size of want('tenant') ? [10_000, 100_000] : []) {
   const samples = {plan: [], bare: []}
   const phases = {startup: [], parse: [], reads: [], diff: [], render: []}
   let planResult
-  for (let i = 0; i < (big ? 3 : 7); i++) {
+  for (let i = 0; i < (big ? 5 : 7); i++) {
     const b = await run(process.execPath, [bareScript], env)
     if (b.code !== 0) throw new Error(`bench: bare fetch failed: ${b.err}`)
     samples.bare.push(b.ms)

@@ -316,6 +316,8 @@ function normalise(raw: RawFile, file: string, text: string): CheckedDesiredStat
   const defaults: DesiredState['defaults'] = {expiresInMs, revokeAfterMs}
   if (rotateBeforeMs !== undefined) defaults.rotateBeforeMs = rotateBeforeMs
   let finished: DesiredState | undefined
+  // Dropped once the users are made: the parsed file is not kept for the rest of the run.
+  let source: {raw: RawFile; text: string} | undefined = {raw, text}
   const head: CheckedDesiredState = {
     file,
     seal: {
@@ -329,8 +331,10 @@ function normalise(raw: RawFile, file: string, text: string): CheckedDesiredStat
     policy,
     finish: () => {
       if (finished) return finished
-      const sha256 = createHash('sha256').update(text).digest('hex')
-      return (finished = {file, sha256, seal: head.seal, recipientSites: head.recipientSites, defaults, policy, users: normaliseUsers(raw, defaults)})
+      const sha256 = createHash('sha256').update(source!.text).digest('hex')
+      finished = {file, sha256, seal: head.seal, recipientSites: head.recipientSites, defaults, policy, users: normaliseUsers(source!.raw, defaults)}
+      source = undefined
+      return finished
     },
   }
   return head

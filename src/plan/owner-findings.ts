@@ -81,14 +81,22 @@ export function undeclaredUsers(desired: DesiredState, live: LiveState, planned:
   const declared = new Set(desired.users.map((u) => u.email.toLowerCase()))
   // By owner uid, each e-mail lowered once: most keys are declared users' and are passed over at once.
   const declaredUids = new Set(live.users.filter((u) => declared.has(u.email.toLowerCase())).map((u) => u.uid))
-  let acted: Set<string | undefined> | undefined
-  for (const k of live.keys) {
-    if (declaredUids.has(k.userUid)) continue
+  // The marked keys of undeclared users first; then which of them an action already touches (a move's old key), in one pass.
+  const candidates = live.keys.filter((k) => {
+    if (declaredUids.has(k.userUid)) return false
     const owner = keys.owner(k.userUid)
-    if (!owner || declared.has(owner.email.toLowerCase())) continue
-    if (keys.ownership(k) === 'unmanaged') continue
-    acted ??= new Set(planned.map((a) => touchedKey(a)?.uid))
+    return owner !== undefined && !declared.has(owner.email.toLowerCase()) && keys.ownership(k) !== 'unmanaged'
+  })
+  if (candidates.length === 0) return out
+  const uids = new Set(candidates.map((k) => k.uid))
+  const acted = new Set<string>()
+  for (const a of planned) {
+    const uid = touchedKey(a)?.uid
+    if (uid !== undefined && uids.has(uid)) acted.add(uid)
+  }
+  for (const k of candidates) {
     if (acted.has(k.uid)) continue
+    const owner = keys.owner(k.userUid)!
     const address = `${owner.email}/${k.name}`
     const expired = k.expiry !== '' && Date.parse(k.expiry) <= nowMs
     const state = `${k.isActive ? (expired ? 'active, expired' : 'active') : 'revoked'}${k.expiry ? ` ${expired ? k.expiry.slice(0, 10) : `until ${k.expiry.slice(0, 10)}`}` : ''}`
