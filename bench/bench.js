@@ -150,8 +150,8 @@ if (want('axes')) {
   const uid = (prefix, i) => `${prefix}${i.toString(16).padStart(24 - prefix.length, '0')}`
   const NOW = new Date()
   const later = new Date(NOW.getTime() + 300 * 86_400_000).toISOString()
-  /** users × keysPerUser keys, all made by palette-keys and declared (a plan of no-ops; with `renames` each live under its old name: a plan of renames); `creates` more declared, none live; `pastExpiries` users whose key has a past expiresAt (validate only). */
-  const scenario = ({users, keysPerUser, creates = 0, renames = false}) => {
+  /** users × keysPerUser keys, all made by palette-keys and declared (a plan of no-ops; with `renames` each live under its old name: a plan of renames); `creates` more declared, none live; `unknown` declared users the tenant does not have; `pastExpiries` users whose key has a past expiresAt (validate only). */
+  const scenario = ({users, keysPerUser, creates = 0, renames = false, unknown = 0}) => {
     const lines = ['version: 1', 'seal: {recipients: [age1kdnug0g69q26qvlaysykz582z2lucrrewkjdyhwmnyucrm6f2fyqangs4c]}', 'users:']
     const liveUsers = [{uid: uid('a', 0), email: 'admin@example.com', name: 'Admin'}]
     const keys = []
@@ -165,6 +165,8 @@ if (want('axes')) {
       }
       if (u < creates) lines.push('      new-key: {}')
     }
+    // Declared users who are not users of the tenant (an SSO purge, a file for another tenant): each blocks its own keys.
+    for (let u = 0; u < unknown; u++) lines.push(`  gone${u}@example.com:`, '    keys:', '      ci: {}')
     const live = {host: 'https://bench', tenant: {uid: uid('d', 0), orgName: 'bench'}, caller: {uid: uid('a', 0), email: 'admin@example.com'}, callerIsAdmin: true, users: liveUsers, keys, keyLimit: {perUser: 100_000, source: 'tenant'}, unlistedOwners: {}, listsCut: {keys: false}, requests: 6}
     return {text: lines.join('\n') + '\n', live}
   }
@@ -206,6 +208,7 @@ if (want('axes')) {
     ['keys of one user', (n) => planOf(scenario({users: 1, keysPerUser: n})), 5_000],
     ['creates (1 a user)', (n) => planOf(scenario({users: n, keysPerUser: 0, creates: n})), 5_000],
     ['renames (1 a user)', (n) => planOf(scenario({users: n, keysPerUser: 1, renames: true})), 5_000],
+    ['declared users not in the tenant (1 key each)', (n) => planOf(scenario({users: 0, keysPerUser: 0, unknown: n})), 5_000],
     ['located errors (past expiries)', (n) => validateOf(pastExpiries(n)), 3_200],
   ]
   for (const [axis, make, n] of AXES) {

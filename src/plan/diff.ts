@@ -326,7 +326,7 @@ class DiffContext {
     const from = old && this.usersByUid.get(old.userUid)
     if (!old || !owner || !from || old.userUid === k.userUid) return undefined
     const name = intendedName(k)
-    const declared = this.desired.users.find((u) => u.email.toLowerCase() === owner.email.toLowerCase())?.keys.find((d) => d.name === name)
+    const declared = this.declaredUser(owner.email)?.keys.find((d) => d.name === name)
     if (declared?.movedFrom?.toLowerCase() !== from.email.toLowerCase()) return undefined
     return old.name === name || old.name === declared.renamedFrom ? old : undefined
   }
@@ -355,10 +355,23 @@ class DiffContext {
     const errors: PlanError[] = []
     const emails = declaredEmails(this.desired)
     const tenant = this.live.tenant.orgName || this.live.tenant.uid
-    for (const email of emails.filter((e) => !this.usersByEmail.has(e.toLowerCase())).sort(cmp)) {
+    const unknown = emails.filter((e) => !this.usersByEmail.has(e.toLowerCase())).sort(cmp)
+    // The keys moved from each unknown user, found in one pass over the declared keys (not one pass an unknown user).
+    const movedFrom = new Map<string, string[]>()
+    if (unknown.length > 0) {
+      for (const u of this.desired.users) {
+        for (const k of u.keys) {
+          if (k.movedFrom === undefined) continue
+          const list = movedFrom.get(k.movedFrom.toLowerCase())
+          if (list) list.push(`${u.email}/${k.name}`)
+          else movedFrom.set(k.movedFrom.toLowerCase(), [`${u.email}/${k.name}`])
+        }
+      }
+    }
+    for (const email of unknown) {
       this.unknown.add(email.toLowerCase())
-      const declared = this.desired.users.find((u) => u.email.toLowerCase() === email.toLowerCase())
-      const sources = this.desired.users.flatMap((u) => u.keys.filter((k) => k.movedFrom?.toLowerCase() === email.toLowerCase()).map((k) => `${u.email}/${k.name}`))
+      const declared = this.declaredUser(email)
+      const sources = movedFrom.get(email.toLowerCase()) ?? []
       const role = [declared ? `declares ${declared.keys.length} key${declared.keys.length === 1 ? '' : 's'} of this user` : '', sources.length > 0 ? `names them as movedFrom of ${sources.join(', ')}` : ''].filter(Boolean).join(' and ')
       this.blocked.push({
         code: 'unknown-user',
@@ -949,9 +962,17 @@ class DiffContext {
   }
 
   private desiredKeyAdopts(owner: LiveUser, name: string): boolean {
-    const user = this.desired.users.find((u) => u.email.toLowerCase() === owner.email.toLowerCase())
+    const user = this.declaredUser(owner.email)
     return user?.keys.some((k) => (k.name === name || k.renamedFrom === name) && k.adopt) ?? false
   }
+
+  /** The declared user of an e-mail (matched case-insensitively), through an index made when first needed. */
+  private declaredUser(email: string): DesiredUser | undefined {
+    this.declaredUsers ??= new Map(this.desired.users.map((u) => [u.email.toLowerCase(), u]))
+    return this.declaredUsers.get(email.toLowerCase())
+  }
+
+  private declaredUsers: Map<string, DesiredUser> | undefined
 
   private free(k: LiveKey): boolean {
     return !this.claimed.has(k.uid) && !this.superseded.has(k.uid)
