@@ -26,19 +26,17 @@ export async function makePlan(options: {desired: DesiredState | CheckedDesiredS
   const finish = (): DesiredState => ('finish' in given ? given.finish() : given)
   const replace = (options.replace ?? []).length > 0 ? replaceAddresses(finish(), options.replace!) : []
   const sealDir = resolve(dirname(given.file), given.seal.dir)
-  // Whom the values are sealed to, from the sealed files' headers (no identity needed): read while
-  // the tenant's answers are on their way, as most of it is waiting on the disk. A caller that
-  // gives the folder's names (tests) gives what it knows of their headers too.
-  const early = options.sealFiles ? undefined : sealFolderFiles(sealDir).then((files) => readSealedHeaders(sealDir, files), () => ({}) as Record<string, HeaderReading>)
   const reading = readLiveState(options.api, options.host, {declaredEmails: () => declaredEmails(finish()), confirmOwners: given.policy.orphanedKeys !== 'report', actOnOthers: given.policy.orphanedKeys !== 'report' || given.policy.undeclaredUsers !== 'report', ...(options.applyAs === undefined ? {} : {applyAs: options.applyAs})})
-  let desired: DesiredState
-  if ('finish' in given) {
-    // Awaited below; a failure meanwhile is not unhandled.
-    reading.catch(() => undefined)
-    // One turn of the event loop lets the requests go out; then the users are normalised while the server works.
-    await new Promise((resolve) => setImmediate(resolve))
-    desired = given.finish()
-  } else desired = given
+  // Awaited below; a failure meanwhile is not unhandled.
+  reading.catch(() => undefined)
+  // One turn of the event loop lets the requests go out; then what needs no answer is done while the server works.
+  await new Promise((resolve) => setImmediate(resolve))
+  // Whom the values are sealed to, from the sealed files' headers (no identity needed; the folder
+  // is read synchronously, so after the requests are sent). A caller that gives the folder's
+  // names (tests) gives what it knows of their headers too.
+  const early = options.sealFiles ? undefined : sealFolderFiles(sealDir).then((files) => readSealedHeaders(sealDir, files), () => ({}) as Record<string, HeaderReading>)
+  // The file's users, when given a checked file.
+  const desired = finish()
   const live = await reading
   options.phase?.('reads')
   // The seal folder is an input like the live keys (custody: a created value is kept iff its sealed

@@ -1,4 +1,4 @@
-import {constants, existsSync, lstatSync, readFileSync} from 'node:fs'
+import {closeSync, constants, existsSync, fstatSync, lstatSync, openSync, readdirSync, readSync} from 'node:fs'
 import {lstat, mkdir, open, readdir, rm} from 'node:fs/promises'
 import {dirname, isAbsolute, join, relative, resolve, sep} from 'node:path'
 import {isAtomicTemp, writeFileAtomic} from '../util/atomic-write.js'
@@ -176,11 +176,15 @@ async function removeStaleTemps(dir: string): Promise<void> {
   }
 }
 
-/** Every sealed file below `dir` (recursively); none when it does not exist. */
+/**
+ * Every sealed file below `dir` (recursively); none when it does not exist. Listed synchronously:
+ * there is a folder per user, and fs/promises goes through the thread pool once a folder (10,000
+ * files in 1,048 folders: 110-210 ms, against 16-43 ms); plan lists the folder twice.
+ */
 export async function listSealedFiles(dir: string): Promise<string[]> {
   let entries
   try {
-    entries = await readdir(dir, {withFileTypes: true, recursive: true})
+    entries = readdirSync(dir, {withFileTypes: true, recursive: true})
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return []
     throw error
@@ -222,6 +226,43 @@ export async function removeStaleFiles(dir: string, files: string[]): Promise<st
 export const MAX_SEALED_BYTES = 1024 * 1024
 
 /**
+ * A regular file of at most MAX_SEALED_BYTES, as text, in one open: no link is followed and a FIFO
+ * does not block (O_NOFOLLOW, O_NONBLOCK), and what it is and its size are asked of the open file
+ * (fstat), so nothing can change between the look and the read; one path lookup, not two (lstat,
+ * then readFileSync's open). Else why not, as a HeaderReading.
+ */
+function readSmallFile(path: string): string | HeaderReading {
+  let fd: number
+  try {
+    fd = openSync(path, constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0))
+  } catch (error) {
+    // A link (ELOOP under O_NOFOLLOW), a socket (ENXIO): not a regular file, as lstat tells.
+    let link: boolean
+    try {
+      link = !lstatSync(path).isFile()
+    } catch {
+      link = false
+    }
+    return link ? {problem: 'not a regular file'} : {problem: `unreadable (${(error as NodeJS.ErrnoException).code ?? 'error'})`}
+  }
+  try {
+    const s = fstatSync(fd)
+    if (!s.isFile()) return {problem: 'not a regular file'}
+    if (s.size > MAX_SEALED_BYTES) return {problem: `${s.size} bytes: not a sealed file`}
+    // To its end (it may have grown since fstat), never past the cap.
+    const buffer = Buffer.alloc(Math.min(s.size + 1, MAX_SEALED_BYTES + 1))
+    let length = 0
+    for (let n = 1; n > 0 && length < buffer.length; length += n) n = readSync(fd, buffer, length, buffer.length - length, null)
+    if (length > MAX_SEALED_BYTES) return {problem: `over ${MAX_SEALED_BYTES} bytes: not a sealed file`}
+    return buffer.toString('utf8', 0, length)
+  } catch (error) {
+    return {problem: `unreadable (${(error as NodeJS.ErrnoException).code ?? 'error'})`}
+  } finally {
+    closeSync(fd)
+  }
+}
+
+/**
  * What the headers of some sealed files (names relative to `dir`, as sealFolderFiles gives them)
  * record of their recipients: read without an identity, as data (sealed-file.ts readSealedTo).
  * A file that cannot be read is reported as such, never skipped silently.
@@ -232,24 +273,9 @@ export async function readSealedHeaders(dir: string, files: string[]): Promise<R
     const path = join(dir, ...file.split('/'))
     // Synchronous reads: a sealed file is a few kilobytes, and fs/promises' open, stat, read and
     // close round trips through the thread pool cost 20 times as much per file (measured: 10,000
-    // files, 2.5 s against 0.12 s). The header's parse, asynchronous, lets other work in between.
-    let text: string
-    try {
-      const s = lstatSync(path)
-      if (!s.isFile()) {
-        out[file] = {problem: 'not a regular file'}
-        continue
-      }
-      if (s.size > MAX_SEALED_BYTES) {
-        out[file] = {problem: `${s.size} bytes: not a sealed file`}
-        continue
-      }
-      text = readFileSync(path, 'utf8')
-    } catch (error) {
-      out[file] = {problem: `unreadable (${(error as NodeJS.ErrnoException).code ?? 'error'})`}
-      continue
-    }
-    out[file] = await readSealedTo(text)
+    // files, 2.5 s against 0.12 s). The whole folder is read before the diff needs it, while the tenant answers.
+    const read = readSmallFile(path)
+    out[file] = typeof read === 'string' ? await readSealedTo(read) : read
   }
   return out
 }

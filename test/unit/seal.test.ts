@@ -247,3 +247,38 @@ describe('unsealPaths', () => {
     expect(unsealProblems(result)?.message).toMatch(/None of the 1 sealed files could be opened/)
   })
 })
+
+describe('reading the seal folder\'s headers (plan, no identity)', () => {
+  it('reads a sealed file\'s record; a link, a folder, a FIFO and an oversized file are reported, none followed, opened for long, or read whole', async () => {
+    const {execFileSync, spawnSync} = await import('node:child_process')
+    const {mkdir, symlink, truncate} = await import('node:fs/promises')
+    const {readSealedHeaders, MAX_SEALED_BYTES} = await import('../../src/seal/seal-dir.js')
+    const a = await newIdentity()
+    const sealed = join(dir, 'sealed', 'alice@example.com')
+    await mkdir(sealed, {recursive: true})
+    const good = 'ci--0123456789abcdef01234567.age'
+    await writeFile(join(sealed, good), await encryptRecord(record(), [a.recipient]))
+    // A link to a sealed file elsewhere (outside the folder): its header is not read through the link.
+    const outside = join(dir, 'outside.age')
+    await writeFile(outside, await encryptRecord(record(), [a.recipient]))
+    await symlink(outside, join(sealed, 'link--0123456789abcdef01234568.age'))
+    await mkdir(join(sealed, 'folder--0123456789abcdef01234569.age'))
+    // A FIFO would block a plain read until a writer came: the plan must go on.
+    execFileSync('mkfifo', [join(sealed, 'fifo--0123456789abcdef0123456a.age')])
+    await writeFile(join(sealed, 'big--0123456789abcdef0123456b.age'), '')
+    await truncate(join(sealed, 'big--0123456789abcdef0123456b.age'), MAX_SEALED_BYTES + 1)
+    const names = ['link--0123456789abcdef01234568.age', 'folder--0123456789abcdef01234569.age', 'big--0123456789abcdef0123456b.age', 'gone--0123456789abcdef0123456c.age', good].map((n) => `alice@example.com/${n}`)
+    const read = await readSealedHeaders(join(dir, 'sealed'), names)
+    expect(read[`alice@example.com/${good}`]?.sealedTo?.to.map((e) => e.kind)).toEqual(['x25519'])
+    expect(read['alice@example.com/link--0123456789abcdef01234568.age']).toEqual({problem: 'not a regular file'})
+    expect(read['alice@example.com/folder--0123456789abcdef01234569.age']).toEqual({problem: 'not a regular file'})
+    // The FIFO is asked of the built reader in a child with a deadline: should a change make the open block, the run fails instead of hanging.
+    const child = spawnSync(process.execPath, ['--input-type=module', '-e', `const {readSealedHeaders} = await import(${JSON.stringify(new URL('../../dist/seal/seal-dir.js', import.meta.url).href)}); console.log(JSON.stringify(await readSealedHeaders(${JSON.stringify(join(dir, 'sealed'))}, ['alice@example.com/fifo--0123456789abcdef0123456a.age'])))`], {encoding: 'utf8', timeout: 20_000})
+    expect(child.status, child.stderr).toBe(0)
+    expect(JSON.parse(child.stdout)).toEqual({'alice@example.com/fifo--0123456789abcdef0123456a.age': {problem: 'not a regular file'}})
+    expect(read['alice@example.com/big--0123456789abcdef0123456b.age']).toEqual({problem: `${MAX_SEALED_BYTES + 1} bytes: not a sealed file`})
+    expect(read['alice@example.com/gone--0123456789abcdef0123456c.age']).toEqual({problem: 'unreadable (ENOENT)'})
+    // The listing plan reads names regular files only (the oversized one is one; its header is not read).
+    expect((await listSealedFiles(join(dir, 'sealed'))).map((f) => f.split('/').pop())).toEqual(['big--0123456789abcdef0123456b.age', good])
+  })
+})
