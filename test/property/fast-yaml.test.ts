@@ -110,8 +110,10 @@ describe('the fast parse reads exactly what yaml reads', () => {
       }),
       {numRuns: RUNS},
     )
-    // Enough of them take the fast path for the comparison to mean something.
-    expect(accepted).toBeGreaterThan(RUNS / 5)
+    // Enough of them take the fast path for the comparison to mean something: about 23 % do (105 to
+    // 129 of 500 in 12 runs); a fifth, the bound before, failed about one run in twenty (100 of 500
+    // once). An eighth stays far below any run while a fast path that gave up on most files fails it.
+    expect(accepted).toBeGreaterThan(RUNS / 8)
   })
 
   it('skipping the commonest lines by a regular expression gives the verdict of looking at every line', () => {
