@@ -142,18 +142,20 @@ export async function acquireLease(o: LeaseOptions): Promise<Lease> {
     else annotations[LEASE] = lease
     await updater.update(k.uid, {name: k.name, expiry: k.expiry, annotations})
   }
+  /** The key holding the lease as Palette has it now (a write sends back its name, expiry and every annotation). */
+  const holderNow = async (): Promise<LiveKey> => {
+    const current = await o.api.getApiKey(holder.uid)
+    return {...holder, name: current.metadata?.name ?? holder.name, expiry: current.spec?.expiry ?? holder.expiry, annotations: current.metadata?.annotations ?? {}}
+  }
   // Only our own lease is removed: another run's that replaced it stays.
   const release = async () => {
-    const current = await o.api.getApiKey(holder.uid)
-    const annotations = current.metadata?.annotations
-    if (!annotations || parse(annotations[LEASE])?.run !== run) return
-    await write({...holder, name: current.metadata?.name ?? holder.name, expiry: current.spec?.expiry ?? holder.expiry, annotations}, undefined)
+    const now = await holderNow()
+    if (parse(now.annotations[LEASE])?.run === run) await write(now, undefined)
   }
 
   // The holder as Palette has it now, then our lease on it: the gap between the two is what another run could miss.
   const started = performance.now()
-  const current = await o.api.getApiKey(holder.uid)
-  const fresh: LiveKey = {...holder, name: current.metadata?.name ?? holder.name, expiry: current.spec?.expiry ?? holder.expiry, annotations: current.metadata?.annotations ?? {}}
+  const fresh = await holderNow()
   leases([fresh], false)
   await write(fresh, value())
   const gap = performance.now() - started

@@ -331,8 +331,8 @@ function normalise(raw: RawFile, file: string, text: string): CheckedDesiredStat
     policy,
     finish: () => {
       if (finished) return finished
-      const sha256 = createHash('sha256').update(source!.text).digest('hex')
-      finished = {file, sha256, seal: head.seal, recipientSites: head.recipientSites, defaults, policy, users: normaliseUsers(source!.raw, defaults)}
+      const {finish: _, ...rest} = head
+      finished = {...rest, sha256: createHash('sha256').update(source!.text).digest('hex'), users: normaliseUsers(source!.raw, rest)}
       source = undefined
       return finished
     },
@@ -340,8 +340,8 @@ function normalise(raw: RawFile, file: string, text: string): CheckedDesiredStat
   return head
 }
 
-function normaliseUsers(raw: RawFile, {expiresInMs, rotateBeforeMs, revokeAfterMs}: DesiredState['defaults']): DesiredUser[] {
-  const fileRecipients = raw.seal?.recipients ?? []
+/** The users, sorted by e-mail, their keys by name, defaults and recipient lists applied (the nearest list replaces the others). */
+function normaliseUsers(raw: RawFile, {defaults: {expiresInMs, rotateBeforeMs, revokeAfterMs}, seal: {recipients: fileRecipients}}: Pick<DesiredState, 'defaults' | 'seal'>): DesiredUser[] {
   return Object.entries(raw.users)
     .map(([email, u]) => {
       // The nearest list replaces the others (a SOPS creation rule): the key's, else its user's, else the file's.

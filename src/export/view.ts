@@ -3,6 +3,7 @@ import {Document, isMap, isPair, isScalar, type YAMLMap} from 'yaml'
 import {cmp, type DesiredState} from '../config/desired-state.js'
 import type {LiveKey, LiveState, LiveUser} from '../live/snapshot.js'
 import {ownershipOf} from '../plan/ownership.js'
+import {pushTo} from '../util/group.js'
 
 /** One key as the desired-state file writes it. */
 export interface KeyView {
@@ -39,11 +40,7 @@ export function liveView(live: LiveState, emails: string[], now: Date): LiveView
   const usersByEmail = new Map<string, LiveUser>()
   for (const u of live.users) if (!usersByEmail.has(u.email.toLowerCase())) usersByEmail.set(u.email.toLowerCase(), u)
   const keysByUser = new Map<string, LiveKey[]>()
-  for (const k of live.keys) {
-    let list = keysByUser.get(k.userUid)
-    if (!list) keysByUser.set(k.userUid, (list = []))
-    list.push(k)
-  }
+  for (const k of live.keys) pushTo(keysByUser, k.userUid, k)
   for (const email of [...emails].sort((a, b) => cmp(a.toLowerCase(), b.toLowerCase()))) {
     const user = usersByEmail.get(email.toLowerCase())
     if (!user) continue

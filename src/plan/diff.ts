@@ -28,6 +28,7 @@ import {
 import {keyLimitProblem, usersOverLimit} from './key-limit.js'
 import {type KeyReader, ownersOfKeys, undeclaredUsers} from './owner-findings.js'
 import {permissionProblems} from './permissions.js'
+import {pushTo} from '../util/group.js'
 import {labels, recipientFinding, type SealedTo, sealedToOf} from './recipients.js'
 import {CUSTODY, CUSTODY_FOLDER, DELIVERED, GENERATION, intendedName, ownershipOf, predecessorOf, REPLACES, RETIRING, retiredAtOf, retiredName, supersededUids, transientName} from './ownership.js'
 
@@ -206,9 +207,7 @@ class DiffContext {
     for (const file of sealFiles) {
       const uid = uidOfSealedFileName(file)
       if (!isPaletteUid(uid)) continue
-      const files = this.sealedByUid.get(uid)
-      if (files) files.push(file)
-      else this.sealedByUid.set(uid, [file])
+      pushTo(this.sealedByUid, uid, file)
     }
     this.held = new Set(live.callerPermissions ?? (live.callerIsAdmin === true ? API_KEY_PERMISSIONS : []))
     for (const u of live.users) {
@@ -220,23 +219,18 @@ class DiffContext {
       const owner = this.usersByEmail.get(u.email.toLowerCase())
       if (owner) this.declaredByUser.set(owner.uid, new Map(u.keys.map((k) => [k.name, k])))
     }
-    this.superseded = supersededUids(live.keys, (k) => this.kept(k) && !this.undelivered(k))
+    this.superseded = supersededUids(live.keys, (k) => this.kept(k) && !this.undelivered(k), this.keysByUid)
     this.unsealedSuccessors()
     // No sort of all keys here: actions and findings are sorted at the end, and twins (the
     // one place where the order of live keys shows) are sorted when met, in pick().
     for (const k of live.keys) {
-      let list = this.keysByUser.get(k.userUid)
-      if (!list) this.keysByUser.set(k.userUid, (list = []))
-      list.push(k)
+      pushTo(this.keysByUser, k.userUid, k)
       const ownership = ownershipOf(k.annotations, k.isActive)
       if ((ownership === 'managed' || ownership === 'unmanaged') && !this.waiting.has(k.uid) && !this.abandoned.has(k.uid)) {
         let byName = this.byUserAndName.get(k.userUid)
         if (!byName) this.byUserAndName.set(k.userUid, (byName = new Map()))
         // A key under a transient name (its NAME mark) stands for the declared name it will take.
-        const name = intendedName(k)
-        const same = byName.get(name)
-        if (same) same.push(k)
-        else byName.set(name, [k])
+        pushTo(byName, intendedName(k), k)
       }
     }
   }
@@ -361,10 +355,7 @@ class DiffContext {
     if (unknown.length > 0) {
       for (const u of this.desired.users) {
         for (const k of u.keys) {
-          if (k.movedFrom === undefined) continue
-          const list = movedFrom.get(k.movedFrom.toLowerCase())
-          if (list) list.push(`${u.email}/${k.name}`)
-          else movedFrom.set(k.movedFrom.toLowerCase(), [`${u.email}/${k.name}`])
+          if (k.movedFrom !== undefined) pushTo(movedFrom, k.movedFrom.toLowerCase(), `${u.email}/${k.name}`)
         }
       }
     }
@@ -589,14 +580,9 @@ class DiffContext {
     let byName: Map<string, Array<{userUid: string; uid?: string}>> | undefined
     const holdersOf = (name: string) => {
       if (!byName) {
-        const index = (byName = new Map())
-        const add = (name: string, holder: {userUid: string; uid?: string}) => {
-          const list = index.get(name)
-          if (list) list.push(holder)
-          else index.set(name, [holder])
-        }
-        for (const k of this.live.keys) add(k.name, {userUid: k.userUid, uid: k.uid})
-        for (const c of this.creates) add(c.target.name, {userUid: c.target.userUid})
+        byName = new Map()
+        for (const k of this.live.keys) pushTo(byName, k.name, {userUid: k.userUid, uid: k.uid})
+        for (const c of this.creates) pushTo(byName, c.target.name, {userUid: c.target.userUid})
       }
       return byName.get(name) ?? []
     }
@@ -858,9 +844,7 @@ class DiffContext {
         if (until <= this.nowMs) this.actions.push({kind: 'delete', address, key: ref, cleanup: true, reason: `retired by a rotation on ${(at ?? '?').slice(0, 10)}`})
         else {
           if (k.expiry !== '' && Date.parse(k.expiry) <= this.nowMs) {
-            let list = this.expiredRetired.get(k.userUid)
-            if (!list) this.expiredRetired.set(k.userUid, (list = []))
-            list.push(k)
+            pushTo(this.expiredRetired, k.userUid, k)
           }
           if (k.isActive) this.actions.push({kind: 'revoke', address, key: ref, cleanup: true, reason: overlapEnd === undefined || overlapEnd <= retiredAtOfMs(k) ? 'retired by a rotation, so it must stay revoked' : `retired by a rotation; its overlap (revokeAfter) ended ${new Date(overlapEnd).toISOString().slice(0, 10)}`})
           this.findings.push({kind: 'retired', address, email: user.email, name: k.name, uid: k.uid, message: `retired by a rotation; deleted after ${new Date(until).toISOString().slice(0, 10)}`})
@@ -889,11 +873,7 @@ class DiffContext {
     for (const a of this.actions) {
       if (a.kind !== 'create' && a.kind !== 'rotate') continue
       names.add(`${a.target.userUid}\u0000${a.target.createAs ?? a.target.name}`)
-      if (a.kind !== 'rotate') continue
-      const id = `${a.key.userUid}\u0000${a.target.name}`
-      const list = rotations.get(id)
-      if (list) list.push(a)
-      else rotations.set(id, [a])
+      if (a.kind === 'rotate') pushTo(rotations, `${a.key.userUid}\u0000${a.target.name}`, a)
     }
     return (this.madeAgainIndex = {names, rotations})
   }

@@ -2,6 +2,7 @@ import type {LiveKey, LiveState} from '../live/snapshot.js'
 import type {Action, PlanError} from './model.js'
 import {lanes, slotEffect, slotUsers} from './order.js'
 import type {Ownership} from './ownership.js'
+import {pushTo} from '../util/group.js'
 
 /**
  * Palette caps the API keys a user may hold (20 by default; revoked and expired ones are
@@ -29,11 +30,7 @@ export function usersOverLimit(sortedActions: Action[], callerUid: string, heldB
   // one pass over it, not one per user.
   const ownFor = new Map<string, Action[]>()
   for (const a of own) {
-    for (const u of slotUsers(a)) {
-      const list = ownFor.get(u)
-      if (list) list.push(a)
-      else ownFor.set(u, [a])
-    }
+    for (const u of slotUsers(a)) pushTo(ownFor, u, a)
   }
   const over: OverLimit[] = []
   for (const user of new Set([...others.keys(), callerUid, ...ownFor.keys()])) {

@@ -1,4 +1,5 @@
 import {type Action, isDestructive, touchedKey, touchesUser} from './model.js'
+import {pushTo} from '../util/group.js'
 
 /**
  * The order apply runs actions in, shared by the executor and the key-limit check so that the
@@ -36,10 +37,7 @@ export function lanes(actions: Action[], callerUid: string): Lanes {
   const others = new Map<string, Action[]>()
   for (const a of work) {
     if (mine(a)) continue
-    const user = laneUser(a)
-    let lane = others.get(user)
-    if (!lane) others.set(user, (lane = []))
-    lane.push(a)
+    pushTo(others, laneUser(a), a)
   }
   handOverNames(others)
   // Array.prototype.sort is stable: plan order is kept within each rank.

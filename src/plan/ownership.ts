@@ -137,11 +137,9 @@ export function predecessorOf<K extends MarkedKey>(k: K, byUid: ReadonlyMap<stri
  * successor's SUCCEEDS mark (predecessorOf), when `kept(successor)` says its value is in
  * custody. A successor whose value is not (no sealed file yet under seal custody `folder`)
  * supersedes nothing: retiring its predecessor then would leave no working value. (The diff
- * acts on them only for users the file declares.)
+ * acts on them only for users the file declares.) `byUid`: the same keys by uid, when the caller has indexed them.
  */
-export function supersededUids<K extends MarkedKey>(keys: ReadonlyArray<K>, kept: (k: K) => boolean = () => true): Map<string, K> {
-  const byUid = new Map<string, K>()
-  for (const k of keys) byUid.set(k.uid, k)
+export function supersededUids<K extends MarkedKey>(keys: ReadonlyArray<K>, kept: (k: K) => boolean = () => true, byUid: ReadonlyMap<string, K> = new Map(keys.map((k) => [k.uid, k]))): Map<string, K> {
   // Each predecessor with the successor that names it (the newest, should two).
   const out = new Map<string, K>()
   for (const k of keys) {

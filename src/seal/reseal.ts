@@ -1,4 +1,4 @@
-import {lstat, readFile} from 'node:fs/promises'
+import {lstat} from 'node:fs/promises'
 import {basename, relative, sep} from 'node:path'
 import type {DesiredState} from '../config/desired-state.js'
 import {recipientLists} from './lists.js'
@@ -6,7 +6,7 @@ import {isLoopback} from '../util/loopback.js'
 import {writeFileAtomic} from '../util/atomic-write.js'
 import {DEMO_RECIPIENT, fingerprints, recipientLabel} from './recipients.js'
 import {encryptRecord, type HeaderReading, NotForUs, type OpeningIdentity, openSealed, readSealedTo, type SealedToEntry, uidOfSealedFileName} from './sealed-file.js'
-import {listSealedFiles, MAX_SEALED_BYTES} from './seal-dir.js'
+import {listSealedFiles, readSealedFileText} from './seal-dir.js'
 
 /**
  * What reseal did with one sealed file: `resealed` (or would, with --dry-run), `current` (already
@@ -61,14 +61,9 @@ export async function resealFolder(desired: DesiredState, dir: string, identitie
 }
 
 async function resealOne(lists: ReturnType<typeof recipientLists>, path: string, file: string, identities: OpeningIdentity[], dryRun: boolean): Promise<ResealEntry> {
-  let text: string
-  try {
-    const s = await lstat(path)
-    if (!s.isFile() || s.size > MAX_SEALED_BYTES) return {file, status: 'broken', note: 'not a sealed file (not a regular file, or far too large)'}
-    text = await readFile(path, 'utf8')
-  } catch (error) {
-    return {file, status: 'broken', note: `it cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`}
-  }
+  const read = readSealedFileText(path)
+  if (read.text === undefined) return {file, status: 'broken', note: read.unread === 'unreadable' ? `it cannot be read (${read.code})` : 'not a sealed file (not a regular file, or far too large)'}
+  const text = read.text
   let opened
   try {
     opened = await openSealed(text, identities)

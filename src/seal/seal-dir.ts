@@ -225,38 +225,47 @@ export async function removeStaleFiles(dir: string, files: string[]): Promise<st
 /** A sealed file is a few kilobytes (a post-quantum recipient adds 2): anything far larger is not one, and is not read. */
 export const MAX_SEALED_BYTES = 1024 * 1024
 
+/** A file of the seal folder as text, or why it was not read. */
+export type SealedFileText = {text: string} | {text?: undefined; unread: 'not-a-file' | 'too-large'; problem: string} | {text?: undefined; unread: 'unreadable'; code: string; problem: string}
+
 /**
- * A regular file of at most MAX_SEALED_BYTES, as text, in one open: no link is followed and a FIFO
- * does not block (O_NOFOLLOW, O_NONBLOCK), and what it is and its size are asked of the open file
- * (fstat), so nothing can change between the look and the read; one path lookup, not two (lstat,
- * then readFileSync's open). Else why not, as a HeaderReading.
+ * A regular file of at most MAX_SEALED_BYTES, as text, in one open (plan's header reads and
+ * reseal's): no link is followed and a FIFO does not block (O_NOFOLLOW, O_NONBLOCK), and what it
+ * is and its size are asked of the open file (fstat), so nothing can change between the look and
+ * the read; one path lookup, not two (lstat, then the read's open). Synchronous: fs/promises'
+ * open, stat, read and close round trips through the thread pool cost 20 times as much a file
+ * (10,000 files: 2.5 s against 0.12 s).
  */
-function readSmallFile(path: string): string | HeaderReading {
+export function readSealedFileText(path: string): SealedFileText {
+  const unreadable = (error: unknown): SealedFileText => {
+    const code = (error as NodeJS.ErrnoException).code ?? 'error'
+    return {unread: 'unreadable', code, problem: `unreadable (${code})`}
+  }
   let fd: number
   try {
     fd = openSync(path, constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0))
   } catch (error) {
     // A link (ELOOP under O_NOFOLLOW), a socket (ENXIO): not a regular file, as lstat tells.
-    let link: boolean
+    let notFile = false
     try {
-      link = !lstatSync(path).isFile()
+      notFile = !lstatSync(path).isFile()
     } catch {
-      link = false
+      // gone: unreadable, as the open said
     }
-    return link ? {problem: 'not a regular file'} : {problem: `unreadable (${(error as NodeJS.ErrnoException).code ?? 'error'})`}
+    return notFile ? {unread: 'not-a-file', problem: 'not a regular file'} : unreadable(error)
   }
   try {
     const s = fstatSync(fd)
-    if (!s.isFile()) return {problem: 'not a regular file'}
-    if (s.size > MAX_SEALED_BYTES) return {problem: `${s.size} bytes: not a sealed file`}
+    if (!s.isFile()) return {unread: 'not-a-file', problem: 'not a regular file'}
+    if (s.size > MAX_SEALED_BYTES) return {unread: 'too-large', problem: `${s.size} bytes: not a sealed file`}
     // To its end (it may have grown since fstat), never past the cap.
     const buffer = Buffer.alloc(Math.min(s.size + 1, MAX_SEALED_BYTES + 1))
     let length = 0
     for (let n = 1; n > 0 && length < buffer.length; length += n) n = readSync(fd, buffer, length, buffer.length - length, null)
-    if (length > MAX_SEALED_BYTES) return {problem: `over ${MAX_SEALED_BYTES} bytes: not a sealed file`}
-    return buffer.toString('utf8', 0, length)
+    if (length > MAX_SEALED_BYTES) return {unread: 'too-large', problem: `over ${MAX_SEALED_BYTES} bytes: not a sealed file`}
+    return {text: buffer.toString('utf8', 0, length)}
   } catch (error) {
-    return {problem: `unreadable (${(error as NodeJS.ErrnoException).code ?? 'error'})`}
+    return unreadable(error)
   } finally {
     closeSync(fd)
   }
@@ -270,12 +279,8 @@ function readSmallFile(path: string): string | HeaderReading {
 export async function readSealedHeaders(dir: string, files: string[]): Promise<Record<string, HeaderReading>> {
   const out: Record<string, HeaderReading> = {}
   for (const file of files) {
-    const path = join(dir, ...file.split('/'))
-    // Synchronous reads: a sealed file is a few kilobytes, and fs/promises' open, stat, read and
-    // close round trips through the thread pool cost 20 times as much per file (measured: 10,000
-    // files, 2.5 s against 0.12 s). The whole folder is read before the diff needs it, while the tenant answers.
-    const read = readSmallFile(path)
-    out[file] = typeof read === 'string' ? await readSealedTo(read) : read
+    const read = readSealedFileText(join(dir, ...file.split('/')))
+    out[file] = read.text === undefined ? {problem: read.problem} : await readSealedTo(read.text)
   }
   return out
 }
